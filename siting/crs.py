@@ -1,0 +1,133 @@
+"""Coordinate reference systems: pick a metric CRS and refuse to measure degrees.
+
+Every distance in siting is in metres in a projected CRS. Unless the user names one,
+that CRS is the UTM zone of the data's centroid (UPS near the poles), as osmnx and
+r5py do.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+
+from .errors import CRSError
+
+log = logging.getLogger(__name__)
+
+WGS84 = pyproj.CRS.from_epsg(4326)
+
+
+def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
+    """The WGS84 UTM zone (or UPS beyond 84°N / 80°S) containing a point in degrees."""
+    if not (np.isfinite(lon) and np.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
+        msg = f"Cannot choose a UTM zone for lon={lon}, lat={lat}: not valid WGS84 degrees."
+        raise CRSError(msg)
+    if lat > 84:
+        return pyproj.CRS.from_epsg(32661)
+    if lat < -80:
+        return pyproj.CRS.from_epsg(32761)
+    infos = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(lon, lat, lon, lat),
+    )
+    if not infos:  # pragma: no cover - pyproj database always has UTM zones
+        zone = int((lon + 180) // 6) + 1
+        return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return pyproj.CRS.from_epsg(int(infos[0].code))
+
+
+def metric_crs(*frames: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
+    """A metric CRS for the data: the first frame's CRS if projected in metres, else UTM.
+
+    Parameters
+    ----------
+    frames
+        GeoDataFrames / GeoSeries with a CRS set. Their joint centroid chooses the zone.
+    """
+    frames = tuple(f for f in frames if f is not None and len(f))
+    if not frames:
+        msg = "Cannot choose a metric CRS: no data with geometry was given."
+        raise CRSError(msg)
+    for f in frames:
+        require_crs(f)
+    first = pyproj.CRS.from_user_input(frames[0].crs)
+    if is_metric(first):
+        return first
+    lon_lat = []
+    for f in frames:
+        b = f.to_crs(WGS84).total_bounds
+        lon_lat.append(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2))
+    lon, lat = np.mean(lon_lat, axis=0)
+    crs = utm_crs_for(float(lon), float(lat))
+    log.info("Using metric CRS %s (%s)", crs.to_string(), crs.name)
+    return crs
+
+
+def is_metric(crs: pyproj.CRS | str | int | None) -> bool:
+    """True if ``crs`` is projected with metre axes in which distances are true metres.
+
+    Normal-aspect Mercator CRSs (Web Mercator EPSG:3857, World Mercator EPSG:3395) have
+    metre axes but stretch every distance by 1/cos(latitude) (×1.16 in Wuhan, ×2 in
+    Helsinki), so they are refused like degrees: data in them is reprojected to UTM.
+    Transverse and oblique Mercator (UTM, national grids) are fine.
+    """
+    if crs is None:
+        return False
+    crs = pyproj.CRS.from_user_input(crs)
+    if not crs.is_projected:
+        return False
+    units = {ax.unit_name.lower() for ax in crs.axis_info}
+    if not units <= {"metre", "meter", "m"}:
+        return False
+    op = crs.coordinate_operation
+    method = (op.method_name if op is not None else "").lower()
+    return not (method.startswith("mercator") or "pseudo mercator" in method)
+
+
+def require_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "data") -> None:
+    """Raise :class:`CRSError` if ``gdf`` has no CRS."""
+    if gdf.crs is None:
+        msg = (
+            f"The {what} has no coordinate reference system. Set one with "
+            "`gdf.set_crs('EPSG:4326')` (longitude/latitude in degrees) or the projected "
+            "CRS the coordinates are in."
+        )
+        raise CRSError(msg)
+
+
+def to_metric(
+    gdf: gpd.GeoDataFrame | gpd.GeoSeries,
+    crs: pyproj.CRS | str | int | None = None,
+    what: str = "data",
+) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    """Reproject ``gdf`` to ``crs`` (or its automatic metric CRS); never returns degrees."""
+    require_crs(gdf, what)
+    target = pyproj.CRS.from_user_input(crs) if crs is not None else metric_crs(gdf)
+    if not is_metric(target):
+        msg = (
+            f"The CRS {target.to_string()} chosen for the {what} is not projected in true "
+            "metres (degrees, feet, or a Web/World Mercator that stretches distances by "
+            "1/cos(latitude)); distances would be wrong. Pass a projected CRS (e.g. a UTM "
+            "zone) or leave it unset to choose one automatically."
+        )
+        raise CRSError(msg)
+    if pyproj.CRS.from_user_input(gdf.crs) == target:
+        return gdf
+    return gdf.to_crs(target)
+
+
+def check_lonlat_range(x: np.ndarray, y: np.ndarray, where: str) -> None:
+    """Raise if coordinates said to be degrees fall outside [-180, 180] x [-90, 90]."""
+    bad = ~((np.abs(x) <= 180) & (np.abs(y) <= 90))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"{where}: row {i} has x={x[i]}, y={y[i]}, which are not longitude/latitude "
+            "degrees. If the coordinates are projected, pass their CRS (e.g. crs='EPSG:32650')."
+        )
+        raise CRSError(msg)

@@ -1,0 +1,175 @@
+"""Read a walking network: OSM PBF (pyrosm, offline), a saved network, GraphML, or osmnx.
+
+Every route ends in a :class:`siting.network.Network` in a projected metric CRS with
+edge lengths in metres (geodesic lengths of the OSM geometry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyproj
+
+from ..crs import is_metric, utm_crs_for
+from ..errors import CRSError, DataError, NetworkError
+from ..network.graph import Network
+
+log = logging.getLogger(__name__)
+
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+#: walking cost per metre by OSM ``highway`` value (1 = level street). Opt-in via
+#: ``read_network(..., factors=STAIRS_FACTORS)``; the default is 1 everywhere.
+STAIRS_FACTORS: dict[str, float] = {"steps": 2.0}
+
+
+def read_network(
+    source: str | os.PathLike,
+    *,
+    crs: pyproj.CRS | str | int | None = None,
+    bbox: Sequence[float] | None = None,
+    factors: Mapping[str, float] | None = None,
+    simplify: bool = True,
+    keep: str = "largest",
+) -> Network:
+    """Read a walking network.
+
+    Parameters
+    ----------
+    source
+        An OSM ``.pbf`` file (parsed offline with pyrosm), a network saved with
+        :meth:`Network.save` (``.npz``), an osmnx ``.graphml`` file, or a place name for
+        osmnx to download (online; e.g. ``"Vaduz, Liechtenstein"``).
+    crs
+        Metric CRS to work in; default the UTM zone of the network's centre.
+    bbox
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees to clip a PBF while reading.
+    factors
+        Walking cost per metre by OSM ``highway`` value, e.g. ``{"steps": 2.0}``.
+    simplify
+        Merge chains of degree-2 nodes (distances unchanged, far fewer nodes).
+    keep
+        ``"largest"`` connected component (reported in ``network.info``) or ``"all"``.
+    """
+    text = os.fspath(source)
+    path = Path(text)
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if path.suffix.lower() == ".npz":
+        return Network.load(path)
+    if suffix.endswith(".pbf"):
+        return _from_pbf(path, crs=crs, bbox=bbox, factors=factors, simplify=simplify, keep=keep)
+    if path.suffix.lower() == ".graphml":
+        return _from_graphml(path, crs=crs)
+    if path.exists() or path.suffix:
+        msg = (
+            f"{path}: unsupported network file. Use an OSM .pbf extract, a .npz saved by "
+            "siting, or an osmnx .graphml file."
+        )
+        if not path.exists():
+            msg = f"{path}: no such file. " + msg.split(": ", 1)[1]
+        raise DataError(msg)
+    return _from_osmnx_place(text, crs=crs)
+
+
+def _from_pbf(path, *, crs, bbox, factors, simplify, keep) -> Network:
+    if not path.exists():
+        msg = f"{path}: no such OSM file. Pass the path of an .osm.pbf extract."
+        raise DataError(msg)
+    import pyrosm
+
+    try:
+        osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox is not None else None)
+        nodes, edges = osm.get_network(network_type="walking", nodes=True)
+    except (ValueError, OSError, RuntimeError) as exc:
+        msg = f"{path}: could not read the OSM walking network ({exc})."
+        raise DataError(msg) from exc
+    if edges is None or nodes is None or len(edges) == 0:
+        msg = (
+            f"{path}: no walkable ways found"
+            + (f" inside bbox {tuple(bbox)}" if bbox is not None else "")
+            + ". Check the extract covers the area, or widen the bounding box."
+        )
+        raise NetworkError(msg)
+    return network_from_osm_frames(
+        nodes, edges, crs=crs, factors=factors, simplify=simplify, keep=keep, source=str(path)
+    )
+
+
+def network_from_osm_frames(
+    nodes, edges, *, crs=None, factors=None, simplify=True, keep="largest", source="OSM"
+) -> Network:
+    """Build a :class:`Network` from pyrosm-style node/edge frames (lon/lat, ``u``/``v``)."""
+    node_ids = nodes["id"].to_numpy(np.int64)
+    order = np.argsort(node_ids)
+    node_ids = node_ids[order]
+    lon = nodes["lon"].to_numpy(np.float64)[order]
+    lat = nodes["lat"].to_numpy(np.float64)[order]
+    uid = edges["u"].to_numpy(np.int64)
+    vid = edges["v"].to_numpy(np.int64)
+    u = np.searchsorted(node_ids, uid)
+    v = np.searchsorted(node_ids, vid)
+    bad = (u >= len(node_ids)) | (v >= len(node_ids))
+    bad |= node_ids[np.minimum(u, len(node_ids) - 1)] != uid
+    bad |= node_ids[np.minimum(v, len(node_ids) - 1)] != vid
+    if bad.any():
+        log.warning("%s: %d edges refer to unknown nodes and were skipped.", source, int(bad.sum()))
+        keep_rows = ~bad
+        u, v = u[keep_rows], v[keep_rows]
+        edges = edges[keep_rows]
+    _, _, length = _GEOD.inv(lon[u], lat[u], lon[v], lat[v])
+    if crs is None:
+        crs = utm_crs_for(float(np.median(lon)), float(np.median(lat)))
+    crs = pyproj.CRS.from_user_input(crs)
+    if not is_metric(crs):
+        msg = f"crs={crs.to_string()} is not a projected metric CRS; pass e.g. a UTM zone."
+        raise CRSError(msg)
+    x, y = pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    factor = np.ones(len(u))
+    if factors:
+        hw = edges["highway"].astype("string").fillna("").to_numpy(dtype=object)
+        for tag, f in factors.items():
+            factor[hw == tag] = float(f)
+    # walking is two-way on every way (as osmnx's walk network); oneway tags are for vehicles
+    net = Network.from_segments(
+        u,
+        v,
+        np.asarray(x),
+        np.asarray(y),
+        crs,
+        node_id=node_ids,
+        length=np.abs(length),
+        factor=factor,
+        simplify=simplify,
+        keep=keep,
+    )
+    net.info["source"] = source
+    log.info("Read %s from %s", net, source)
+    return net
+
+
+def _from_graphml(path: Path, *, crs) -> Network:
+    import osmnx as ox
+
+    G = ox.load_graphml(path)
+    if not is_metric(G.graph.get("crs")):
+        G = ox.project_graph(G, to_crs=crs)
+    return Network.from_networkx(G)
+
+
+def _from_osmnx_place(place: str, *, crs) -> Network:  # pragma: no cover - needs internet
+    import osmnx as ox
+
+    try:
+        G = ox.graph_from_place(place, network_type="walk")
+    except Exception as exc:
+        msg = (
+            f"Could not download the walking network of {place!r} with osmnx ({exc}). "
+            "Without internet access, pass an OSM .pbf extract instead."
+        )
+        raise NetworkError(msg) from exc
+    G = ox.project_graph(G, to_crs=crs)
+    return Network.from_networkx(G)

@@ -1,0 +1,617 @@
+"""Demand: population points (persons) from rasters, tables, vectors or buildings.
+
+Every loader returns a GeoDataFrame of points in WGS84 (EPSG:4326) with a float
+``population`` column (persons) and, when districts are given, a ``district`` column.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import rasterio
+import shapely
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from ..crs import WGS84, to_metric
+from ..errors import CRSError, DataError, MissingColumnError, ParameterError
+from ._osm import BBox, open_osm, quiet_read
+from ._tables import (
+    POPULATION_COLUMNS,
+    TEXT_SUFFIXES,
+    PathLike,
+    Source,
+    assign_districts,
+    existing_path,
+    find_column,
+    load_districts,
+    numeric_values,
+    points_from_table,
+    read_text_table,
+    read_vector,
+    rename_column,
+    set_source_crs,
+    to_points,
+    to_wgs84,
+)
+from .datum import normalize_datum
+
+log = logging.getLogger(__name__)
+
+#: File suffixes read as population rasters (persons per cell, e.g. WorldPop).
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
+
+#: Building types counted as homes, with the share of their floor area that is
+#: residential. ``yes`` (untagged) counts fully: most untagged buildings are homes,
+#: and tiny sheds/garages are removed by the footprint threshold. Pass
+#: ``residential_types={"yes": 0.5, ...}`` to weight them down.
+RESIDENTIAL_TYPES: dict[str, float] = {
+    "yes": 1.0,
+    "residential": 1.0,
+    "apartments": 1.0,
+    "house": 1.0,
+    "detached": 1.0,
+    "semidetached_house": 1.0,
+    "terrace": 1.0,
+    "bungalow": 1.0,
+    "dormitory": 1.0,
+    "farm": 1.0,
+    "static_caravan": 1.0,
+}
+#: Levels assumed when a residential building has neither ``building:levels`` nor
+#: ``height``; types not listed get :data:`FALLBACK_LEVELS`.
+DEFAULT_LEVELS: dict[str, float] = {
+    "yes": 2.0,
+    "residential": 3.0,
+    "apartments": 4.0,
+    "house": 2.0,
+    "detached": 2.0,
+    "semidetached_house": 2.0,
+    "terrace": 2.0,
+    "bungalow": 1.0,
+    "dormitory": 4.0,
+    "farm": 2.0,
+    "static_caravan": 1.0,
+}
+FALLBACK_LEVELS = 2.0
+#: Types that never house residents (documentation; every type not in the residential
+#: table gets 0 persons, these and any other).
+NON_RESIDENTIAL_TYPES = (
+    "garage",
+    "garages",
+    "carport",
+    "shed",
+    "hut",
+    "roof",
+    "commercial",
+    "industrial",
+    "retail",
+    "office",
+    "warehouse",
+    "service",
+    "school",
+    "kindergarten",
+    "university",
+    "college",
+    "hospital",
+    "public",
+    "civic",
+    "government",
+    "church",
+    "chapel",
+    "cathedral",
+    "mosque",
+    "temple",
+    "religious",
+    "farm_auxiliary",
+    "barn",
+    "stable",
+    "cowshed",
+    "greenhouse",
+    "glasshouse",
+    "hotel",
+    "parking",
+    "train_station",
+    "transportation",
+    "sports_hall",
+    "stadium",
+    "kiosk",
+    "supermarket",
+    "toilets",
+    "construction",
+    "ruins",
+    "bunker",
+    "transformer_tower",
+    "water_tower",
+    "tower",
+)
+#: Footprints smaller than this (m²) are sheds, kiosks or slivers: 0 persons.
+MIN_FOOTPRINT_M2 = 20.0
+#: Storey height used to turn ``height`` (m) into levels.
+STOREY_HEIGHT_M = 3.0
+
+
+# --------------------------------------------------------------------------- readers
+def read_population(
+    path: PathLike | gpd.GeoDataFrame,
+    *,
+    districts: PathLike | gpd.GeoDataFrame | None = None,
+    column: str | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    crs: Any = None,
+    datum: str = "wgs84",
+    scale: float = 1.0,
+    min_population: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """Read population (persons) as points in WGS84 (EPSG:4326).
+
+    Parameters
+    ----------
+    path
+        ``.tif/.tiff`` raster of persons per cell (WorldPop style; nodata, NaN and
+        negative cells dropped; each cell becomes its centre point; any CRS);
+        ``.csv/.txt`` table with x/y/population columns (UTF-8 or GBK); or a vector
+        file (GeoPackage, GeoJSON, Shapefile, GeoParquet) or GeoDataFrame of points or
+        polygons (polygons -> a representative point inside each, population kept).
+    districts
+        District polygons (GeoDataFrame from :func:`read_districts` or a path). Adds a
+        ``district`` column, drops points outside every district (count logged) and,
+        for rasters, reads only the window covering the districts.
+    column
+        Population field of a table or vector file; detected among ``population``,
+        ``pop``, ``人口``, ``count``, ``value`` if None.
+    x, y
+        Coordinate columns of a table; detected among ``x/lon/lng/longitude/经度`` and
+        ``y/lat/latitude/纬度`` if None.
+    crs
+        CRS of the coordinates. Tables default to EPSG:4326 (range-checked); files with
+        a CRS use theirs unless this overrides it.
+    datum
+        ``"wgs84"``, ``"gcj02"``, ``"bd09"`` or ``"cgcs2000"``: the datum of
+        longitude/latitude input, converted to WGS84.
+    scale
+        Factor applied to every value (e.g. 1.2 to turn adults 20+ into total
+        population). Must be > 0.
+    min_population
+        Points with ``population <= min_population`` persons (after scaling) are
+        dropped, so empty cells never become demand points.
+
+    Returns
+    -------
+    GeoDataFrame of points: ``population`` (float, persons), ``district`` (if
+    districts given), the other input columns (tables and vectors), ``geometry``.
+
+    Raises
+    ------
+    DataError
+        Missing/unreadable file, a non-numeric, missing or negative population (the
+        message names the file, row and field), geometry that is not point/polygon, or
+        districts that do not overlap a raster.
+    MissingColumnError
+        No population or coordinate column found.
+    CRSError
+        Coordinates that are not degrees and no ``crs``; unknown datum.
+    ParameterError
+        ``scale <= 0`` or ``min_population < 0``.
+    """
+    _check_positive("scale", scale, allow_zero=False)
+    _check_positive("min_population", min_population, allow_zero=True)
+    key = normalize_datum(datum)
+    dist = load_districts(districts) if districts is not None else None
+    if isinstance(path, gpd.GeoDataFrame):
+        source = Source("population GeoDataFrame")
+        pts = _vector_points(path.copy(), column, crs, source)
+    else:
+        p = existing_path(path, "population")
+        pts, source = _read_file(p, dist, column=column, x=x, y=y, crs=crs, datum=key)
+    pts = to_wgs84(pts, key)
+    pts["population"] = pts["population"].to_numpy(dtype=np.float64) * float(scale)
+    pts = pts.loc[pts["population"].to_numpy() > min_population].reset_index(drop=True)
+    if dist is not None:
+        pts = assign_districts(pts, dist, "population points")
+    pts = _order_columns(pts)
+    pts.attrs.update(datum=key, source=source.name, unit="persons")
+    log.info(
+        "%s: %d population points, %.0f persons in total",
+        source.name,
+        len(pts),
+        float(pts["population"].sum()),
+    )
+    return pts
+
+
+def _check_positive(name: str, value: float, *, allow_zero: bool) -> None:
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        op = ">=" if allow_zero else ">"
+        msg = f"{name}={value!r} is invalid; it must be a finite number {op} 0."
+        raise ParameterError(msg)
+
+
+def _read_file(
+    p: Path,
+    dist: gpd.GeoDataFrame | None,
+    *,
+    column: str | None,
+    x: str | None,
+    y: str | None,
+    crs: Any,
+    datum: str,
+) -> tuple[gpd.GeoDataFrame, Source]:
+    """Dispatch on the file suffix: raster, text table or vector file."""
+    suffix = p.suffix.lower()
+    if suffix in RASTER_SUFFIXES:
+        pad = 0.0 if datum in ("wgs84", "cgcs2000") else 0.02  # datum offset < 0.01°
+        return _read_raster(p, dist, crs, pad), Source(str(p))
+    if suffix in TEXT_SUFFIXES:
+        source = Source(str(p), first_line=2)
+        df = read_text_table(p)
+        col = find_column(
+            df.columns,
+            column,
+            POPULATION_COLUMNS,
+            source=source,
+            field="population",
+            param="column",
+        )
+        values = numeric_values(df[col], source=source, field=col, unit="persons")
+        df = rename_column(df, col, "population")
+        df["population"] = values
+        return points_from_table(df, x=x, y=y, crs=crs, source=source), source
+    source = Source(str(p))
+    return _vector_points(read_vector(p), column, crs, source), source
+
+
+def _vector_points(
+    gdf: gpd.GeoDataFrame, column: str | None, crs: Any, source: Source
+) -> gpd.GeoDataFrame:
+    """Points (polygons -> representative points) with a checked ``population``."""
+    if len(gdf) == 0:
+        msg = f"{source.name}: no features. Expected one point or polygon per population unit."
+        raise DataError(msg)
+    gdf = set_source_crs(gdf, crs, source)
+    col = find_column(
+        gdf.columns, column, POPULATION_COLUMNS, source=source, field="population", param="column"
+    )
+    values = numeric_values(gdf[col], source=source, field=col, unit="persons")
+    gdf = rename_column(gdf, col, "population")
+    gdf["population"] = values
+    return to_points(gdf, source, "population unit")
+
+
+def _raster_crs(src: rasterio.io.DatasetReader, crs: Any, source: str) -> pyproj.CRS:
+    """The raster's CRS (``crs`` overrides); none -> EPSG:4326 if bounds are degrees."""
+    if crs is not None:
+        return pyproj.CRS.from_user_input(crs)
+    if src.crs is not None:
+        return pyproj.CRS.from_user_input(src.crs.to_wkt())
+    b = src.bounds
+    lo, hi = min(b.bottom, b.top), max(b.bottom, b.top)
+    if -180 <= b.left <= b.right <= 180 and -90 <= lo <= hi <= 90:
+        log.warning(
+            "%s: raster has no CRS; its bounds fit longitude/latitude, so EPSG:4326 "
+            "is assumed. Pass crs= to state it.",
+            source,
+        )
+        return WGS84
+    msg = (
+        f"{source}: the raster has no CRS and its bounds ({b.left:.6g}, {b.bottom:.6g}, "
+        f"{b.right:.6g}, {b.top:.6g}) are not degrees. Pass crs= (e.g. crs='EPSG:32650')."
+    )
+    raise CRSError(msg)
+
+
+def _window(
+    src: rasterio.io.DatasetReader,
+    rcrs: pyproj.CRS,
+    dist: gpd.GeoDataFrame,
+    pad: float,
+    source: str,
+) -> Window:
+    """The raster window (whole cells) covering the districts' bounds."""
+    xmin, ymin, xmax, ymax = dist.total_bounds + np.array([-pad, -pad, pad, pad])
+    bx0, by0, bx1, by1 = transform_bounds(WGS84, rcrs, xmin, ymin, xmax, ymax, densify_pts=21)
+    inv = ~src.transform
+    bx, by = np.array([bx0, bx0, bx1, bx1]), np.array([by0, by1, by0, by1])
+    corners = np.column_stack((inv.a * bx + inv.b * by + inv.c, inv.d * bx + inv.e * by + inv.f))
+    c0, r0 = (int(v) for v in np.floor(corners.min(axis=0)))
+    c1, r1 = (int(v) for v in np.ceil(corners.max(axis=0)))
+    c0, r0 = max(c0, 0), max(r0, 0)
+    c1, r1 = min(c1, src.width), min(r1, src.height)
+    if c1 <= c0 or r1 <= r0:
+        b = src.bounds
+        msg = (
+            f"{source}: the districts (lon {xmin:.4f}..{xmax:.4f}, lat {ymin:.4f}..{ymax:.4f}) "
+            f"do not overlap the raster (bounds {b.left:.6g}, {b.bottom:.6g}, {b.right:.6g}, "
+            f"{b.top:.6g} in {rcrs.to_string()}). Use the raster of the study area."
+        )
+        raise DataError(msg)
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _read_raster(
+    path: Path, dist: gpd.GeoDataFrame | None, crs: Any, pad: float
+) -> gpd.GeoDataFrame:
+    """Cell-centre points of the positive, valid cells of band 1 (persons per cell)."""
+    source = str(path)
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as err:
+        msg = f"{source}: cannot read as a raster ({err}). Use a GeoTIFF of persons per cell."
+        raise DataError(msg) from err
+    with src:
+        rcrs = _raster_crs(src, crs, source)
+        window = _window(src, rcrs, dist, pad, source) if dist is not None else None
+        if src.count > 1:
+            log.info("%s: %d bands; using band 1 as persons per cell", source, src.count)
+        values = src.read(1, window=window).astype(np.float64)
+        valid = src.read_masks(1, window=window) > 0
+        if src.nodata is not None and not np.isnan(src.nodata):
+            valid &= values != src.nodata
+        t = src.transform
+        c0, r0 = (int(window.col_off), int(window.row_off)) if window is not None else (0, 0)
+        values = values * src.scales[0] + src.offsets[0]
+    valid &= np.isfinite(values)
+    negative = valid & (values < 0)
+    if negative.any():
+        log.warning("%s: %d cells with negative values dropped", source, int(negative.sum()))
+    rows, cols = np.nonzero(valid & (values > 0))
+    cc, rc = cols + (c0 + 0.5), rows + (r0 + 0.5)  # cell centres, full-raster indices
+    xs = t.c + cc * t.a + rc * t.b
+    ys = t.f + cc * t.d + rc * t.e
+    log.info("%s: %d populated cells read (window %s)", source, rows.size, window)
+    return gpd.GeoDataFrame(
+        {"population": values[rows, cols]}, geometry=gpd.points_from_xy(xs, ys), crs=rcrs
+    )
+
+
+def _order_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    first = [c for c in ("population", "district") if c in gdf.columns]
+    return gdf[first + [c for c in gdf.columns if c not in first]]
+
+
+# --------------------------------------------------------------------- dasymetric
+def read_buildings(pbf_path: PathLike, bbox: BBox | None = None) -> gpd.GeoDataFrame:
+    """Read OSM building footprints from a PBF extract with pyrosm, in WGS84.
+
+    Parameters
+    ----------
+    pbf_path
+        ``.osm.pbf`` file.
+    bbox
+        ``[min_lon, min_lat, max_lon, max_lat]`` (degrees), a shapely polygon, or a
+        GeoDataFrame whose bounds to use; None reads the whole file.
+
+    Returns
+    -------
+    GeoDataFrame with a ``building`` column and the OSM tags pyrosm provides
+    (``building:levels``, ``height``, ...); empty (with ``building``) if none.
+    """
+    osm = open_osm(pbf_path, bbox, "OSM buildings")
+    gdf = quiet_read(osm.get_buildings, str(pbf_path))
+    if gdf is None or len(gdf) == 0:
+        where = " in the bbox" if bbox is not None else ""
+        log.warning("%s: no buildings found%s", pbf_path, where)
+        return gpd.GeoDataFrame({"building": pd.Series([], dtype=str)}, geometry=[], crs=WGS84)
+    log.info("%s: %d building footprints read", pbf_path, len(gdf))
+    return gdf.reset_index(drop=True)
+
+
+def population_from_buildings(
+    buildings: gpd.GeoDataFrame,
+    *,
+    total: float | None = None,
+    m2_per_person: float = 35.0,
+    levels_column: str = "building:levels",
+    default_levels: float | Mapping[str, float] | None = None,
+    residential_types: Mapping[str, float] | Iterable[str] | None = None,
+    districts: PathLike | gpd.GeoDataFrame | None = None,
+    crs: Any = None,
+) -> gpd.GeoDataFrame:
+    """Estimate population (persons) per building from footprints (dasymetric).
+
+    ``persons = footprint area (m²) x levels x residential weight / m2_per_person``,
+    with the footprint area measured in a metric CRS. Levels come from
+    ``levels_column`` (first number, 1-200), else ``height`` / 3 m (rounded, >= 1),
+    else a default per type (:data:`DEFAULT_LEVELS`: house 2, apartments 4,
+    residential 3, yes 2, ...). Only types in ``residential_types`` house people
+    (default :data:`RESIDENTIAL_TYPES`, including ``yes``, i.e. untagged buildings,
+    with weight 1); garages, shops, schools, churches etc. get 0, as do footprints
+    under 20 m². Tags other than ``building``, the levels column and ``height`` are
+    not used.
+
+    Parameters
+    ----------
+    buildings
+        Footprints with a ``building`` column (e.g. :func:`read_buildings`) and a CRS.
+    total
+        If given, persons are scaled so their sum equals ``total`` exactly (within
+        ``districts`` if those are given), e.g. the official population.
+    m2_per_person
+        Residential floor area per person, m² (> 0). 35 m² is a typical urban figure.
+    levels_column
+        Column with the number of storeys.
+    default_levels
+        Levels for buildings without levels or height: a number for every type, or a
+        mapping updating :data:`DEFAULT_LEVELS`.
+    residential_types
+        Types that house people: a mapping type -> weight (share of the floor area that
+        is residential, 0-1) or an iterable of types (weight 1). Replaces the default.
+    districts
+        District polygons: adds ``district`` and drops buildings outside them.
+    crs
+        Projected CRS (metres) for areas; default the UTM zone of the data.
+
+    Returns
+    -------
+    GeoDataFrame of points (a representative point of each footprint) in EPSG:4326
+    with ``population`` (persons), ``floor_area_m2`` (residential floor area, m²),
+    ``levels``, ``building`` (and ``district``); buildings with 0 persons are dropped.
+    """
+    gdf = _check_buildings(buildings)
+    _check_positive("m2_per_person", m2_per_person, allow_zero=False)
+    if total is not None:
+        _check_positive("total", total, allow_zero=True)
+    weights = _weights(residential_types)
+    btype = gdf["building"].astype("string").str.strip().str.lower().fillna("yes")
+    btype = btype.to_numpy(dtype=object, na_value="yes")
+    area = shapely.area(np.asarray(to_metric(gdf, crs, what="buildings").geometry.values))
+    area = np.nan_to_num(area, nan=0.0)
+    weight = pd.Series(btype).map(weights).fillna(0.0).to_numpy(dtype=np.float64)
+    weight = np.where(area < MIN_FOOTPRINT_M2, 0.0, weight)
+    levels = _levels(gdf, btype, levels_column, default_levels)
+    floor = area * levels * weight
+    people = floor / float(m2_per_person)
+    _log_types(btype, weight, area)
+    keep = people > 0
+    geoms = shapely.point_on_surface(np.asarray(gdf.geometry.values)[keep])
+    out = gpd.GeoDataFrame(
+        {
+            "population": people[keep],
+            "floor_area_m2": floor[keep],
+            "levels": levels[keep],
+            "building": btype[keep].astype(str),
+        },
+        geometry=gpd.GeoSeries(geoms, crs=gdf.crs).to_crs(WGS84).values,
+        crs=WGS84,
+    )
+    for col in ("id", "osm_id", "osm_type"):
+        if col in gdf.columns:
+            out.insert(len(out.columns) - 1, col, gdf[col].to_numpy()[keep])
+    if districts is not None:
+        out = assign_districts(out, load_districts(districts), "buildings")
+    out = _scale_to_total(out, total)
+    out = _order_columns(out)
+    out.attrs.update(unit="persons", m2_per_person=float(m2_per_person), source="buildings")
+    return out
+
+
+def _check_buildings(buildings: Any) -> gpd.GeoDataFrame:
+    """The buildings as a GeoDataFrame with geometry, a CRS and a ``building`` column."""
+    try:
+        has_geometry = isinstance(buildings, gpd.GeoDataFrame) and buildings.geometry is not None
+    except AttributeError:  # a GeoDataFrame whose geometry column was dropped
+        has_geometry = False
+    if not has_geometry:
+        msg = (
+            "buildings: expected a GeoDataFrame of footprint polygons with an active geometry "
+            f"column, got {type(buildings).__name__}. Read them with read_buildings(pbf) "
+            "or geopandas.read_file()."
+        )
+        raise DataError(msg)
+    if buildings.crs is None:
+        msg = (
+            "buildings: the GeoDataFrame has no CRS, so footprint areas cannot be measured. "
+            "Set it, e.g. buildings.set_crs('EPSG:4326')."
+        )
+        raise CRSError(msg)
+    if len(buildings) == 0:
+        msg = "buildings: the GeoDataFrame is empty; there are no footprints to estimate from."
+        raise DataError(msg)
+    if "building" not in buildings.columns:
+        msg = (
+            "buildings: no 'building' column (the OSM building type: house, apartments, "
+            "yes, ...). Add one; use 'yes' where the type is unknown."
+        )
+        raise MissingColumnError(msg)
+    return buildings.reset_index(drop=True)
+
+
+def _weights(residential_types: Mapping[str, float] | Iterable[str] | None) -> dict[str, float]:
+    """Residential weight per lower-case building type."""
+    if residential_types is None:
+        return dict(RESIDENTIAL_TYPES)
+    if isinstance(residential_types, str):
+        residential_types = [residential_types]
+    if isinstance(residential_types, Mapping):
+        weights = {str(k).lower(): float(v) for k, v in residential_types.items()}
+    else:
+        weights = {str(k).lower(): 1.0 for k in residential_types}
+    bad = {k: v for k, v in weights.items() if not (math.isfinite(v) and v >= 0)}
+    if bad:
+        msg = f"residential_types: weights {bad} are invalid; use shares between 0 and 1."
+        raise ParameterError(msg)
+    return weights
+
+
+def _number(values: pd.Series) -> np.ndarray:
+    """First number in each value ('3', '3;4', '12 m', '2,5' -> 3, 3, 12, 2.5), else NaN."""
+    txt = values.astype("string").str.replace(",", ".", regex=False)
+    num = txt.str.extract(r"(\d+(?:\.\d+)?)", expand=False)
+    return pd.to_numeric(num, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _levels(
+    gdf: gpd.GeoDataFrame,
+    btype: np.ndarray,
+    levels_column: str,
+    default_levels: float | Mapping[str, float] | None,
+) -> np.ndarray:
+    """Storeys per building: tagged levels, else height / 3 m, else the type default."""
+    n = len(gdf)
+    levels = _number(gdf[levels_column]) if levels_column in gdf.columns else np.full(n, np.nan)
+    levels = np.where((levels < 1) | (levels > 200), np.nan, levels)
+    if "height" in gdf.columns:
+        height = _number(gdf["height"])
+        height = np.where((height < 2) | (height > 1000), np.nan, height)
+        from_height = np.maximum(1.0, np.round(height / STOREY_HEIGHT_M))
+        levels = np.where(np.isnan(levels), from_height, levels)
+    if isinstance(default_levels, numbers.Real):
+        _check_positive("default_levels", default_levels, allow_zero=False)
+        fallback = np.full(n, float(default_levels))
+    else:
+        table = {
+            **DEFAULT_LEVELS,
+            **{str(k).lower(): float(v) for k, v in (default_levels or {}).items()},
+        }
+        fallback = pd.Series(btype).map(table).fillna(FALLBACK_LEVELS).to_numpy(np.float64)
+    return np.where(np.isnan(levels), fallback, levels)
+
+
+def _log_types(btype: np.ndarray, weight: np.ndarray, area: np.ndarray) -> None:
+    """Log how many footprints were counted and which types were ignored."""
+    res = weight > 0
+    ignored = pd.Series(btype[(~res) & (area >= MIN_FOOTPRINT_M2)]).value_counts().head(8)
+    log.info(
+        "Dasymetric estimate: %d of %d footprints residential; %d too small (< %.0f m²); "
+        "non-residential types ignored: %s",
+        int(res.sum()),
+        btype.size,
+        int((area < MIN_FOOTPRINT_M2).sum()),
+        MIN_FOOTPRINT_M2,
+        ", ".join(f"{k} {v}" for k, v in ignored.items()) or "none",
+    )
+
+
+def _scale_to_total(out: gpd.GeoDataFrame, total: float | None) -> gpd.GeoDataFrame:
+    """Scale ``population`` so it sums to ``total`` (no-op when None)."""
+    if total is None:
+        return out
+    current = float(out["population"].sum())
+    if current <= 0:
+        if total == 0:
+            return out
+        msg = (
+            f"Cannot scale to total={total}: no residential building was found (0 floor area). "
+            "Check the 'building' types and residential_types."
+        )
+        raise DataError(msg)
+    factor = float(total) / current
+    out["population"] = out["population"].to_numpy() * factor
+    log.info("Population scaled by %.4f to the total of %.0f persons", factor, total)
+    return out

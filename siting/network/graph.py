@@ -1,0 +1,506 @@
+"""The walking network: nodes, street edges and a CSR adjacency for compiled searches.
+
+A :class:`Network` is built once per city (from OSM, osmnx or a saved file) and holds
+
+* nodes with metric coordinates (``node_x``, ``node_y``, metres, in ``crs``);
+* undirected street edges ``edge_u``/``edge_v`` (node indices) with ``edge_length``
+  (metres, geodesic when built from longitude/latitude), a per-edge ``edge_factor``
+  (walking cost per metre, 1 = level street; stairs > 1) and the allowed directions
+  ``edge_forward`` (u→v) / ``edge_backward`` (v→u); walking is two-way by default;
+* edge geometries (LineStrings from u to v, metric CRS) for snapping and isochrones;
+* a directed CSR adjacency ``indptr``/``indices``/``weights`` (weights = length × factor,
+  in metres of level walking) used by :mod:`siting.network.paths`.
+
+Degree-2 nodes are merged away (as osmnx/pyrosm ``simplify``) and only the largest
+connected component is kept; what was dropped is reported in ``info``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import connected_components
+
+from ..crs import is_metric
+from ..errors import CRSError, DataError, NetworkError, OutputExistsError, ParameterError
+from ._simplify import simplify_chains
+
+log = logging.getLogger(__name__)
+
+NPZ_VERSION = 1
+
+
+@dataclass(eq=False)
+class Network:
+    """A walking network in a projected metric CRS (see module docstring)."""
+
+    crs: pyproj.CRS
+    node_x: np.ndarray
+    node_y: np.ndarray
+    node_id: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length: np.ndarray
+    edge_factor: np.ndarray
+    edge_forward: np.ndarray
+    edge_backward: np.ndarray
+    edge_geometry: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+    indptr: np.ndarray = field(init=False, repr=False)
+    indices: np.ndarray = field(init=False, repr=False)
+    weights: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.crs = pyproj.CRS.from_user_input(self.crs)
+        if not is_metric(self.crs):
+            msg = (
+                f"The network's CRS {self.crs.to_string()} is not projected in true metres "
+                "(degrees, feet, or a Web/World Mercator that stretches distances by "
+                "1/cos(latitude)); walking distances would be wrong. Project it first (e.g. "
+                "`siting.read_network(..., crs='EPSG:32650')`)."
+            )
+            raise CRSError(msg)
+        self.node_x = np.ascontiguousarray(self.node_x, dtype=np.float64)
+        self.node_y = np.ascontiguousarray(self.node_y, dtype=np.float64)
+        self.node_id = np.ascontiguousarray(self.node_id, dtype=np.int64)
+        self.edge_u = np.ascontiguousarray(self.edge_u, dtype=np.int32)
+        self.edge_v = np.ascontiguousarray(self.edge_v, dtype=np.int32)
+        self.edge_length = np.ascontiguousarray(self.edge_length, dtype=np.float64)
+        self.edge_factor = np.ascontiguousarray(self.edge_factor, dtype=np.float64)
+        self.edge_forward = np.ascontiguousarray(self.edge_forward, dtype=bool)
+        self.edge_backward = np.ascontiguousarray(self.edge_backward, dtype=bool)
+        if self.edge_geometry is None:
+            self.edge_geometry = straight_edges(self.node_x, self.node_y, self.edge_u, self.edge_v)
+        self.edge_geometry = np.asarray(self.edge_geometry, dtype=object)
+        if self.n_nodes == 0 or self.n_edges == 0:
+            msg = (
+                "The walking network is empty (no walkable edges left after filtering). "
+                "Check that the area contains streets or paths open to pedestrians, or "
+                "widen the bounding box."
+            )
+            raise NetworkError(msg)
+        bad = ~(np.isfinite(self.edge_length) & (self.edge_length >= 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = f"Edge {i} has length {self.edge_length[i]}: lengths must be finite metres >= 0."
+            raise DataError(msg)
+        bad = ~(np.isfinite(self.edge_factor) & (self.edge_factor > 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = (
+                f"Edge {i} has speed factor {self.edge_factor[i]}: factors must be > 0 "
+                "(1 = level street, 2 = takes twice as long, e.g. stairs)."
+            )
+            raise ParameterError(msg)
+        self._build_csr()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_x)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected street edges."""
+        return len(self.edge_u)
+
+    @property
+    def edge_cost(self) -> np.ndarray:
+        """Walking cost of each edge: length × factor (metres of level walking)."""
+        return self.edge_length * self.edge_factor
+
+    @property
+    def total_length_km(self) -> float:
+        """Total street length in kilometres."""
+        return float(self.edge_length.sum() / 1000.0)
+
+    def _build_csr(self) -> None:
+        """Directed CSR adjacency, the cheapest of parallel edges kept."""
+        cost = self.edge_cost
+        f, b = self.edge_forward, self.edge_backward
+        src = np.r_[self.edge_u[f], self.edge_v[b]]
+        dst = np.r_[self.edge_v[f], self.edge_u[b]]
+        w = np.r_[cost[f], cost[b]]
+        keep = src != dst  # self-loops never shorten a walk
+        src, dst, w = src[keep], dst[keep], w[keep]
+        order = np.lexsort((w, dst, src))
+        src, dst, w = src[order], dst[order], w[order]
+        first = np.ones(len(src), bool)  # also right when no edge is left (a lone loop)
+        first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+        src, dst, w = src[first], dst[first], w[first]
+        counts = np.bincount(src, minlength=self.n_nodes)
+        self.indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.indices = dst.astype(np.int32)
+        self.weights = w.astype(np.float64)
+
+    def csr(self) -> sp.csr_matrix:
+        """The directed adjacency as a SciPy CSR matrix (weights in metres)."""
+        return sp.csr_matrix(
+            (self.weights, self.indices, self.indptr), shape=(self.n_nodes, self.n_nodes)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.n_nodes:,} nodes, {self.n_edges:,} edges, "
+            f"{self.total_length_km:,.1f} km, crs={self.crs.to_string()})"
+        )
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_segments(
+        cls,
+        u: np.ndarray,
+        v: np.ndarray,
+        node_x: np.ndarray,
+        node_y: np.ndarray,
+        crs: pyproj.CRS | str | int,
+        *,
+        node_id: np.ndarray | None = None,
+        length: np.ndarray | None = None,
+        factor: np.ndarray | None = None,
+        forward: np.ndarray | None = None,
+        backward: np.ndarray | None = None,
+        simplify: bool = True,
+        keep: str = "largest",
+    ) -> Network:
+        """Build from straight segments between node indices (e.g. OSM way segments).
+
+        Parameters
+        ----------
+        u, v
+            Node indices (0..n-1) of each segment's ends.
+        node_x, node_y
+            Node coordinates in ``crs`` (metres).
+        crs
+            Projected metric CRS of the coordinates.
+        length
+            Segment lengths in metres; default the straight-line distance.
+        factor
+            Walking cost per metre (1 = level); default 1.
+        forward, backward
+            Allowed directions u→v / v→u; default both (walking is two-way).
+        simplify
+            Merge chains of degree-2 nodes into single edges with their full geometry.
+        keep
+            ``"largest"`` keeps the largest (weakly) connected component, ``"all"`` keeps all.
+        """
+        u = np.asarray(u, dtype=np.int64)
+        v = np.asarray(v, dtype=np.int64)
+        x = np.asarray(node_x, dtype=np.float64)
+        y = np.asarray(node_y, dtype=np.float64)
+        n = len(x)
+        m = len(u)
+        ids = np.arange(n, dtype=np.int64) if node_id is None else np.asarray(node_id, np.int64)
+        info: dict[str, Any] = {"input_nodes": int(n), "input_segments": int(m)}
+        if m == 0:
+            msg = "The walking network is empty: no walkable segments were found."
+            raise NetworkError(msg)
+        if len(v) != m or len(y) != n or len(ids) != n:
+            msg = (
+                f"u/v ({m}/{len(v)} segments) and node_x/node_y/node_id ({n}/{len(y)}/"
+                f"{len(ids)} nodes) must have matching lengths."
+            )
+            raise DataError(msg)
+        bad = (u < 0) | (u >= n) | (v < 0) | (v >= n)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = f"Segment {i} joins nodes {u[i]} and {v[i]}: node indices must be 0..{n - 1}."
+            raise DataError(msg)
+        if length is None:
+            length = np.hypot(x[u] - x[v], y[u] - y[v])
+        length = np.asarray(length, dtype=np.float64)
+        factor = np.ones(m) if factor is None else np.asarray(factor, dtype=np.float64)
+        forward = np.ones(m, bool) if forward is None else np.asarray(forward, dtype=bool)
+        backward = np.ones(m, bool) if backward is None else np.asarray(backward, dtype=bool)
+        for name, arr in (("length", length), ("factor", factor), ("forward", forward),
+                          ("backward", backward)):
+            if arr.shape != (m,):
+                msg = f"{name} has shape {arr.shape}; give one value per segment ({m})."
+                raise DataError(msg)
+        # check every segment before merging chains or dropping components, which would
+        # hide a bad value (a -5 m segment in a 10 m chain merges into a valid length)
+        bad = ~(np.isfinite(length) & (length >= 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = f"Segment {i} has length {length[i]}: lengths must be finite metres >= 0."
+            raise DataError(msg)
+        bad = ~(np.isfinite(factor) & (factor > 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            msg = (
+                f"Segment {i} has speed factor {factor[i]}: factors must be > 0 "
+                "(1 = level street, 2 = takes twice as long, e.g. stairs)."
+            )
+            raise ParameterError(msg)
+
+        # largest component first (fewer chains to simplify)
+        if keep == "largest":
+            g = sp.csr_matrix((np.ones(m), (u, v)), shape=(n, n))
+            ncomp, label = connected_components(g, directed=True, connection="weak")
+            used = np.zeros(n, bool)
+            used[u] = True
+            used[v] = True
+            sizes = np.bincount(label[used], minlength=ncomp)
+            big = int(np.argmax(sizes))
+            keep_seg = label[u] == big
+            seg_len = np.asarray(length, dtype=np.float64)
+            info.update(
+                components=int((sizes > 0).sum()),
+                dropped_components=int((sizes > 0).sum() - 1),
+                dropped_nodes=int(used.sum() - sizes[big]),
+                dropped_length_km=float(seg_len[~keep_seg].sum() / 1000.0),
+            )
+            if info["dropped_nodes"]:
+                log.info(
+                    "Kept the largest connected walking component; dropped %d smaller "
+                    "components (%d nodes, %.1f km).",
+                    info["dropped_components"],
+                    info["dropped_nodes"],
+                    info["dropped_length_km"],
+                )
+            u, v, length = u[keep_seg], v[keep_seg], seg_len[keep_seg]
+            factor, forward, backward = factor[keep_seg], forward[keep_seg], backward[keep_seg]
+        elif keep != "all":
+            msg = f"keep={keep!r} is not allowed; use 'largest' or 'all'."
+            raise ParameterError(msg)
+
+        # renumber to the nodes in use
+        used_nodes = np.unique(np.r_[u, v])
+        remap = np.full(n, -1, np.int64)
+        remap[used_nodes] = np.arange(len(used_nodes))
+        u, v = remap[u], remap[v]
+        x, y, ids = x[used_nodes], y[used_nodes], ids[used_nodes]
+
+        if simplify:
+            chains = simplify_chains(
+                u.astype(np.int64),
+                v.astype(np.int64),
+                np.asarray(length, np.float64),
+                np.asarray(factor, np.float64),
+                forward,
+                backward,
+                len(x),
+            )
+            (cu, cv, clen, cfac, cfw, cbw, path_ptr, path_nodes) = chains
+            coords = np.column_stack([x[path_nodes], y[path_nodes]])
+            part = np.repeat(np.arange(len(cu)), np.diff(path_ptr))
+            geom = shapely.linestrings(coords, indices=part)
+            keep_nodes = np.unique(np.r_[cu, cv])
+            remap = np.full(len(x), -1, np.int64)
+            remap[keep_nodes] = np.arange(len(keep_nodes))
+            info["simplified_from_nodes"] = int(len(x))
+            u, v = remap[cu], remap[cv]
+            x, y, ids = x[keep_nodes], y[keep_nodes], ids[keep_nodes]
+            length, factor, forward, backward = clen, cfac, cfw, cbw
+        else:
+            geom = straight_edges(x, y, u, v)
+        return cls(
+            crs=crs,
+            node_x=x,
+            node_y=y,
+            node_id=ids,
+            edge_u=u,
+            edge_v=v,
+            edge_length=length,
+            edge_factor=factor,
+            edge_forward=forward,
+            edge_backward=backward,
+            edge_geometry=geom,
+            info=info,
+        )
+
+    # ------------------------------------------------------------------ views
+    def nodes_gdf(self) -> gpd.GeoDataFrame:
+        """Nodes as a GeoDataFrame (index = node index, ``osmid``)."""
+        return gpd.GeoDataFrame(
+            {"osmid": self.node_id},
+            geometry=shapely.points(self.node_x, self.node_y),
+            crs=self.crs,
+        )
+
+    def edges_gdf(self) -> gpd.GeoDataFrame:
+        """Edges as a GeoDataFrame with ``u``, ``v``, ``length`` (m), ``factor``, directions."""
+        return gpd.GeoDataFrame(
+            {
+                "u": self.edge_u,
+                "v": self.edge_v,
+                "length": self.edge_length,
+                "factor": self.edge_factor,
+                "forward": self.edge_forward,
+                "backward": self.edge_backward,
+            },
+            geometry=self.edge_geometry,
+            crs=self.crs,
+        )
+
+    def to_networkx(self):  # -> nx.MultiDiGraph
+        """An osmnx-style ``networkx.MultiDiGraph`` (``x``, ``y``, ``length``, ``crs``)."""
+        import networkx as nx
+
+        G = nx.MultiDiGraph(crs=self.crs)
+        G.add_nodes_from(
+            (i, {"x": float(a), "y": float(b), "osmid": int(o)})
+            for i, (a, b, o) in enumerate(zip(self.node_x, self.node_y, self.node_id, strict=True))
+        )
+        cost = self.edge_cost
+        f, b = self.edge_forward, self.edge_backward
+        G.add_edges_from(
+            (int(a), int(c), {"length": float(w)})
+            for a, c, w in zip(self.edge_u[f], self.edge_v[f], cost[f], strict=True)
+        )
+        G.add_edges_from(
+            (int(c), int(a), {"length": float(w)})
+            for a, c, w in zip(self.edge_u[b], self.edge_v[b], cost[b], strict=True)
+        )
+        return G
+
+    @classmethod
+    def from_networkx(cls, G, *, weight: str = "length", simplify: bool = False) -> Network:
+        """Build from an osmnx/networkx graph with node ``x``/``y`` and edge ``length`` (m).
+
+        The graph must be projected (``G.graph["crs"]`` metric). Each directed edge becomes
+        a one-way segment; pairs of opposite edges merge into one two-way edge.
+        """
+        crs = G.graph.get("crs")
+        if crs is None or not is_metric(crs):
+            msg = (
+                f"The graph's CRS ({crs}) is not a projected metric CRS. Project it first, "
+                "e.g. `osmnx.project_graph(G)`, so that lengths and coordinates are metres."
+            )
+            raise CRSError(msg)
+        nodes = list(G.nodes)
+        index = {n: i for i, n in enumerate(nodes)}
+        x = np.array([G.nodes[n]["x"] for n in nodes], float)
+        y = np.array([G.nodes[n]["y"] for n in nodes], float)
+        rows = [(index[a], index[b], float(d.get(weight, np.nan))) for a, b, d in G.edges(data=True)]
+        if not rows:
+            msg = "The graph has no edges."
+            raise NetworkError(msg)
+        a, b, w = (np.array(c) for c in zip(*rows, strict=True))
+        if np.isnan(w).any():
+            msg = f"Some edges have no '{weight}' attribute; add lengths in metres first."
+            raise DataError(msg)
+        # merge opposite directions of the same length into two-way edges; edges of
+        # different lengths (a one-way shortcut beside a two-way street) stay apart, or the
+        # shorter length would be granted in the direction it does not allow
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        order = np.lexsort((w, hi, lo))
+        lo_s, hi_s, w_s = lo[order], hi[order], w[order]
+        first = np.r_[True, (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1])
+                      | (w_s[1:] != w_s[:-1])]
+        grp = np.cumsum(first) - 1
+        fw = np.zeros(first.sum(), bool)
+        bw = np.zeros(first.sum(), bool)
+        is_fw = a[order] == lo[order]
+        np.logical_or.at(fw, grp, is_fw | (a[order] == b[order]))
+        np.logical_or.at(bw, grp, ~is_fw | (a[order] == b[order]))
+        sel = order[first]
+        ids = np.array([G.nodes[n].get("osmid", n) if isinstance(n, int | np.integer) else i
+                        for i, n in enumerate(nodes)], dtype=np.int64)
+        net = cls.from_segments(
+            lo[sel], hi[sel], x, y, crs, node_id=ids, length=w[sel],
+            forward=fw, backward=bw, simplify=simplify, keep="all",
+        )
+        if not simplify:  # osmnx keeps the street's shape in 'geometry' (from u to v)
+            geoms = [d.get("geometry") for _, _, d in G.edges(data=True)]
+            for k, r in enumerate(sel):
+                g = geoms[r]
+                if isinstance(g, shapely.LineString) and not g.is_empty:
+                    net.edge_geometry[k] = g if a[r] == lo[r] else g.reverse()
+        return net
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
+        """Save to a compact ``.npz`` (atomically; refuses to overwrite without ``force``)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        if path.exists() and not force:
+            msg = f"{path} exists; pass force=True to overwrite it."
+            raise OutputExistsError(msg)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wkb = shapely.to_wkb(self.edge_geometry)
+        offsets = np.r_[0, np.cumsum([len(b) for b in wkb])].astype(np.int64)
+        blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+        meta = {"version": NPZ_VERSION, "crs": self.crs.to_wkt(), "info": self.info}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(
+                    fh,
+                    meta=np.frombuffer(json.dumps(meta, default=str).encode(), np.uint8),
+                    node_x=self.node_x, node_y=self.node_y, node_id=self.node_id,
+                    edge_u=self.edge_u, edge_v=self.edge_v, edge_length=self.edge_length,
+                    edge_factor=self.edge_factor, edge_forward=self.edge_forward,
+                    edge_backward=self.edge_backward, geom_blob=blob, geom_offsets=offsets,
+                )
+            Path(tmp).replace(path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Network:
+        """Load a network saved with :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            msg = f"{path}: no such network file."
+            raise DataError(msg)
+        try:
+            z = np.load(path, allow_pickle=False)
+            meta = json.loads(z["meta"].tobytes().decode())
+        except (OSError, ValueError, KeyError) as exc:
+            msg = f"{path}: not a siting network file ({exc}). Save one with Network.save()."
+            raise DataError(msg) from exc
+        blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
+        geom = shapely.from_wkb([blob[off[i]:off[i + 1]] for i in range(len(off) - 1)])
+        return cls(
+            crs=pyproj.CRS.from_wkt(meta["crs"]),
+            node_x=z["node_x"], node_y=z["node_y"], node_id=z["node_id"],
+            edge_u=z["edge_u"], edge_v=z["edge_v"], edge_length=z["edge_length"],
+            edge_factor=z["edge_factor"], edge_forward=z["edge_forward"],
+            edge_backward=z["edge_backward"], edge_geometry=geom, info=meta.get("info", {}),
+        )
+
+
+def straight_edges(x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Straight LineStrings from node u to node v."""
+    m = len(u)
+    coords = np.empty((2 * m, 2))
+    coords[0::2, 0], coords[0::2, 1] = x[u], y[u]
+    coords[1::2, 0], coords[1::2, 1] = x[v], y[v]
+    return shapely.linestrings(coords, indices=np.repeat(np.arange(m), 2))
+
+
+def grid_network(
+    side: int, step_m: float = 80.0, drop: float = 0.0, seed: int = 0, crs: str = "EPSG:3067"
+) -> Network:
+    """A synthetic square-grid city: ``side`` × ``side`` nodes, ``step_m`` metre edges.
+
+    ``drop`` is the share of edges removed at random (seeded), as in BENCHMARKS.md. Nodes
+    are numbered row by row (node k at x = (k % side) · step, y = (k // side) · step).
+    """
+    rng = np.random.default_rng(seed)
+    idx = np.arange(side * side).reshape(side, side)
+    u = np.r_[idx[:, :-1].ravel(), idx[:-1, :].ravel()]
+    v = np.r_[idx[:, 1:].ravel(), idx[1:, :].ravel()]
+    keep = rng.random(len(u)) >= drop
+    u, v = u[keep], v[keep]
+    k = np.arange(side * side)
+    return Network.from_segments(
+        u, v, (k % side) * float(step_m), (k // side) * float(step_m), crs,
+        length=np.full(len(u), float(step_m)), simplify=False,
+    )

@@ -1,0 +1,1 @@
+"""Facility-location models (placeholder while modules are written)."""

@@ -1,0 +1,267 @@
+"""A siting plan: which sites to open, who they cover, and how good the answer is.
+
+:func:`solve` turns a :class:`~siting.coverage.Coverage` into the matrix problem of
+:mod:`siting.optimize`, solves it, and returns a :class:`Plan` of GeoDataFrames with the
+solver's objective, bound and gap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .coverage import Coverage, walk_metres
+from .errors import ParameterError
+from .output import atomic_write, check_writable
+
+MODELS = ("target", "mclp", "lscp", "pmedian")
+
+
+@dataclass(eq=False)
+class Plan:
+    """The answer to a siting question (see :func:`solve`)."""
+
+    coverage: Coverage
+    solution: Any
+    model: str
+    minutes: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ tables
+    @property
+    def selected(self) -> np.ndarray:
+        """Boolean per site: open in the plan (existing included)."""
+        return np.asarray(self.solution.selected, dtype=bool)
+
+    @property
+    def sites(self) -> gpd.GeoDataFrame:
+        """Every site with ``selected`` and ``new`` columns, plus persons newly covered."""
+        s = self.coverage.sites.copy()
+        s["selected"] = self.selected
+        s["new"] = self.selected & ~s["existing"].to_numpy(bool)
+        return s
+
+    @property
+    def new_sites(self) -> gpd.GeoDataFrame:
+        """The sites to build, with the persons each one covers that nobody else did."""
+        s = self.sites
+        new = s[s["new"]].copy()
+        A = self.coverage.matrix(self.minutes)  # demand x sites
+        pop = self.coverage.population
+        before = self.demand["covered_before"].to_numpy(bool)
+        gain = np.asarray(A[:, new.index.to_numpy()].T @ (pop * ~before)).ravel()
+        new["covered_gain"] = np.round(gain, 1)
+        return new
+
+    @property
+    def demand(self) -> gpd.GeoDataFrame:
+        """Demand with ``covered_before``, ``covered_after`` and ``walk_m_after``."""
+        d = self.coverage.demand.copy()
+        d["covered_before"] = self.coverage.covered(None, self.minutes)
+        nearest = self.coverage.nearest_m(self.selected, self.minutes)
+        d["covered_after"] = np.isfinite(nearest)
+        d["walk_m_after"] = np.where(np.isfinite(nearest), nearest, np.nan)
+        return d
+
+    def stats(self, by: str | None = None) -> pd.DataFrame:
+        """Coverage before and after the plan, overall or per group (e.g. district)."""
+        before = self.coverage.stats(by, minutes=self.minutes)
+        after = self.coverage.stats(by, sites=self.selected, minutes=self.minutes)
+        out = before[["population", "covered", "share"]].rename(
+            columns={"covered": "covered_before", "share": "share_before"}
+        )
+        out["covered_after"] = after["covered"]
+        out["share_after"] = after["share"]
+        out["mean_walk_m_after"] = after["mean_walk_m"]
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Key numbers: persons, shares before/after, sites, objective, bound, gap, time."""
+        pop = self.coverage.population
+        total = float(pop.sum())
+        d = self.demand
+        cb = float(pop[d["covered_before"].to_numpy(bool)].sum())
+        ca = float(pop[d["covered_after"].to_numpy(bool)].sum())
+        sol = self.solution
+        return {
+            "model": self.model,
+            "minutes": self.minutes,
+            "threshold_m": self.coverage.threshold_m(self.minutes),
+            "population": total,
+            "covered_before": cb,
+            "covered_after": ca,
+            "covered_share_before": cb / total if total else 0.0,
+            "covered_share_after": ca / total if total else 0.0,
+            "existing_sites": int(self.coverage.existing.sum()),
+            "new_sites": int((self.selected & ~self.coverage.existing).sum()),
+            "objective": _num(getattr(sol, "objective", None)),
+            "bound": _num(getattr(sol, "bound", None)),
+            "gap": _num(getattr(sol, "gap", None)),
+            "status": str(getattr(sol, "status", "")),
+            "method": str(getattr(sol, "method", "")),
+            "solve_seconds": _num(getattr(sol, "seconds", None)),
+            **{k: v for k, v in self.params.items() if isinstance(v, int | float | str)},
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"Plan({s['model']}: {s['new_sites']} new sites, coverage "
+            f"{s['covered_share_before']:.1%} -> {s['covered_share_after']:.1%}, "
+            f"gap {s['gap']:.2%}, {s['status']})"
+            if s["gap"] is not None
+            else f"Plan({s['model']}: {s['new_sites']} new sites)"
+        )
+
+    # ------------------------------------------------------------------ show / save
+    def explore(self, **kwargs):
+        """Interactive folium map of the plan."""
+        from .maps import plan_map
+
+        return plan_map(self, **kwargs)
+
+    def to_file(self, directory: str | os.PathLike, *, force: bool = False,
+                map_html: bool = True) -> dict[str, Path]:
+        """Write ``plan.gpkg`` (sites, new_sites, demand), ``stats.csv``, ``summary.json``
+        and ``map.html`` into ``directory``. Each file is written atomically; existing
+        files are kept unless ``force``."""
+        directory = Path(directory)
+        names = {"gpkg": "plan.gpkg", "stats": "stats.csv", "summary": "summary.json"}
+        if map_html:
+            names["map"] = "map.html"
+        for name in names.values():
+            check_writable(directory / name, force=force)
+        directory.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+
+        def gpkg(tmp: Path) -> None:
+            for layer, frame in (("sites", self.sites), ("new_sites", self.new_sites),
+                                 ("demand", self.demand)):
+                frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+
+        written["gpkg"] = atomic_write(directory / names["gpkg"], gpkg, force=force)
+        by = "district" if "district" in self.coverage.demand.columns else None
+        stats = self.stats(by)
+        written["stats"] = atomic_write(
+            directory / names["stats"], lambda p: stats.to_csv(p), force=force
+        )
+        text = json.dumps(self.summary(), indent=2, ensure_ascii=False)
+        written["summary"] = atomic_write(
+            directory / names["summary"], lambda p: p.write_text(text, encoding="utf-8"),
+            force=force,
+        )
+        if map_html:
+            from .maps import save_map
+
+            written["map"] = save_map(self.explore(), directory / names["map"], force=force)
+        return written
+
+
+def _num(v) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def solve(
+    cov: Coverage,
+    model: str = "target",
+    *,
+    target: float = 0.90,
+    p: int | None = None,
+    minutes: float | None = None,
+    by: str | None = None,
+    time_limit: float = 60.0,
+    mip_gap: float = 0.0,
+    method: str = "auto",
+    seed: int = 0,
+    capacity: str | None = None,
+    verbose: bool = False,
+) -> Plan:
+    """Choose sites to open.
+
+    Parameters
+    ----------
+    cov
+        Coverage from :func:`siting.coverage`.
+    model
+        ``"target"``: fewest new sites (least cost) so that covered population ≥
+        ``target`` (share 0–1); with ``by="district"`` every district must reach it.
+        ``"mclp"``: most persons covered with ``p`` new sites. ``"lscp"``: cover every
+        coverable person (uncoverable ones reported). ``"pmedian"``: shortest average
+        walk with ``p`` new sites (walks beyond the computed limit are not allowed).
+    target
+        Share of the population to cover (0–1], for ``"target"``.
+    p
+        Number of new sites for ``"mclp"`` / ``"pmedian"``.
+    minutes
+        Walking threshold (default: the largest computed in ``cov``).
+    by
+        Demand column for per-group targets (e.g. ``"district"``).
+    time_limit, mip_gap
+        Solver limits: seconds, and the relative optimality gap accepted (0 = proven
+        optimal).
+    method
+        ``"auto"`` (reduce, heuristic, bound, exact MILP if needed), ``"exact"`` or
+        ``"heuristic"``.
+    seed
+        Seed for the heuristics (results are deterministic for a seed).
+    capacity
+        Site column of capacities (persons) for capacitated models.
+    """
+    from .optimize import CoverageProblem, solve_matrix
+
+    if model not in MODELS:
+        msg = f"model={model!r}: choose one of {', '.join(MODELS)}."
+        raise ParameterError(msg)
+    if minutes is None:
+        minutes = cov.limit_m / walk_metres(1, cov.speed_kmh)
+    A = cov.matrix(minutes)
+    group = None
+    if by is not None:
+        if by not in cov.demand.columns:
+            msg = f"by={by!r}: the demand has no such column."
+            raise ParameterError(msg)
+        labels = cov.demand[by].astype("string").fillna("(none)")
+        group, _ = pd.factorize(labels, sort=True)
+    cap = None
+    if capacity is not None:
+        if capacity not in cov.sites.columns:
+            msg = f"capacity={capacity!r}: the sites have no such column."
+            raise ParameterError(msg)
+        cap = pd.to_numeric(cov.sites[capacity], errors="coerce").to_numpy(float)
+    dist = None
+    if model == "pmedian":
+        coo = cov.distance_matrix().tocoo()
+        keep = coo.data <= cov.threshold_m(minutes)
+        dist = sp.csr_matrix(
+            (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape
+        )
+    problem = CoverageProblem(
+        cover=A,
+        weight=cov.population,
+        existing=cov.existing,
+        cost=cov.sites["cost"].to_numpy(float),
+        dist=dist,
+        group=group,
+        capacity=cap,
+    )
+    solution = solve_matrix(
+        problem, model=model, target=target, p=p, time_limit=time_limit, mip_gap=mip_gap,
+        method=method, seed=seed, verbose=verbose,
+    )
+    params = {"target": target if model == "target" else None, "p": p, "by": by,
+              "time_limit": time_limit, "mip_gap": mip_gap, "seed": seed}
+    return Plan(cov, solution, model, float(minutes), {k: v for k, v in params.items()
+                                                       if v is not None})

