@@ -12,8 +12,6 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pyproj
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
 
 from .errors import CRSError
 
@@ -31,14 +29,10 @@ def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
         return pyproj.CRS.from_epsg(32661)
     if lat < -80:
         return pyproj.CRS.from_epsg(32761)
-    infos = query_utm_crs_info(
-        datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(lon, lat, lon, lat),
-    )
-    if not infos:  # pragma: no cover - pyproj database always has UTM zones
-        zone = int((lon + 180) // 6) + 1
-        return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-    return pyproj.CRS.from_epsg(int(infos[0].code))
+    # the regular 6° zones by formula: deterministic on zone borders (0° E is zone 31, the
+    # equator is north), unlike the first match of a database area query, and ~1000x faster
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def metric_crs(*frames: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:

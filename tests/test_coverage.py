@@ -24,6 +24,7 @@ At 6 km/h one minute is 100 m: 1.5 min = 150 m, 3 min = 300 m.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import geopandas as gpd
@@ -40,6 +41,7 @@ from siting.network.graph import Network, grid_network
 
 UTM = "EPSG:32635"
 X0, Y0 = 385_000.0, 6_672_000.0  # central Helsinki in UTM 35N
+ORIGIN = np.array([X0, Y0])
 INF = np.inf
 
 S_WALK = [135.0, 145.0, 43.0, 220.0, INF]
@@ -66,7 +68,7 @@ DISTRICT = ["north", "north", "south", "south", "south"]
 
 def demand(crs=UTM, **override):
     cols = {"population": POP, "district": DISTRICT} | override
-    return pts(DEMAND_XY + (X0, Y0), crs, **cols)
+    return pts(DEMAND_XY + ORIGIN, crs, **cols)
 
 
 def existing():
@@ -114,7 +116,7 @@ def test_threshold_filters(cov):
     np.testing.assert_allclose(cov.distance_matrix().toarray(), np.where(
         np.isinf(dense(cov)), 0, dense(cov)).T)
     np.testing.assert_allclose(cov.nearest_m(), S_WALK)  # existing sites by default
-    np.testing.assert_allclose(cov.nearest_m([1]), K_WALK[:3] + [150, INF])
+    np.testing.assert_allclose(cov.nearest_m([1]), [*K_WALK[:3], 150, INF])
     np.testing.assert_allclose(cov.nearest_m([1], minutes=1.5), [145, INF, INF, 150, INF])
     np.testing.assert_allclose(cov.nearest_m(np.array([True, True])), [135, 145, 43, 150, INF])
     np.testing.assert_array_equal(cov.covered(minutes=1.5), [1, 1, 1, 0, 0])
@@ -153,6 +155,18 @@ def test_one_way_street():
     c = coverage(t_network(oneway_e1=True), demand(), existing(), candidates(), minutes=3,
                  speed_kmh=6.0)
     np.testing.assert_allclose(dense(c), [S_WALK, [INF, INF, INF, 150, INF]])
+
+
+def test_ring_street_both_ways_round():
+    # a 400 m square block street with no junction: simplified to a single loop edge
+    sq = np.array([(0.0, 0.0), (100, 0), (100, 100), (0, 100)]) + ORIGIN
+    net = Network.from_segments([0, 1, 2, 3], [1, 2, 3, 0], sq[:, 0], sq[:, 1], UTM)
+    assert (net.n_nodes, net.n_edges) == (1, 1)
+    d = pts(np.array([(-1.0, 50), (101, 60), (50, 101), (60, -1)]) + ORIGIN,
+            population=[1, 1, 1, 1])
+    c = coverage(net, d, pts([(X0 + 50, Y0 - 1)]), threshold_m=400.0)
+    # site 50 m along the bottom side; walks go whichever way round is shorter
+    np.testing.assert_allclose(dense(c)[0], [100 + 2, 110 + 2, 200 + 2, 10 + 2])
 
 
 def test_minutes_to_metres():
@@ -364,10 +378,10 @@ def reference_walks(net, s_xy, d_xy, max_snap):
     G = nx.DiGraph()
     G.add_nodes_from(range(net.n_nodes))
     for e in range(net.n_edges):
-        chain = [(0.0, int(net.edge_u[e]))] + sorted(on_edge.get(e, []))
-        chain.append((net.edge_length[e], int(net.edge_v[e])))
+        chain = [(0.0, int(net.edge_u[e])), *sorted(on_edge.get(e, [])),
+                 (net.edge_length[e], int(net.edge_v[e]))]
         f = net.edge_factor[e]
-        for (o1, a), (o2, b) in zip(chain[:-1], chain[1:], strict=True):
+        for (o1, a), (o2, b) in itertools.pairwise(chain):
             if net.edge_forward[e] or o2 == o1:  # same spot: no direction to obey
                 G.add_edge(a, b, w=(o2 - o1) * f)
             if net.edge_backward[e] or o2 == o1:
@@ -397,17 +411,17 @@ def test_random_grid_against_networkx(seed):
     d_xy = rng.uniform(-60, side * step + 60, (40, 2))
     s_xy = rng.uniform(0, side * step, (6, 2))
     d_xy[0] = (3000, 3000)  # unsnapped
-    ref = reference_walks(net, s_xy + (X0, Y0), d_xy + (X0, Y0), max_snap=500)
+    ref = reference_walks(net, s_xy + ORIGIN, d_xy + ORIGIN, max_snap=500)
     limit = 350.0
-    c = coverage(net, pts(d_xy + (X0, Y0), population=np.ones(40)), None,
-                 pts(s_xy + (X0, Y0)), threshold_m=limit)
+    c = coverage(net, pts(d_xy + ORIGIN, population=np.ones(40)), None,
+                 pts(s_xy + ORIGIN), threshold_m=limit)
     assert not (np.abs(ref - limit) < 1e-6).any()  # nothing on the edge of the limit
     want = np.where(ref <= limit, ref, INF)
     np.testing.assert_allclose(dense(c), want, rtol=1e-9, atol=1e-9)
     assert np.isfinite(want).sum() > 20  # the instance is not trivially empty
     # straight line is never longer than the walk; the circle covers at least as much
-    circ = coverage(net, pts(d_xy + (X0, Y0), population=np.ones(40)), None,
-                    pts(s_xy + (X0, Y0)), threshold_m=limit, mode="circle")
+    circ = coverage(net, pts(d_xy + ORIGIN, population=np.ones(40)), None,
+                    pts(s_xy + ORIGIN), threshold_m=limit, mode="circle")
     euclid = np.hypot(s_xy[:, None, 0] - d_xy[None, :, 0], s_xy[:, None, 1] - d_xy[None, :, 1])
     finite = np.isfinite(want)
     assert (want[finite] >= euclid[finite] - 1e-9).all()

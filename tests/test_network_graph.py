@@ -7,6 +7,8 @@ are both under test.
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import numpy as np
 import pyproj
@@ -76,7 +78,7 @@ def random_city(seed: int):
         path.append(b)
         mode = rng.choice(["two", "two", "oneway", "mixed"])
         chain_f = float(rng.choice([1.0, 1.0, 2.0]))
-        for p, q in zip(path[:-1], path[1:], strict=True):
+        for p, q in itertools.pairwise(path):
             f = chain_f if rng.random() < 0.85 else 1.5
             if mode == "two":
                 seg(p, q, f)
@@ -98,7 +100,7 @@ def random_city(seed: int):
         FW.append(FW[i])
         BW.append(BW[i])
     ring = [node(2000 + 50 * np.cos(t), 50 * np.sin(t)) for t in np.linspace(0, 6, 6)]
-    for p, q in zip(ring, ring[1:] + ring[:1], strict=True):
+    for p, q in itertools.pairwise([*ring, ring[0]]):
         seg(p, q)
     n = len(xs)
     u, v = np.array(U), np.array(V)
@@ -332,9 +334,9 @@ def test_crs_not_in_metres(crs):
 
 
 def test_direct_constructor_validates_too():
-    kw = dict(crs=UTM, node_x=[0.0, 1], node_y=[0.0, 0], node_id=[0, 1], edge_u=[0],
-              edge_v=[1], edge_factor=[1.0], edge_forward=[True], edge_backward=[True],
-              edge_geometry=None)
+    kw = {"crs": UTM, "node_x": [0.0, 1], "node_y": [0.0, 0], "node_id": [0, 1],
+          "edge_u": [0], "edge_v": [1], "edge_factor": [1.0], "edge_forward": [True],
+          "edge_backward": [True], "edge_geometry": None}
     with pytest.raises(DataError, match="Edge 0 has length inf"):
         Network(edge_length=[np.inf], **kw)
     with pytest.raises(DataError, match="Edge 0 has length -1"):
@@ -358,7 +360,7 @@ def same_network(a: Network, b: Network) -> None:
 
 
 def test_save_load_round_trip(tmp_path):
-    n, u, v, x, y, length, f, fw, bw = random_city(3)
+    _, u, v, x, y, length, f, fw, bw = random_city(3)
     net = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw,
                                 backward=bw)
     path = net.save(tmp_path / "sub" / "city")  # suffix added, folder created
@@ -423,6 +425,12 @@ def test_networkx_round_trip(seed):
     back = Network.from_networkx(G)
     np.testing.assert_array_equal(back.node_id, kept)
     np.testing.assert_allclose(net_distances(back), ref[np.ix_(kept, kept)], rtol=1e-9)
+    # street shapes survive the round trip (each edge's geometry, in either orientation)
+    shapes = {shapely.normalize(g).wkb for g in net.edge_geometry}
+    assert {shapely.normalize(g).wkb for g in back.edge_geometry} <= shapes
+    for k, g in enumerate(back.edge_geometry):
+        c = shapely.get_coordinates(g)
+        assert tuple(c[0]) == (back.node_x[back.edge_u[k]], back.node_y[back.edge_u[k]])
 
 
 def test_from_networkx_asymmetric_parallel_edges():
@@ -498,3 +506,59 @@ def test_read_network_helsinki(helsinki_network):
     # Helsinki is at 60.17 N, 24.94 E: UTM 35N easting ~385 km, northing ~6672 km
     assert 380e3 < np.median(net.node_x) < 390e3
     assert 6665e3 < np.median(net.node_y) < 6680e3
+
+
+# ---------------------------------------------------------------------- read_network
+def test_network_from_osm_frames_by_hand(caplog):
+    import pandas as pd
+
+    from siting.io.network import STAIRS_FACTORS, network_from_osm_frames
+
+    # four OSM nodes up a meridian in Wuhan, 0.001° of latitude apart (110.9 m each)
+    nodes = pd.DataFrame({"id": [40, 10, 30, 20], "lon": [114.3] * 4,
+                          "lat": [30.603, 30.600, 30.602, 30.601]})
+    edges = pd.DataFrame({"u": [10, 20, 30, 30], "v": [20, 30, 40, 99],
+                          "highway": ["footway", "footway", "steps", "footway"]})
+    geod = pyproj.Geod(ellps="WGS84")
+    lat = [30.600, 30.601, 30.602, 30.603]
+    steps = [geod.inv(114.3, a, 114.3, b)[2] for a, b in itertools.pairwise(lat)]
+    assert steps == pytest.approx([110.9] * 3, abs=0.1)
+    net = network_from_osm_frames(nodes, edges)
+    assert "1 edges refer to unknown nodes" in caplog.text
+    assert net.crs == pyproj.CRS.from_epsg(32650)
+    assert (net.n_nodes, net.n_edges) == (2, 1)  # one street, 10 -> 40
+    assert net.edge_length[0] == pytest.approx(sum(steps), rel=1e-12)
+    assert sorted(net.node_id) == [10, 40]
+    # the last segment is stairs: with factors it costs double and node 30 stays
+    net = network_from_osm_frames(nodes, edges, factors=STAIRS_FACTORS, crs="EPSG:4547")
+    assert net.crs == pyproj.CRS.from_epsg(4547)
+    assert sorted(net.node_id) == [10, 30, 40]
+    d = net_distances(net)
+    a, b = (int(np.flatnonzero(net.node_id == i)[0]) for i in (10, 40))
+    assert d[a, b] == pytest.approx(steps[0] + steps[1] + 2 * steps[2], rel=1e-12)
+    with pytest.raises(CRSError, match="not a projected metric CRS"):
+        network_from_osm_frames(nodes, edges, crs="EPSG:4326")
+
+
+def test_read_network_dispatch(tmp_path, monkeypatch):
+    from siting.io import network as io_network
+    from siting.io.network import read_network
+
+    net = line(3)
+    path = net.save(tmp_path / "net.npz")
+    same_network(read_network(path), net)
+    with pytest.raises(DataError, match="no such OSM file"):
+        read_network(tmp_path / "city.osm.pbf")
+    with pytest.raises(DataError, match="no such file"):
+        read_network(tmp_path / "city.geojson")
+    other = tmp_path / "streets.csv"
+    other.write_text("a,b\n")
+    with pytest.raises(DataError, match="unsupported network file"):
+        read_network(other)
+    # place names (even with a dot) go to osmnx: stubbed, no internet in tests
+    asked = []
+    monkeypatch.setattr(io_network, "_from_osmnx_place",
+                        lambda place, crs: asked.append(place) or net)
+    assert read_network("St. Gallen, Switzerland") is net
+    assert read_network("Vaduz, Liechtenstein") is net
+    assert asked == ["St. Gallen, Switzerland", "Vaduz, Liechtenstein"]

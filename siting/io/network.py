@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def read_network(
         return _from_pbf(path, crs=crs, bbox=bbox, factors=factors, simplify=simplify, keep=keep)
     if path.suffix.lower() == ".graphml":
         return _from_graphml(path, crs=crs)
-    if path.exists() or path.suffix:
+    # a file name has a short extension; "St. Gallen, Switzerland" is a place, not a file
+    if path.exists() or re.fullmatch(r"\.[A-Za-z0-9_]{1,10}", path.suffix):
         msg = (
             f"{path}: unsupported network file. Use an OSM .pbf extract, a .npz saved by "
             "siting, or an osmnx .graphml file."

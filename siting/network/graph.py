@@ -300,7 +300,7 @@ class Network:
             keep_nodes = np.unique(np.r_[cu, cv])
             remap = np.full(len(x), -1, np.int64)
             remap[keep_nodes] = np.arange(len(keep_nodes))
-            info["simplified_from_nodes"] = int(len(x))
+            info["simplified_from_nodes"] = len(x)
             u, v = remap[cu], remap[cv]
             x, y, ids = x[keep_nodes], y[keep_nodes], ids[keep_nodes]
             length, factor, forward, backward = clen, cfac, cfw, cbw
@@ -346,7 +346,11 @@ class Network:
         )
 
     def to_networkx(self):  # -> nx.MultiDiGraph
-        """An osmnx-style ``networkx.MultiDiGraph`` (``x``, ``y``, ``length``, ``crs``)."""
+        """An osmnx-style ``networkx.MultiDiGraph`` (``x``, ``y``, ``length``, ``crs``).
+
+        ``length`` is the walking cost (length × factor) so that shortest paths match;
+        ``geometry`` is the street's shape in the edge's direction.
+        """
         import networkx as nx
 
         G = nx.MultiDiGraph(crs=self.crs)
@@ -356,13 +360,14 @@ class Network:
         )
         cost = self.edge_cost
         f, b = self.edge_forward, self.edge_backward
+        geom = self.edge_geometry
         G.add_edges_from(
-            (int(a), int(c), {"length": float(w)})
-            for a, c, w in zip(self.edge_u[f], self.edge_v[f], cost[f], strict=True)
+            (int(a), int(c), {"length": float(w), "geometry": g})
+            for a, c, w, g in zip(self.edge_u[f], self.edge_v[f], cost[f], geom[f], strict=True)
         )
         G.add_edges_from(
-            (int(c), int(a), {"length": float(w)})
-            for a, c, w in zip(self.edge_u[b], self.edge_v[b], cost[b], strict=True)
+            (int(c), int(a), {"length": float(w), "geometry": g.reverse()})
+            for a, c, w, g in zip(self.edge_u[b], self.edge_v[b], cost[b], geom[b], strict=True)
         )
         return G
 
@@ -384,7 +389,8 @@ class Network:
         index = {n: i for i, n in enumerate(nodes)}
         x = np.array([G.nodes[n]["x"] for n in nodes], float)
         y = np.array([G.nodes[n]["y"] for n in nodes], float)
-        rows = [(index[a], index[b], float(d.get(weight, np.nan))) for a, b, d in G.edges(data=True)]
+        rows = [(index[a], index[b], float(d.get(weight, np.nan)))
+                for a, b, d in G.edges(data=True)]
         if not rows:
             msg = "The graph has no edges."
             raise NetworkError(msg)
@@ -438,7 +444,7 @@ class Network:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         os.close(fd)
         try:
-            with open(tmp, "wb") as fh:
+            with Path(tmp).open("wb") as fh:
                 np.savez_compressed(
                     fh,
                     meta=np.frombuffer(json.dumps(meta, default=str).encode(), np.uint8),

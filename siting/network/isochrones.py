@@ -68,7 +68,7 @@ BUFFER_QUAD_SEGS = 8
 #: segments per quarter circle of the Euclidean circles (area within 0.03 % of π r²)
 CIRCLE_QUAD_SEGS = 64
 #: facilities handled per step (one progress-bar tick; bounds the memory of one step)
-CHUNK_FACILITIES = 32
+CHUNK_FACILITIES = 16
 #: show a progress bar from this many facilities on (and only on a terminal)
 PROGRESS_MIN_FACILITIES = 50
 
@@ -369,6 +369,8 @@ def _geometry_scale(net: Network, edge: np.ndarray) -> np.ndarray:
 def _access_lines(net: Network, reach: _Reach, limit_m: float) -> np.ndarray:
     """Straight access walks from each facility towards its snap point, cut at the limit."""
     e = reach.own_edge
+    if len(e) == 0:
+        return np.empty(0, dtype=object)
     joint = shapely.line_interpolate_point(
         net.edge_geometry[e], reach.own_offset * _geometry_scale(net, e)
     )
@@ -384,25 +386,32 @@ def _access_lines(net: Network, reach: _Reach, limit_m: float) -> np.ndarray:
 def _reached_lines(
     net: Network, reach: _Reach, thresholds_m: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All reached street pieces as (slot, LineString), slot = group · K + threshold index."""
+    """Street pieces reached, as (slot, LineString) with slot = group · K + threshold index.
+
+    Thresholds grow, so each slot holds only what is new since the previous threshold of
+    its group: edges that became fully reached, plus every cut piece, own-edge piece and
+    access walk at this threshold (they extend the shorter pieces of the previous one).
+    """
     K = len(thresholds_m)
     cand_group, cand_edge, d_u, d_v = _edge_candidates(net, reach)
+    was_full = np.zeros(len(cand_edge), bool)
     slots: list[np.ndarray] = []
     geoms: list[np.ndarray] = []
-    cut_edge, cut_slot, cut_start, cut_end = [], [], [], []
+    cut_edge: list[np.ndarray] = []
+    cut_slot: list[np.ndarray] = []
+    cut_start: list[np.ndarray] = []
+    cut_end: list[np.ndarray] = []
     for k, limit in enumerate(thresholds_m):
         full, which, start, end = _edge_pieces(net, cand_edge, d_u, d_v, float(limit))
-        slots.append(cand_group[full] * K + k)
-        geoms.append(net.edge_geometry[cand_edge[full]])
-        cut_edge += [cand_edge[which]]
-        cut_slot += [cand_group[which] * K + k]
-        cut_start += [start]
-        cut_end += [end]
+        new_full = full & ~was_full
+        was_full = full
+        slots.append(cand_group[new_full] * K + k)
+        geoms.append(net.edge_geometry[cand_edge[new_full]])
         rows, lo, hi = _own_pieces(net, reach, float(limit))
-        cut_edge += [reach.own_edge[rows]]
-        cut_slot += [reach.own_group[rows] * K + k]
-        cut_start += [lo]
-        cut_end += [hi]
+        cut_edge += [cand_edge[which], reach.own_edge[rows]]
+        cut_slot += [cand_group[which] * K + k, reach.own_group[rows] * K + k]
+        cut_start += [start, lo]
+        cut_end += [end, hi]
         slots.append(reach.own_group * K + k)
         geoms.append(_access_lines(net, reach, float(limit)))
     edge = np.concatenate(cut_edge).astype(np.int64)
@@ -478,19 +487,28 @@ def _disks(
     buffer_m: float,
     hole_min_area_m2: float,
 ) -> np.ndarray:
-    """Buffered, nested, hole-filled service areas, shape (n_groups, n_thresholds)."""
+    """Buffered, nested, hole-filled service areas, shape (n_groups, n_thresholds).
+
+    Each disk is the union of the previous (smaller) disk of its group and the buffers of
+    the pieces new at its threshold, so disks are exactly nested. Buffering each piece and
+    merging with ``shapely.union_all`` (a cascaded union) is far faster than buffering a
+    MultiLineString of the same pieces (about 0.1 s against 10-30 s for 1 600 pieces).
+    """
     n = n_groups * n_thresholds
-    order = np.argsort(lines_slot, kind="stable")
-    collected = np.empty(n, dtype=object)
-    collected[:] = [shapely.MultiLineString() for _ in range(n)]
-    if len(order):
-        shapely.multilinestrings(lines[order], indices=lines_slot[order], out=collected)
-    # GEOS buffers a whole collection at once: the union of the part buffers
-    disks = shapely.buffer(collected, buffer_m, quad_segs=BUFFER_QUAD_SEGS)
-    disks = _polygonal(disks).reshape(n_groups, n_thresholds)
-    for k in range(1, n_thresholds):  # exact nesting (round ends differ by < 1 m)
-        disks[:, k] = shapely.union(disks[:, k], disks[:, k - 1])
-    return _polygonal(_fill_small_holes(disks.ravel(), hole_min_area_m2)).reshape(
+    disks = _empty_polygons(n)
+    if buffer_m > 0 and len(lines):
+        order = np.argsort(lines_slot, kind="stable")
+        polys = shapely.buffer(lines[order], buffer_m, quad_segs=BUFFER_QUAD_SEGS)
+        bounds = np.searchsorted(lines_slot[order], np.arange(n + 1))
+        for g in range(n_groups):
+            prev = shapely.Polygon()
+            for k in range(n_thresholds):
+                q = g * n_thresholds + k
+                parts = np.empty(bounds[q + 1] - bounds[q] + 1, dtype=object)
+                parts[0] = prev
+                parts[1:] = polys[bounds[q] : bounds[q + 1]]
+                prev = disks[q] = shapely.union_all(parts)
+    return _polygonal(_fill_small_holes(_polygonal(disks), hole_min_area_m2)).reshape(
         n_groups, n_thresholds
     )
 
@@ -634,8 +652,8 @@ def service_areas(
     -----
     One bounded search from all facilities at the largest threshold gives every node's
     walking distance; smaller thresholds filter those distances (exact, see module
-    docstring). Disks are made exactly nested (each includes the smaller ones), so ring
-    areas add up to the largest disk.
+    docstring). Each disk is the union of the smaller disk and what is new at its
+    threshold, so disks are exactly nested and ring areas add up to the largest disk.
     """
     mins = _check_minutes(minutes)
     speed = _check_number("speed_kmh", speed_kmh, minimum=0.0, strict=True, unit="km/h")

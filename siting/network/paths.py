@@ -166,14 +166,14 @@ def _search_block(
     room = len(out_c)
     for j in range(lo, hi):
         s = order[j]
-        nt = _search(indptr, indices, weights, src_ptr, src_node, src_dist, s, sent, inv,
-                     nbk, dist, bk, touched, head, enode, enext)
-        while nt < 0:
-            pool *= 2
-            enode = np.empty(pool, np.uint32)
-            enext = np.empty(pool, np.uint32)
+        while True:
             nt = _search(indptr, indices, weights, src_ptr, src_node, src_dist, s, sent, inv,
                          nbk, dist, bk, touched, head, enode, enext)
+            if nt >= 0:
+                break
+            pool *= 2  # the bucket-entry pool was too small: grow and search again
+            enode = np.empty(pool, np.uint32)
+            enext = np.empty(pool, np.uint32)
         if identity:
             m = nt
         else:  # offer the demand linked to each reached node
@@ -479,20 +479,46 @@ def bounded_distances(
     return M
 
 
+@nb.njit(cache=True, nogil=True)
+def _filter_rows(indptr, indices, data, limit, out_ptr, out_idx, out_val):
+    """Keep the entries ``<= limit`` of a CSR, row by row (two passes: count, copy)."""
+    n_rows = len(indptr) - 1
+    out_ptr[0] = 0
+    for r in range(n_rows):
+        c = 0
+        for k in range(indptr[r], indptr[r + 1]):
+            c += data[k] <= limit
+        out_ptr[r + 1] = out_ptr[r] + c
+    if out_idx is None:
+        return
+    for r in range(n_rows):
+        q = out_ptr[r]
+        for k in range(indptr[r], indptr[r + 1]):
+            if data[k] <= limit:
+                out_idx[q] = indices[k]
+                out_val[q] = data[k]
+                q += 1
+
+
 def within_limit(distances: sp.csr_matrix, limit_m: float) -> sp.csr_matrix:
     """The pairs of a :func:`bounded_distances` result within a smaller ``limit_m``.
 
-    Exact: equal to a fresh search at ``limit_m`` (same pairs, same metres), so several
-    thresholds cost one search at the largest plus one O(pairs) filter each.
+    Exact: the same pairs with the same metres as a fresh search at ``limit_m`` (only the
+    order of columns within a row may differ), so several thresholds cost one search at
+    the largest plus one O(pairs) filter each.
     """
     if not math.isfinite(limit_m) or not limit_m > 0:
         msg = f"limit_m={limit_m!r}: the walking limit must be a finite number of metres > 0."
         raise ParameterError(msg)
     D = distances.tocsr()
-    keep = D.data <= limit_m
-    csum = np.zeros(len(keep) + 1, np.int64)
-    np.cumsum(keep, out=csum[1:])
-    indptr = csum[D.indptr]
-    M = sp.csr_matrix((D.data[keep], D.indices[keep], indptr), shape=D.shape)
-    M.has_sorted_indices = D.has_sorted_indices
+    data = np.ascontiguousarray(D.data, np.float64)
+    out_ptr = np.empty(D.shape[0] + 1, np.int64)
+    _filter_rows(D.indptr, D.indices, data, float(limit_m), out_ptr, None, None)
+    total = int(out_ptr[-1])
+    idx_dtype = np.int32 if max(total, D.shape[1]) < 2**31 else np.int64
+    out_idx = np.empty(total, idx_dtype)
+    out_val = np.empty(total, np.float64)
+    _filter_rows(D.indptr, D.indices, data, float(limit_m), out_ptr, out_idx, out_val)
+    M = sp.csr_matrix((out_val, out_idx, out_ptr.astype(idx_dtype, copy=False)), shape=D.shape)
+    M.has_sorted_indices = bool(D.has_sorted_indices)
     return M

@@ -72,7 +72,10 @@ def snap_points(
         Largest straight-line access walk (metres); farther points stay unsnapped.
     """
     if not (max_snap_m > 0) or not np.isfinite(max_snap_m):
-        msg = f"max_snap_m={max_snap_m!r}: the largest access walk must be a positive number of metres."
+        msg = (
+            f"max_snap_m={max_snap_m!r}: the largest access walk must be a positive number "
+            "of metres."
+        )
         raise ParameterError(msg)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

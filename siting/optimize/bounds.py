@@ -1,0 +1,306 @@
+"""Proven bounds: Lagrangian relaxations (subgradient, Polyak step) and LP relaxations.
+
+Partial set covering (PSCLP) ``min c'y  s.t.  z_i <= sum_j a_ij y_j,  w'z >= D``:
+relaxing the coverage links with ``lambda_i >= 0`` splits the problem into a
+y-part, separable by reduced cost (open j iff ``c_j - (A' lambda)_j < 0``), and a
+z-part, the fractional knapsack ``min lambda'z  s.t.  w'z >= D, 0 <= z <= 1``
+(rows by increasing ``lambda_i / w_i``). Every ``lambda`` gives a valid lower bound.
+
+MCLP ``max w'z  s.t.  z_i <= (A y)_i,  sum_j y_j <= p``: for any ``lambda >= 0``,
+``U(lambda, p) = sum_i max(0, w_i - lambda_i) + (sum of the p largest (A' lambda)_j)`` is
+an upper bound, for every ``p`` at once; :func:`mclp_lagrangian_curve` keeps the best
+over all iterates for each ``p``.
+
+p-median: relaxing the assignment rows ``sum_j x_ij = 1`` with ``u_i`` gives
+``sum_i u_i + (sum of the p most negative rho_j)`` with
+``rho_j = sum_i min(0, w_i d_ij - u_i)`` (existing sites always counted).
+
+Each iteration is two sparse matrix-vector products and a partition: no Python loop over
+matrix elements.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from siting.optimize.highs import solve_milp
+
+__all__ = [
+    "lp_psclp",
+    "mclp_lagrangian_curve",
+    "pmedian_lagrangian",
+    "psclp_lagrangian",
+]
+
+
+def _knapsack_min(lam: np.ndarray, w: np.ndarray, need: float) -> tuple[float, np.ndarray]:
+    """min lam'z s.t. w'z >= need, 0 <= z <= 1 (greedy by lam / w)."""
+    z = np.zeros_like(w)
+    if need <= 0:
+        return 0.0, z
+    ratio = np.where(w > 0, lam / np.where(w > 0, w, 1.0), np.inf)
+    order = np.argsort(ratio, kind="stable")
+    cw = np.cumsum(w[order])
+    k = int(np.searchsorted(cw, need))
+    if k >= order.size:
+        return np.inf, z
+    z[order[:k]] = 1.0
+    rest = need - (cw[k - 1] if k > 0 else 0.0)
+    z[order[k]] = rest / w[order[k]]
+    return float(lam @ z), z
+
+
+def psclp_lagrangian(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cost: np.ndarray,
+    need: float,
+    upper: float,
+    *,
+    iterations: int = 300,
+    time_limit: float = 10.0,
+    lam0: np.ndarray | None = None,
+    stop_at: float | None = None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Lagrangian lower bound for partial set covering.
+
+    Parameters
+    ----------
+    A : csr_matrix (rows x columns), bool
+    w : ndarray
+        Row weights (persons).
+    cost : ndarray
+        Column costs.
+    need : float
+        Persons to cover.
+    upper : float
+        Objective of a feasible solution (Polyak step target).
+    iterations : int
+        Subgradient iterations.
+    time_limit : float
+        Seconds.
+    lam0 : ndarray, optional
+        Warm start multipliers.
+    stop_at : float, optional
+        Stop once the bound reaches this value (e.g. ``upper - 1`` + tiny for unit costs).
+
+    Returns
+    -------
+    bound : float
+        Best lower bound found.
+    lam : ndarray
+        Multipliers giving it.
+    y_avg : ndarray
+        Average of the y-subproblem solutions (an approximate LP solution).
+    """
+    t0 = time.perf_counter()
+    Af = sp.csr_matrix(A, dtype=float)
+    AT = sp.csr_matrix(Af.T)
+    n = Af.shape[0]
+    lam = (
+        np.asarray(lam0, float).copy()
+        if lam0 is not None
+        else np.full(n, float(np.median(cost)) / max(1.0, float(np.diff(AT.indptr).mean())))
+    )
+    best, best_lam = -np.inf, lam.copy()
+    y_sum = np.zeros(Af.shape[1])
+    theta = 1.0
+    stall = 0
+    for it in range(iterations):
+        red = cost - AT @ lam
+        y = red < 0
+        ks, z = _knapsack_min(lam, w, need)
+        val = float(red[y].sum()) + ks
+        y_sum += y
+        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
+            best, best_lam, stall = val, lam.copy(), 0
+        else:
+            stall += 1
+            if stall >= 20:
+                theta, stall = theta / 2, 0
+        if stop_at is not None and best >= stop_at:
+            break
+        if time.perf_counter() - t0 > time_limit or theta < 1e-4:
+            break
+        g = z - Af @ y.astype(float)
+        g[(lam <= 0) & (g < 0)] = 0.0
+        nrm = float(g @ g)
+        if nrm <= 1e-18:
+            break
+        lam = np.maximum(0.0, lam + theta * max(upper - val, 1e-6) / nrm * g)
+    return best, best_lam, y_sum / max(1, it + 1)
+
+
+def lp_psclp(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cost: np.ndarray,
+    need: float,
+    *,
+    time_limit: float = 60.0,
+    group: np.ndarray | None = None,
+    group_need: np.ndarray | None = None,
+) -> tuple[float, np.ndarray | None]:
+    """LP relaxation of partial set covering (HiGHS dual simplex).
+
+    Returns the LP optimum (a valid lower bound; ``-inf`` when not solved in time) and
+    the column values ``y`` (None when not solved).
+    """
+    from siting.optimize.target import psclp_matrices
+
+    c, M, lo, hi, integ = psclp_matrices(A, w, cost, need, group=group, group_need=group_need)
+    res = solve_milp(c, M, lo, hi, time_limit=time_limit)
+    if res.status != "optimal" or res.x is None:
+        return -np.inf, None
+    return float(res.objective), res.x[: A.shape[1]]
+
+
+def mclp_lagrangian_curve(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    p_values: np.ndarray,
+    *,
+    iterations: int = 200,
+    time_limit: float = 10.0,
+    lower: np.ndarray | None = None,
+) -> np.ndarray:
+    """Upper bounds on the covered weight of MCLP for several numbers of sites.
+
+    Subgradient steps are taken for each ``p`` in turn (warm-started from the previous
+    multipliers); every iterate's ``U(lambda, p)`` is evaluated for *all* ``p`` at once.
+
+    Parameters
+    ----------
+    A : csr_matrix (rows x columns)
+    w : ndarray
+        Row weights (persons).
+    p_values : ndarray of int
+        Numbers of new sites.
+    iterations : int
+        Subgradient iterations per ``p``.
+    time_limit : float
+        Seconds for the whole curve.
+    lower : ndarray, optional
+        Known covered weight for each ``p`` (Polyak step target).
+
+    Returns
+    -------
+    ndarray of float, same length as ``p_values``: upper bounds (persons).
+    """
+    t0 = time.perf_counter()
+    Af = sp.csr_matrix(A, dtype=float)
+    AT = sp.csr_matrix(Af.T)
+    p_values = np.asarray(p_values, dtype=np.int64)
+    m = Af.shape[1]
+    total = float(w.sum())
+    ub = np.full(p_values.size, total)
+    lam = w.copy() * 0.5
+    pmax = int(min(m, max(1, p_values.max(initial=0))))
+
+    def evaluate(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = AT @ lam
+        top = -np.sort(-s)[:pmax]
+        cum = np.r_[0.0, np.cumsum(top)]
+        base = float(np.maximum(0.0, w - lam).sum())
+        vals = base + cum[np.minimum(p_values, pmax)]
+        return vals, s
+
+    for q, p in enumerate(p_values):
+        if p >= m:
+            ub[q] = min(ub[q], total)
+            continue
+        theta = 1.0
+        target = lower[q] if lower is not None else 0.0
+        for _ in range(iterations):
+            vals, s = evaluate(lam)
+            ub = np.minimum(ub, vals)
+            z = (w > lam).astype(float)
+            y = np.zeros(m)
+            if p > 0:
+                y[np.argpartition(-s, p - 1)[:p]] = 1.0
+            g = (Af @ y) - z  # d U / d lambda
+            g[(lam <= 0) & (g > 0)] = 0.0
+            nrm = float(g @ g)
+            if nrm <= 1e-18:
+                break
+            gapv = max(float(vals[q]) - target, 1e-9 * max(total, 1.0))
+            lam = np.maximum(0.0, lam - theta * gapv / nrm * g)
+            theta *= 0.97
+            if time.perf_counter() - t0 > time_limit:
+                return ub
+    return ub
+
+
+def pmedian_lagrangian(
+    D: sp.csr_matrix,
+    w: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    allowed: np.ndarray,
+    upper: float,
+    *,
+    iterations: int = 500,
+    time_limit: float = 10.0,
+) -> float:
+    """Lagrangian lower bound for p-median (assignment rows relaxed).
+
+    Parameters
+    ----------
+    D : csr_matrix (demand x sites)
+        Distances of reachable pairs (m); a demand with no stored pair makes the bound
+        meaningless (drop it first).
+    w : ndarray
+        Demand weights (persons).
+    p : int
+        Sites to open besides ``fixed``.
+    fixed : ndarray of bool
+        Sites always open (existing).
+    allowed : ndarray of bool
+        Sites that may be opened.
+    upper : float
+        Cost of a feasible solution (Polyak step target).
+
+    Returns
+    -------
+    float: best lower bound (person-metres).
+    """
+    t0 = time.perf_counter()
+    n, m = D.shape
+    rows = np.repeat(np.arange(n), np.diff(D.indptr))
+    cols = D.indices
+    c = w[rows] * D.data
+    # start from each demand's second-smallest weighted distance
+    u = np.asarray(
+        sp.csr_matrix((c, D.indices, D.indptr), shape=D.shape).max(axis=1).toarray()
+    ).ravel() * 0.5
+    best = -np.inf
+    theta = 2.0
+    stall = 0
+    free = np.flatnonzero(allowed & ~fixed)
+    p = int(min(p, free.size))
+    for _ in range(iterations):
+        v = np.minimum(0.0, c - u[rows])
+        rho = np.bincount(cols, weights=v, minlength=m)
+        open_ = fixed.copy()
+        if p > 0:
+            pick = free[np.argpartition(rho[free], p - 1)[:p]]
+            open_[pick] = True
+        val = float(u.sum() + rho[open_].sum())
+        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
+            best, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 25:
+                theta, stall = theta / 2, 0
+        if time.perf_counter() - t0 > time_limit or theta < 1e-5:
+            break
+        x = open_[cols] & (v < 0)
+        g = 1.0 - np.bincount(rows[x], minlength=n)
+        nrm = float(g @ g)
+        if nrm == 0:
+            break
+        u = u + theta * max(upper - val, 1e-9) / nrm * g
+    return best

@@ -1,0 +1,407 @@
+"""Fast heuristics: incumbents for the exact solvers and answers for huge instances.
+
+Coverage models work on a reduced matrix (see :mod:`siting.optimize.reduce`) with the
+compiled incremental state of :mod:`siting.optimize._kernels`: opening or closing a site
+touches only the rows it covers, so a greedy run costs O(nnz) in total and one full
+1-swap neighbourhood scan O(nnz + n_open x n_candidates).
+
+* :func:`greedy_cover` - best gain / cost first, until a covered weight is reached.
+* :func:`improve_partial_cover` - partial set covering (PSCLP) local search: close the
+  open site that loses least, repair coverage with 1-swaps (never raising cost), drop
+  redundant sites; then seeded random kicks (close a few sites, greedy repair, repeat).
+* :func:`mclp_swap` - MCLP 1-swap local search at a fixed number of sites / budget.
+* :func:`pmedian_greedy`, :func:`pmedian_interchange` - p-median greedy add and
+  Whitaker's fast interchange (Teitz-Bart vertex substitution), vectorised over the
+  sparse distance pairs.
+
+Everything is deterministic for a given ``seed``; iteration limits (not wall time) decide
+how far the searches go, so equal seeds give equal answers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from siting.optimize import _kernels as K
+
+__all__ = [
+    "CoverIndex",
+    "greedy_cover",
+    "group_greedy",
+    "improve_partial_cover",
+    "mclp_swap",
+    "pmedian_greedy",
+    "pmedian_interchange",
+]
+
+_TOL = 1e-9  # relative tolerance on weights (persons)
+
+
+@dataclass
+class CoverIndex:
+    """Row-wise and column-wise CSR arrays of a coverage matrix, ready for the kernels."""
+
+    rptr: np.ndarray
+    rind: np.ndarray
+    tptr: np.ndarray
+    tind: np.ndarray
+    w: np.ndarray
+    cost: np.ndarray
+
+    @classmethod
+    def build(cls, A: sp.spmatrix, w: np.ndarray, cost: np.ndarray | None = None) -> CoverIndex:
+        """Index ``A`` (rows x columns) with row weights ``w`` and column costs ``cost``."""
+        R = sp.csr_matrix(A, dtype=bool)
+        T = sp.csr_matrix(R.T)
+        n_cols = R.shape[1]
+        return cls(
+            rptr=R.indptr.astype(np.int64),
+            rind=R.indices.astype(np.int64),
+            tptr=T.indptr.astype(np.int64),
+            tind=T.indices.astype(np.int64),
+            w=np.ascontiguousarray(w, dtype=float),
+            cost=np.ones(n_cols) if cost is None else np.ascontiguousarray(cost, dtype=float),
+        )
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(self.rptr) - 1
+
+    @property
+    def n_cols(self) -> int:
+        """Number of columns."""
+        return len(self.tptr) - 1
+
+    def args(self) -> tuple[np.ndarray, ...]:
+        """Arrays in kernel order."""
+        return (self.tptr, self.tind, self.rptr, self.rind, self.w, self.cost)
+
+    def covered(self, sel: np.ndarray) -> float:
+        """Covered weight of a column selection."""
+        return float(K.coverage_of(self.tptr, self.tind, self.w, sel, self.n_rows))
+
+    def tol(self) -> float:
+        """Absolute tolerance on weights."""
+        return _TOL * max(1.0, float(self.w.sum()))
+
+
+def greedy_cover(
+    idx: CoverIndex,
+    need: float,
+    *,
+    start: np.ndarray | None = None,
+    max_add: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy: open the column with the best uncovered weight per cost, repeatedly.
+
+    Parameters
+    ----------
+    idx : CoverIndex
+    need : float
+        Stop once this weight (persons) is covered.
+    start : ndarray of bool, optional
+        Columns already open.
+    max_add : int, optional
+        Stop after this many columns.
+
+    Returns
+    -------
+    sel : ndarray of bool
+        Open columns.
+    order : ndarray of int
+        Columns in the order they were opened.
+    curve : ndarray of float
+        Covered weight after each opening.
+    """
+    sel = np.zeros(idx.n_cols, dtype=bool) if start is None else start.astype(bool).copy()
+    max_add = idx.n_cols if max_add is None else int(max_add)
+    order, curve = K.greedy(*idx.args(), sel, float(need) - idx.tol(), max_add)
+    return sel, order, curve
+
+
+def improve_partial_cover(
+    idx: CoverIndex,
+    need: float,
+    sel: np.ndarray,
+    *,
+    seed: int = 0,
+    kicks: int = 30,
+    max_tries: int = 12,
+    time_limit: float = 30.0,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Local search for partial set covering: fewer / cheaper columns still covering ``need``.
+
+    Parameters
+    ----------
+    idx : CoverIndex
+    need : float
+        Weight (persons) the solution must cover.
+    sel : ndarray of bool
+        A feasible start (e.g. from :func:`greedy_cover`).
+    seed : int
+        Seed of the random kicks.
+    kicks : int
+        Number of random kicks after the descent stalls (0 = pure descent).
+    max_tries : int
+        Open columns tried for removal per descent step (cheapest-to-remove first).
+    time_limit : float
+        Safety limit in seconds; normal runs stop on the iteration limits.
+
+    Returns
+    -------
+    sel : ndarray of bool
+        Best solution found.
+    info : dict
+        ``{"descent_s", "kicks_s", "start_cost", "cost"}``.
+    """
+    t0 = time.perf_counter()
+    tol = idx.tol()
+    need_t = float(need) - tol
+    args = idx.args()
+    best = sel.astype(bool).copy()
+    start_cost = float(idx.cost[best].sum())
+    K.drop_redundant(*args, best, need_t)
+    best = _descent(idx, best, need_t, max_tries, t0 + time_limit)
+    t1 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    best_cost = float(idx.cost[best].sum())
+    cur = best.copy()
+    for _ in range(kicks):
+        if time.perf_counter() - t0 > time_limit:
+            break
+        opened = np.flatnonzero(cur)
+        if opened.size < 2:
+            break
+        r = max(2, opened.size // 20)
+        trial = cur.copy()
+        trial[rng.choice(opened, size=min(r, opened.size), replace=False)] = False
+        K.greedy(*args, trial, need_t, idx.n_cols)
+        K.drop_redundant(*args, trial, need_t)
+        trial = _descent(idx, trial, need_t, max_tries, t0 + time_limit)
+        c = float(idx.cost[trial].sum())
+        if c <= float(idx.cost[cur].sum()) + 1e-12:
+            cur = trial
+        if c < best_cost - 1e-12:
+            best, best_cost = trial.copy(), c
+    info = {
+        "descent_s": t1 - t0,
+        "kicks_s": time.perf_counter() - t1,
+        "start_cost": start_cost,
+        "cost": best_cost,
+    }
+    return best, info
+
+
+def _descent(idx: CoverIndex, sel: np.ndarray, need_t: float, max_tries: int, deadline: float):
+    """Close one column and repair by swaps; repeat while it succeeds."""
+    args = idx.args()
+    tol = idx.tol()
+    best = sel.copy()
+    while time.perf_counter() < deadline:
+        order = K.removal_order(*args, best)
+        done = False
+        for j in order[:max_tries]:
+            trial = best.copy()
+            trial[j] = False
+            covered, _ = K.swap_search(*args, trial, need_t, 100_000, tol, 0.0)
+            if covered >= need_t:
+                K.drop_redundant(*args, trial, need_t)
+                best = trial
+                done = True
+                break
+            if time.perf_counter() > deadline:
+                break
+        if not done:
+            break
+    return best
+
+
+def mclp_swap(
+    idx: CoverIndex, sel: np.ndarray, *, budget_slack: float = 0.0, max_moves: int = 100_000
+) -> tuple[np.ndarray, float]:
+    """1-swap local search maximising covered weight with the number of open columns fixed.
+
+    ``budget_slack`` (>= 0) lets a swap raise the cost by at most that much (unused budget).
+    Returns the improved selection and its covered weight.
+    """
+    out = sel.astype(bool).copy()
+    covered, _ = K.swap_search(*idx.args(), out, np.inf, max_moves, idx.tol(), budget_slack)
+    return out, float(covered)
+
+
+def group_greedy(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    group: np.ndarray,
+    need: np.ndarray,
+    cost: np.ndarray,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """Greedy for per-district targets: gain counts only what still helps a district.
+
+    Parameters
+    ----------
+    A : csr_matrix (rows x columns)
+    w : ndarray
+        Row weights (persons).
+    group : ndarray of int
+        District of each row, 0..G-1.
+    need : ndarray, shape (G,)
+        Persons each district must have covered.
+    cost : ndarray
+        Column costs.
+
+    Returns
+    -------
+    ndarray of bool: open columns (every district's need met when possible).
+    """
+    n, m = A.shape
+    G = len(need)
+    sel = np.zeros(m, dtype=bool) if start is None else start.copy()
+    E = sp.csr_matrix((np.ones(n), (np.arange(n), group)), shape=(n, G))
+    AT = sp.csr_matrix(A.T, dtype=float)
+    covered = np.asarray(A @ sel.astype(float)).ravel() > 0
+    tol = _TOL * max(1.0, float(w.sum()))
+    while True:
+        have = np.bincount(group, weights=w * covered, minlength=G)
+        deficit = np.maximum(need - have, 0.0)
+        if np.all(deficit <= tol):
+            break
+        gains = (AT @ E.multiply((w * ~covered)[:, None])).toarray()  # columns x districts
+        useful = np.minimum(gains, deficit[None, :]).sum(axis=1)
+        useful[sel] = 0.0
+        ratio = useful / np.maximum(cost, 1e-12)
+        j = int(np.argmax(ratio))
+        if useful[j] <= tol:
+            break
+        sel[j] = True
+        covered |= np.asarray(A[:, j].toarray()).ravel() > 0
+    return sel
+
+
+# ---------------------------------------------------------------------- p-median
+@dataclass
+class _PMState:
+    d1: np.ndarray
+    d2: np.ndarray
+    c1: np.ndarray
+
+
+def _pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> _PMState:
+    """Nearest and second-nearest open distance per row (``big`` when none)."""
+    n = D.shape[0]
+    mask = sel[D.indices]
+    rows = np.repeat(np.arange(n), np.diff(D.indptr))[mask]
+    cols = D.indices[mask]
+    vals = D.data[mask]
+    order = np.lexsort((cols, vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.r_[True, rows[1:] != rows[:-1]] if rows.size else np.zeros(0, bool)
+    d1 = np.full(n, big)
+    d2 = np.full(n, big)
+    c1 = np.full(n, -1, dtype=np.int64)
+    d1[rows[first]] = vals[first]
+    c1[rows[first]] = cols[first]
+    pos = np.flatnonzero(first)
+    nxt = pos + 1
+    has2 = nxt < rows.size
+    has2[has2] &= rows[nxt[has2]] == rows[pos[has2]]
+    d2[rows[pos[has2]]] = vals[nxt[has2]]
+    return _PMState(d1=d1, d2=d2, c1=c1)
+
+
+def pmedian_greedy(
+    D: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, allowed: np.ndarray, big: float
+) -> np.ndarray:
+    """Greedy add for p-median: open ``p`` allowed columns, each time the largest saving.
+
+    Parameters
+    ----------
+    D : csr_matrix, shape (n, m)
+        Distances (m) of reachable pairs; unreachable pairs cost ``big``.
+    w : ndarray
+        Demand weights (persons).
+    p : int
+        Columns to open besides ``fixed``.
+    fixed : ndarray of bool
+        Columns open from the start (existing sites).
+    allowed : ndarray of bool
+        Columns that may be opened.
+    big : float
+        Distance charged to a demand no open site reaches.
+    """
+    sel = fixed.astype(bool).copy()
+    n, m = D.shape
+    rows = np.repeat(np.arange(n), np.diff(D.indptr))
+    for _ in range(int(p)):
+        st = _pm_state(D, big, sel)
+        save = np.maximum(st.d1[rows] - D.data, 0.0) * w[rows]
+        gain = np.bincount(D.indices, weights=save, minlength=m)
+        gain[sel | ~allowed] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] < 0:
+            break
+        sel[j] = True
+    return sel
+
+
+def pmedian_interchange(
+    D: sp.csr_matrix,
+    w: np.ndarray,
+    sel: np.ndarray,
+    fixed: np.ndarray,
+    allowed: np.ndarray,
+    big: float,
+    *,
+    max_moves: int = 10_000,
+) -> tuple[np.ndarray, float]:
+    """Whitaker's fast interchange (best improvement) for p-median, vectorised.
+
+    For every candidate ``k`` to open and open ``j`` to close the change in cost is
+    ``G_k + L_j - C[j, k]`` with ``G_k = sum_i w_i (min(d1_i, d_ik) - d1_i)``,
+    ``L_j = sum_{i: c1_i = j} w_i (d2_i - d1_i)`` and the correction
+    ``C[j, k] = sum_{i: c1_i = j, d_ik < d2_i} w_i (d2_i - max(d_ik, d1_i))``,
+    all computed with ``np.bincount`` over the stored pairs.
+
+    Returns the improved selection and its total weighted distance.
+    """
+    sel = sel.astype(bool).copy()
+    n, m = D.shape
+    rows = np.repeat(np.arange(n), np.diff(D.indptr))
+    cols = D.indices
+    tol = 1e-9 * max(1.0, float(w.sum()))
+    for _ in range(max_moves):
+        st = _pm_state(D, big, sel)
+        wi = w[rows]
+        G = np.bincount(cols, weights=wi * (np.minimum(st.d1[rows], D.data) - st.d1[rows]),
+                        minlength=m)
+        L = np.bincount(st.c1[st.c1 >= 0], weights=(w * (st.d2 - st.d1))[st.c1 >= 0],
+                        minlength=m)
+        opened = np.flatnonzero(sel & ~fixed)
+        if opened.size == 0:
+            break
+        slot = np.full(m, -1, dtype=np.int64)
+        slot[opened] = np.arange(opened.size)
+        s_of_row = np.where(st.c1 >= 0, slot[np.maximum(st.c1, 0)], -1)
+        sr = s_of_row[rows]
+        hit = (sr >= 0) & (D.data < st.d2[rows])
+        corr = np.bincount(
+            sr[hit] * m + cols[hit],
+            weights=wi[hit] * (st.d2[rows][hit] - np.maximum(D.data[hit], st.d1[rows][hit])),
+            minlength=opened.size * m,
+        ).reshape(opened.size, m)
+        delta = G[None, :] + L[opened][:, None] - corr
+        delta[:, sel | ~allowed] = np.inf
+        flat = int(np.argmin(delta))
+        if delta.flat[flat] >= -tol:
+            break
+        j, k = opened[flat // m], flat % m
+        sel[j] = False
+        sel[k] = True
+    st = _pm_state(D, big, sel)
+    return sel, float((w * st.d1).sum())

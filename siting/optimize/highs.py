@@ -1,0 +1,175 @@
+"""Build and solve (MI)LPs with HiGHS straight from sparse matrices.
+
+The model ``min c'x  s.t.  row_lower <= A x <= row_upper,  lower <= x <= upper`` is passed
+to :mod:`highspy` as one column-wise sparse matrix: no Python loop over the elements.
+Options cover a time limit, a relative MIP gap, threads, a MIP start (``setSolution``),
+an objective cutoff, and silence unless ``verbose``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["MilpResult", "solve_milp"]
+
+INF = highspy.kHighsInf
+
+
+@dataclass
+class MilpResult:
+    """Outcome of one HiGHS run.
+
+    Attributes
+    ----------
+    x : ndarray or None
+        Best primal solution (None when none was found).
+    objective : float
+        Its objective value (``inf`` when none, for minimisation).
+    bound : float
+        Proven dual bound (``-inf`` when unknown).
+    gap : float
+        HiGHS relative gap (``inf`` when unknown).
+    status : str
+        ``"optimal"``, ``"infeasible"``, ``"time_limit"``, ``"cutoff"`` (nothing better than
+        the cutoff exists), or HiGHS' own status text.
+    seconds : float
+        Wall time of ``run()`` (s).
+    nodes : int
+        Branch-and-bound nodes.
+    """
+
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    gap: float
+    status: str
+    seconds: float
+    nodes: int = 0
+
+
+def _status_name(model_status: highspy.HighsModelStatus) -> str:
+    ms = highspy.HighsModelStatus
+    return {
+        ms.kOptimal: "optimal",
+        ms.kInfeasible: "infeasible",
+        ms.kTimeLimit: "time_limit",
+        ms.kObjectiveBound: "cutoff",
+        ms.kObjectiveTarget: "target",
+        ms.kUnbounded: "unbounded",
+        ms.kUnboundedOrInfeasible: "infeasible",
+        ms.kIterationLimit: "iteration_limit",
+        ms.kSolutionLimit: "solution_limit",
+        ms.kInterrupt: "interrupted",
+    }.get(model_status, str(model_status).split(".")[-1])
+
+
+def solve_milp(
+    c: np.ndarray,
+    A: sp.spmatrix,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    *,
+    lower: np.ndarray | float = 0.0,
+    upper: np.ndarray | float = 1.0,
+    integrality: np.ndarray | None = None,
+    maximize: bool = False,
+    time_limit: float = 60.0,
+    mip_rel_gap: float = 0.0,
+    threads: int | None = None,
+    start: np.ndarray | None = None,
+    cutoff: float | None = None,
+    verbose: bool = False,
+    solver: str | None = None,
+) -> MilpResult:
+    """Solve a (mixed-integer) linear programme with HiGHS.
+
+    Parameters
+    ----------
+    c : ndarray, shape (n,)
+        Objective coefficients.
+    A : sparse matrix, shape (r, n)
+        Constraint matrix.
+    row_lower, row_upper : ndarray, shape (r,)
+        Row bounds (``-inf`` / ``inf`` allowed).
+    lower, upper : float or ndarray
+        Variable bounds.
+    integrality : ndarray of bool / int, shape (n,), optional
+        Non-zero marks an integer variable; None solves an LP.
+    maximize : bool
+        Maximise instead of minimise.
+    time_limit : float
+        Seconds.
+    mip_rel_gap : float
+        Relative gap at which HiGHS stops.
+    threads : int, optional
+        HiGHS threads (default: HiGHS' choice).
+    start : ndarray, shape (n,), optional
+        A feasible solution to start from (MIP start via ``setSolution``).
+    cutoff : float, optional
+        Only solutions better than this value are of interest (HiGHS ``objective_bound``).
+    verbose : bool
+        Print HiGHS' log.
+    solver : str, optional
+        HiGHS ``solver`` option for LPs ("simplex", "ipm", "pdlp").
+    """
+    c = np.asarray(c, dtype=float)
+    n = c.size
+    M = sp.csc_matrix(A, dtype=float)
+    M.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = M.shape[0]
+    lp.col_cost_ = c
+    lp.col_lower_ = np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy()
+    lp.col_upper_ = np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy()
+    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -INF).astype(float)
+    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, INF).astype(float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = M.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = M.indices.astype(np.int32)
+    lp.a_matrix_.value_ = M.data
+    if maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    is_mip = integrality is not None and bool(np.any(integrality))
+    if is_mip:
+        vt = highspy.HighsVarType
+        lp.integrality_ = [vt.kInteger if f else vt.kContinuous for f in np.asarray(integrality)]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(verbose))
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("random_seed", 0)
+    if is_mip:
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    if solver is not None:
+        h.setOptionValue("solver", solver)
+    if cutoff is not None:
+        h.setOptionValue("objective_bound", float(cutoff))
+    h.passModel(lp)
+    if start is not None and is_mip:
+        h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start, dtype=float))
+    t0 = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - t0
+    status = _status_name(h.getModelStatus())
+    info = h.getInfo()
+    has_x = info.primal_solution_status >= 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
+    worst = -np.inf if maximize else np.inf
+    obj = float(info.objective_function_value) if has_x else worst
+    if is_mip:
+        bound = float(info.mip_dual_bound)
+        gap = float(info.mip_gap) if has_x else np.inf
+        nodes = int(info.mip_node_count)
+    else:
+        bound = obj if status == "optimal" else (np.inf if maximize else -np.inf)
+        gap = 0.0 if status == "optimal" else np.inf
+        nodes = 0
+    return MilpResult(x=x, objective=obj, bound=bound, gap=gap, status=status,
+                      seconds=seconds, nodes=nodes)

@@ -1,0 +1,519 @@
+"""Partial set covering (PSCLP): the fewest new sites (or least cost) reaching a target.
+
+Model (Daskin & Owen 1999; Cordeau, Furini & Ljubic 2019, section 3.1)::
+
+    min  sum_j c_j y_j
+    s.t. z_i <= sum_j a_ij y_j          for every (merged) demand row i
+         sum_i w_i z_i >= D             D = target x total persons - persons already covered
+         y binary, 0 <= z <= 1          (z is integral at an optimum)
+
+with existing sites fixed open. Per-district targets replace the single knapsack row by
+one row per district. Pipeline (:func:`solve_target`):
+
+1. reduce (:func:`siting.optimize.reduce.reduce_cover`);
+2. greedy + local search incumbent (:mod:`siting.optimize.heuristics`);
+3. bound: Lagrangian (always) and the LP relaxation (HiGHS) when it is affordable;
+   with unit costs the objective is integral, so a bound above ``UB - 1`` proves ``UB``;
+4. LP-guided search: greedy seeded with the LP's near-1 columns, then randomised LP
+   rounding at ``UB - 1`` sites repaired by 1-swaps;
+5. if a gap remains: HiGHS on the reduced model, warm-started with the incumbent and
+   cut off at it. The gap is always reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from siting.errors import InfeasibleError, ParameterError
+from siting.optimize import _kernels as K
+from siting.optimize.bounds import lp_psclp, mclp_lagrangian_curve, psclp_lagrangian
+from siting.optimize.heuristics import (
+    CoverIndex,
+    greedy_cover,
+    group_greedy,
+    improve_partial_cover,
+)
+from siting.optimize.highs import solve_milp
+from siting.optimize.problem import CoverageProblem, Solution, relative_gap
+from siting.optimize.reduce import ReducedCover, reduce_cover
+
+__all__ = [
+    "coverage_curve",
+    "infeasible_target_message",
+    "psclp_matrices",
+    "solve_target",
+]
+
+LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
+ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
+_EPS = 1e-9
+
+
+# ---------------------------------------------------------------------- messages
+def infeasible_target_message(
+    target: float,
+    total: float,
+    unreachable_weight: float,
+    unreachable_points: int,
+    max_share: float,
+    *,
+    threshold: str = "the coverage threshold",
+    where: str = "",
+    extra: str | None = None,
+) -> str:
+    """Explain in words why a coverage target cannot be met.
+
+    Parameters
+    ----------
+    target : float
+        Requested share (0..1).
+    total : float
+        Total persons (of the district when ``where`` is given).
+    unreachable_weight, unreachable_points : float, int
+        Persons / demand points no candidate nor existing site reaches.
+    max_share : float
+        The most any plan can cover (0..1).
+    threshold : str
+        How reach is measured, e.g. ``"a 15-minute walk"``.
+    where : str
+        Optional place, e.g. ``" in district 3"``.
+    extra : str, optional
+        Text appended by the caller (a ``describe`` hook), e.g. where the points lie.
+    """
+    msg = (
+        f"Target {target:.1%} of {total:,.0f} persons{where} is unreachable: "
+        f"{unreachable_weight:,.0f} persons at {unreachable_points:,} demand points are beyond "
+        f"{threshold} of every candidate and existing site; the most any plan can cover is "
+        f"{max_share:.1%}. Lower the target, add candidate sites near them, or lengthen the "
+        "walk."
+    )
+    if extra:
+        msg = f"{msg} {extra}"
+    return msg
+
+
+def _check_feasible(
+    problem: CoverageProblem,
+    target: float,
+    group: np.ndarray | None,
+    threshold: str,
+    describe: Callable[[np.ndarray], str] | None,
+) -> None:
+    w = problem.weight
+    reach = problem.reachable_mask()
+    parts = [(np.ones(problem.n_demand, dtype=bool), "")]
+    if group is not None:
+        parts = [(group == g, f" in district {g}") for g in np.unique(group)]
+    for mask, where in parts:
+        tot = float(w[mask].sum())
+        cov = float(w[mask & reach].sum())
+        if target * tot > cov + _EPS * max(1.0, tot):
+            bad = mask & ~reach
+            extra = describe(np.flatnonzero(bad)) if describe is not None else None
+            msg = infeasible_target_message(
+                target,
+                tot,
+                float(w[bad].sum()),
+                int(bad.sum()),
+                cov / tot if tot > 0 else 0.0,
+                threshold=threshold,
+                where=where,
+                extra=extra,
+            )
+            raise InfeasibleError(msg)
+
+
+def _check_target(target: float) -> float:
+    t = float(target)
+    if not (0.0 < t <= 1.0) or not np.isfinite(t):
+        msg = f"target must be a share in (0, 1] (e.g. 0.9 for 90%), got {target!r}"
+        raise ParameterError(msg)
+    return t
+
+
+# ---------------------------------------------------------------------- model matrices
+def psclp_matrices(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cost: np.ndarray,
+    need: float,
+    *,
+    group: np.ndarray | None = None,
+    group_need: np.ndarray | None = None,
+) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse PSCLP model over variables ``[y (columns), z (rows)]``.
+
+    Returns ``(c, M, row_lower, row_upper, integrality)`` for
+    :func:`siting.optimize.highs.solve_milp`.
+    """
+    nd, nc = A.shape
+    link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
+    if group is None:
+        know = sp.hstack([sp.csr_matrix((1, nc)), sp.csr_matrix(np.asarray(w, float)[None, :])])
+        klo = np.array([need])
+    else:
+        G = len(group_need)
+        Wg = sp.csr_matrix((np.asarray(w, float), (group, np.arange(nd))), shape=(G, nd))
+        know = sp.hstack([sp.csr_matrix((G, nc)), Wg])
+        klo = np.asarray(group_need, float)
+    M = sp.vstack([link, know]).tocsr()
+    lo = np.r_[np.full(nd, -np.inf), klo]
+    hi = np.r_[np.zeros(nd), np.full(klo.size, np.inf)]
+    c = np.r_[np.asarray(cost, float), np.zeros(nd)]
+    integ = np.r_[np.ones(nc, dtype=bool), np.zeros(nd, dtype=bool)]
+    return c, M, lo, hi, integ
+
+
+# ---------------------------------------------------------------------- solution building
+def _finish(
+    problem: CoverageProblem,
+    R: ReducedCover,
+    y: np.ndarray,
+    bound: float,
+    status: str,
+    t0: float,
+    history: dict[str, Any],
+    method: str,
+) -> Solution:
+    sel = R.selected_sites(y, problem.n_sites, problem.existing)
+    new = np.flatnonzero(sel & ~problem.existing)
+    obj = float(problem.cost[new].sum())
+    integral = bool(np.all(np.round(problem.cost) == problem.cost))
+    gap = relative_gap(obj, bound, integral=integral)
+    if gap == 0.0 and status in ("feasible", "time_limit"):
+        status = "optimal"
+    if status == "optimal":
+        bound = max(bound, obj) if integral else bound
+        gap = 0.0
+    cw = problem.covered_weight(sel)
+    total = problem.total_weight
+    unreach = np.flatnonzero(R.unreachable)
+    return Solution(
+        selected=sel,
+        new=new,
+        objective=obj,
+        bound=float(min(bound, obj)),
+        gap=gap,
+        status=status,
+        seconds=time.perf_counter() - t0,
+        covered_weight=cw,
+        covered_share=cw / total if total > 0 else 1.0,
+        history=history,
+        method=method,
+        unreachable=unreach,
+        unreachable_weight=float(problem.weight[unreach].sum()),
+    )
+
+
+def _lower_ok(bound: float, ub: float, integral: bool, mip_gap: float) -> bool:
+    return relative_gap(ub, bound, integral=integral) <= mip_gap + 1e-12
+
+
+def _lp_rounding(
+    idx: CoverIndex,
+    need_t: float,
+    y_lp: np.ndarray,
+    p: int,
+    rng: np.random.Generator,
+    trials: int,
+    deadline: float,
+) -> np.ndarray | None:
+    """Randomised LP rounding (Gumbel top-p by LP value) repaired by 1-swaps."""
+    m = idx.n_cols
+    if p <= 0 or p > m:
+        return None
+    logy = np.log(np.clip(y_lp, 0, 1) + 1e-3)
+    for _ in range(trials):
+        key = logy - np.log(-np.log(rng.random(m)))
+        sel = np.zeros(m, dtype=bool)
+        sel[np.argpartition(-key, p - 1)[:p]] = True
+        covered, _ = K.swap_search(*idx.args(), sel, need_t, 100_000, idx.tol(), 0.0)
+        if covered >= need_t:
+            return sel
+        if time.perf_counter() > deadline:
+            break
+    return None
+
+
+# ---------------------------------------------------------------------- main entry
+def solve_target(
+    problem: CoverageProblem,
+    target: float = 0.9,
+    *,
+    by_group: bool = False,
+    time_limit: float = 60.0,
+    mip_gap: float = 0.0,
+    method: str = "auto",
+    seed: int = 0,
+    threads: int | None = None,
+    verbose: bool = False,
+    threshold: str = "the coverage threshold",
+    describe: Callable[[np.ndarray], str] | None = None,
+    lp: bool | None = None,
+) -> Solution:
+    """Fewest new sites (or least cost) so that covered persons >= ``target`` x total.
+
+    Parameters
+    ----------
+    problem : CoverageProblem
+        Needs ``cover`` and ``weight``; ``existing`` sites are fixed open; ``cost``
+        (default 1) is minimised; ``group`` is used when ``by_group``.
+    target : float
+        Share of persons to cover, in (0, 1].
+    by_group : bool
+        Every district (``problem.group``) must reach the target.
+    time_limit : float
+        Seconds for the whole solve.
+    mip_gap : float
+        Accepted relative gap (0 = prove optimality).
+    method : {"auto", "exact", "heuristic"}
+        ``heuristic`` stops after the local search and the Lagrangian bound; ``exact``
+        always lets HiGHS close the gap; ``auto`` = exact within ``time_limit``.
+    seed : int
+        Seed of the randomised parts (same seed, same answer).
+    threads : int, optional
+        HiGHS threads.
+    verbose : bool
+        Show HiGHS' log.
+    threshold : str
+        Words for the reach threshold used in error messages (``"a 15-minute walk"``).
+    describe : callable, optional
+        ``describe(indices_of_unreachable_demand) -> str`` appended to infeasibility
+        messages.
+    lp : bool, optional
+        Force (True) or skip (False) the LP bound; default: when the reduced model has
+        at most ``LP_NNZ_LIMIT`` nonzeros.
+
+    Returns
+    -------
+    Solution
+        ``objective`` = cost of the new sites (number of new sites with unit costs).
+
+    Raises
+    ------
+    InfeasibleError
+        The target exceeds what all sites together can reach (the message says how much).
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + float(time_limit)
+    target = _check_target(target)
+    group = problem.group if by_group else None
+    if by_group and group is None:
+        msg = "by_group=True needs problem.group (a district index per demand point)"
+        raise ParameterError(msg)
+    _check_feasible(problem, target, group, threshold, describe)
+    R = reduce_cover(problem, by_group=by_group)
+    hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
+    if by_group:
+        return _solve_group_target(problem, R, target, t0, deadline, hist, mip_gap, method,
+                                   threads, verbose)
+    total = problem.total_weight
+    need = target * total - R.base_weight
+    integral = bool(np.all(np.round(R.cost) == R.cost))
+    nc = R.A.shape[1]
+    if need <= _EPS * max(1.0, total) or nc == 0:
+        hist["note"] = "existing sites already meet the target"
+        return _finish(problem, R, np.zeros(nc), 0.0, "optimal", t0, hist, "reduce")
+    idx = CoverIndex.build(R.A, R.weight, R.cost)
+    need_t = need - idx.tol()
+    t = time.perf_counter()
+    sel, _, _ = greedy_cover(idx, need)
+    hist["greedy"] = float(idx.cost[sel].sum())
+    kicks = 10 if method == "heuristic" else 4
+    sel, info = improve_partial_cover(
+        idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, 0.3 * (deadline - t))
+    )
+    ub = float(idx.cost[sel].sum())
+    hist["local_search"] = ub
+    hist["heuristic_s"] = time.perf_counter() - t
+    steps = ["reduce", "greedy", "swap"]
+    # --- Lagrangian bound
+    t = time.perf_counter()
+    stop = ub - 1 + 1e-6 if integral else ub
+    lb, _, _ = psclp_lagrangian(
+        R.A, R.weight, R.cost, need, ub, iterations=200 if method != "heuristic" else 400,
+        time_limit=max(0.05, 0.1 * (deadline - t)), stop_at=stop,
+    )
+    lb = max(lb, 0.0)
+    hist["lagrangian_bound"] = lb
+    hist["lagrangian_s"] = time.perf_counter() - t
+    steps.append("lagrangian")
+    if method == "heuristic" or _lower_ok(lb, ub, integral, mip_gap):
+        status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "feasible"
+        return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
+    # --- LP bound and LP-guided search
+    use_lp = lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT
+    y_lp = None
+    if use_lp:
+        t = time.perf_counter()
+        lpv, y_lp = lp_psclp(R.A, R.weight, R.cost, need,
+                             time_limit=max(0.1, 0.5 * (deadline - t)))
+        if np.isfinite(lpv):
+            lb = max(lb, lpv)
+        hist["lp_bound"] = lpv
+        hist["lp_s"] = time.perf_counter() - t
+        steps.append("lp")
+    if y_lp is not None and not _lower_ok(lb, ub, integral, mip_gap):
+        t = time.perf_counter()
+        s2, _, _ = greedy_cover(idx, need, start=y_lp >= 0.9)
+        s2, _ = improve_partial_cover(idx, need, s2, seed=seed, kicks=0,
+                                      time_limit=max(0.1, 0.2 * (deadline - t)))
+        if idx.cost[s2].sum() < ub - 1e-9:
+            sel, ub = s2, float(idx.cost[s2].sum())
+        if R.cost.size and np.all(R.cost == R.cost[0]) and R.cost[0] > 0:
+            rng = np.random.default_rng(seed)
+            unit = float(R.cost[0])
+            while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < deadline:
+                p = round(ub / unit) - 1
+                got = _lp_rounding(idx, need_t, y_lp, p, rng, ROUNDING_TRIALS,
+                                   t + 0.25 * (deadline - t))
+                if got is None:
+                    break
+                K.drop_redundant(*idx.args(), got, need_t)
+                sel, ub = got, float(idx.cost[got].sum())
+        hist["lp_guided"] = ub
+        hist["lp_guided_s"] = time.perf_counter() - t
+        steps.append("lp-rounding")
+    if _lower_ok(lb, ub, integral, mip_gap) or time.perf_counter() >= deadline:
+        status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "time_limit"
+        return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
+    # --- exact: HiGHS on the reduced model, warm-started, cut off at the incumbent
+    t = time.perf_counter()
+    c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, need)
+    covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
+    x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
+    res = solve_milp(
+        c, M, lo, hi, integrality=integ, time_limit=max(0.1, deadline - t),
+        mip_rel_gap=mip_gap, threads=threads, start=x0, verbose=verbose,
+    )
+    steps.append("highs")
+    hist["highs_s"] = time.perf_counter() - t
+    hist["highs_status"] = res.status
+    hist["highs_nodes"] = res.nodes
+    if res.x is not None and res.objective < ub - 1e-9:
+        sel, ub = res.x[:nc] > 0.5, float(res.objective)
+    if np.isfinite(res.bound):
+        lb = max(lb, res.bound)
+    if res.status == "optimal":
+        lb = max(lb, ub) if res.gap <= 1e-9 else lb
+    status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else (
+        "time_limit" if res.status == "time_limit" else "feasible"
+    )
+    return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
+
+
+def _solve_group_target(
+    problem: CoverageProblem,
+    R: ReducedCover,
+    target: float,
+    t0: float,
+    deadline: float,
+    hist: dict[str, Any],
+    mip_gap: float,
+    method: str,
+    threads: int | None,
+    verbose: bool,
+) -> Solution:
+    """Per-district targets: greedy start, then HiGHS with one knapsack row per district."""
+    groups = problem.group
+    G = int(groups.max()) + 1 if groups.size else 0
+    tot_g = np.bincount(groups, weights=problem.weight, minlength=G)
+    pre_g = np.bincount(groups, weights=problem.weight * R.pre_covered, minlength=G)
+    need_g = np.maximum(target * tot_g - pre_g, 0.0)
+    tol = _EPS * max(1.0, float(tot_g.sum()))
+    need_g = np.where(need_g <= tol, 0.0, need_g - tol)
+    nc = R.A.shape[1]
+    if not np.any(need_g > 0) or nc == 0:
+        return _finish(problem, R, np.zeros(nc), 0.0, "optimal", t0, hist, "reduce")
+    rg = R.group if R.group is not None else np.zeros(R.A.shape[0], dtype=np.int64)
+    t = time.perf_counter()
+    sel = group_greedy(R.A, R.weight, rg, need_g, R.cost)
+    # drop redundant columns (most expensive first) while every district stays met
+    for j in np.flatnonzero(sel)[np.argsort(-R.cost[sel], kind="stable")]:
+        sel[j] = False
+        cov = np.asarray(R.A @ sel.astype(float)).ravel() > 0
+        if np.any(np.bincount(rg, weights=R.weight * cov, minlength=G) < need_g):
+            sel[j] = True
+    hist["greedy"] = float(R.cost[sel].sum())
+    hist["heuristic_s"] = time.perf_counter() - t
+    integral = bool(np.all(np.round(R.cost) == R.cost))
+    c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, 0.0, group=rg,
+                                         group_need=need_g)
+    if method == "heuristic":
+        res = solve_milp(c, M, lo, hi, time_limit=max(0.1, deadline - time.perf_counter()))
+        lb = res.objective if res.status == "optimal" else 0.0
+        status = "optimal" if _lower_ok(lb, float(R.cost[sel].sum()), integral, 0) else "feasible"
+        return _finish(problem, R, sel, lb, status, t0, hist, "reduce+group-greedy+lp")
+    covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
+    x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
+    t = time.perf_counter()
+    res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=max(0.1, deadline - t),
+                     mip_rel_gap=mip_gap, threads=threads, start=x0, verbose=verbose)
+    hist["highs_s"] = time.perf_counter() - t
+    hist["highs_status"] = res.status
+    ub = float(R.cost[sel].sum())
+    if res.x is not None and res.objective < ub - 1e-9:
+        sel = res.x[:nc] > 0.5
+    lb = res.bound if np.isfinite(res.bound) else 0.0
+    status = "optimal" if res.status == "optimal" else res.status
+    return _finish(problem, R, sel, lb, status, t0, hist, "reduce+group-greedy+highs")
+
+
+# ---------------------------------------------------------------------- curve
+def coverage_curve(
+    problem: CoverageProblem,
+    max_new: int | None = None,
+    *,
+    target: float = 1.0,
+    iterations: int = 100,
+    time_limit: float = 30.0,
+) -> pd.DataFrame:
+    """Covered persons against the number of new sites, from one greedy run.
+
+    Rows ``new_sites = 0, 1, 2, ...`` until ``target`` (default 100%) or ``max_new``.
+    ``covered_weight`` / ``covered_share`` are achieved by the greedy plan with that many
+    new sites (nested plans: each adds one site to the previous one), so they are lower
+    bounds on the best possible coverage; ``bound`` is a proven Lagrangian upper bound
+    on the best possible coverage with that many new sites (unit costs; see
+    :func:`siting.optimize.bounds.mclp_lagrangian_curve`). The difference is the
+    heuristic's possible shortfall; where they meet the greedy value is optimal.
+
+    Returns
+    -------
+    pandas.DataFrame with columns ``new_sites``, ``covered_weight`` (persons),
+    ``covered_share`` (0..1), ``bound`` (persons), ``site`` (index of the site added at
+    that step, -1 for row 0).
+    """
+    target = _check_target(target)
+    if max_new is not None and max_new < 0:
+        msg = f"max_new must be >= 0, got {max_new}"
+        raise ParameterError(msg)
+    R = reduce_cover(problem)
+    total = problem.total_weight
+    need = target * total - R.base_weight
+    idx = CoverIndex.build(R.A, R.weight, np.ones(R.A.shape[1]))
+    cap = R.A.shape[1] if max_new is None else min(int(max_new), R.A.shape[1])
+    _, order, curve = greedy_cover(idx, need, max_add=cap)
+    cov = np.r_[0.0, curve] + R.base_weight
+    p = np.arange(cov.size)
+    ub = mclp_lagrangian_curve(
+        R.A, R.weight, p, iterations=iterations, time_limit=time_limit,
+        lower=cov - R.base_weight,
+    ) + R.base_weight
+    ub = np.maximum(np.minimum.accumulate(ub[::-1])[::-1], cov)  # bound is monotone in p
+    ub = np.minimum(ub, float(problem.weight[problem.reachable_mask()].sum()))
+    return pd.DataFrame(
+        {
+            "new_sites": p,
+            "covered_weight": cov,
+            "covered_share": cov / total if total > 0 else 1.0,
+            "bound": np.maximum(ub, cov),
+            "site": np.r_[-1, R.cols[order]],
+        }
+    )
