@@ -194,6 +194,7 @@ def _load(cache: Path, instance: str) -> dict:
 def _best(fn, repeats: int):
     best, out = float("inf"), None
     for _ in range(repeats):
+        out = None  # one result alive at a time
         t = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - t)
@@ -217,9 +218,10 @@ def m_siting(d, cache, instance, quick, threads=None, save=True):
     reps = 5 if quick else 15
     seconds, M = _best(go, reps)
     cpu = (time.process_time() - c0) / reps
+    peak = peak_mb()
     if save:
         sp.save_npz(cache / f"{key(instance)}-siting.npz", M, compressed=False)
-    return {"seconds": seconds, "pairs": int(M.nnz),
+    return {"seconds": seconds, "pairs": int(M.nnz), "peak_mb": peak,
             "note": f"best of {reps}; mean CPU {cpu:.3f} s/run; warm-up (JIT) {warm:.2f} s"}
 
 
@@ -244,13 +246,14 @@ def m_thresholds(d, cache, instance, quick):
 
     search(RADIUS)
     seconds, mats = _best(go, 5 if quick else 15)
+    peak = peak_mb()
     for t, M in zip(THRESHOLDS[:-1], mats, strict=False):  # equal to fresh searches
         F = search(t)
         if not (np.array_equal(np.diff(M.indptr), np.diff(F.indptr))
                 and (M != F).nnz == 0 and M.nnz == F.nnz):
             raise AssertionError(f"within_limit({t}) differs from a fresh search")
     pairs = [int(M.nnz) for M in mats]
-    return {"seconds": seconds, "pairs": pairs[-1],
+    return {"seconds": seconds, "pairs": pairs[-1], "peak_mb": peak,
             "note": "one search at 1125 m + filters at 375/750 m (equal to fresh searches); "
                     f"pairs 5/10/15 min: {pairs[0]:,}/{pairs[1]:,}/{pairs[2]:,}"}
 
@@ -262,22 +265,25 @@ def m_scipy(d, cache, instance, quick):
     G = sp.csr_matrix((d["weights"], d["indices"], d["indptr"]), shape=(n, n))
     S = d["sites"]
 
-    def go():
-        rows, cols, vals = [], [], []
+    def go(keep_metres=False):  # the peers' recipe: reachable sets as an int8 CSR
+        blocks = []
         for k in range(0, len(S), CHUNK):
             D = dijkstra(G, directed=True, indices=S[k:k + CHUNK], limit=RADIUS)
-            r, c = np.nonzero(np.isfinite(D))
-            rows.append(r + k)
-            cols.append(c)
-            vals.append(D[r, c])
+            if keep_metres:
+                r, c = np.nonzero(np.isfinite(D))
+                blocks.append(sp.csr_matrix((D[r, c], (r, c)), shape=D.shape))
+            else:
+                blocks.append(sp.csr_matrix(np.isfinite(D).astype(np.int8)))
             del D
-        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        return sp.csr_matrix((v, (r, c)), shape=(len(S), n))
+        return sp.vstack(blocks).tocsr()
 
     reps = 1 if quick else 3
     seconds, M = _best(go, reps)
-    sp.save_npz(cache / f"{key(instance)}-scipy.npz", M, compressed=False)
-    return {"seconds": seconds, "pairs": int(M.nnz),
+    peak = peak_mb()
+    pairs = int(M.nnz)
+    del M
+    sp.save_npz(cache / f"{key(instance)}-scipy.npz", go(keep_metres=True), compressed=False)
+    return {"seconds": seconds, "pairs": pairs, "peak_mb": peak,
             "note": f"chunks of {CHUNK} sites, limit={RADIUS:g}; best of {reps}"}
 
 
@@ -370,9 +376,11 @@ def child(method: str, instance: str, cache: Path, quick: bool) -> None:
         print("\nRESULT " + json.dumps(out), flush=True)
         return
     d = _load(cache, instance)
-    out = {"load_avg_start": os.getloadavg()[0]}
+    if method.startswith("siting"):
+        import siting.network.paths  # noqa: F401  (its import cost is part of the baseline)
+    out = {"load_avg_start": os.getloadavg()[0], "baseline_mb": peak_mb()}
     out.update(METHODS[method](d, cache, instance, quick))
-    out["peak_mb"] = peak_mb()
+    out.setdefault("peak_mb", peak_mb())
     out["load_avg_end"] = os.getloadavg()[0]
     sys.stdout.flush()
     print("\nRESULT " + json.dumps(out), flush=True)
@@ -501,6 +509,8 @@ def _verdicts(inst: str, result: dict, failures: list[str]) -> dict:
         return {}
     out = {}
     for m, c in result.items():
+        if not isinstance(c, dict):  # e.g. process_s
+            continue
         values = m != "pandana"
         same = not c["only_siting"] and not c["only_other"] and not c.get("metres_differ")
         out[m] = (f"identical on {c['rows']:,} rows"
@@ -516,7 +526,8 @@ def _record(inst, method, r) -> dict:
             "seconds": s, "pairs": pairs,
             "ns_per_pair": s / pairs * 1e9 if s is not None and pairs else None,
             "objective": None, "bound": None, "gap": None,
-            "peak_mb": r.get("peak_mb"), "note": r.get("note"),
+            "peak_mb": r.get("peak_mb"), "baseline_mb": r.get("baseline_mb"),
+            "note": r.get("note"),
             "load_avg": r.get("load_avg_start")}
 
 
@@ -526,13 +537,16 @@ def _fmt(x, spec=".3f") -> str:
 
 def print_table(records) -> None:
     head = (f"{'instance':<22} {'method':<20} {'seconds':>9} {'pairs':>11} {'ns/pair':>9} "
-            f"{'peak MB':>8} {'x siting':>9}")
+            f"{'peak MB':>8} {'(imports)':>9} {'x siting':>9}")
     print("\n" + head + "\n" + "-" * len(head))
     for r in records:
         print(f"{r['instance']:<22} {r['method']:<20} {_fmt(r['seconds'], '.4f'):>9} "
               f"{_fmt(r['pairs'], ',d'):>11} {_fmt(r['ns_per_pair'], '.0f'):>9} "
-              f"{_fmt(r['peak_mb'], '.0f'):>8} {_fmt(r.get('ratio_vs_siting'), '.1f'):>9}")
-    print("\nnotes:")
+              f"{_fmt(r['peak_mb'], '.0f'):>8} {_fmt(r.get('baseline_mb'), '.0f'):>9} "
+              f"{_fmt(r.get('ratio_vs_siting'), '.1f'):>9}")
+    print("\npeak MB: the child process's VmHWM; (imports): the same right after loading the "
+          "instance and importing the method's package (siting pulls in geopandas and numba)."
+          "\nnotes:")
     for r in records:
         if r.get("note"):
             print(f"  {r['instance']} / {r['method']}: {r['note']}")

@@ -37,7 +37,7 @@ from .io import (
     read_population,
 )
 from .io.network import read_network
-from .network import Network
+from .network import Network, circles, compare_areas, service_areas
 from .plan import Plan, solve
 from .scenario import load_scenario, run_scenario
 
@@ -56,6 +56,8 @@ __all__ = [
     "Plan",
     "SitingError",
     "candidate_sites",
+    "circles",
+    "compare_areas",
     "convert_datum",
     "coverage",
     "errors",
@@ -69,6 +71,7 @@ __all__ = [
     "read_network",
     "read_population",
     "run_scenario",
+    "service_areas",
     "solve",
     "standards",
     "walk_metres",

@@ -21,8 +21,12 @@ ordinary interiors of city blocks between buffered streets and are filled.
 Walking distances come from ONE bounded search per facility at the largest threshold
 (:func:`siting.network.paths.bounded_distances`); each smaller threshold keeps the nodes
 within its own distance, which is exact because a bounded Dijkstra search settles every
-node within the limit at its true distance. Everything per edge is vectorised with numpy
-and shapely; only the chunks of facilities (for the progress bar) are a Python loop.
+node within the limit at its true distance. Everything per edge (reach, cuts, substrings,
+buffers) is vectorised with numpy and shapely; the Python loop is over facilities ×
+thresholds for the ``shapely.union_all`` of the buffers, where the geometry work is.
+
+Speed: about 0.1–0.2 s per facility for 5/10/15 minutes in central Helsinki (the union
+of ~1 600 buffered street pieces per 15-minute area dominates).
 
 The Euclidean reading of the GB 50180-2018 life circles (300 / 500 / 1 000 m) is
 :func:`circles`; :func:`compare_areas` sets the two side by side per facility.
@@ -311,9 +315,10 @@ def _lookup(
 ) -> np.ndarray:
     """values at (group, node) from sorted ``keys`` = group · n_nodes + node; inf if absent."""
     want = group * n_nodes + node
-    i = np.clip(np.searchsorted(keys, want), 0, max(len(keys) - 1, 0))
-    found = keys[i] == want if len(keys) else np.zeros(len(want), bool)
-    return np.where(found, values[i] if len(keys) else 0.0, np.inf)
+    if len(keys) == 0:
+        return np.full(len(want), np.inf)
+    i = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where(keys[i] == want, values[i], np.inf)
 
 
 def _edge_pieces(

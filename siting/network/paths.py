@@ -281,6 +281,17 @@ def _threads(threads: int | None) -> int:
     return max(1, int(threads))
 
 
+def _blocks(n_sites: int, block: int, nthreads: int) -> list[tuple[int, int]]:
+    """Consecutive ``(lo, hi)`` site ranges: ``block`` sites, shrinking towards the end
+    (guided scheduling) so that no thread is left with a long last block."""
+    out, lo = [], 0
+    while lo < n_sites:
+        size = min(block, max(block // 8, 1, -(-(n_sites - lo) // (4 * nthreads))))
+        out.append((lo, min(lo + size, n_sites)))
+        lo += size
+    return out
+
+
 def _pick_delta(weights: np.ndarray, limit: float) -> float:
     """Bucket width (metres): ``DELTA_SHARE`` × the median edge weight (from a sample).
 
@@ -402,9 +413,9 @@ def bounded_distances(
     common = (*graph, src_ptr, src_node, src_dist, order)
     link_args = (lptr, ldem, loff, identity, limit, inv, nbk)
 
-    block = max(1, int(block))
-    bounds = [(lo, min(lo + block, ns)) for lo in range(0, ns, block)]
-    nthreads = min(_threads(threads), max(1, len(bounds)))
+    nthreads = _threads(threads)
+    bounds = _blocks(ns, max(1, int(block)), nthreads)
+    nthreads = min(nthreads, max(1, len(bounds)))
     # per thread: its output buffers and [(block, start in buffer, counts)]
     done: list[tuple[np.ndarray, np.ndarray, list]] = []
     next_block = iter(range(len(bounds)))
@@ -481,7 +492,7 @@ def bounded_distances(
 
 @nb.njit(cache=True, nogil=True)
 def _filter_rows(indptr, indices, data, limit, out_ptr, out_idx, out_val):
-    """Keep the entries ``<= limit`` of a CSR, row by row (two passes: count, copy)."""
+    """Keep the entries ``<= limit`` of a CSR (two passes: count per row, then copy)."""
     n_rows = len(indptr) - 1
     out_ptr[0] = 0
     for r in range(n_rows):
@@ -491,13 +502,11 @@ def _filter_rows(indptr, indices, data, limit, out_ptr, out_idx, out_val):
         out_ptr[r + 1] = out_ptr[r] + c
     if out_idx is None:
         return
-    for r in range(n_rows):
-        q = out_ptr[r]
-        for k in range(indptr[r], indptr[r + 1]):
-            if data[k] <= limit:
-                out_idx[q] = indices[k]
-                out_val[q] = data[k]
-                q += 1
+    q = 0  # branch-free copy: every entry is written, the next one overwrites a rejected one
+    for k in range(indptr[n_rows]):
+        out_idx[q] = indices[k]
+        out_val[q] = data[k]
+        q += data[k] <= limit
 
 
 def within_limit(distances: sp.csr_matrix, limit_m: float) -> sp.csr_matrix:
@@ -516,9 +525,10 @@ def within_limit(distances: sp.csr_matrix, limit_m: float) -> sp.csr_matrix:
     _filter_rows(D.indptr, D.indices, data, float(limit_m), out_ptr, None, None)
     total = int(out_ptr[-1])
     idx_dtype = np.int32 if max(total, D.shape[1]) < 2**31 else np.int64
-    out_idx = np.empty(total, idx_dtype)
-    out_val = np.empty(total, np.float64)
+    out_idx = np.empty(total + 1, idx_dtype)  # + 1: the branch-free copy's last write
+    out_val = np.empty(total + 1, np.float64)
     _filter_rows(D.indptr, D.indices, data, float(limit_m), out_ptr, out_idx, out_val)
-    M = sp.csr_matrix((out_val, out_idx, out_ptr.astype(idx_dtype, copy=False)), shape=D.shape)
+    M = sp.csr_matrix((out_val[:total], out_idx[:total], out_ptr.astype(idx_dtype, copy=False)),
+                      shape=D.shape)
     M.has_sorted_indices = bool(D.has_sorted_indices)
     return M

@@ -173,11 +173,10 @@ def drop_redundant(tptr, tind, rptr, rind, w, cost, sel, need):  # pragma: no co
     while True:
         best = -1
         for j in range(m):
-            if sel[j] and covered - loss[j] >= need:
-                if best < 0 or cost[j] > cost[best] or (
-                    cost[j] == cost[best] and loss[j] < loss[best]
-                ):
-                    best = j
+            if (sel[j] and covered - loss[j] >= need) and (
+                best < 0 or cost[j] > cost[best] or (cost[j] == cost[best] and loss[j] < loss[best])
+            ):
+                best = j
         if best < 0:
             break
         covered -= drop_col(best, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
@@ -188,7 +187,7 @@ def drop_redundant(tptr, tind, rptr, rind, w, cost, sel, need):  # pragma: no co
 def removal_order(tptr, tind, rptr, rind, w, cost, sel):  # pragma: no cover
     """Open columns ordered by loss / cost (cheapest to remove first)."""
     n_rows = rptr.shape[0] - 1
-    cnt, own, gain, loss, covered = init_state(tptr, tind, w, sel, n_rows)
+    loss = init_state(tptr, tind, w, sel, n_rows)[3]
     opened = np.flatnonzero(sel)
     key = np.empty(opened.shape[0])
     for t in range(opened.shape[0]):
@@ -199,5 +198,4 @@ def removal_order(tptr, tind, rptr, rind, w, cost, sel):  # pragma: no cover
 
 @njit(cache=True)
 def coverage_of(tptr, tind, w, sel, n_rows):  # pragma: no cover
-    cnt, own, gain, loss, covered = init_state(tptr, tind, w, sel, n_rows)
-    return covered
+    return init_state(tptr, tind, w, sel, n_rows)[4]

@@ -109,7 +109,8 @@ def psclp_lagrangian(
     y_sum = np.zeros(Af.shape[1])
     theta = 1.0
     stall = 0
-    for it in range(iterations):
+    it = 0
+    for it in range(iterations):  # noqa: B007 - `it` is used after the loop
         red = cost - AT @ lam
         y = red < 0
         ks, z = _knapsack_min(lam, w, need)
@@ -151,7 +152,7 @@ def lp_psclp(
     """
     from siting.optimize.target import psclp_matrices
 
-    c, M, lo, hi, integ = psclp_matrices(A, w, cost, need, group=group, group_need=group_need)
+    c, M, lo, hi, _ = psclp_matrices(A, w, cost, need, group=group, group_need=group_need)
     res = solve_milp(c, M, lo, hi, time_limit=time_limit)
     if res.status != "optimal" or res.x is None:
         return -np.inf, None

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from siting.optimize import _kernels as K
+from siting.optimize import _kernels as kern
 
 __all__ = [
     "CoverIndex",
@@ -83,7 +83,7 @@ class CoverIndex:
 
     def covered(self, sel: np.ndarray) -> float:
         """Covered weight of a column selection."""
-        return float(K.coverage_of(self.tptr, self.tind, self.w, sel, self.n_rows))
+        return float(kern.coverage_of(self.tptr, self.tind, self.w, sel, self.n_rows))
 
     def tol(self) -> float:
         """Absolute tolerance on weights."""
@@ -120,7 +120,7 @@ def greedy_cover(
     """
     sel = np.zeros(idx.n_cols, dtype=bool) if start is None else start.astype(bool).copy()
     max_add = idx.n_cols if max_add is None else int(max_add)
-    order, curve = K.greedy(*idx.args(), sel, float(need) - idx.tol(), max_add)
+    order, curve = kern.greedy(*idx.args(), sel, float(need) - idx.tol(), max_add)
     return sel, order, curve
 
 
@@ -165,7 +165,7 @@ def improve_partial_cover(
     args = idx.args()
     best = sel.astype(bool).copy()
     start_cost = float(idx.cost[best].sum())
-    K.drop_redundant(*args, best, need_t)
+    kern.drop_redundant(*args, best, need_t)
     best = _descent(idx, best, need_t, max_tries, t0 + time_limit)
     t1 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -180,8 +180,8 @@ def improve_partial_cover(
         r = max(2, opened.size // 20)
         trial = cur.copy()
         trial[rng.choice(opened, size=min(r, opened.size), replace=False)] = False
-        K.greedy(*args, trial, need_t, idx.n_cols)
-        K.drop_redundant(*args, trial, need_t)
+        kern.greedy(*args, trial, need_t, idx.n_cols)
+        kern.drop_redundant(*args, trial, need_t)
         trial = _descent(idx, trial, need_t, max_tries, t0 + time_limit)
         c = float(idx.cost[trial].sum())
         if c <= float(idx.cost[cur].sum()) + 1e-12:
@@ -203,14 +203,14 @@ def _descent(idx: CoverIndex, sel: np.ndarray, need_t: float, max_tries: int, de
     tol = idx.tol()
     best = sel.copy()
     while time.perf_counter() < deadline:
-        order = K.removal_order(*args, best)
+        order = kern.removal_order(*args, best)
         done = False
         for j in order[:max_tries]:
             trial = best.copy()
             trial[j] = False
-            covered, _ = K.swap_search(*args, trial, need_t, 100_000, tol, 0.0)
+            covered, _ = kern.swap_search(*args, trial, need_t, 100_000, tol, 0.0)
             if covered >= need_t:
-                K.drop_redundant(*args, trial, need_t)
+                kern.drop_redundant(*args, trial, need_t)
                 best = trial
                 done = True
                 break
@@ -230,7 +230,7 @@ def mclp_swap(
     Returns the improved selection and its covered weight.
     """
     out = sel.astype(bool).copy()
-    covered, _ = K.swap_search(*idx.args(), out, np.inf, max_moves, idx.tol(), budget_slack)
+    covered, _ = kern.swap_search(*idx.args(), out, np.inf, max_moves, idx.tol(), budget_slack)
     return out, float(covered)
 
 

@@ -267,13 +267,16 @@ class Solution:
 
     def __repr__(self) -> str:
         return (
-            f"Solution(status={self.status!r}, new sites={self.n_new}, objective={self.objective:g},"
+            f"Solution(status={self.status!r}, new sites={self.n_new},"
+            f" objective={self.objective:g},"
             f" bound={self.bound:g}, gap={self.gap:.2%}, covered={self.covered_share:.1%},"
             f" seconds={self.seconds:.2f}, method={self.method!r})"
         )
 
 
-def relative_gap(objective: float, bound: float, *, integral: bool = False, sense: int = 1) -> float:
+def relative_gap(
+    objective: float, bound: float, *, integral: bool = False, sense: int = 1
+) -> float:
     """Relative gap between an objective and a bound.
 
     Parameters

@@ -237,7 +237,7 @@ def reduce_cover(
     w0 = problem.weight if weight is None else np.asarray(weight, float)
     cover = problem.cover
     existing = problem.existing
-    n, m = cover.shape
+    n = cover.shape[0]
     stats: dict[str, Any] = {"demand": n, "candidates": problem.n_candidates, "nnz": cover.nnz}
     reach_any = np.diff(cover.indptr) > 0
     ex_cols = np.flatnonzero(existing)

@@ -31,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
-from siting.optimize import _kernels as K
+from siting.optimize import _kernels as kern
 from siting.optimize.bounds import lp_psclp, mclp_lagrangian_curve, psclp_lagrangian
 from siting.optimize.heuristics import (
     CoverIndex,
@@ -233,7 +233,7 @@ def _lp_rounding(
         key = logy - np.log(-np.log(rng.random(m)))
         sel = np.zeros(m, dtype=bool)
         sel[np.argpartition(-key, p - 1)[:p]] = True
-        covered, _ = K.swap_search(*idx.args(), sel, need_t, 100_000, idx.tol(), 0.0)
+        covered, _ = kern.swap_search(*idx.args(), sel, need_t, 100_000, idx.tol(), 0.0)
         if covered >= need_t:
             return sel
         if time.perf_counter() > deadline:
@@ -326,7 +326,7 @@ def solve_target(
     sel, _, _ = greedy_cover(idx, need)
     hist["greedy"] = float(idx.cost[sel].sum())
     kicks = 10 if method == "heuristic" else 4
-    sel, info = improve_partial_cover(
+    sel, _ = improve_partial_cover(
         idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, 0.3 * (deadline - t))
     )
     ub = float(idx.cost[sel].sum())
@@ -375,7 +375,7 @@ def solve_target(
                                    t + 0.25 * (deadline - t))
                 if got is None:
                     break
-                K.drop_redundant(*idx.args(), got, need_t)
+                kern.drop_redundant(*idx.args(), got, need_t)
                 sel, ub = got, float(idx.cost[got].sum())
         hist["lp_guided"] = ub
         hist["lp_guided_s"] = time.perf_counter() - t
