@@ -122,11 +122,24 @@ class Plan:
         )
 
     # ------------------------------------------------------------------ show / save
-    def explore(self, **kwargs):
-        """Interactive folium map of the plan."""
+    def service_areas(self, *, dissolve: bool = True) -> gpd.GeoDataFrame | None:
+        """Walking service areas (polygons) of the open sites at the plan's threshold.
+
+        ``None`` for a straight-line (circle) coverage, which has no network.
+        """
+        cov = self.coverage
+        if cov.network is None or cov.mode != "network":
+            return None
+        from .network.isochrones import service_areas
+
+        return service_areas(cov.network, cov.sites[self.selected], minutes=(self.minutes,),
+                             speed_kmh=cov.speed_kmh, dissolve=dissolve)
+
+    def explore(self, *, areas: bool = True, **kwargs):
+        """Interactive folium map of the plan (with the open sites' service areas)."""
         from .maps import plan_map
 
-        return plan_map(self, **kwargs)
+        return plan_map(self, areas=self.service_areas() if areas else None, **kwargs)
 
     def to_file(self, directory: str | os.PathLike, *, force: bool = False,
                 map_html: bool = True) -> dict[str, Path]:

@@ -359,7 +359,7 @@ def test_target_above_max_share_message() -> None:
                         existing=np.array([True, False]))
     with pytest.raises(InfeasibleError) as err:
         solve_target(P, 0.95, threshold="a 15-minute walk",
-                     describe=lambda idx: f"They are points {list(idx)}.")
+                     describe=lambda idx: f"They are points {idx.tolist()}.")
     text = str(err.value)
     assert "Target 95.0% of 1,000 persons" in text
     assert "200 persons at 2 demand points" in text
