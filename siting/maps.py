@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import folium
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from .output import atomic_write_text
 
@@ -23,12 +24,22 @@ NEWLY_COVERED = "#4575b4"
 EXISTING = "#542788"
 NEW_SITE = "#f46d43"
 #: largest number of demand points drawn one by one; beyond this they are gridded
-MAX_POINTS = 20_000
+MAX_POINTS = 5_000
 #: cell size (metres) used to grid demand beyond MAX_POINTS
 GRID_M = 100.0
 
 
-def _base_map(gdf: gpd.GeoDataFrame, tiles: str = "CartoDB positron") -> folium.Map:
+def _light(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
+    """WGS84 copy with coordinates rounded to ~0.1 m (and shapes simplified) for small HTML."""
+    gdf = gdf.copy()
+    if simplify_m > 0 and gdf.crs is not None and gdf.crs.is_projected:
+        gdf.geometry = gdf.geometry.simplify(simplify_m)
+    gdf = gdf.to_crs(4326)
+    gdf.geometry = shapely.set_precision(gdf.geometry.values, 1e-6)
+    return gdf
+
+
+def _base_map(gdf: gpd.GeoDataFrame, tiles: str = "OpenStreetMap") -> folium.Map:
     b = gdf.to_crs(4326).total_bounds
     m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
@@ -48,7 +59,7 @@ def _demand_layer(demand: gpd.GeoDataFrame, status: np.ndarray, labels: dict, na
             g, geometry=gpd.points_from_xy((g.cx + 0.5) * GRID_M, (g.cy + 0.5) * GRID_M),
             crs=demand.crs,
         )
-    d = d[d["population"] > 0].to_crs(4326)
+    d = _light(d[d["population"] > 0])
     d["who"] = [labels[s] for s in d["status"]]
     d["population"] = d["population"].round(1)
     colours = {0: UNCOVERED, 1: COVERED, 2: NEWLY_COVERED}
@@ -71,7 +82,7 @@ def _sites_layer(sites: gpd.GeoDataFrame, name: str, colour: str, radius: float 
     layer = folium.FeatureGroup(name=name)
     if len(sites) == 0:
         return layer
-    s = sites.to_crs(4326)
+    s = _light(sites)
     cols = [c for c in ("name", "amenity", "covered_gain") if c in s.columns]
     folium.GeoJson(
         s[[*cols, "geometry"]],
@@ -87,7 +98,7 @@ def _areas_layer(areas: gpd.GeoDataFrame | None, name: str, colour: str):
     if areas is None or len(areas) == 0:
         return layer
     folium.GeoJson(
-        areas.to_crs(4326)[["geometry"]],
+        _light(areas[["geometry"]], simplify_m=5.0),
         style_function=lambda f: {"color": colour, "weight": 1, "fillOpacity": 0.12},
     ).add_to(layer)
     return layer

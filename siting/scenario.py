@@ -140,7 +140,7 @@ def _path(cfg: Mapping, value: Any) -> Any:
 
         return pyrosm.get_data(value.split(":", 1)[1])
     p = Path(value)
-    return p if p.is_absolute() else (cfg["_base"] / p)
+    return p if p.is_absolute() else (cfg["_base"] / p).resolve()
 
 
 def _section(cfg: Mapping, key: str) -> dict[str, Any]:
@@ -261,8 +261,9 @@ def run_scenario(
                             plan, timings)
     if write:
         with stage("outputs"):
-            if out.get("dir"):
-                result.outputs.update(plan.to_file(_path(cfg, out["dir"]), force=force))
+            if out.get("dir"):  # the map goes to output.map when given, else into dir
+                result.outputs.update(plan.to_file(_path(cfg, out["dir"]), force=force,
+                                                   map_html=not out.get("map")))
             if out.get("map"):
                 from .maps import save_map
 

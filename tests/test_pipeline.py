@@ -146,3 +146,11 @@ def test_circle_and_network_readings_side_by_side(scenario):
     # a walk is never shorter than the straight line: the circle covers at least as much
     assert circle.summary()["covered_share"] >= walk.summary()["covered_share"] - 1e-12
     assert np.all(walk.covered() <= circle.covered())
+
+
+def test_demo_command_helsinki(tmp_path, capsys):
+    out = tmp_path / "demo.html"
+    assert main(["demo", "--city", "helsinki", "--force", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "new sites" in text and "stage timings" in text
+    assert out.exists() and out.stat().st_size > 10_000

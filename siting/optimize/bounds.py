@@ -245,6 +245,7 @@ def pmedian_lagrangian(
     *,
     iterations: int = 500,
     time_limit: float = 10.0,
+    stop_at: float | None = None,
 ) -> float:
     """Lagrangian lower bound for p-median (assignment rows relaxed).
 
@@ -263,6 +264,8 @@ def pmedian_lagrangian(
         Sites that may be opened.
     upper : float
         Cost of a feasible solution (Polyak step target).
+    stop_at : float, optional
+        Stop once the bound reaches this value.
 
     Returns
     -------
@@ -297,6 +300,8 @@ def pmedian_lagrangian(
             if stall >= 25:
                 theta, stall = theta / 2, 0
         if time.perf_counter() - t0 > time_limit or theta < 1e-5:
+            break
+        if stop_at is not None and best >= stop_at:
             break
         x = open_[cols] & (v < 0)
         g = 1.0 - np.bincount(rows[x], minlength=n)

@@ -184,9 +184,11 @@ def solve_pmedian(
         feasible = ub < big
         if feasible:
             t = time.perf_counter()
+            integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
             lb = pmedian_lagrangian(D, w, p, fixed, allowed, ub,
                                     iterations=600 if method != "heuristic" else 300,
-                                    time_limit=max(0.05, 0.2 * (deadline - t)))
+                                    time_limit=max(0.05, 0.2 * (deadline - t)),
+                                    stop_at=ub - 1 + 1e-6 if integral else ub)
             lb = max(lb, 0.0)
             hist["lagrangian_bound"] = lb
             hist["lagrangian_s"] = time.perf_counter() - t
@@ -223,7 +225,13 @@ def solve_pmedian(
     if res.x is not None:
         sel = res.x[:m] > 0.5
         x = res.x[m:]
-        ub = float(res.objective)
+        if not capacitated:  # nearest open site; exact arithmetic on the stored distances
+            x = None
+            ub = float((w * _pm_state(D, np.inf, sel).d1).sum())
+        else:
+            if single_source:
+                x = (x > 0.5).astype(float)
+            ub = float((w[np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))] * D.data * x).sum())
     else:
         x = None
         ub = np.inf
