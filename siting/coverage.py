@@ -11,9 +11,13 @@ matrix, every solver and statistic reads it, and nothing is ever dense.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -386,6 +390,8 @@ def coverage(
     mode: str = "network",
     max_snap_m: float = MAX_SNAP_M,
     threads: int | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
 ) -> Coverage:
     """Walking (or straight-line) coverage of demand by existing and candidate sites.
 
@@ -411,6 +417,11 @@ def coverage(
         Largest straight-line access walk from a point to the network (metres).
     threads
         Threads for the searches (default: all cores).
+    cache, cache_dir
+        Reuse distances computed before for the same network, points and limit: kept in
+        memory for this session (a few recent results) and, with ``cache_dir``, as
+        ``.npz`` files there across sessions. The key hashes the network's adjacency, where
+        every point joins it and the limit, so any change recomputes.
     """
     import time
 
@@ -486,16 +497,68 @@ def coverage(
     timings["snap"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    D = bounded_distances(
-        network.indptr, network.indices, network.weights,
-        links(network, ss, as_source=True), links(network, ds, as_source=False),
-        limit, threads=threads,
-    )
-    si, di, dm = same_edge_pairs(network, ss, ds, limit)
-    if len(si):
-        D = _merge_min(D, si, di, dm)
+    src, tgt = links(network, ss, as_source=True), links(network, ds, as_source=False)
+    key = _cache_key(network, src, tgt, ss, ds, limit) if cache else None
+    D = _cache_get(key, cache_dir)
+    if D is None:
+        D = bounded_distances(
+            network.indptr, network.indices, network.weights, src, tgt, limit, threads=threads
+        )
+        si, di, dm = same_edge_pairs(network, ss, ds, limit)
+        if len(si):
+            D = _merge_min(D, si, di, dm)
+        _cache_put(key, D, cache_dir)
+    else:
+        timings["cache_hit"] = 1.0
     timings["distances"] = time.perf_counter() - t2
     return Coverage(demand, sites, D, limit, speed_kmh, "network", mins, network, timings)
+
+
+#: in-memory cache of recent distance matrices (key -> CSR), most recent last
+_CACHE: OrderedDict[str, sp.csr_matrix] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def _cache_key(net: Network, src, tgt, ss, ds, limit: float) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    for a in (net.indptr, net.indices, net.weights, src.ptr, src.node, src.metres, tgt.ptr,
+              tgt.node, tgt.metres, ss.edge, ss.offset_m, ss.access_m, ds.edge, ds.offset_m,
+              ds.access_m, net.edge_forward, net.edge_backward, net.edge_factor):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr(float(limit)).encode())
+    return h.hexdigest()
+
+
+def _cache_get(key: str | None, cache_dir) -> sp.csr_matrix | None:
+    if key is None:
+        return None
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key].copy()
+    if cache_dir is not None:
+        f = Path(cache_dir) / f"coverage-{key}.npz"
+        if f.exists():
+            try:
+                D = sp.load_npz(f).tocsr()
+            except (OSError, ValueError):
+                log.warning("Ignoring an unreadable coverage cache file %s", f)
+                return None
+            _CACHE[key] = D
+            return D.copy()
+    return None
+
+
+def _cache_put(key: str | None, D: sp.csr_matrix, cache_dir) -> None:
+    if key is None:
+        return
+    _CACHE[key] = D.copy()
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    if cache_dir is not None:
+        from .output import atomic_write
+
+        f = Path(cache_dir) / f"coverage-{key}.npz"
+        atomic_write(f, lambda p: sp.save_npz(p, D), force=True)
 
 
 def _euclidean(sx, sy, dx, dy, limit: float) -> sp.csr_matrix:

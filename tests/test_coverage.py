@@ -453,3 +453,34 @@ def test_candidate_sites_near_demand_only():
     d = pts([(10.0, 10.0)], crs=net.crs, population=[5])
     cand = candidate_sites(net, spacing_m=200.0, demand=d)
     assert list(zip(cand.geometry.x, cand.geometry.y, strict=True)) == [(0.0, 0.0)]
+
+
+def test_cache_reuses_identical_work_and_notices_changes(tmp_path):
+    from siting.coverage import _CACHE
+    from siting.network import grid_network
+
+    net = grid_network(12, 50.0)
+    rng = np.random.default_rng(3)
+    pts = gpd.GeoDataFrame(
+        {"population": rng.integers(1, 50, 40).astype(float)},
+        geometry=gpd.points_from_xy(rng.uniform(0, 550, 40), rng.uniform(0, 550, 40)),
+        crs=net.crs,
+    )
+    sites = pts.iloc[:5][["geometry"]]
+    _CACHE.clear()
+    a = coverage(net, pts, sites, minutes=3, cache_dir=tmp_path)
+    assert "cache_hit" not in a.timings
+    assert len(list(tmp_path.glob("coverage-*.npz"))) == 1
+    b = coverage(net, pts, sites, minutes=3, cache_dir=tmp_path)
+    assert b.timings.get("cache_hit") == 1.0
+    assert (a.distance != b.distance).nnz == 0
+    _CACHE.clear()  # from disk
+    c = coverage(net, pts, sites, minutes=3, cache_dir=tmp_path)
+    assert c.timings.get("cache_hit") == 1.0
+    assert np.array_equal(c.distance.toarray(), a.distance.toarray())
+    moved = pts.copy()
+    moved.geometry = moved.geometry.translate(7.0, 0.0)
+    d = coverage(net, moved, sites, minutes=3, cache_dir=tmp_path)
+    assert "cache_hit" not in d.timings
+    e = coverage(net, pts, sites, minutes=4, cache_dir=tmp_path)
+    assert "cache_hit" not in e.timings
