@@ -38,7 +38,7 @@ from .io import (
 )
 from .io.network import read_network
 from .network import Network, circles, compare_areas, service_areas
-from .plan import Plan, solve
+from .plan import Plan, coverage_curve, solve
 from .scenario import load_scenario, run_scenario
 
 __version__ = "0.1.0"
@@ -60,6 +60,7 @@ __all__ = [
     "compare_areas",
     "convert_datum",
     "coverage",
+    "coverage_curve",
     "errors",
     "facilities_from_osm",
     "load_scenario",

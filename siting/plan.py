@@ -23,6 +23,8 @@ from .errors import ParameterError
 from .output import atomic_write, check_writable
 
 MODELS = ("target", "mclp", "lscp", "pmedian")
+#: models with capacities, chosen when ``capacity=`` is given
+CAPACITATED = {"pmedian": "capacitated_pmedian", "mclp": "capacitated_coverage"}
 
 
 @dataclass(eq=False)
@@ -270,11 +272,52 @@ def solve(
         group=group,
         capacity=cap,
     )
+    matrix_model = model
+    if model == "target" and by is not None:
+        matrix_model = "group_target"
+    if cap is not None:
+        if model not in CAPACITATED:
+            msg = (f"capacity= works with model 'mclp' (capacitated coverage) or 'pmedian' "
+                   f"(capacitated p-median), not {model!r}.")
+            raise ParameterError(msg)
+        matrix_model = CAPACITATED[model]
     solution = solve_matrix(
-        problem, model=model, target=target, p=p, time_limit=time_limit, mip_gap=mip_gap,
-        method=method, seed=seed, verbose=verbose,
+        problem, model=matrix_model, target=target, p=p, time_limit=time_limit,
+        mip_gap=mip_gap, method=method, seed=seed, verbose=verbose,
     )
     params = {"target": target if model == "target" else None, "p": p, "by": by,
               "time_limit": time_limit, "mip_gap": mip_gap, "seed": seed}
     return Plan(cov, solution, model, float(minutes), {k: v for k, v in params.items()
                                                        if v is not None})
+
+
+def coverage_curve(
+    cov: Coverage, max_new: int | None = None, *, minutes: float | None = None,
+    target: float = 1.0,
+) -> pd.DataFrame:
+    """Share covered against the number of new sites (0, 1, 2, … until ``target``).
+
+    One greedy run gives nested plans (each adds one site); ``bound`` is a proven upper
+    bound on the persons any plan with that many new sites can cover, so
+    ``bound - covered`` is the most a better plan could add. Columns: ``new_sites``,
+    ``covered`` (persons), ``share``, ``bound`` (persons), ``bound_share``, ``site``
+    (row of ``cov.sites`` added at that step).
+    """
+    from .optimize import CoverageProblem
+    from .optimize import coverage_curve as _curve
+
+    if minutes is None:
+        minutes = cov.limit_m / walk_metres(1, cov.speed_kmh)
+    problem = CoverageProblem(cover=cov.matrix(minutes), weight=cov.population,
+                              existing=cov.existing, cost=cov.sites["cost"].to_numpy(float))
+    df = _curve(problem, max_new, target=target)
+    total = float(cov.population.sum())
+    out = pd.DataFrame({
+        "new_sites": df["new_sites"].to_numpy(),
+        "covered": df["covered_weight"].to_numpy(),
+        "share": df["covered_share"].to_numpy(),
+        "bound": df["bound"].to_numpy(),
+    })
+    out["bound_share"] = out["bound"] / total if total else 0.0
+    out["site"] = df["site"].to_numpy() if "site" in df else -1
+    return out

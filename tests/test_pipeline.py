@@ -154,3 +154,27 @@ def test_demo_command_helsinki(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "new sites" in text and "stage timings" in text
     assert out.exists() and out.stat().st_size > 10_000
+
+
+def test_coverage_curve_is_monotone_and_bounded(scenario):
+    net, demand, existing, candidates = scenario
+    cov = st.coverage(net, demand, existing, candidates, minutes=2)
+    curve = st.coverage_curve(cov, max_new=8)
+    assert curve["new_sites"].tolist()[:3] == [0, 1, 2]
+    assert np.all(np.diff(curve["covered"]) >= -1e-9)
+    assert np.all(curve["bound"] >= curve["covered"] - 1e-6)
+    assert curve["covered"].iloc[0] == pytest.approx(cov.population[cov.covered()].sum())
+    # the exact plan for the curve's last share never needs more sites than the curve used
+    last = curve.iloc[-1]
+    plan = st.solve(cov, model="target", target=float(last["share"]) - 1e-9)
+    assert plan.summary()["new_sites"] <= last["new_sites"]
+
+
+def test_per_district_target(scenario):
+    net, demand, existing, candidates = scenario
+    d = demand.to_crs(net.crs)
+    d["district"] = np.where(d.geometry.y > d.geometry.y.median(), "north", "south")
+    cov = st.coverage(net, d, existing, candidates, minutes=2)
+    plan = st.solve(cov, model="target", target=0.8, by="district")
+    table = plan.stats("district")
+    assert (table.loc[["north", "south"], "share_after"] >= 0.8 - 1e-9).all()
