@@ -38,7 +38,7 @@ from .io import (
 )
 from .io.network import read_network
 from .network import Network, circles, compare_areas, service_areas
-from .plan import Plan, coverage_curve, solve
+from .plan import Plan, coverage_curve, solve, solve_two_level
 from .scenario import load_scenario, run_scenario
 
 __version__ = "0.1.0"
@@ -74,6 +74,7 @@ __all__ = [
     "run_scenario",
     "service_areas",
     "solve",
+    "solve_two_level",
     "standards",
     "walk_metres",
 ]

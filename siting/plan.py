@@ -321,3 +321,53 @@ def coverage_curve(
     out["bound_share"] = out["bound"] / total if total else 0.0
     out["site"] = df["site"].to_numpy() if "site" in df else -1
     return out
+
+
+def solve_two_level(
+    cov: Coverage,
+    by: str,
+    *,
+    centre_minutes: float = 15.0,
+    station_minutes: float = 10.0,
+    centre_target: float = 0.0,
+    station_target: float = 0.9,
+    time_limit: float = 60.0,
+) -> gpd.GeoDataFrame:
+    """Two-level plan: one comprehensive centre per sub-district, then stations.
+
+    Level 1 opens at least one centre inside every group ``by`` (e.g. sub-district 街道),
+    reaching ``centre_target`` of its residents within ``centre_minutes``; level 2 adds
+    community stations until ``station_target`` of all residents are within
+    ``station_minutes`` of a station or centre (centres also host station services).
+    ``cov`` must have been computed up to the larger of the two thresholds. Sites take the
+    group of the nearest demand point. Returns the sites with a ``level`` column
+    (``"centre"``, ``"station"`` or ``""``) and ``new``; ``.attrs["solution"]`` holds the
+    solver statistics of both stages.
+    """
+    from .optimize import solve_two_level as _two_level
+
+    if by not in cov.demand.columns:
+        msg = f"by={by!r}: the demand has no such column (e.g. read it with districts=...)."
+        raise ParameterError(msg)
+    labels, names = pd.factorize(cov.demand[by].astype("string").fillna("(none)"), sort=True)
+    # a site belongs to the group of its nearest demand point
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([cov.demand.geometry.x, cov.demand.geometry.y]))
+    _, nearest = tree.query(np.column_stack([cov.sites.geometry.x, cov.sites.geometry.y]))
+    sol = _two_level(
+        cov.matrix(centre_minutes), cov.matrix(station_minutes), cov.population, labels,
+        site_group=labels[nearest], existing_station=cov.existing,
+        cost_centre=cov.sites["cost"].to_numpy(float),
+        cost_station=cov.sites["cost"].to_numpy(float),
+        centre_target=centre_target, station_target=station_target, time_limit=time_limit,
+    )
+    sites = cov.sites.copy()
+    centre = np.asarray(sol.centres.selected, bool) & ~cov.existing
+    station = np.asarray(sol.stations.selected, bool) & ~centre & ~cov.existing
+    sites["level"] = np.where(centre, "centre", np.where(station, "station", ""))
+    sites["new"] = centre | station
+    sites[by] = np.asarray(names)[labels[nearest]]
+    sites.attrs["solution"] = {"centres": sol.centres, "stations": sol.stations,
+                               "objective": sol.objective, "seconds": sol.seconds}
+    return sites

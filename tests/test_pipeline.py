@@ -178,3 +178,19 @@ def test_per_district_target(scenario):
     plan = st.solve(cov, model="target", target=0.8, by="district")
     table = plan.stats("district")
     assert (table.loc[["north", "south"], "share_after"] >= 0.8 - 1e-9).all()
+
+
+def test_two_level_plan(scenario):
+    net, demand, existing, candidates = scenario
+    d = demand.to_crs(net.crs)
+    d["subdistrict"] = np.where(d.geometry.x > d.geometry.x.median(), "east", "west")
+    cov = st.coverage(net, d, existing, candidates, minutes=(1.5, 3))
+    sites = st.solve_two_level(cov, "subdistrict", centre_minutes=3, station_minutes=1.5,
+                               station_target=0.7)
+    centres = sites[sites["level"] == "centre"]
+    # one centre inside each sub-district (unless an existing facility already is one)
+    assert set(centres["subdistrict"]) | set(sites.loc[sites["existing"], "subdistrict"]) >= {
+        "east", "west"}
+    open_ = (sites["existing"] | sites["new"]).to_numpy()
+    share = cov.population[cov.covered(open_, minutes=1.5)].sum() / cov.population.sum()
+    assert share >= 0.7 - 1e-9
