@@ -565,29 +565,27 @@ def _euclidean(sx, sy, dx, dy, limit: float) -> sp.csr_matrix:
     """Straight-line distances within ``limit`` as CSR (sites × demand), zeros stored."""
     ts = cKDTree(np.column_stack([sx, sy]))
     td = cKDTree(np.column_stack([dx, dy]))
-    coo = ts.sparse_distance_matrix(td, limit, output_type="ndarray")
-    D = sp.csr_matrix((coo["v"], (coo["i"], coo["j"])), shape=(len(sx), len(dx)))
-    # coincident points have distance 0 and must stay stored
-    same = ts.query_ball_tree(td, 0.0)
-    zi = np.repeat(np.arange(len(sx)), [len(s) for s in same])
-    if len(zi):
-        zj = np.concatenate([np.asarray(s, np.int64) for s in same if s])
-        D = _merge_min(D, zi, zj, np.zeros(len(zi)))
-    return D
+    coo = ts.sparse_distance_matrix(td, limit, output_type="ndarray")  # keeps 0.0 entries
+    order = np.lexsort((coo["j"], coo["i"]))
+    rows, cols, vals = coo["i"][order], coo["j"][order], coo["v"][order]
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=len(sx)))]
+    return sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(len(sx), len(dx)))
 
 
 def _merge_min(D: sp.csr_matrix, rows, cols, vals) -> sp.csr_matrix:
     """Union of ``D``'s entries and extra triples, keeping the minimum per pair."""
-    coo = D.tocoo()
-    r = np.r_[coo.row, rows].astype(np.int64)
-    c = np.r_[coo.col, cols].astype(np.int64)
-    v = np.r_[coo.data, vals].astype(np.float64)
-    order = np.lexsort((v, c, r))
-    r, c, v = r[order], c[order], v[order]
-    first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
-    r, c, v = r[first], c[first], v[first]
-    counts = np.bincount(r, minlength=D.shape[0])
-    indptr = np.r_[0, np.cumsum(counts)]
+    n_rows, n_cols = D.shape
+    d_rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(D.indptr))
+    key = np.r_[d_rows * n_cols + D.indices, np.asarray(rows, np.int64) * n_cols
+                + np.asarray(cols, np.int64)]
+    v = np.r_[D.data, np.asarray(vals, np.float64)]
+    order = np.argsort(key, kind="stable")
+    key, v = key[order], v[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    v = np.minimum.reduceat(v, starts)
+    key = key[starts]
+    r, c = key // n_cols, key % n_cols
+    indptr = np.r_[0, np.cumsum(np.bincount(r, minlength=n_rows))]
     return sp.csr_matrix((v, c.astype(np.int32), indptr), shape=D.shape)
 
 
