@@ -4,8 +4,9 @@ Runs ``bench_coverage.run`` (ours vs networkx, scipy csgraph, pandana), ``bench_
 (ours vs plain HiGHS and spopt) and the whole Liechtenstein scenario with per-stage timings,
 prints one table and writes ``benchmarks/results/latest.json``::
 
-    {"machine": {...cpu count, package versions...}, "records": [
-        {instance, stage, method, seconds, pairs, ns_per_pair, objective, bound, gap, peak_mb}, ...]}
+    {"machine": {...cpu count, package versions...},
+     "records": [{instance, stage, method, seconds, pairs, ns_per_pair, objective, bound,
+                  gap, peak_mb}, ...]}
 
 Usage: ``python benchmarks/run.py [--quick] [--only coverage,optimize,e2e] [--json PATH]``
 """

@@ -25,8 +25,15 @@ from siting.optimize import (
 )
 
 
-def make_instance(seed: int, n: int = 30, m: int = 10, n_exist: int = 2, density: float = 0.2,
-                  costs: bool = False, groups: int = 0) -> CoverageProblem:
+def make_instance(
+    seed: int,
+    n: int = 30,
+    m: int = 10,
+    n_exist: int = 2,
+    density: float = 0.2,
+    costs: bool = False,
+    groups: int = 0,
+) -> CoverageProblem:
     rng = np.random.default_rng(seed)
     cover = rng.random((n, m)) < density
     existing = np.zeros(m, dtype=bool)
@@ -34,8 +41,9 @@ def make_instance(seed: int, n: int = 30, m: int = 10, n_exist: int = 2, density
     weight = rng.integers(0, 100, n).astype(float)
     cost = rng.integers(1, 5, m).astype(float) if costs else None
     group = rng.integers(0, groups, n) if groups else None
-    return CoverageProblem(cover=sp.csr_matrix(cover), weight=weight, existing=existing,
-                           cost=cost, group=group)
+    return CoverageProblem(
+        cover=sp.csr_matrix(cover), weight=weight, existing=existing, cost=cost, group=group
+    )
 
 
 def subsets(cands: np.ndarray, m: int) -> np.ndarray:
@@ -70,6 +78,13 @@ def test_target_brute_force(seed: int, costs: bool) -> None:
     assert sol.gap == 0.0
     assert sol.covered_weight >= target * P.total_weight - 1e-6
     assert np.all(sol.selected[P.existing])
+    # the Lagrangian + HiGHS path (as on instances too large for the LP)
+    sol2 = solve_target(P, target, lp=False, method="exact")
+    assert sol2.objective == pytest.approx(best)
+    assert sol2.status == "optimal"
+    heur = solve_target(P, target, method="heuristic")
+    assert heur.bound <= best + 1e-6 <= heur.objective + 2e-6
+    assert heur.covered_weight >= target * P.total_weight - 1e-6
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -195,16 +210,20 @@ def test_pmedian_brute_force(seed: int, p: int) -> None:
         # the reported objective is the assignment's real cost
         dense = {(i, j): v for i, j, v in zip(*sp.find(D), strict=True)}
         rows_d = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
-        zero = {(int(i), int(j)) for i, j in zip(rows_d[D.data == 0], D.indices[D.data == 0],
-                                                 strict=True)}
-        cost = sum(w[i] * (0.0 if (i, a) in zero else dense[(i, a)])
-                   for i, a in enumerate(sol.assignment))
+        zero = {
+            (int(i), int(j))
+            for i, j in zip(rows_d[D.data == 0], D.indices[D.data == 0], strict=True)
+        }
+        cost = sum(
+            w[i] * (0.0 if (i, a) in zero else dense[(i, a)]) for i, a in enumerate(sol.assignment)
+        )
         assert cost == pytest.approx(sol.objective)
 
 
 def test_pmedian_explicit_zero_distance_is_reachable() -> None:
-    D = sp.csr_matrix((np.array([0.0, 5.0, 0.0]), np.array([0, 1, 1]), np.array([0, 2, 3])),
-                      shape=(2, 2))
+    D = sp.csr_matrix(
+        (np.array([0.0, 5.0, 0.0]), np.array([0, 1, 1]), np.array([0, 2, 3])), shape=(2, 2)
+    )
     assert D.nnz == 3
     P = CoverageProblem(dist=D, weight=np.array([1.0, 1.0]), existing=np.array([False, False]))
     sol = solve_pmedian(P, 1)  # row 1 is reachable (stored 0 m) only from site 1
@@ -216,8 +235,7 @@ def test_pmedian_explicit_zero_distance_is_reachable() -> None:
 
 def test_pmedian_unreachable_demand() -> None:
     D = sp.csr_matrix(np.array([[10.0, 20.0], [0.0, 0.0], [5.0, 0.0]]))
-    P = CoverageProblem(dist=D, weight=np.array([1.0, 7.0, 2.0]),
-                        existing=np.array([False, False]))
+    P = CoverageProblem(dist=D, weight=np.array([1.0, 7.0, 2.0]), existing=np.array([False, False]))
     with pytest.raises(InfeasibleError, match=r"1 demand point.*7 persons.*indices 1"):
         solve_pmedian(P, 1)
     sol = solve_pmedian(P, 1, drop_unreachable=True)
@@ -230,8 +248,9 @@ def test_pmedian_unreachable_demand() -> None:
     assert set(sol2.unreachable) == {0, 1}
 
 
-def cap_pmedian_brute(D: np.ndarray, w: np.ndarray, q: np.ndarray, cap: np.ndarray,
-                      existing: np.ndarray, p: int) -> float:
+def cap_pmedian_brute(
+    D: np.ndarray, w: np.ndarray, q: np.ndarray, cap: np.ndarray, existing: np.ndarray, p: int
+) -> float:
     n, m = D.shape
     best = np.inf
     for combo in itertools.combinations(np.flatnonzero(~existing), p):
@@ -272,8 +291,12 @@ def test_capacitated_pmedian_brute_force(seed: int) -> None:
 
 def test_capacitated_pmedian_total_capacity_error() -> None:
     D = sp.csr_matrix(np.ones((4, 3)))
-    P = CoverageProblem(dist=D, weight=np.full(4, 10.0), existing=np.array([True, False, False]),
-                        capacity=np.array([5.0, 10.0, 12.0]))
+    P = CoverageProblem(
+        dist=D,
+        weight=np.full(4, 10.0),
+        existing=np.array([True, False, False]),
+        capacity=np.array([5.0, 10.0, 12.0]),
+    )
     with pytest.raises(InfeasibleError, match=r"40 persons.*at most 17"):
         solve_pmedian(P, 1, capacitated=True)
 
@@ -296,10 +319,16 @@ def test_capacitated_coverage_brute_force(seed: int) -> None:
         k = len(pairs)
         # max sum w_i x_ij, sum_j x_ij <= 1, sum_i w_i x_ij <= cap_j
         A1 = sp.csr_matrix((np.ones(k), (pairs[:, 0], np.arange(k))), shape=(P.n_demand, k))
-        A2 = sp.csr_matrix((P.weight[pairs[:, 0]], (pairs[:, 1], np.arange(k))),
-                           shape=(P.n_sites, k))
-        r = linprog(-P.weight[pairs[:, 0]], A_ub=sp.vstack([A1, A2]),
-                    b_ub=np.r_[np.ones(P.n_demand), cap], bounds=(0, 1), method="highs")
+        A2 = sp.csr_matrix(
+            (P.weight[pairs[:, 0]], (pairs[:, 1], np.arange(k))), shape=(P.n_sites, k)
+        )
+        r = linprog(
+            -P.weight[pairs[:, 0]],
+            A_ub=sp.vstack([A1, A2]),
+            b_ub=np.r_[np.ones(P.n_demand), cap],
+            bounds=(0, 1),
+            method="highs",
+        )
         best = max(best, -r.fun)
     sol = solve_capacitated_coverage(P, p)
     assert sol.status == "optimal"
@@ -309,8 +338,9 @@ def test_capacitated_coverage_brute_force(seed: int) -> None:
 def test_capacity_norms() -> None:
     assert capacity_from_floor_area(300.0) == pytest.approx(300 / 20 * 100 * 2.8)
     assert households_from_floor_area(600.0, 30.0) == pytest.approx(2000.0)
-    np.testing.assert_allclose(capacity_from_floor_area(np.array([20.0, 40.0]), 20.0, 3.0),
-                               [300.0, 600.0])
+    np.testing.assert_allclose(
+        capacity_from_floor_area(np.array([20.0, 40.0]), 20.0, 3.0), [300.0, 600.0]
+    )
     with pytest.raises(ParameterError, match="m2_per_100_households"):
         households_from_floor_area(10.0, 0.0)
 
@@ -324,8 +354,7 @@ def test_two_level_plan() -> None:
     cover_a = sp.csr_matrix(rng.random((n, m)) < 0.4)
     cover_b = sp.csr_matrix(rng.random((n, m)) < 0.2)
     w = rng.integers(1, 50, n).astype(float)
-    plan = solve_two_level(cover_a, cover_b, w, group, site_group=site_group,
-                           station_target=0.6)
+    plan = solve_two_level(cover_a, cover_b, w, group, site_group=site_group, station_target=0.6)
     sg_new = site_group[plan.centres.new]
     assert set(sg_new) == {0, 1, 2, 3}
     assert plan.centres.n_new == 4
@@ -342,8 +371,7 @@ def test_coverage_curve_bounds_brute_force() -> None:
     cw = P.weight @ covered
     k = S[:, ~P.existing].sum(axis=1)
     curve = coverage_curve(P, max_new=5)
-    assert list(curve.columns) == ["new_sites", "covered_weight", "covered_share", "bound",
-                                   "site"]
+    assert list(curve.columns) == ["new_sites", "covered_weight", "covered_share", "bound", "site"]
     assert curve["new_sites"].tolist() == list(range(len(curve)))
     assert np.all(np.diff(curve["covered_weight"]) >= 0)
     for row in curve.itertuples():
@@ -355,11 +383,16 @@ def test_coverage_curve_bounds_brute_force() -> None:
 # ---------------------------------------------------------------------- errors
 def test_target_above_max_share_message() -> None:
     cover = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 0], [0, 0]]))
-    P = CoverageProblem(cover=cover, weight=np.array([500.0, 300.0, 150.0, 50.0]),
-                        existing=np.array([True, False]))
+    P = CoverageProblem(
+        cover=cover, weight=np.array([500.0, 300.0, 150.0, 50.0]), existing=np.array([True, False])
+    )
     with pytest.raises(InfeasibleError) as err:
-        solve_target(P, 0.95, threshold="a 15-minute walk",
-                     describe=lambda idx: f"They are points {idx.tolist()}.")
+        solve_target(
+            P,
+            0.95,
+            threshold="a 15-minute walk",
+            describe=lambda idx: f"They are points {idx.tolist()}.",
+        )
     text = str(err.value)
     assert "Target 95.0% of 1,000 persons" in text
     assert "200 persons at 2 demand points" in text
@@ -415,3 +448,40 @@ def test_same_seed_same_solution() -> None:
         b = solve_matrix(P, model, seed=5, method="heuristic", **kw)
         assert np.array_equal(a.selected, b.selected)
         assert a.objective == b.objective
+
+
+def test_pmedian_lp_and_lagrangian_bounds() -> None:
+    from siting.optimize.bounds import lp_pmedian, pmedian_lagrangian
+
+    D, w, existing = make_dist(42)
+    best = pmedian_brute(D, w, existing, 3)
+    allowed = ~existing
+    lp = lp_pmedian(D, w, 3, existing)
+    lag = pmedian_lagrangian(D, w, 3, existing, allowed, best, iterations=2000)
+    assert lp <= best + 1e-6
+    assert lag <= lp + 1e-6 * best
+    assert lag >= 0.9 * lp
+
+
+def test_two_level_centre_target_brute_force() -> None:
+    rng = np.random.default_rng(8)
+    n, m = 24, 8
+    group = np.repeat(np.arange(3), 8)
+    cover_a = rng.random((n, m)) < 0.35
+    cover_b = sp.csr_matrix(rng.random((n, m)) < 0.3)
+    w = rng.integers(1, 30, n).astype(float)
+    plan = solve_two_level(
+        sp.csr_matrix(cover_a), cover_b, w, group, centre_target=0.5, station_target=0.5
+    )
+    S = subsets(np.arange(m), m)
+    cov = (cover_a.astype(int) @ S.T.astype(int)) > 0
+    ok = np.ones(S.shape[0], dtype=bool)
+    for g in range(3):
+        mg = group == g
+        ok &= w[mg] @ cov[mg] >= 0.5 * w[mg].sum() - 1e-9
+    assert plan.centres.objective == S.sum(axis=1)[ok].min()
+    for g in range(3):
+        mg = group == g
+        got = w[mg & (cover_a[:, plan.centres.selected].any(axis=1))].sum()
+        assert got >= 0.5 * w[mg].sum() - 1e-6
+    assert plan.objective == plan.centres.objective + plan.stations.objective

@@ -26,10 +26,13 @@ def shared_data() -> Path:
 
 
 DATA = shared_data()
-needs_orlib = pytest.mark.skipif(not (DATA / "orlib" / "optimal.csv").exists(),
-                                 reason=f"OR-Library data not found under {DATA}")
-needs_pmedcap = pytest.mark.skipif(not (DATA / "pmedcap" / "best_known.csv").exists(),
-                                   reason=f"pmedcap data not found under {DATA}")
+needs_orlib = pytest.mark.skipif(
+    not (DATA / "orlib" / "optimal.csv").exists(), reason=f"OR-Library data not found under {DATA}"
+)
+needs_pmedcap = pytest.mark.skipif(
+    not (DATA / "pmedcap" / "best_known.csv").exists(),
+    reason=f"pmedcap data not found under {DATA}",
+)
 
 
 def read_pmed(name: str) -> tuple[np.ndarray, int]:
@@ -123,8 +126,9 @@ def pmedcap_problem(name: str) -> tuple[CoverageProblem, int, np.ndarray]:
     tab = np.array([ln.split() for ln in lines[2 : 2 + n]], dtype=float)
     xy, q = tab[:, 1:3], tab[:, 3]
     d = np.floor(np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]))
-    D = sp.csr_matrix((d.ravel(), np.tile(np.arange(n), n), np.arange(0, n * n + 1, n)),
-                      shape=(n, n))
+    D = sp.csr_matrix(
+        (d.ravel(), np.tile(np.arange(n), n), np.arange(0, n * n + 1, n)), shape=(n, n)
+    )
     P = CoverageProblem(dist=D, weight=np.ones(n), capacity=np.full(n, float(cap)))
     return P, p, q
 
@@ -133,8 +137,11 @@ def pmedcap_problem(name: str) -> tuple[CoverageProblem, int, np.ndarray]:
 @pytest.mark.parametrize("name", ["pmedcap01", "pmedcap02", "pmedcap03"])
 def test_pmedcap_best_known(name: str) -> None:
     P, p, q = pmedcap_problem(name)
-    best = float(pd.read_csv(DATA / "pmedcap" / "best_known.csv")
-                 .set_index("instance").loc[name, "best_known"])
+    best = float(
+        pd.read_csv(DATA / "pmedcap" / "best_known.csv")
+        .set_index("instance")
+        .loc[name, "best_known"]
+    )
     sol = solve_pmedian(P, p, capacitated=True, load=q, time_limit=120)
     assert sol.objective == best
     assert sol.status == "optimal"

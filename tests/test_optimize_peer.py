@@ -48,10 +48,12 @@ def test_lscp_vs_spopt(seed: int) -> None:
     ok = (d <= RADIUS).any(axis=1)
     d = d[ok]
     w = w[ok]
-    ours = solve_lscp(CoverageProblem(cover=sp.csr_matrix(d <= RADIUS), weight=w,
-                                      existing=existing))
-    m = locate.LSCP.from_cost_matrix(d, service_radius=RADIUS,
-                                     predefined_facilities_arr=existing.astype(int))
+    ours = solve_lscp(
+        CoverageProblem(cover=sp.csr_matrix(d <= RADIUS), weight=w, existing=existing)
+    )
+    m = locate.LSCP.from_cost_matrix(
+        d, service_radius=RADIUS, predefined_facilities_arr=existing.astype(int)
+    )
     sel = _solve(m, pulp)
     assert ours.selected.sum() <= sel.sum()
 
@@ -61,11 +63,14 @@ def test_mclp_vs_spopt(seed: int, p_new: int) -> None:
     locate, pulp = _spopt()
     d, w, existing = instance(seed)
     C = d <= RADIUS
-    ours = solve_mclp(CoverageProblem(cover=sp.csr_matrix(C), weight=w, existing=existing),
-                      p_new)
-    m = locate.MCLP.from_cost_matrix(d, w, service_radius=RADIUS,
-                                     p_facilities=int(existing.sum()) + p_new,
-                                     predefined_facilities_arr=existing.astype(int))
+    ours = solve_mclp(CoverageProblem(cover=sp.csr_matrix(C), weight=w, existing=existing), p_new)
+    m = locate.MCLP.from_cost_matrix(
+        d,
+        w,
+        service_radius=RADIUS,
+        p_facilities=int(existing.sum()) + p_new,
+        predefined_facilities_arr=existing.astype(int),
+    )
     sel = _solve(m, pulp)
     theirs = float(w[C[:, sel].any(axis=1)].sum())
     assert ours.objective >= theirs - 1e-6
@@ -76,8 +81,9 @@ def test_pmedian_vs_spopt(seed: int) -> None:
     locate, pulp = _spopt()
     d, w, existing = instance(seed, n=40, m=10, n_exist=0)
     n, k = d.shape
-    D = sp.csr_matrix((d.ravel(), np.tile(np.arange(k), n), np.arange(0, n * k + 1, k)),
-                      shape=(n, k))
+    D = sp.csr_matrix(
+        (d.ravel(), np.tile(np.arange(k), n), np.arange(0, n * k + 1, k)), shape=(n, k)
+    )
     ours = solve_pmedian(CoverageProblem(dist=D, weight=w, existing=existing), 3)
     m = locate.PMedian.from_cost_matrix(d, w, p_facilities=3)
     sel = _solve(m, pulp)

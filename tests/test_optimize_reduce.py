@@ -41,11 +41,15 @@ def test_merge_random_matches_python() -> None:
 def test_dominated_columns_hand() -> None:
     # cols 0, 2, 3 are subsets of col 1; col 4 empty; col 5 is a subset of col 1 but
     # cheaper -> kept
-    A = sp.csr_matrix(np.array([
-        [1, 1, 1, 1, 0, 0],
-        [0, 1, 0, 0, 0, 1],
-        [0, 1, 1, 1, 0, 0],
-    ]))
+    A = sp.csr_matrix(
+        np.array(
+            [
+                [1, 1, 1, 1, 0, 0],
+                [0, 1, 0, 0, 0, 1],
+                [0, 1, 1, 1, 0, 0],
+            ]
+        )
+    )
     cost = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.5])
     dom = dominated_columns(A, cost)
     assert dom.tolist() == [True, False, True, True, True, False]
@@ -62,16 +66,21 @@ def test_row_positions() -> None:
 
 
 def test_reduce_cover_mapping() -> None:
-    cover = sp.csr_matrix(np.array([
-        [1, 1, 0],  # covered by existing site 0
-        [0, 1, 0],
-        [0, 1, 0],  # same set as row 1 -> merged
-        [0, 0, 0],  # unreachable
-        [0, 1, 1],
-        [0, 0, 1],  # zero weight -> dropped
-    ]))
-    P = CoverageProblem(cover=cover, weight=[5.0, 1.0, 2.0, 3.0, 4.0, 0.0],
-                        existing=np.array([True, False, False]))
+    cover = sp.csr_matrix(
+        np.array(
+            [
+                [1, 1, 0],  # covered by existing site 0
+                [0, 1, 0],
+                [0, 1, 0],  # same set as row 1 -> merged
+                [0, 0, 0],  # unreachable
+                [0, 1, 1],
+                [0, 0, 1],  # zero weight -> dropped
+            ]
+        )
+    )
+    P = CoverageProblem(
+        cover=cover, weight=[5.0, 1.0, 2.0, 3.0, 4.0, 0.0], existing=np.array([True, False, False])
+    )
     R = reduce_cover(P)
     assert R.base_weight == 5.0
     assert R.unreachable.tolist() == [False, False, False, True, False, False]

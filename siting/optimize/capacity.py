@@ -131,8 +131,10 @@ def solve_capacitated_coverage(
         msg = "capacitated coverage needs problem.capacity (persons per site)"
         raise ParameterError(msg)
     if int(p) != p or p < 0 or p > problem.n_candidates:
-        msg = (f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
-               f"sites), got {p!r}")
+        msg = (
+            f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
+            f"sites), got {p!r}"
+        )
         raise ParameterError(msg)
     n, m = problem.n_demand, problem.n_sites
     keep = np.flatnonzero((problem.weight > 0) & problem.reachable_mask())
@@ -146,19 +148,33 @@ def solve_capacitated_coverage(
     fixed = problem.existing
     c = np.r_[np.zeros(m), w[rows]]
     share = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(nd, m + k))
-    capm = sp.csr_matrix((np.r_[w[rows], -cap], (np.r_[cols, np.arange(m)],
-                                                 np.r_[m + ar, np.arange(m)])), shape=(m, m + k))
-    link = sp.csr_matrix((np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])),
-                         shape=(k, m + k))
-    count = sp.csr_matrix((np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))),
-                          shape=(1, m + k))
+    capm = sp.csr_matrix(
+        (np.r_[w[rows], -cap], (np.r_[cols, np.arange(m)], np.r_[m + ar, np.arange(m)])),
+        shape=(m, m + k),
+    )
+    link = sp.csr_matrix(
+        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])), shape=(k, m + k)
+    )
+    count = sp.csr_matrix(
+        (np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))), shape=(1, m + k)
+    )
     M = sp.vstack([share, capm, link, count]).tocsr()
     lo = np.full(M.shape[0], -np.inf)
     hi = np.r_[np.ones(nd), np.zeros(m), np.zeros(k), float(p)]
-    res = solve_milp(c, M, lo, hi, lower=np.r_[fixed.astype(float), np.zeros(k)],
-                     upper=np.ones(m + k), integrality=np.r_[np.ones(m, bool), np.zeros(k, bool)],
-                     maximize=True, time_limit=time_limit, mip_rel_gap=mip_gap,
-                     threads=threads, verbose=verbose)
+    res = solve_milp(
+        c,
+        M,
+        lo,
+        hi,
+        lower=np.r_[fixed.astype(float), np.zeros(k)],
+        upper=np.ones(m + k),
+        integrality=np.r_[np.ones(m, bool), np.zeros(k, bool)],
+        maximize=True,
+        time_limit=time_limit,
+        mip_rel_gap=mip_gap,
+        threads=threads,
+        verbose=verbose,
+    )
     hist: dict[str, Any] = {"rows_merged": nd, "pairs": k, "highs_status": res.status}
     if res.x is None:
         sel = fixed.copy()

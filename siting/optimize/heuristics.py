@@ -378,10 +378,10 @@ def pmedian_interchange(
     for _ in range(max_moves):
         st = _pm_state(D, big, sel)
         wi = w[rows]
-        G = np.bincount(cols, weights=wi * (np.minimum(st.d1[rows], D.data) - st.d1[rows]),
-                        minlength=m)
-        L = np.bincount(st.c1[st.c1 >= 0], weights=(w * (st.d2 - st.d1))[st.c1 >= 0],
-                        minlength=m)
+        G = np.bincount(
+            cols, weights=wi * (np.minimum(st.d1[rows], D.data) - st.d1[rows]), minlength=m
+        )
+        L = np.bincount(st.c1[st.c1 >= 0], weights=(w * (st.d2 - st.d1))[st.c1 >= 0], minlength=m)
         opened = np.flatnonzero(sel & ~fixed)
         if opened.size == 0:
             break

@@ -171,5 +171,6 @@ def solve_milp(
         bound = obj if status == "optimal" else (np.inf if maximize else -np.inf)
         gap = 0.0 if status == "optimal" else np.inf
         nodes = 0
-    return MilpResult(x=x, objective=obj, bound=bound, gap=gap, status=status,
-                      seconds=seconds, nodes=nodes)
+    return MilpResult(
+        x=x, objective=obj, bound=bound, gap=gap, status=status, seconds=seconds, nodes=nodes
+    )

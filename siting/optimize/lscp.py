@@ -64,8 +64,9 @@ def solve_lscp(
     """
     t0 = time.perf_counter()
     deadline = t0 + float(time_limit)
-    R = reduce_cover(problem, use_weight=False, force_singletons=True,
-                     weight=np.ones(problem.n_demand))
+    R = reduce_cover(
+        problem, use_weight=False, force_singletons=True, weight=np.ones(problem.n_demand)
+    )
     hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
     nd, nc = R.A.shape
     steps = ["reduce"]
@@ -76,8 +77,9 @@ def solve_lscp(
         idx = CoverIndex.build(R.A, R.weight, R.cost)
         need = float(R.weight.sum())
         sel, _, _ = greedy_cover(idx, need)
-        sel, _ = improve_partial_cover(idx, need, sel, seed=seed, kicks=4,
-                                       time_limit=max(0.1, 0.3 * (deadline - t0)))
+        sel, _ = improve_partial_cover(
+            idx, need, sel, seed=seed, kicks=4, time_limit=max(0.1, 0.3 * (deadline - t0))
+        )
         steps += ["greedy", "swap"]
         ub = float(R.cost[sel].sum())
         integral = bool(np.all(np.round(R.cost) == R.cost))
@@ -90,10 +92,18 @@ def solve_lscp(
         hist["lp_bound"] = bound
         gap = relative_gap(ub, bound, integral=integral)
         if method != "heuristic" and gap > mip_gap:
-            res = solve_milp(R.cost, M, lo, hi, integrality=np.ones(nc, dtype=bool),
-                             time_limit=max(0.1, deadline - time.perf_counter()),
-                             mip_rel_gap=mip_gap, threads=threads,
-                             start=sel.astype(float), verbose=verbose)
+            res = solve_milp(
+                R.cost,
+                M,
+                lo,
+                hi,
+                integrality=np.ones(nc, dtype=bool),
+                time_limit=max(0.1, deadline - time.perf_counter()),
+                mip_rel_gap=mip_gap,
+                threads=threads,
+                start=sel.astype(float),
+                verbose=verbose,
+            )
             steps.append("highs")
             hist["highs_status"] = res.status
             if res.x is not None and res.objective < ub - 1e-9:
@@ -103,8 +113,9 @@ def solve_lscp(
             if res.status == "optimal":
                 bound = max(bound, ub)
         gap = relative_gap(ub, bound, integral=integral)
-        status = "optimal" if gap == 0.0 else ("feasible" if method == "heuristic" else
-                                                "time_limit")
+        status = (
+            "optimal" if gap == 0.0 else ("feasible" if method == "heuristic" else "time_limit")
+        )
     full = R.selected_sites(sel, problem.n_sites, problem.existing)
     new = np.flatnonzero(full & ~problem.existing)
     obj = float(problem.cost[new].sum())

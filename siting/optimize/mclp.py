@@ -28,6 +28,9 @@ from siting.optimize.reduce import ReducedCover, reduce_cover
 
 __all__ = ["mclp_matrices", "solve_mclp"]
 
+LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
+ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
+
 
 def mclp_matrices(
     A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float
@@ -91,7 +94,7 @@ def solve_mclp(
         Accepted relative gap.
     method : {"auto", "exact", "heuristic"}
     seed : int
-        Kept for a uniform signature (the MCLP search is deterministic).
+        Seed of the randomised LP rounding.
     threads : int, optional
         HiGHS threads.
     verbose : bool
@@ -110,8 +113,10 @@ def solve_mclp(
         raise ParameterError(msg)
     if p is not None:
         if int(p) != p or p < 0 or p > problem.n_candidates:
-            msg = (f"p must be an integer in [0, {problem.n_candidates}] (the number of "
-                   f"candidate sites), got {p!r}")
+            msg = (
+                f"p must be an integer in [0, {problem.n_candidates}] (the number of "
+                f"candidate sites), got {p!r}"
+            )
             raise ParameterError(msg)
         p = int(p)
         cost_full = np.ones(problem.n_sites)
@@ -122,8 +127,9 @@ def solve_mclp(
             raise ParameterError(msg)
         cost_full = problem.cost
         limit = float(budget)
-    work = CoverageProblem(cover=problem.cover, weight=problem.weight,
-                           existing=problem.existing, cost=cost_full)
+    work = CoverageProblem(
+        cover=problem.cover, weight=problem.weight, existing=problem.existing, cost=cost_full
+    )
     R = reduce_cover(work)
     hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
     nc = R.A.shape[1]
@@ -147,23 +153,68 @@ def solve_mclp(
     ub = base + total_cov
     if p is not None:
         t = time.perf_counter()
-        lag = mclp_lagrangian_curve(R.A, R.weight, np.array([p]), iterations=300,
-                                    time_limit=max(0.05, 0.1 * (deadline - t)),
-                                    lower=np.array([cov]))
+        lag = mclp_lagrangian_curve(
+            R.A,
+            R.weight,
+            np.array([p]),
+            iterations=300,
+            time_limit=max(0.05, 0.1 * (deadline - t)),
+            lower=np.array([cov]),
+        )
         ub = min(ub, base + float(lag[0]))
         hist["lagrangian_bound"] = ub
         hist["lagrangian_s"] = time.perf_counter() - t
         steps.append("lagrangian")
-    obj = base + cov
-    if method == "heuristic" or relative_gap(obj, ub, sense=-1) <= mip_gap:
-        status = "optimal" if relative_gap(obj, ub, sense=-1) == 0 else "feasible"
+    integral = bool(np.all(np.round(R.weight) == R.weight))
+
+    def gap_of(cov_: float, ub_: float) -> float:
+        return relative_gap(base + cov_, ub_, integral=integral, sense=-1)
+
+    if method == "heuristic" or gap_of(cov, ub) <= mip_gap:
+        status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
         return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
-    t = time.perf_counter()
     c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
+    if R.A.nnz <= LP_NNZ_LIMIT:
+        # LP bound, then randomised LP rounding repaired by 1-swaps (p version)
+        t = time.perf_counter()
+        lp = solve_milp(c, M, lo, hi, maximize=True, time_limit=max(0.1, 0.3 * (deadline - t)))
+        steps.append("lp")
+        if lp.status == "optimal" and lp.x is not None:
+            ub = min(ub, base + float(lp.objective))
+            hist["lp_bound"] = base + float(lp.objective)
+            if p is not None and gap_of(cov, ub) > mip_gap:
+                rng = np.random.default_rng(seed)
+                logy = np.log(np.clip(lp.x[:nc], 0, 1) + 1e-3)
+                stop = t + 0.5 * (deadline - t)
+                for _ in range(ROUNDING_TRIALS):
+                    key = logy - np.log(-np.log(rng.random(nc)))
+                    trial = np.zeros(nc, dtype=bool)
+                    trial[np.argpartition(-key, p - 1)[:p]] = True
+                    trial, tc = mclp_swap(idx, trial)
+                    if tc > cov + idx.tol():
+                        sel, cov = trial, tc
+                    if gap_of(cov, ub) <= mip_gap or time.perf_counter() > stop:
+                        break
+                steps.append("rounding")
+        hist["lp_s"] = time.perf_counter() - t
+        if gap_of(cov, ub) <= mip_gap:
+            status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
+            return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
+    t = time.perf_counter()
     zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
-    res = solve_milp(c, M, lo, hi, integrality=integ, maximize=True,
-                     time_limit=max(0.1, deadline - t), mip_rel_gap=mip_gap, threads=threads,
-                     start=np.r_[sel.astype(float), zrow], verbose=verbose)
+    res = solve_milp(
+        c,
+        M,
+        lo,
+        hi,
+        integrality=integ,
+        maximize=True,
+        time_limit=max(0.1, deadline - t),
+        mip_rel_gap=mip_gap,
+        threads=threads,
+        start=np.r_[sel.astype(float), zrow],
+        verbose=verbose,
+    )
     steps.append("highs")
     hist["highs_s"] = time.perf_counter() - t
     hist["highs_status"] = res.status
@@ -192,7 +243,10 @@ def _finish(
     if status == "optimal":
         bound = cw
     bound = max(float(bound), cw)
-    gap = relative_gap(cw, bound, sense=-1)
+    integral = bool(np.all(np.round(problem.weight) == problem.weight))
+    gap = relative_gap(cw, bound, integral=integral, sense=-1)
+    if gap == 0.0:
+        bound = cw
     unreach = np.flatnonzero(R.unreachable)
     return Solution(
         selected=sel,

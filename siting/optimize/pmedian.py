@@ -53,10 +53,12 @@ def pmedian_matrices(
     ar = np.arange(k)
     c = np.r_[np.zeros(m), w[rows] * D.data]
     assign = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(n, m + k))
-    link = sp.csr_matrix((np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])),
-                         shape=(k, m + k))
-    count = sp.csr_matrix((np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))),
-                          shape=(1, m + k))
+    link = sp.csr_matrix(
+        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])), shape=(k, m + k)
+    )
+    count = sp.csr_matrix(
+        (np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))), shape=(1, m + k)
+    )
     blocks = [assign, link, count]
     lo = [np.ones(n), np.full(k, -np.inf), [float(p)]]
     hi = [np.ones(n), np.zeros(k), [float(p)]]
@@ -72,8 +74,9 @@ def pmedian_matrices(
     M = sp.vstack(blocks).tocsr()
     lower = np.r_[fixed.astype(float), np.zeros(k)]
     upper = np.ones(m + k)
-    integ = np.r_[np.ones(m, dtype=bool),
-                  np.full(k, capacity is not None and single_source, dtype=bool)]
+    integ = np.r_[
+        np.ones(m, dtype=bool), np.full(k, capacity is not None and single_source, dtype=bool)
+    ]
     return c, M, np.concatenate(lo), np.concatenate(hi), lower, upper, integ
 
 
@@ -128,8 +131,10 @@ def solve_pmedian(
         msg = "p-median needs problem.dist, a sparse walk-distance matrix in metres"
         raise ParameterError(msg)
     if int(p) != p or p < 0 or p > problem.n_candidates:
-        msg = (f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
-               f"sites), got {p!r}")
+        msg = (
+            f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
+            f"sites), got {p!r}"
+        )
         raise ParameterError(msg)
     p = int(p)
     D = problem.dist.copy()
@@ -146,10 +151,12 @@ def solve_pmedian(
     unreach = np.flatnonzero(~reach)
     if unreach.size and not drop_unreachable:
         shown = ", ".join(str(i) for i in unreach[:10]) + (" ..." if unreach.size > 10 else "")
-        msg = (f"{unreach.size} demand point(s) with {w_all[unreach].sum():,.0f} persons are "
-               f"reached by no site{'' if max_distance is None else f' within {max_distance:g} m'}"
-               f" (demand indices {shown}); add sites near them, raise max_distance, or pass "
-               "drop_unreachable=True to leave them out")
+        msg = (
+            f"{unreach.size} demand point(s) with {w_all[unreach].sum():,.0f} persons are "
+            f"reached by no site{'' if max_distance is None else f' within {max_distance:g} m'}"
+            f" (demand indices {shown}); add sites near them, raise max_distance, or pass "
+            "drop_unreachable=True to leave them out"
+        )
         raise InfeasibleError(msg)
     keep_rows = np.flatnonzero(reach)
     D = D[keep_rows]
@@ -166,9 +173,11 @@ def solve_pmedian(
         cap = problem.capacity
         best_cap = float(cap[fixed].sum() + np.sort(cap[allowed])[::-1][:p].sum())
         if best_cap + 1e-9 < q.sum():
-            msg = (f"total capacity cannot serve the demand: {q.sum():,.0f} persons need a "
-                   f"place but existing sites plus the {p} largest candidates offer at most "
-                   f"{best_cap:,.0f}; open more sites (raise p) or raise capacities")
+            msg = (
+                f"total capacity cannot serve the demand: {q.sum():,.0f} persons need a "
+                f"place but existing sites plus the {p} largest candidates offer at most "
+                f"{best_cap:,.0f}; open more sites (raise p) or raise capacities"
+            )
             raise InfeasibleError(msg)
     big = (float(D.data.max(initial=0.0)) + 1.0) * max(1.0, float(w.sum())) * 10.0 + 1.0
     steps = []
@@ -185,10 +194,17 @@ def solve_pmedian(
         if feasible:
             t = time.perf_counter()
             integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
-            lb = pmedian_lagrangian(D, w, p, fixed, allowed, ub,
-                                    iterations=600 if method != "heuristic" else 300,
-                                    time_limit=max(0.05, 0.2 * (deadline - t)),
-                                    stop_at=ub - 1 + 1e-6 if integral else ub)
+            lb = pmedian_lagrangian(
+                D,
+                w,
+                p,
+                fixed,
+                allowed,
+                ub,
+                iterations=600 if method != "heuristic" else 300,
+                time_limit=max(0.05, 0.2 * (deadline - t)),
+                stop_at=ub - 1 + 1e-6 if integral else ub,
+            )
             lb = max(lb, 0.0)
             hist["lagrangian_bound"] = lb
             hist["lagrangian_s"] = time.perf_counter() - t
@@ -196,12 +212,15 @@ def solve_pmedian(
         integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
         done = feasible and relative_gap(ub, lb, integral=integral) <= mip_gap
         if method == "heuristic" or done:
-            status = "optimal" if feasible and relative_gap(ub, lb, integral=integral) == 0 \
+            status = (
+                "optimal"
+                if feasible and relative_gap(ub, lb, integral=integral) == 0
                 else "feasible"
+            )
             return _finish(problem, D, w, keep_rows, sel, None, ub, lb, status, t0, hist, steps)
     c, M, lo, hi, lower, upper, integ = pmedian_matrices(
-        D, w, p, fixed, capacity=cap, load=q if capacitated else None,
-        single_source=single_source)
+        D, w, p, fixed, capacity=cap, load=q if capacitated else None, single_source=single_source
+    )
     start = None
     if sel is not None:
         st = _pm_state(D, big, sel)
@@ -210,16 +229,29 @@ def solve_pmedian(
         # keep one pair per row (ties on the column index cannot occur in CSR)
         start = np.r_[sel.astype(float), xa]
     t = time.perf_counter()
-    res = solve_milp(c, M, lo, hi, lower=lower, upper=upper, integrality=integ,
-                     time_limit=max(0.1, deadline - t), mip_rel_gap=mip_gap, threads=threads,
-                     start=start, verbose=verbose)
+    res = solve_milp(
+        c,
+        M,
+        lo,
+        hi,
+        lower=lower,
+        upper=upper,
+        integrality=integ,
+        time_limit=max(0.1, deadline - t),
+        mip_rel_gap=mip_gap,
+        threads=threads,
+        start=start,
+        verbose=verbose,
+    )
     steps.append("highs")
     hist["highs_s"] = time.perf_counter() - t
     hist["highs_status"] = res.status
     if res.status == "infeasible" and res.x is None:
-        msg = (f"no choice of {p} new site(s) lets every demand point reach an open site"
-               + (" within capacity" if capacitated else "")
-               + "; raise p, add candidate sites, or pass drop_unreachable=True")
+        msg = (
+            f"no choice of {p} new site(s) lets every demand point reach an open site"
+            + (" within capacity" if capacitated else "")
+            + "; raise p, add candidate sites, or pass drop_unreachable=True"
+        )
         raise InfeasibleError(msg)
     m = problem.n_sites
     if res.x is not None:

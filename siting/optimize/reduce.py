@@ -241,8 +241,10 @@ def reduce_cover(
     stats: dict[str, Any] = {"demand": n, "candidates": problem.n_candidates, "nnz": cover.nnz}
     reach_any = np.diff(cover.indptr) > 0
     ex_cols = np.flatnonzero(existing)
-    pre = np.asarray(cover[:, ex_cols].sum(axis=1)).ravel() > 0 if ex_cols.size else (
-        np.zeros(n, dtype=bool)
+    pre = (
+        np.asarray(cover[:, ex_cols].sum(axis=1)).ravel() > 0
+        if ex_cols.size
+        else (np.zeros(n, dtype=bool))
     )
     cand = np.flatnonzero(~existing)
     C = cover[:, cand].tocsr()

@@ -21,13 +21,27 @@ from siting.optimize.target import solve_target
 
 __all__ = ["MODELS", "solve_matrix"]
 
-MODELS = ("target", "group_target", "mclp", "lscp", "pmedian", "capacitated_pmedian",
-          "capacitated_coverage")
+MODELS = (
+    "target",
+    "group_target",
+    "mclp",
+    "lscp",
+    "pmedian",
+    "capacitated_pmedian",
+    "capacitated_coverage",
+)
 METHODS = ("auto", "exact", "heuristic")
 
 
-def _validate(model: str, method: str, target: float, p: int | None, time_limit: float,
-              mip_gap: float, problem: CoverageProblem) -> None:
+def _validate(
+    model: str,
+    method: str,
+    target: float,
+    p: int | None,
+    time_limit: float,
+    mip_gap: float,
+    problem: CoverageProblem,
+) -> None:
     if model not in MODELS:
         msg = f"model must be one of {', '.join(MODELS)}; got {model!r}"
         raise ParameterError(msg)
@@ -48,8 +62,10 @@ def _validate(model: str, method: str, target: float, p: int | None, time_limit:
         msg = f"model {model!r} needs p, the number of new sites (0..{problem.n_candidates})"
         raise ParameterError(msg)
     if p is not None and (int(p) != p or not 0 <= p <= problem.n_candidates):
-        msg = (f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
-               f"sites), got {p!r}")
+        msg = (
+            f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
+            f"sites), got {p!r}"
+        )
         raise ParameterError(msg)
 
 
@@ -109,17 +125,37 @@ def solve_matrix(
         msg = "problem must be a CoverageProblem (build one from cover / weight arrays)"
         raise ParameterError(msg)
     _validate(model, method, target, p if budget is None else None, time_limit, mip_gap, problem)
-    common = {"time_limit": time_limit, "mip_gap": mip_gap, "threads": threads,
-              "verbose": verbose}
+    common = {"time_limit": time_limit, "mip_gap": mip_gap, "threads": threads, "verbose": verbose}
     if model in ("target", "group_target"):
-        return solve_target(problem, target, by_group=model == "group_target", method=method,
-                            seed=seed, **common, **options)
+        return solve_target(
+            problem,
+            target,
+            by_group=model == "group_target",
+            method=method,
+            seed=seed,
+            **common,
+            **options,
+        )
     if model == "mclp":
-        return solve_mclp(problem, p if budget is None else None, budget=budget, method=method,
-                          seed=seed, **common, **options)
+        return solve_mclp(
+            problem,
+            p if budget is None else None,
+            budget=budget,
+            method=method,
+            seed=seed,
+            **common,
+            **options,
+        )
     if model == "lscp":
         return solve_lscp(problem, method=method, seed=seed, **common, **options)
     if model in ("pmedian", "capacitated_pmedian"):
-        return solve_pmedian(problem, int(p), capacitated=model == "capacitated_pmedian",
-                             method=method, seed=seed, **common, **options)
+        return solve_pmedian(
+            problem,
+            int(p),
+            capacitated=model == "capacitated_pmedian",
+            method=method,
+            seed=seed,
+            **common,
+            **options,
+        )
     return solve_capacitated_coverage(problem, int(p), **common, **options)

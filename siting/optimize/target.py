@@ -12,12 +12,16 @@ one row per district. Pipeline (:func:`solve_target`):
 
 1. reduce (:func:`siting.optimize.reduce.reduce_cover`);
 2. greedy + local search incumbent (:mod:`siting.optimize.heuristics`);
-3. bound: Lagrangian (always) and the LP relaxation (HiGHS) when it is affordable;
-   with unit costs the objective is integral, so a bound above ``UB - 1`` proves ``UB``;
-4. LP-guided search: greedy seeded with the LP's near-1 columns, then randomised LP
-   rounding at ``UB - 1`` sites repaired by 1-swaps;
-5. if a gap remains: HiGHS on the reduced model, warm-started with the incumbent and
-   cut off at it. The gap is always reported.
+3. bound: the LP relaxation (HiGHS) when the reduced model has at most ``LP_NNZ_LIMIT``
+   nonzeros, else the Lagrangian relaxation (subgradient); with unit costs the objective
+   is integral, so a bound above ``UB - 1`` proves ``UB`` optimal;
+4. guided search: greedy seeded with the near-1 columns of the LP (or of the averaged
+   Lagrangian y), then randomised rounding at ``UB - 1`` sites repaired by 1-swaps,
+   repeated while it succeeds;
+5. if a gap remains and the LP was affordable (or ``method="exact"``): HiGHS on the
+   reduced model, warm-started with the incumbent (which also acts as the cut-off).
+   On instances too large for the LP, the time goes to step 4 instead, since HiGHS
+   cannot solve the root LP there in useful time. The gap is always reported.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
 
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
+LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
 _EPS = 1e-9
 
 
@@ -276,7 +281,9 @@ def solve_target(
         ``heuristic`` stops after the local search and the Lagrangian bound; ``exact``
         always lets HiGHS close the gap; ``auto`` = exact within ``time_limit``.
     seed : int
-        Seed of the randomised parts (same seed, same answer).
+        Seed of the randomised parts: the same seed gives the same answer whenever the
+        run ends on a proof or an iteration limit (a run cut short by ``time_limit`` may
+        stop at a different point under a different machine load).
     threads : int, optional
         HiGHS threads.
     verbose : bool
@@ -311,8 +318,9 @@ def solve_target(
     R = reduce_cover(problem, by_group=by_group)
     hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
     if by_group:
-        return _solve_group_target(problem, R, target, t0, deadline, hist, mip_gap, method,
-                                   threads, verbose)
+        return _solve_group_target(
+            problem, R, target, t0, deadline, hist, mip_gap, method, threads, verbose
+        )
     total = problem.total_weight
     need = target * total - R.base_weight
     integral = bool(np.all(np.round(R.cost) == R.cost))
@@ -325,62 +333,78 @@ def solve_target(
     t = time.perf_counter()
     sel, _, _ = greedy_cover(idx, need)
     hist["greedy"] = float(idx.cost[sel].sum())
-    kicks = 10 if method == "heuristic" else 4
+    kicks = 10 if method == "heuristic" else 0  # LP rounding below is the stronger search
     sel, _ = improve_partial_cover(
-        idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, 0.3 * (deadline - t))
+        idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, 0.2 * (deadline - t))
     )
     ub = float(idx.cost[sel].sum())
     hist["local_search"] = ub
     hist["heuristic_s"] = time.perf_counter() - t
     steps = ["reduce", "greedy", "swap"]
-    # --- Lagrangian bound
-    t = time.perf_counter()
-    stop = ub - 1 + 1e-6 if integral else ub
-    lb, _, _ = psclp_lagrangian(
-        R.A, R.weight, R.cost, need, ub, iterations=200 if method != "heuristic" else 400,
-        time_limit=max(0.05, 0.1 * (deadline - t)), stop_at=stop,
-    )
-    lb = max(lb, 0.0)
-    hist["lagrangian_bound"] = lb
-    hist["lagrangian_s"] = time.perf_counter() - t
-    steps.append("lagrangian")
-    if method == "heuristic" or _lower_ok(lb, ub, integral, mip_gap):
-        status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "feasible"
-        return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
-    # --- LP bound and LP-guided search
-    use_lp = lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT
-    y_lp = None
+    use_lp = method != "heuristic" and (lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT)
+    lb = 0.0
+    y_frac = None
     if use_lp:
+        # --- LP bound (HiGHS); its solution guides the search
         t = time.perf_counter()
-        lpv, y_lp = lp_psclp(R.A, R.weight, R.cost, need,
-                             time_limit=max(0.1, 0.5 * (deadline - t)))
+        lpv, y_frac = lp_psclp(
+            R.A, R.weight, R.cost, need, time_limit=max(0.1, 0.5 * (deadline - t))
+        )
         if np.isfinite(lpv):
-            lb = max(lb, lpv)
+            lb = lpv
         hist["lp_bound"] = lpv
         hist["lp_s"] = time.perf_counter() - t
         steps.append("lp")
-    if y_lp is not None and not _lower_ok(lb, ub, integral, mip_gap):
+    if y_frac is None:
+        # --- Lagrangian bound; the average y-subproblem solution approximates the LP
         t = time.perf_counter()
-        s2, _, _ = greedy_cover(idx, need, start=y_lp >= 0.9)
-        s2, _ = improve_partial_cover(idx, need, s2, seed=seed, kicks=0,
-                                      time_limit=max(0.1, 0.2 * (deadline - t)))
-        if idx.cost[s2].sum() < ub - 1e-9:
-            sel, ub = s2, float(idx.cost[s2].sum())
-        if R.cost.size and np.all(R.cost == R.cost[0]) and R.cost[0] > 0:
-            rng = np.random.default_rng(seed)
-            unit = float(R.cost[0])
-            while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < deadline:
-                p = round(ub / unit) - 1
-                got = _lp_rounding(idx, need_t, y_lp, p, rng, ROUNDING_TRIALS,
-                                   t + 0.25 * (deadline - t))
-                if got is None:
-                    break
-                kern.drop_redundant(*idx.args(), got, need_t)
-                sel, ub = got, float(idx.cost[got].sum())
-        hist["lp_guided"] = ub
-        hist["lp_guided_s"] = time.perf_counter() - t
-        steps.append("lp-rounding")
-    if _lower_ok(lb, ub, integral, mip_gap) or time.perf_counter() >= deadline:
+        small = method == "heuristic"
+        lag, _, y_frac = psclp_lagrangian(
+            R.A,
+            R.weight,
+            R.cost,
+            need,
+            ub,
+            iterations=400 if small else LAGRANGE_ITERATIONS,
+            time_limit=max(0.05, (0.1 if small else 0.25) * (deadline - t)),
+            stop_at=ub - 1 + 1e-6 if integral else ub,
+        )
+        lb = max(lb, lag, 0.0)
+        hist["lagrangian_bound"] = lag
+        hist["lagrangian_s"] = time.perf_counter() - t
+        steps.append("lagrangian")
+    if method == "heuristic" or _lower_ok(lb, ub, integral, mip_gap):
+        status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "feasible"
+        return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
+    # --- guided search: greedy seeded with near-1 columns, then randomised rounding
+    t = time.perf_counter()
+    s2, _, _ = greedy_cover(idx, need, start=y_frac >= 0.9)
+    s2, _ = improve_partial_cover(
+        idx, need, s2, seed=seed, kicks=0, time_limit=max(0.1, 0.1 * (deadline - t))
+    )
+    if idx.cost[s2].sum() < ub - 1e-9:
+        sel, ub = s2, float(idx.cost[s2].sum())
+    if R.cost.size and np.all(R.cost == R.cost[0]) and R.cost[0] > 0:
+        rng = np.random.default_rng(seed)
+        unit = float(R.cost[0])
+        share = 0.3 if use_lp else 1.0  # without an LP, HiGHS is hopeless: search instead
+        stop_round = t + share * (deadline - t)
+        while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < stop_round:
+            got = _lp_rounding(
+                idx, need_t, y_frac, round(ub / unit) - 1, rng, ROUNDING_TRIALS, stop_round
+            )
+            if got is None:
+                break
+            kern.drop_redundant(*idx.args(), got, need_t)
+            sel, ub = got, float(idx.cost[got].sum())
+    hist["guided"] = ub
+    hist["guided_s"] = time.perf_counter() - t
+    steps.append("rounding")
+    if (
+        _lower_ok(lb, ub, integral, mip_gap)
+        or time.perf_counter() >= deadline
+        or not (use_lp or method == "exact")
+    ):
         status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "time_limit"
         return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
     # --- exact: HiGHS on the reduced model, warm-started, cut off at the incumbent
@@ -389,8 +413,16 @@ def solve_target(
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
     res = solve_milp(
-        c, M, lo, hi, integrality=integ, time_limit=max(0.1, deadline - t),
-        mip_rel_gap=mip_gap, threads=threads, start=x0, verbose=verbose,
+        c,
+        M,
+        lo,
+        hi,
+        integrality=integ,
+        time_limit=max(0.1, deadline - t),
+        mip_rel_gap=mip_gap,
+        threads=threads,
+        start=x0,
+        verbose=verbose,
     )
     steps.append("highs")
     hist["highs_s"] = time.perf_counter() - t
@@ -402,8 +434,10 @@ def solve_target(
         lb = max(lb, res.bound)
     if res.status == "optimal":
         lb = max(lb, ub) if res.gap <= 1e-9 else lb
-    status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else (
-        "time_limit" if res.status == "time_limit" else "feasible"
+    status = (
+        "optimal"
+        if _lower_ok(lb, ub, integral, 0.0)
+        else ("time_limit" if res.status == "time_limit" else "feasible")
     )
     return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
 
@@ -443,8 +477,7 @@ def _solve_group_target(
     hist["greedy"] = float(R.cost[sel].sum())
     hist["heuristic_s"] = time.perf_counter() - t
     integral = bool(np.all(np.round(R.cost) == R.cost))
-    c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, 0.0, group=rg,
-                                         group_need=need_g)
+    c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, 0.0, group=rg, group_need=need_g)
     if method == "heuristic":
         res = solve_milp(c, M, lo, hi, time_limit=max(0.1, deadline - time.perf_counter()))
         lb = res.objective if res.status == "optimal" else 0.0
@@ -453,8 +486,18 @@ def _solve_group_target(
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
     t = time.perf_counter()
-    res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=max(0.1, deadline - t),
-                     mip_rel_gap=mip_gap, threads=threads, start=x0, verbose=verbose)
+    res = solve_milp(
+        c,
+        M,
+        lo,
+        hi,
+        integrality=integ,
+        time_limit=max(0.1, deadline - t),
+        mip_rel_gap=mip_gap,
+        threads=threads,
+        start=x0,
+        verbose=verbose,
+    )
     hist["highs_s"] = time.perf_counter() - t
     hist["highs_status"] = res.status
     ub = float(R.cost[sel].sum())
@@ -502,10 +545,17 @@ def coverage_curve(
     _, order, curve = greedy_cover(idx, need, max_add=cap)
     cov = np.r_[0.0, curve] + R.base_weight
     p = np.arange(cov.size)
-    ub = mclp_lagrangian_curve(
-        R.A, R.weight, p, iterations=iterations, time_limit=time_limit,
-        lower=cov - R.base_weight,
-    ) + R.base_weight
+    ub = (
+        mclp_lagrangian_curve(
+            R.A,
+            R.weight,
+            p,
+            iterations=iterations,
+            time_limit=time_limit,
+            lower=cov - R.base_weight,
+        )
+        + R.base_weight
+    )
     ub = np.maximum(np.minimum.accumulate(ub[::-1])[::-1], cov)  # bound is monotone in p
     ub = np.minimum(ub, float(problem.weight[problem.reachable_mask()].sum()))
     return pd.DataFrame(

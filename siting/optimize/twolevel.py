@@ -103,20 +103,28 @@ def solve_two_level(
     if site_group is None and centre_target <= 0:
         msg = "give site_group (one centre inside each sub-district) or a centre_target > 0"
         raise ParameterError(msg)
-    P1 = CoverageProblem(cover=cover_centre, weight=weight, existing=existing_centre,
-                         cost=cost_centre, group=np.asarray(group))
+    P1 = CoverageProblem(
+        cover=cover_centre,
+        weight=weight,
+        existing=existing_centre,
+        cost=cost_centre,
+        group=np.asarray(group),
+    )
     centres = _centres(P1, site_group, centre_target, time_limit, threads, verbose)
-    ex2 = (np.zeros(P1.n_sites, dtype=bool) if existing_station is None
-           else np.asarray(existing_station, dtype=bool).copy())
+    ex2 = (
+        np.zeros(P1.n_sites, dtype=bool)
+        if existing_station is None
+        else np.asarray(existing_station, dtype=bool).copy()
+    )
     if centres_serve_stations:
         ex2 |= centres.selected
     P2 = CoverageProblem(cover=cover_station, weight=weight, existing=ex2, cost=cost_station)
-    stations = solve_target(P2, station_target, time_limit=time_limit, threads=threads,
-                            verbose=verbose)
+    stations = solve_target(
+        P2, station_target, time_limit=time_limit, threads=threads, verbose=verbose
+    )
     stations.history["centres_counted_as_stations"] = bool(centres_serve_stations)
     stations.history["joint_optimum"] = "not guaranteed (two stages solved in sequence)"
-    return TwoLevelSolution(centres=centres, stations=stations,
-                            seconds=time.perf_counter() - t0)
+    return TwoLevelSolution(centres=centres, stations=stations, seconds=time.perf_counter() - t0)
 
 
 def _centres(
@@ -141,8 +149,9 @@ def _centres(
     rows = np.flatnonzero(~pre & (w > 0))
     A = cover[rows][:, np.flatnonzero(cand)].tocsr()
     cand_idx = np.flatnonzero(cand)
-    c, M, lo, hi, integ = psclp_matrices(A, w[rows], P.cost[cand_idx], 0.0,
-                                         group=groups[rows], group_need=need)
+    c, M, lo, hi, integ = psclp_matrices(
+        A, w[rows], P.cost[cand_idx], 0.0, group=groups[rows], group_need=need
+    )
     extra_rows = []
     if site_group is not None:
         sg = np.asarray(site_group)
@@ -155,25 +164,31 @@ def _centres(
         if lack.size:
             no_site = np.setdiff1d(lack, sgc[for_g])
             if no_site.size:
-                msg = (f"sub-district(s) {', '.join(map(str, no_site[:10]))} have no candidate "
-                       "site inside them for a centre; add candidate sites there")
+                msg = (
+                    f"sub-district(s) {', '.join(map(str, no_site[:10]))} have no candidate "
+                    "site inside them for a centre; add candidate sites there"
+                )
                 raise InfeasibleError(msg)
             row_of_g = np.full(G, -1)
             row_of_g[lack] = np.arange(lack.size)
             jj = np.flatnonzero(for_g)
-            E = sp.csr_matrix((np.ones(jj.size), (row_of_g[sgc[jj]], jj)),
-                              shape=(lack.size, M.shape[1]))
+            E = sp.csr_matrix(
+                (np.ones(jj.size), (row_of_g[sgc[jj]], jj)), shape=(lack.size, M.shape[1])
+            )
             extra_rows.append(E)
     if extra_rows:
         M = sp.vstack([M, *extra_rows]).tocsr()
         k = sum(e.shape[0] for e in extra_rows)
         lo = np.r_[lo, np.ones(k)]
         hi = np.r_[hi, np.full(k, np.inf)]
-    res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=time_limit, threads=threads,
-                     verbose=verbose)
+    res = solve_milp(
+        c, M, lo, hi, integrality=integ, time_limit=time_limit, threads=threads, verbose=verbose
+    )
     if res.x is None:
-        msg = ("no set of centres meets the per-sub-district centre target; lower "
-               "centre_target or add candidate sites")
+        msg = (
+            "no set of centres meets the per-sub-district centre target; lower "
+            "centre_target or add candidate sites"
+        )
         raise InfeasibleError(msg)
     sel = P.existing.copy()
     sel[cand_idx[res.x[: cand_idx.size] > 0.5]] = True
@@ -183,9 +198,15 @@ def _centres(
     cw = P.covered_weight(sel)
     hist: dict[str, Any] = {"highs_status": res.status, "districts": G}
     return Solution(
-        selected=sel, new=new, objective=obj, bound=bound,
-        gap=relative_gap(obj, bound), status="optimal" if res.status == "optimal" else
-        res.status, seconds=time.perf_counter() - t0, covered_weight=cw,
+        selected=sel,
+        new=new,
+        objective=obj,
+        bound=bound,
+        gap=relative_gap(obj, bound),
+        status="optimal" if res.status == "optimal" else res.status,
+        seconds=time.perf_counter() - t0,
+        covered_weight=cw,
         covered_share=cw / P.total_weight if P.total_weight > 0 else 1.0,
-        history=hist, method="highs",
+        history=hist,
+        method="highs",
     )
