@@ -105,7 +105,7 @@ def main() -> int:
     if "optimize" in parts:
         import bench_optimize
 
-        records += bench_optimize.run(args.quick)
+        records += bench_optimize.main(["--quick"] if args.quick else [])
     if "e2e" in parts:
         records += end_to_end()
     records = [{k: r.get(k) for k in KEYS} | {k: v for k, v in r.items() if k not in KEYS}
