@@ -214,3 +214,25 @@ def test_osm_bbox_and_missing_file(helsinki, tmp_path):
         facilities_from_osm(tmp_path / "x.osm.pbf")
     with pytest.raises(ParameterError, match="bbox="):
         facilities_from_osm(helsinki, bbox=[25.0, 60.2, 24.9, 60.1])
+
+
+def test_osm_facility_mapped_twice_is_kept_once():
+    from shapely.geometry import Point, box
+
+    from siting.io.facilities import _osm_points
+
+    pois = gpd.GeoDataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "amenity": ["library", "library", "clinic", "library"],
+            "name": ["City library", None, None, "Branch"],
+            "osm_type": ["node", "way", "way", "way"],
+        },
+        geometry=[Point(5, 5), box(0, 0, 10, 10), box(2, 2, 8, 8), box(20, 20, 30, 30)],
+        crs="EPSG:4326",
+    )
+    out = _osm_points(pois, [])
+    # the outline around the library node goes; the clinic outline (other amenity) and
+    # the separate library outline stay
+    assert sorted(out["osm_id"]) == [1, 3, 4]
+    assert out.set_index("osm_id").loc[1, "name"] == "City library"

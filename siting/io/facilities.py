@@ -405,12 +405,38 @@ def _empty_osm_frame(extra: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
 
 
+def _outlines_with_a_node(
+    geoms: np.ndarray, not_point: np.ndarray, pois: gpd.GeoDataFrame
+) -> np.ndarray:
+    """Mask of areas (building outlines) containing a node tagged with the same amenity.
+
+    OSM often maps one facility twice: a node with the details and the building outline.
+    The node is kept; the outline is dropped.
+    """
+    dup = np.zeros(len(geoms), dtype=bool)
+    is_point = ~not_point
+    if not (is_point.any() and not_point.any()) or "amenity" not in pois:
+        return dup
+    label = pois["amenity"].astype("string").fillna("").to_numpy(dtype=object)
+    areas, points = np.flatnonzero(not_point), np.flatnonzero(is_point)
+    tree = shapely.STRtree(geoms[points])
+    a, b = tree.query(geoms[areas], predicate="contains")
+    same = label[areas[a]] == label[points[b]]
+    dup[areas[a[same]]] = True
+    return dup
+
+
 def _osm_points(pois: gpd.GeoDataFrame, extra: list[str]) -> gpd.GeoDataFrame:
     """Normalise pyrosm POIs to the facility columns, one point per feature."""
     geoms = np.asarray(pois.geometry.values)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     pois, geoms = pois.loc[ok], geoms[ok]
     not_point = shapely.get_type_id(geoms) != shapely.GeometryType.POINT
+    dup = _outlines_with_a_node(geoms, not_point, pois)
+    if dup.any():
+        log.info("Dropped %d OSM outlines that contain a node of the same amenity "
+                 "(the same facility mapped twice).", int(dup.sum()))
+        pois, geoms, not_point = pois.loc[~dup], geoms[~dup], not_point[~dup]
     geoms = geoms.copy()
     geoms[not_point] = shapely.point_on_surface(geoms[not_point])
     n = len(pois)
