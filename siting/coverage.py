@@ -220,6 +220,8 @@ class Coverage:
             if by is not None
             else np.full(self.n_demand, "total", dtype=object)
         )
+        # the all-groups row is "total", unless a group already has that name
+        total_label = "total" if by is None or "total" not in set(groups) else "(all)"
         frames = []
         for m in minutes_list:
             t = self.threshold_m(m)
@@ -233,14 +235,14 @@ class Coverage:
             df["demand_points"] = 1
             agg = df.groupby("group", sort=True).sum(numeric_only=True)
             if by is not None:
-                total = df.drop(columns="group").sum(numeric_only=True).to_frame("total").T
+                total = df.drop(columns="group").sum(numeric_only=True).to_frame(total_label).T
                 agg = pd.concat([agg, total])
             agg["uncovered"] = agg["population"] - agg["covered"]
             agg["share"] = np.divide(
                 agg["covered"], agg["population"], out=np.zeros(len(agg)),
                 where=agg["population"].to_numpy() > 0,
             )
-            walk = _walk_stats(groups, pop, nearest_all, by is not None)
+            walk = _walk_stats(groups, pop, nearest_all, total_label if by else None)
             agg = agg.join(walk)
             agg.insert(0, "minutes", m)
             agg.index.name = by or "area"
@@ -288,7 +290,7 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(v[np.searchsorted(cw, q * cw[-1], side="left")])
 
 
-def _walk_stats(groups, pop, nearest, with_total: bool) -> pd.DataFrame:
+def _walk_stats(groups, pop, nearest, total_label: str | None) -> pd.DataFrame:
     """Population-weighted mean and 90th percentile of the walk to the nearest site."""
     ok = np.isfinite(nearest)
     rows = {}
@@ -296,8 +298,8 @@ def _walk_stats(groups, pop, nearest, with_total: bool) -> pd.DataFrame:
     for g in labels:
         sel = ok & (groups == g)
         rows[g] = _walk_row(nearest[sel], pop[sel])
-    if with_total:
-        rows["total"] = _walk_row(nearest[ok], pop[ok])
+    if total_label is not None:
+        rows[total_label] = _walk_row(nearest[ok], pop[ok])
     return pd.DataFrame.from_dict(rows, orient="index", columns=["mean_walk_m", "p90_walk_m"])
 
 

@@ -484,3 +484,19 @@ def test_cache_reuses_identical_work_and_notices_changes(tmp_path):
     assert "cache_hit" not in d.timings
     e = coverage(net, pts, sites, minutes=4, cache_dir=tmp_path)
     assert "cache_hit" not in e.timings
+
+
+def test_stats_total_row_does_not_clash_with_a_district_called_total():
+    from siting.network import grid_network
+
+    net = grid_network(6, 50.0)
+    pts = gpd.GeoDataFrame(
+        {"population": [10.0, 20.0, 30.0], "district": ["total", "b", "b"]},
+        geometry=gpd.points_from_xy([0, 100, 240], [0, 0, 240]),
+        crs=net.crs,
+    )
+    cov = coverage(net, pts, pts.iloc[[0]][["geometry"]], minutes=2)
+    table = cov.stats(by="district")
+    assert list(table.index) == ["b", "total", "(all)"]
+    assert table.loc["(all)", "population"] == 60.0
+    assert table.loc["total", "population"] == 10.0
