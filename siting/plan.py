@@ -83,6 +83,10 @@ class Plan:
         out["covered_after"] = after["covered"]
         out["share_after"] = after["share"]
         out["mean_walk_m_after"] = after["mean_walk_m"]
+        if "households" in before.columns:
+            out["households"] = before["households"]
+            out["covered_households_before"] = before["covered_households"]
+            out["covered_households_after"] = after["covered_households"]
         return out
 
     def summary(self) -> dict[str, Any]:

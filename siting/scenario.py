@@ -23,7 +23,8 @@ Example (paths are relative to the YAML file)::
       map: ../maps/demo.html
 
 ``population`` may instead name a ``file`` (GeoTIFF, CSV, vector) with ``column``,
-``scale``; ``existing`` / ``candidates`` may name a ``file`` with ``x``, ``y``,
+``scale``; ``persons_per_household`` adds a ``households`` column (statistics then report
+households too); ``existing`` / ``candidates`` may name a ``file`` with ``x``, ``y``,
 ``datum``; ``districts`` names a ``file`` with ``name`` and ``datum``.
 """
 
@@ -203,6 +204,7 @@ def run_scenario(
                 _path(cfg, dsec.pop("file")), **dsec)
 
     psec = _section(cfg, "population")
+    pph = psec.pop("persons_per_household", None)
     with stage("population"):
         if "buildings" in psec:
             b = sio.read_buildings(_path(cfg, psec.pop("buildings")))
@@ -213,6 +215,11 @@ def run_scenario(
         else:
             msg = "scenario 'population': give 'buildings: <osm.pbf>' or 'file: <grid>'."
             raise DataError(msg)
+        if pph is not None:
+            if not float(pph) > 0:
+                msg = f"scenario 'population.persons_per_household': {pph!r} must be > 0."
+                raise ParameterError(msg)
+            demand["households"] = demand["population"] / float(pph)
 
     esec = _section(cfg, "existing")
     with stage("facilities"):

