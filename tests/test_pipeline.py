@@ -197,3 +197,28 @@ def test_two_level_plan(scenario):
     open_ = (sites["existing"] | sites["new"]).to_numpy()
     share = cov.population[cov.covered(open_, minutes=1.5)].sum() / cov.population.sum()
     assert share >= 0.7 - 1e-9
+
+
+def test_pmedian_and_capacitated_models_through_solve(scenario):
+    net, demand, existing, candidates = scenario
+    cov = st.coverage(net, demand, existing, candidates, minutes=15)
+    plan = st.solve(cov, model="pmedian", p=3)
+    s = plan.summary()
+    assert s["new_sites"] == 3 and s["gap"] is not None
+    # the objective is the population-weighted walk to the nearest open site
+    nearest = cov.nearest_m(plan.selected)
+    assert np.isfinite(nearest).all()
+    assert s["objective"] == pytest.approx(float((cov.population * nearest).sum()), rel=1e-6)
+    # one more site never makes the average walk longer
+    assert st.solve(cov, model="pmedian", p=4).summary()["objective"] <= s["objective"] + 1e-6
+    # capacitated coverage: each site serves at most its capacity (persons)
+    sites = cov.sites.copy()
+    cov.sites["capacity"] = 400.0
+    try:
+        capped = st.solve(cov, model="mclp", p=2, capacity="capacity", minutes=5)
+    finally:
+        cov.sites = sites
+    n_open = int(capped.selected.sum())
+    assert capped.solution.objective <= 400.0 * n_open + 1e-6
+    with pytest.raises(st.ParameterError, match="capacity"):
+        st.solve(cov, model="target", capacity="capacity")
