@@ -43,6 +43,12 @@ ns_per_pair, objective=None, bound=None, gap=None, peak_mb`` and a ``note``).
 
 from __future__ import annotations
 
+# benchmark the checkout this file lives in, not some other installed copy  # REPO_ROOT_ON_PATH
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import os

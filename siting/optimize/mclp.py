@@ -8,7 +8,10 @@ Model (Church & ReVelle 1974), existing sites fixed open::
          y binary, 0 <= z <= 1
 
 Pipeline: reduce -> greedy -> 1-swap local search -> Lagrangian upper bound (unit costs)
--> HiGHS on the reduced model warm-started with the incumbent (``method != "heuristic"``).
+-> LP bound + randomised LP rounding (p version) -> reduced-cost fixing (columns whose LP
+reduced cost exceeds the LP-incumbent gap cannot improve on the incumbent), then on the
+kept columns empty rows dropped, identical rows merged, dominated columns dropped ->
+HiGHS on that model warm-started with the incumbent (``method != "heuristic"``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -24,7 +28,12 @@ from siting.optimize.bounds import mclp_lagrangian_curve
 from siting.optimize.heuristics import CoverIndex, greedy_cover, mclp_swap
 from siting.optimize.highs import solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
-from siting.optimize.reduce import ReducedCover, reduce_cover
+from siting.optimize.reduce import (
+    ReducedCover,
+    dominated_columns,
+    merge_identical_rows,
+    reduce_cover,
+)
 
 __all__ = ["mclp_matrices", "solve_mclp"]
 
@@ -174,19 +183,23 @@ def solve_mclp(
         status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
         return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
     c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
+    keep: np.ndarray | None = None
     if R.A.nnz <= LP_NNZ_LIMIT:
         # LP bound, then randomised LP rounding repaired by 1-swaps (p version)
         t = time.perf_counter()
-        lp = solve_milp(c, M, lo, hi, maximize=True, time_limit=max(0.1, 0.3 * (deadline - t)))
+        lp = _lp_with_duals(c, M, lo, hi, time_limit=max(0.1, 0.3 * (deadline - t)))
         steps.append("lp")
-        if lp.status == "optimal" and lp.x is not None:
+        hist["lp_solve_s"] = time.perf_counter() - t
+        if lp is not None:
             ub = min(ub, base + float(lp.objective))
             hist["lp_bound"] = base + float(lp.objective)
             if p is not None and gap_of(cov, ub) > mip_gap:
                 rng = np.random.default_rng(seed)
                 logy = np.log(np.clip(lp.x[:nc], 0, 1) + 1e-3)
                 stop = t + 0.5 * (deadline - t)
+                trials = 0
                 for _ in range(ROUNDING_TRIALS):
+                    trials += 1
                     key = logy - np.log(-np.log(rng.random(nc)))
                     trial = np.zeros(nc, dtype=bool)
                     trial[np.argpartition(-key, p - 1)[:p]] = True
@@ -196,12 +209,37 @@ def solve_mclp(
                     if gap_of(cov, ub) <= mip_gap or time.perf_counter() > stop:
                         break
                 steps.append("rounding")
+                hist["rounding"] = base + cov
+                hist["rounding_trials"] = trials
         hist["lp_s"] = time.perf_counter() - t
         if gap_of(cov, ub) <= mip_gap:
             status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
             return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
+        if lp is not None:
+            # reduced-cost fixing: a column whose LP reduced cost (at 0) exceeds the LP
+            # gap cannot be in any solution better than the incumbent
+            lp_obj = float(lp.objective)
+            slack = (1.0 if integral else 0.0) - 1e-6 * max(1.0, abs(lp_obj))
+            out = (lp.x[:nc] < 1e-9) & (lp_obj + lp.dual[:nc] < cov + slack) & ~sel
+            if out.any():
+                keep = np.flatnonzero(~out)
+                hist["rc_fixed"] = int(out.sum())
+                steps.append("rcfix")
     t = time.perf_counter()
-    zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
+    if keep is not None:
+        Ak, wk = _restrict(R.A, R.weight, keep)
+        dom = dominated_columns(Ak, cost[keep]) & ~sel[keep]
+        if dom.any():
+            keep = keep[~dom]
+            Ak, wk = _restrict(R.A, R.weight, keep)
+        hist["rc_kept"] = (int(keep.size), int(Ak.shape[0]))
+        c, M, lo, hi, integ = mclp_matrices(Ak, wk, cost[keep], limit)
+        y0 = sel[keep]
+        zrow = (np.asarray(Ak @ y0.astype(float)).ravel() > 0).astype(float)
+    else:
+        y0 = sel
+        zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
+    nk = y0.size
     res = solve_milp(
         c,
         M,
@@ -212,18 +250,80 @@ def solve_mclp(
         time_limit=max(0.1, deadline - t),
         mip_rel_gap=mip_gap,
         threads=threads,
-        start=np.r_[sel.astype(float), zrow],
+        start=np.r_[y0.astype(float), zrow],
         verbose=verbose,
     )
     steps.append("highs")
     hist["highs_s"] = time.perf_counter() - t
     hist["highs_status"] = res.status
     if res.x is not None and res.objective > cov + 1e-9 * max(1.0, total_cov):
-        sel = res.x[:nc] > 0.5
+        if keep is not None:
+            sel = np.zeros(nc, dtype=bool)
+            sel[keep] = res.x[:nk] > 0.5
+        else:
+            sel = res.x[:nc] > 0.5
+        cov = float(res.objective)
     if np.isfinite(res.bound):
-        ub = min(ub, base + res.bound)
+        # with fixing, solutions outside the kept columns are no better than the incumbent
+        ub = min(ub, base + (max(res.bound, cov) if keep is not None else res.bound))
     status = "optimal" if res.status == "optimal" else res.status
     return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
+
+
+def _restrict(
+    A: sp.csr_matrix, w: np.ndarray, keep: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Columns ``keep`` of ``A``; rows left empty dropped, identical rows merged."""
+    Ak = sp.csr_matrix(A[:, keep])
+    Ak.sort_indices()
+    nz = np.diff(Ak.indptr) > 0
+    Am, wm, _ = merge_identical_rows(sp.csr_matrix(Ak[nz]), w[nz])
+    return sp.csr_matrix(Am), wm
+
+
+class _LP:
+    """LP optimum with column reduced costs."""
+
+    def __init__(self, x: np.ndarray, dual: np.ndarray, objective: float) -> None:
+        self.x = x
+        self.dual = dual
+        self.objective = objective
+
+
+def _lp_with_duals(
+    c: np.ndarray, M: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, *, time_limit: float
+) -> _LP | None:
+    """Maximise ``c'x`` over ``lo <= Mx <= hi``, ``0 <= x <= 1`` with HiGHS; None if not optimal."""
+    n = c.size
+    Mc = sp.csc_matrix(M, dtype=float)
+    Mc.sort_indices()
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = Mc.shape[0]
+    lp.col_cost_ = np.asarray(c, dtype=float)
+    lp.col_lower_ = np.zeros(n)
+    lp.col_upper_ = np.ones(n)
+    lp.row_lower_ = np.where(np.isfinite(lo), lo, -inf).astype(float)
+    lp.row_upper_ = np.where(np.isfinite(hi), hi, inf).astype(float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = Mc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = Mc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = Mc.data
+    lp.sense_ = highspy.ObjSense.kMaximize
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("random_seed", 0)
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    sol = h.getSolution()
+    if not sol.dual_valid:
+        return None
+    obj = float(h.getInfo().objective_function_value)
+    return _LP(np.asarray(sol.col_value, float), np.asarray(sol.col_dual, float), obj)
 
 
 def _finish(
