@@ -43,7 +43,7 @@ ns_per_pair, objective=None, bound=None, gap=None, peak_mb`` and a ``note``).
 
 from __future__ import annotations
 
-# benchmark the checkout this file lives in, not some other installed copy  # REPO_ROOT_ON_PATH
+# benchmark the checkout this file lives in, not some other installed copy
 import sys as _sys
 from pathlib import Path as _Path
 

@@ -29,7 +29,7 @@ Usage::
 
 from __future__ import annotations
 
-# benchmark the checkout this file lives in, not some other installed copy  # REPO_ROOT_ON_PATH
+# benchmark the checkout this file lives in, not some other installed copy
 import sys as _sys
 from pathlib import Path as _Path
 

@@ -13,7 +13,7 @@ Usage: ``python benchmarks/run.py [--quick] [--only coverage,optimize,e2e] [--js
 
 from __future__ import annotations
 
-# benchmark the checkout this file lives in, not some other installed copy  # REPO_ROOT_ON_PATH
+# benchmark the checkout this file lives in, not some other installed copy
 import sys as _sys
 from pathlib import Path as _Path
 
