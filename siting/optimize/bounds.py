@@ -26,13 +26,18 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from siting.optimize.highs import solve_milp
+from siting.optimize.highs import solve_lp_first_order, solve_milp
 
 __all__ = [
+    "first_order_seconds",
+    "lp_mclp_first_order",
     "lp_pmedian",
     "lp_psclp",
+    "lp_psclp_first_order",
+    "mclp_dual_bound",
     "mclp_lagrangian_curve",
     "pmedian_lagrangian",
+    "psclp_dual_bound",
     "psclp_lagrangian",
 ]
 
@@ -171,6 +176,120 @@ def lp_psclp(
     if res.status != "optimal" or res.x is None:
         return -np.inf, None
     return float(res.objective), res.x[: A.shape[1]]
+
+
+FIRST_ORDER_SHARE = 0.15  # share of the remaining time given to the first-order LP
+FIRST_ORDER_MIN_S, FIRST_ORDER_MAX_S = 2.0, 15.0  # ... clamped to this range (s)
+
+
+def first_order_seconds(remaining: float) -> float:
+    """Seconds for the first-order LP: a share of what is left, clamped, at most half."""
+    share = max(FIRST_ORDER_MIN_S, FIRST_ORDER_SHARE * remaining)
+    return max(0.05, min(FIRST_ORDER_MAX_S, share, 0.5 * remaining))
+
+
+def psclp_dual_bound(
+    A: sp.spmatrix, w: np.ndarray, cost: np.ndarray, need: float, lam: np.ndarray
+) -> float:
+    """Lagrangian lower bound of partial set covering for multipliers ``lam >= 0``.
+
+    ``L(lam) = sum_j min(0, c_j - (A' lam)_j) + min{lam'z : w'z >= need, 0 <= z <= 1}``:
+    valid for *any* nonnegative ``lam`` (weak duality), so approximate duals from a
+    first-order LP solver still give a proven bound.
+    """
+    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
+    red = np.asarray(cost, float) - sp.csr_matrix(A, dtype=float).T @ lam
+    ks, _ = _knapsack_min(lam, np.asarray(w, float), float(need))
+    return float(np.minimum(red, 0.0).sum()) + ks
+
+
+def lp_psclp_first_order(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cost: np.ndarray,
+    need: float,
+    *,
+    time_limit: float = 5.0,
+) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """LP bound of partial set covering for models too large for the simplex method.
+
+    HiGHS' PDLP runs for ``time_limit`` seconds on the LP (weights scaled to mean 1);
+    its row duals become multipliers of :func:`psclp_dual_bound`, so the returned bound
+    is proven whatever PDLP's accuracy. Returns ``(bound, lam, y)``: the bound (``-inf``
+    when PDLP gave nothing), the multipliers and PDLP's approximate column values.
+    """
+    from siting.optimize.target import psclp_matrices
+
+    w = np.asarray(w, dtype=float)
+    scale = float(w.mean()) if w.size and w.mean() > 0 else 1.0
+    nd, nc = A.shape
+    c, M, lo, hi, _ = psclp_matrices(A, w / scale, cost, need / scale)
+    out = solve_lp_first_order(c, M, lo, hi, time_limit=time_limit)
+    if out is None:
+        return -np.inf, None, None
+    x, dual = out
+    lam = np.maximum(-dual[:nd], 0.0)  # duals of z_i - (Ay)_i <= 0 (minimisation)
+    return psclp_dual_bound(A, w, cost, need, lam), lam, np.clip(x[:nc], 0.0, 1.0)
+
+
+def mclp_dual_bound(
+    A: sp.spmatrix, w: np.ndarray, cost: np.ndarray, limit: float, lam: np.ndarray
+) -> float:
+    """Lagrangian upper bound of maximal covering for multipliers ``lam >= 0``.
+
+    ``U(lam) = sum_i max(0, w_i - lam_i) + max{(A' lam)'y : c'y <= limit, 0 <= y <= 1}``
+    (the second term is a fractional knapsack; with unit costs the ``limit`` largest
+    ``(A' lam)_j``). Valid for any nonnegative ``lam``.
+    """
+    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
+    w = np.asarray(w, dtype=float)
+    cost = np.asarray(cost, dtype=float)
+    s = sp.csr_matrix(A, dtype=float).T @ lam
+    base = float(np.maximum(0.0, w - lam).sum())
+    free = cost <= 0
+    val = float(s[free].sum())
+    idx = np.flatnonzero(~free & (s > 0))
+    order = idx[np.argsort(-s[idx] / cost[idx], kind="stable")]
+    cum = np.cumsum(cost[order])
+    k = int(np.searchsorted(cum, limit, side="right"))
+    val += float(s[order[:k]].sum())
+    if k < order.size:
+        left = limit - (cum[k - 1] if k > 0 else 0.0)
+        val += float(s[order[k]]) * max(0.0, left) / float(cost[order[k]])
+    return base + val
+
+
+def lp_mclp_first_order(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cost: np.ndarray,
+    limit: float,
+    *,
+    time_limit: float = 5.0,
+) -> tuple[float, np.ndarray | None]:
+    """LP bound of maximal covering for models too large for the simplex method.
+
+    Like :func:`lp_psclp_first_order`: PDLP's duals become multipliers of
+    :func:`mclp_dual_bound` (a proven upper bound, persons). Returns ``(bound, y)``
+    (``inf``, None when PDLP gave nothing).
+    """
+    from siting.optimize.mclp import mclp_matrices
+
+    w = np.asarray(w, dtype=float)
+    scale = float(w.mean()) if w.size and w.mean() > 0 else 1.0
+    nd, nc = A.shape
+    c, M, lo, hi, _ = mclp_matrices(A, w / scale, cost, limit)
+    out = solve_lp_first_order(c, M, lo, hi, maximize=True, time_limit=time_limit)
+    if out is None:
+        return np.inf, None
+    x, dual = out
+    # HiGHS' dual sign convention differs between senses: every lam >= 0 is valid, so
+    # take the better of the two readings
+    bound = min(
+        mclp_dual_bound(A, w, cost, limit, np.maximum(dual[:nd], 0.0) * scale),
+        mclp_dual_bound(A, w, cost, limit, np.maximum(-dual[:nd], 0.0) * scale),
+    )
+    return bound, np.clip(x[:nc], 0.0, 1.0)
 
 
 def mclp_lagrangian_curve(

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize.highs import solve_milp
+from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import merge_identical_rows
 
@@ -194,7 +194,7 @@ def solve_capacitated_coverage(
         best_col[rows[pick][ok]] = cols[pick][ok]
         assignment[keep] = best_col[inv]
     bound = float(res.bound) if np.isfinite(res.bound) else float(w.sum())
-    status = "optimal" if res.status == "optimal" else res.status
+    status = solution_status(res.status)
     if status == "optimal":
         bound = obj
     total = problem.total_weight

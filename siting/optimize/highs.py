@@ -15,7 +15,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MilpResult", "solve_milp"]
+__all__ = ["MilpResult", "solution_status", "solve_lp_first_order", "solve_milp"]
 
 INF = highspy.kHighsInf
 
@@ -66,6 +66,37 @@ def _status_name(model_status: highspy.HighsModelStatus) -> str:
         ms.kSolutionLimit: "solution_limit",
         ms.kInterrupt: "interrupted",
     }.get(model_status, str(model_status).split(".")[-1])
+
+
+_FAILED = {
+    "kNotset",
+    "kLoadError",
+    "kModelError",
+    "kPresolveError",
+    "kSolveError",
+    "kPostsolveError",
+    "kModelEmpty",
+    "kMemoryLimit",
+    "kUnknown",
+}
+_threads_in_use: int | None = None
+
+
+def solution_status(highs_status: str) -> str:
+    """Status of a plan after a HiGHS run: HiGHS' own unless HiGHS failed.
+
+    When HiGHS stops on an error the plan is the caller's incumbent: ``"feasible"``.
+    """
+    return "feasible" if highs_status.startswith("error") else highs_status
+
+
+def _set_threads(h: highspy.Highs, threads: int) -> None:
+    """Set HiGHS' thread count; its scheduler is global, so restart it on a change."""
+    global _threads_in_use
+    if threads != _threads_in_use:
+        highspy.Highs.resetGlobalScheduler(True)
+    h.setOptionValue("threads", threads)
+    _threads_in_use = threads
 
 
 def solve_milp(
@@ -146,7 +177,7 @@ def solve_milp(
     if is_mip:
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     if threads is not None:
-        h.setOptionValue("threads", int(threads))
+        _set_threads(h, int(threads))
     if solver is not None:
         h.setOptionValue("solver", solver)
     if cutoff is not None:
@@ -155,10 +186,21 @@ def solve_milp(
     if start is not None and is_mip:
         h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start, dtype=float))
     t0 = time.perf_counter()
-    h.run()
+    run_status = h.run()
     seconds = time.perf_counter() - t0
     status = _status_name(h.getModelStatus())
     info = h.getInfo()
+    if run_status == highspy.HighsStatus.kError or status in _FAILED:
+        # HiGHS did not solve the model: nothing it reports is a bound or a solution
+        return MilpResult(
+            x=None,
+            objective=-np.inf if maximize else np.inf,
+            bound=np.inf if maximize else -np.inf,
+            gap=np.inf,
+            status=f"error ({status})",
+            seconds=seconds,
+            nodes=0,
+        )
     has_x = info.primal_solution_status >= 2  # kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
     worst = -np.inf if maximize else np.inf
@@ -174,3 +216,59 @@ def solve_milp(
     return MilpResult(
         x=x, objective=obj, bound=bound, gap=gap, status=status, seconds=seconds, nodes=nodes
     )
+
+
+def solve_lp_first_order(
+    c: np.ndarray,
+    A: sp.spmatrix,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    *,
+    maximize: bool = False,
+    time_limit: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Approximate LP solution and row duals with HiGHS' first-order solver (PDLP).
+
+    For LPs too large for the simplex method in useful time (coverage models with tens
+    of thousands of rows): PDLP needs only matrix-vector products. Its answer is *not*
+    used as a bound directly; the caller turns the duals into a proven Lagrangian bound.
+    Variables are bounded by ``0 <= x <= 1``. Returns ``(x, row_dual)`` with HiGHS' sign
+    convention, or None when PDLP produced nothing (e.g. the time limit was too short).
+    """
+    c = np.asarray(c, dtype=float)
+    n = c.size
+    M = sp.csc_matrix(A, dtype=float)
+    M.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = M.shape[0]
+    lp.col_cost_ = c
+    lp.col_lower_ = np.zeros(n)
+    lp.col_upper_ = np.ones(n)
+    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -INF).astype(float)
+    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, INF).astype(float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = M.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = M.indices.astype(np.int32)
+    lp.a_matrix_.value_ = M.data
+    if maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", "pdlp")
+    h.setOptionValue("time_limit", float(max(time_limit, 0.05)))
+    h.setOptionValue("random_seed", 0)
+    h.passModel(lp)
+    h.run()
+    sol = h.getSolution()
+    if not (sol.value_valid and sol.dual_valid):
+        return None
+    x = np.asarray(sol.col_value, dtype=float)
+    dual = np.asarray(sol.row_dual, dtype=float)
+    if (
+        x.size != n
+        or dual.size != M.shape[0]
+        or not (np.all(np.isfinite(x)) and np.all(np.isfinite(dual)))
+    ):
+        return None
+    return x, dual

@@ -24,9 +24,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize.bounds import mclp_lagrangian_curve
-from siting.optimize.heuristics import CoverIndex, greedy_cover, mclp_swap
-from siting.optimize.highs import solve_milp
+from siting.optimize.bounds import (
+    first_order_seconds,
+    lp_mclp_first_order,
+    mclp_lagrangian_curve,
+)
+from siting.optimize.heuristics import (
+    CoverIndex,
+    greedy_cover,
+    mclp_iterated_search,
+    mclp_swap,
+)
+from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import (
     ReducedCover,
@@ -182,6 +191,10 @@ def solve_mclp(
     if method == "heuristic" or gap_of(cov, ub) <= mip_gap:
         status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
         return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
+    if R.A.nnz > LP_NNZ_LIMIT and method != "exact":
+        return _solve_large(
+            problem, R, idx, sel, cov, ub, p, limit, t0, deadline, hist, steps, mip_gap, seed
+        )
     c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
     keep: np.ndarray | None = None
     if R.A.nnz <= LP_NNZ_LIMIT:
@@ -266,7 +279,75 @@ def solve_mclp(
     if np.isfinite(res.bound):
         # with fixing, solutions outside the kept columns are no better than the incumbent
         ub = min(ub, base + (max(res.bound, cov) if keep is not None else res.bound))
-    status = "optimal" if res.status == "optimal" else res.status
+    status = solution_status(res.status)
+    return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
+
+
+def _solve_large(
+    problem: CoverageProblem,
+    R: ReducedCover,
+    idx: CoverIndex,
+    sel: np.ndarray,
+    cov: float,
+    ub: float,
+    p: int | None,
+    limit: float,
+    t0: float,
+    deadline: float,
+    hist: dict[str, Any],
+    steps: list[str],
+    mip_gap: float,
+    seed: int,
+) -> Solution:
+    """Models too large for the simplex method: first-order LP bound, then search.
+
+    PDLP's duals give a proven upper bound (:func:`~siting.optimize.bounds.mclp_dual_bound`)
+    and its column values guide randomised rounding; iterated 1-swaps use the rest of
+    the time. HiGHS' branch-and-bound is skipped (it cannot solve the root LP of such
+    models in useful time); ``method="exact"`` forces it.
+    """
+    base = R.base_weight
+    integral = bool(np.all(np.round(R.weight) == R.weight))
+
+    def gap_of(cov_: float, ub_: float) -> float:
+        return relative_gap(base + cov_, ub_, integral=integral, sense=-1)
+
+    t = time.perf_counter()
+    pd_time = first_order_seconds(deadline - t)
+    pdb, y_lp = lp_mclp_first_order(R.A, R.weight, R.cost, limit, time_limit=pd_time)
+    hist["pdlp_s"] = time.perf_counter() - t
+    if np.isfinite(pdb):
+        ub = min(ub, base + pdb)
+        hist["pdlp_bound"] = base + pdb
+        steps.append("pdlp")
+    nc = R.A.shape[1]
+    if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
+        t = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        if y_lp is not None:
+            logy = np.log(np.clip(y_lp, 0, 1) + 1e-3)
+            stop = t + 0.3 * (deadline - t)
+            for _ in range(ROUNDING_TRIALS):
+                key = logy - np.log(-np.log(rng.random(nc)))
+                trial = np.zeros(nc, dtype=bool)
+                trial[np.argpartition(-key, p - 1)[:p]] = True
+                trial, tc = mclp_swap(idx, trial)
+                if tc > cov + idx.tol():
+                    sel, cov = trial, tc
+                if gap_of(cov, ub) <= mip_gap or time.perf_counter() > stop:
+                    break
+            steps.append("rounding")
+            hist["rounding"] = base + cov
+        if gap_of(cov, ub) > mip_gap and time.perf_counter() < deadline:
+            sel, cov = mclp_iterated_search(
+                idx, sel, stop_at=ub / (1.0 + mip_gap) - base, seed=seed, deadline=deadline
+            )
+            steps.append("ils")
+            hist["ils"] = base + cov
+        hist["search_s"] = time.perf_counter() - t
+    status = "optimal" if gap_of(cov, ub) == 0 else "time_limit"
+    if gap_of(cov, ub) <= mip_gap and status != "optimal":
+        status = "feasible"
     return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
 
 

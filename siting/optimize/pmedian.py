@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize.bounds import pmedian_lagrangian
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
-from siting.optimize.highs import solve_milp
+from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 
 __all__ = ["pmedian_matrices", "solve_pmedian"]
@@ -269,7 +269,7 @@ def solve_pmedian(
         ub = np.inf
     if np.isfinite(res.bound):
         lb = max(lb, res.bound)
-    status = "optimal" if res.status == "optimal" else res.status
+    status = solution_status(res.status)
     if status == "optimal":
         lb = max(lb, ub)
     return _finish(problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps)

@@ -36,14 +36,21 @@ import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize import _kernels as kern
-from siting.optimize.bounds import lp_psclp, mclp_lagrangian_curve, psclp_lagrangian
+from siting.optimize.bounds import (
+    first_order_seconds,
+    lp_psclp,
+    lp_psclp_first_order,
+    mclp_lagrangian_curve,
+    psclp_lagrangian,
+)
 from siting.optimize.heuristics import (
     CoverIndex,
     greedy_cover,
     group_greedy,
     improve_partial_cover,
+    mclp_iterated_search,
 )
-from siting.optimize.highs import solve_milp
+from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import ReducedCover, reduce_cover
 
@@ -57,6 +64,7 @@ __all__ = [
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
+ILS_SLICE_S = 10.0  # seconds of iterated swaps per near miss of the rounding (large models)
 _EPS = 1e-9
 
 
@@ -229,21 +237,27 @@ def _lp_rounding(
     trials: int,
     deadline: float,
 ) -> np.ndarray | None:
-    """Randomised LP rounding (Gumbel top-p by LP value) repaired by 1-swaps."""
+    """Randomised LP rounding (Gumbel top-p by LP value) repaired by 1-swaps.
+
+    Returns ``(feasible selection or None, best trial, its covered weight)``.
+    """
     m = idx.n_cols
     if p <= 0 or p > m:
-        return None
+        return None, None, -np.inf
     logy = np.log(np.clip(y_lp, 0, 1) + 1e-3)
+    best, best_cov = None, -np.inf
     for _ in range(trials):
         key = logy - np.log(-np.log(rng.random(m)))
         sel = np.zeros(m, dtype=bool)
         sel[np.argpartition(-key, p - 1)[:p]] = True
         covered, _ = kern.swap_search(*idx.args(), sel, need_t, 100_000, idx.tol(), 0.0)
         if covered >= need_t:
-            return sel
+            return sel, sel, covered
+        if covered > best_cov:
+            best, best_cov = sel, covered
         if time.perf_counter() > deadline:
             break
-    return None
+    return None, best, best_cov
 
 
 # ---------------------------------------------------------------------- main entry
@@ -344,6 +358,7 @@ def solve_target(
     use_lp = method != "heuristic" and (lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT)
     lb = 0.0
     y_frac = None
+    guides: list[np.ndarray] = []
     if use_lp:
         # --- LP bound (HiGHS); its solution guides the search
         t = time.perf_counter()
@@ -355,6 +370,30 @@ def solve_target(
         hist["lp_bound"] = lpv
         hist["lp_s"] = time.perf_counter() - t
         steps.append("lp")
+    if y_frac is None and method != "heuristic":
+        # --- too large for the simplex method: first-order LP (PDLP), its duals give a
+        # proven Lagrangian bound, polished by subgradient steps from there
+        t = time.perf_counter()
+        pd_time = first_order_seconds(deadline - t)
+        pdb, lam, y_pd = lp_psclp_first_order(R.A, R.weight, R.cost, need, time_limit=pd_time)
+        if y_pd is not None:
+            lag, _, y_avg = psclp_lagrangian(
+                R.A,
+                R.weight,
+                R.cost,
+                need,
+                ub,
+                iterations=1000,
+                time_limit=max(0.05, 0.1 * (deadline - time.perf_counter())),
+                lam0=lam,
+                stop_at=ub - 1 + 1e-6 if integral else ub,
+            )
+            lb = max(lb, pdb, lag, 0.0)
+            y_frac = y_pd
+            guides.append(y_avg)  # averaged subproblem solutions: a second rounding guide
+            hist["pdlp_bound"] = max(pdb, lag)
+            steps.append("pdlp")
+        hist["pdlp_s"] = time.perf_counter() - t
     if y_frac is None:
         # --- Lagrangian bound; the average y-subproblem solution approximates the LP
         t = time.perf_counter()
@@ -389,10 +428,27 @@ def solve_target(
         unit = float(R.cost[0])
         share = 0.3 if use_lp else 1.0  # without an LP, HiGHS is hopeless: search instead
         stop_round = t + share * (deadline - t)
+        guides.insert(0, y_frac)
+        tries = 0
         while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < stop_round:
-            got = _lp_rounding(
-                idx, need_t, y_frac, round(ub / unit) - 1, rng, ROUNDING_TRIALS, stop_round
+            guide = guides[tries % len(guides)]
+            tries += 1
+            got, near, _ = _lp_rounding(
+                idx, need_t, guide, round(ub / unit) - 1, rng, ROUNDING_TRIALS, stop_round
             )
+            if got is None and use_lp:
+                break  # HiGHS takes over from here
+            if got is None and near is not None:
+                # no HiGHS after this: iterated swaps from the nearest miss, then again
+                got, cov = mclp_iterated_search(
+                    idx,
+                    near,
+                    stop_at=need_t,
+                    seed=seed + tries,
+                    deadline=min(stop_round, time.perf_counter() + ILS_SLICE_S),
+                )
+                if cov < need_t:
+                    continue
             if got is None:
                 break
             kern.drop_redundant(*idx.args(), got, need_t)
@@ -504,7 +560,7 @@ def _solve_group_target(
     if res.x is not None and res.objective < ub - 1e-9:
         sel = res.x[:nc] > 0.5
     lb = res.bound if np.isfinite(res.bound) else 0.0
-    status = "optimal" if res.status == "optimal" else res.status
+    status = solution_status(res.status)
     return _finish(problem, R, sel, lb, status, t0, hist, "reduce+group-greedy+highs")
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
-from siting.optimize.highs import solve_milp
+from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.target import psclp_matrices, solve_target
 
@@ -203,7 +203,7 @@ def _centres(
         objective=obj,
         bound=bound,
         gap=relative_gap(obj, bound),
-        status="optimal" if res.status == "optimal" else res.status,
+        status=solution_status(res.status),
         seconds=time.perf_counter() - t0,
         covered_weight=cw,
         covered_share=cw / P.total_weight if P.total_weight > 0 else 1.0,

@@ -1,0 +1,205 @@
+"""Bounds and searches for coverage models too large for the simplex method.
+
+The first-order LP (PDLP) is only trusted through the Lagrangian bounds its duals give,
+so the checks are: those bounds are valid for *any* multipliers (against the exact LP
+and brute force), the PDLP-based bounds come close to the LP, and the large-model paths
+of ``solve_target`` / ``solve_mclp`` return feasible answers with valid bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+from test_optimize_models import coverage_of_all, make_instance
+
+from siting.optimize import mclp as mclp_mod
+from siting.optimize import solve_mclp, solve_target
+from siting.optimize import target as target_mod
+from siting.optimize.bounds import (
+    first_order_seconds,
+    lp_mclp_first_order,
+    lp_psclp_first_order,
+    mclp_dual_bound,
+    psclp_dual_bound,
+)
+from siting.optimize.heuristics import CoverIndex, greedy_cover, mclp_iterated_search
+
+
+def random_cover(seed: int, n: int = 300, m: int = 40, density: float = 0.08):
+    rng = np.random.default_rng(seed)
+    A = sp.csr_matrix(rng.random((n, m)) < density)
+    keep = np.diff(A.indptr) > 0
+    A = sp.csr_matrix(A[keep])
+    w = rng.integers(1, 500, A.shape[0]).astype(float)
+    return A, w
+
+
+def psclp_lp(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, need: float) -> float:
+    """Exact LP optimum of partial set covering with scipy's HiGHS (reference)."""
+    n, m = A.shape
+    c = np.r_[cost, np.zeros(n)]
+    link = sp.hstack([-A.astype(float), sp.identity(n)])
+    knap = sp.hstack([sp.csr_matrix((1, m)), -sp.csr_matrix(w[None, :])])
+    res = linprog(
+        c,
+        A_ub=sp.vstack([link, knap]).tocsr(),
+        b_ub=np.r_[np.zeros(n), -need],
+        bounds=(0, 1),
+        method="highs",
+    )
+    assert res.status == 0
+    return float(res.fun)
+
+
+def mclp_lp(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, limit: float) -> float:
+    """Exact LP optimum of maximal covering (reference)."""
+    n, m = A.shape
+    c = np.r_[np.zeros(m), -w]
+    link = sp.hstack([-A.astype(float), sp.identity(n)])
+    knap = sp.hstack([sp.csr_matrix(cost[None, :]), sp.csr_matrix((1, n))])
+    res = linprog(
+        c,
+        A_ub=sp.vstack([link, knap]).tocsr(),
+        b_ub=np.r_[np.zeros(n), limit],
+        bounds=(0, 1),
+        method="highs",
+    )
+    assert res.status == 0
+    return float(-res.fun)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dual_bounds_valid_for_any_multipliers(seed: int) -> None:
+    A, w = random_cover(seed)
+    m = A.shape[1]
+    rng = np.random.default_rng(seed)
+    cost = rng.integers(1, 4, m).astype(float)
+    need = 0.7 * float(w.sum())
+    lp_min = psclp_lp(A, w, cost, need)
+    limit = 6.0
+    lp_max = mclp_lp(A, w, cost, limit)
+    for scale in (0.0, 1e-4, 1e-3, 1e-2, 1.0):
+        lam = rng.random(A.shape[0]) * scale * w.mean() / max(w.mean(), 1)
+        assert psclp_dual_bound(A, w, cost, need, lam) <= lp_min + 1e-6
+        assert mclp_dual_bound(A, w, cost, limit, lam * w.mean()) >= lp_max - 1e-6
+    # negative entries are clipped, not trusted
+    assert psclp_dual_bound(A, w, cost, need, -np.ones(A.shape[0])) <= lp_min + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_first_order_bounds_close_to_lp(seed: int) -> None:
+    A, w = random_cover(seed + 10, n=600, m=60)
+    cost = np.ones(A.shape[1])
+    need = 0.8 * float(w.sum())
+    lp_min = psclp_lp(A, w, cost, need)
+    bound, lam, y = lp_psclp_first_order(A, w, cost, need, time_limit=3.0)
+    assert bound <= lp_min + 1e-6
+    assert bound >= lp_min - 0.01 * max(1.0, lp_min)
+    assert lam is not None and y is not None and y.shape == (A.shape[1],)
+    assert np.all((y >= 0) & (y <= 1))
+    p = 5
+    lp_max = mclp_lp(A, w, cost, p)
+    ub, y2 = lp_mclp_first_order(A, w, cost, float(p), time_limit=3.0)
+    assert ub >= lp_max - 1e-6
+    assert ub <= lp_max * 1.01
+    assert y2 is not None and np.all((y2 >= 0) & (y2 <= 1))
+
+
+def test_first_order_seconds() -> None:
+    assert first_order_seconds(60.0) == pytest.approx(9.0)
+    assert first_order_seconds(10.0) == pytest.approx(2.0)
+    assert first_order_seconds(1.0) == pytest.approx(0.5)  # never more than half
+    assert first_order_seconds(1000.0) == pytest.approx(15.0)
+    assert first_order_seconds(0.0) == pytest.approx(0.05)
+
+
+@pytest.fixture
+def large_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every instance down the large-model path (first-order LP, no simplex)."""
+    monkeypatch.setattr(target_mod, "LP_NNZ_LIMIT", 0)
+    monkeypatch.setattr(mclp_mod, "LP_NNZ_LIMIT", 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_target_large_path_brute_force(seed: int, large_paths: None) -> None:
+    P = make_instance(seed + 300, n=40, m=12)
+    S, covered = coverage_of_all(P)
+    cw = P.weight @ covered
+    reach = P.weight[P.reachable_mask()].sum()
+    target = 0.85 * reach / P.total_weight
+    ok = cw >= target * P.total_weight - 1e-9
+    best = S[:, ~P.existing].sum(axis=1)[ok].min()
+    sol = solve_target(P, target, time_limit=2.0)
+    assert "lp" not in sol.method.split("+")  # the simplex LP is skipped
+    assert sol.covered_weight >= target * P.total_weight - 1e-6
+    assert sol.bound <= best + 1e-6 <= sol.objective + 1e-6
+    assert sol.gap >= 0.0
+    if sol.status == "optimal":
+        assert sol.objective == best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mclp_large_path_brute_force(seed: int, large_paths: None) -> None:
+    P = make_instance(seed + 400, n=40, m=12)
+    S, covered = coverage_of_all(P)
+    cw = P.weight @ covered
+    p = 3
+    best = cw[S[:, ~P.existing].sum(axis=1) <= p].max()
+    sol = solve_mclp(P, p, time_limit=1.0)
+    assert "pdlp" in sol.method or ("lagrangian" in sol.method and sol.status == "optimal")
+    assert sol.n_new <= p
+    assert sol.objective <= best + 1e-6 <= sol.bound + 1e-6
+    assert sol.covered_weight == pytest.approx(sol.objective)
+    # the exact method still goes through HiGHS and proves the optimum
+    ex = solve_mclp(P, p, method="exact")
+    assert ex.status == "optimal" and ex.objective == pytest.approx(best)
+
+
+def test_mclp_iterated_search_improves_and_is_deterministic() -> None:
+    A, w = random_cover(7, n=400, m=50)
+    idx = CoverIndex.build(A, w)
+    start, _, _ = greedy_cover(idx, np.inf, max_add=6)
+    start_cov = idx.covered(start)
+    a, ca = mclp_iterated_search(idx, start, seed=3, max_iterations=300)
+    b, cb = mclp_iterated_search(idx, start, seed=3, max_iterations=300)
+    assert np.array_equal(a, b) and ca == cb
+    assert a.sum() == 6
+    assert ca >= start_cov - 1e-9
+    assert idx.covered(a) == pytest.approx(ca)
+    # stops as soon as the requested coverage is reached
+    c, cc = mclp_iterated_search(idx, start, stop_at=start_cov, seed=0)
+    assert cc >= start_cov - 1e-9 and c.sum() == 6
+
+
+def test_highs_thread_count_can_change_between_runs() -> None:
+    """HiGHS' scheduler is global: a second run with another thread count used to fail
+    (kNotset) and the failed run's numbers were read as a proof."""
+    from siting.optimize.highs import solve_milp
+    from siting.optimize.mclp import mclp_matrices
+
+    A, w = random_cover(5, n=200, m=30)
+    c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
+    objs = []
+    for threads in (None, 2, 1, 2):
+        res = solve_milp(c, M, lo, hi, integrality=integ, maximize=True, threads=threads)
+        assert res.status == "optimal"
+        objs.append(res.objective)
+    assert np.allclose(objs, objs[0])
+
+
+def test_highs_failure_is_not_a_bound() -> None:
+    from siting.optimize.highs import solution_status, solve_milp
+
+    # an invalid option value makes HiGHS refuse to run: nothing may be read as a bound
+    c = np.array([1.0, 1.0])
+    A = sp.csr_matrix(np.array([[1.0, 1.0]]))
+    res = solve_milp(
+        c, A, np.array([1.0]), np.array([np.inf]), integrality=np.ones(2), solver="no-such-solver"
+    )
+    if res.status.startswith("error"):
+        assert res.x is None and res.bound == -np.inf and res.gap == np.inf
+        assert solution_status(res.status) == "feasible"
+    else:  # HiGHS ignored the option: it must then have solved the model
+        assert res.status == "optimal" and res.objective == pytest.approx(1.0)
