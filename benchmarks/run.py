@@ -86,7 +86,7 @@ def table(records: list[dict]) -> str:
     for r in records:
         lines.append(
             f"{str(r.get('instance', ''))[:21]:<22}{str(r.get('stage', ''))[:21]:<22}"
-            f"{str(r.get('method', ''))[:33]:<34}{f(r.get('seconds'), '9.3f'):>9}"
+            f"{str(r.get('method', ''))[:40]:<41}{f(r.get('seconds'), '9.3f'):>9}"
             f"{f(r.get('pairs'), ',d') if isinstance(r.get('pairs'), int) else '-':>11}"
             f"{f(r.get('ns_per_pair'), '9.0f'):>9}{f(r.get('objective'), '11.4g'):>11}"
             f"{f(r.get('bound'), '11.4g'):>11}{f(r.get('gap'), '8.2%'):>8}"

@@ -12,6 +12,12 @@ Pipeline: reduce -> greedy -> 1-swap local search -> Lagrangian upper bound (uni
 reduced cost exceeds the LP-incumbent gap cannot improve on the incumbent), then on the
 kept columns empty rows dropped, identical rows merged, dominated columns dropped ->
 HiGHS on that model warm-started with the incumbent (``method != "heuristic"``).
+
+Models above ``LP_NNZ_LIMIT`` reduced nonzeros skip the simplex LP and HiGHS (which
+cannot solve their root LP in useful time) unless ``method="exact"``: HiGHS' first-order
+LP (PDLP) gives duals that become a proven Lagrangian upper bound
+(:func:`siting.optimize.bounds.mclp_dual_bound`), its column values guide the rounding,
+and iterated 1-swaps use the rest of the time.
 """
 
 from __future__ import annotations
