@@ -203,3 +203,15 @@ def test_highs_failure_is_not_a_bound() -> None:
         assert solution_status(res.status) == "feasible"
     else:  # HiGHS ignored the option: it must then have solved the model
         assert res.status == "optimal" and res.objective == pytest.approx(1.0)
+
+
+def test_highs_without_lns_heuristics_still_optimal() -> None:
+    from siting.optimize.highs import solve_milp
+    from siting.optimize.mclp import mclp_matrices
+
+    A, w = random_cover(8, n=200, m=30)
+    c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
+    a = solve_milp(c, M, lo, hi, integrality=integ, maximize=True)
+    b = solve_milp(c, M, lo, hi, integrality=integ, maximize=True, heuristics=False)
+    assert a.status == b.status == "optimal"
+    assert a.objective == pytest.approx(b.objective)

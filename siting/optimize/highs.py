@@ -80,6 +80,12 @@ _FAILED = {
     "kUnknown",
 }
 _threads_in_use: int | None = None
+_LNS_HEURISTICS = (
+    "mip_heuristic_run_rins",
+    "mip_heuristic_run_rens",
+    "mip_heuristic_run_feasibility_jump",
+    "mip_heuristic_run_root_reduced_cost",
+)
 
 
 def solution_status(highs_status: str) -> str:
@@ -116,6 +122,7 @@ def solve_milp(
     cutoff: float | None = None,
     verbose: bool = False,
     solver: str | None = None,
+    heuristics: bool = True,
 ) -> MilpResult:
     """Solve a (mixed-integer) linear programme with HiGHS.
 
@@ -147,6 +154,10 @@ def solve_milp(
         Print HiGHS' log.
     solver : str, optional
         HiGHS ``solver`` option for LPs ("simplex", "ipm", "pdlp").
+    heuristics : bool
+        Run HiGHS' large-neighbourhood MIP heuristics (RINS, RENS, feasibility jump,
+        root reduced cost). Off pays when ``start`` is already a very good solution:
+        the time goes to the bound instead.
     """
     c = np.asarray(c, dtype=float)
     n = c.size
@@ -182,6 +193,9 @@ def solve_milp(
         h.setOptionValue("solver", solver)
     if cutoff is not None:
         h.setOptionValue("objective_bound", float(cutoff))
+    if is_mip and not heuristics:
+        for name in _LNS_HEURISTICS:
+            h.setOptionValue(name, False)
     h.passModel(lp)
     if start is not None and is_mip:
         h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start, dtype=float))

@@ -54,6 +54,8 @@ __all__ = ["mclp_matrices", "solve_mclp"]
 
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
 ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
+RC_FIXING = True  # drop columns by LP reduced cost before HiGHS
+HIGHS_HEURISTICS = True  # HiGHS RINS/RENS/...: on (off is faster on some models, slower on others)
 
 
 def mclp_matrices(
@@ -240,7 +242,7 @@ def solve_mclp(
             lp_obj = float(lp.objective)
             slack = (1.0 if integral else 0.0) - 1e-6 * max(1.0, abs(lp_obj))
             out = (lp.x[:nc] < 1e-9) & (lp_obj + lp.dual[:nc] < cov + slack) & ~sel
-            if out.any():
+            if out.any() and RC_FIXING:
                 keep = np.flatnonzero(~out)
                 hist["rc_fixed"] = int(out.sum())
                 steps.append("rcfix")
@@ -271,6 +273,7 @@ def solve_mclp(
         threads=threads,
         start=np.r_[y0.astype(float), zrow],
         verbose=verbose,
+        heuristics=HIGHS_HEURISTICS,
     )
     steps.append("highs")
     hist["highs_s"] = time.perf_counter() - t
