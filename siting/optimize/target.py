@@ -71,7 +71,7 @@ __all__ = [
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
-ILS_SLICE_S = 10.0  # seconds of iterated swaps per near miss of the rounding (large models)
+ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
 _EPS = 1e-9
 
 
@@ -447,13 +447,22 @@ def solve_target(
             if got is None and use_lp:
                 break  # HiGHS takes over from here
             if got is None and near is not None:
-                # no HiGHS after this: iterated swaps from the nearest miss, then again
+                # no HiGHS after this: iterated swaps at UB - 1 sites, from the incumbent
+                # without one of its least useful sites (first 5 in turn), or from the
+                # rounding's nearest miss, alternately; then round again
+                now = time.perf_counter()
+                if tries % 2:
+                    order = kern.removal_order(*idx.args(), sel)
+                    near = sel.copy()
+                    near[order[(tries // 2) % min(5, order.size)]] = False
                 got, cov = mclp_iterated_search(
                     idx,
                     near,
                     stop_at=need_t,
                     seed=seed + tries,
-                    deadline=min(stop_round, time.perf_counter() + ILS_SLICE_S),
+                    deadline=min(
+                        stop_round, now + min(ILS_SLICE_S, max(1.0, (stop_round - now) / 4))
+                    ),
                 )
                 if cov < need_t:
                     continue
