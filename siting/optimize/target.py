@@ -71,7 +71,7 @@ __all__ = [
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
-ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
+ILS_SLICE_S = 5.0  # at most this many seconds of iterated swaps per attempt (large models)
 _EPS = 1e-9
 
 
@@ -437,37 +437,39 @@ def solve_target(
         share = 0.3 if use_lp else 1.0  # without an LP, HiGHS is hopeless: search instead
         stop_round = t + share * (deadline - t)
         guides.insert(0, y_frac)
-        tries = 0
+        tries = fails = 0
         while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < stop_round:
-            guide = guides[tries % len(guides)]
-            tries += 1
-            got, near, _ = _lp_rounding(
-                idx, need_t, guide, round(ub / unit) - 1, rng, ROUNDING_TRIALS, stop_round
-            )
-            if got is None and use_lp:
-                break  # HiGHS takes over from here
-            if got is None and near is not None:
-                # no HiGHS after this: iterated swaps at UB - 1 sites, from the incumbent
-                # without one of its least useful sites (first 5 in turn), or from the
-                # rounding's nearest miss, alternately; then round again
-                now = time.perf_counter()
-                if tries % 2:
+            got = near = None
+            if fails == 0:
+                guide = guides[tries % len(guides)]
+                tries += 1
+                got, near, _ = _lp_rounding(
+                    idx, need_t, guide, round(ub / unit) - 1, rng, ROUNDING_TRIALS, stop_round
+                )
+                if got is None and use_lp:
+                    break  # HiGHS takes over from here
+            if got is None:
+                # no HiGHS after this: iterated swaps at UB - 1 sites, first from the
+                # rounding's nearest miss, then from the incumbent without one of its
+                # least useful sites (the first 5 in turn), until the time is up
+                fails += 1
+                if near is None:
                     order = kern.removal_order(*idx.args(), sel)
                     near = sel.copy()
-                    near[order[(tries // 2) % min(5, order.size)]] = False
+                    near[order[(fails - 2) % min(5, order.size)]] = False
+                now = time.perf_counter()
                 got, cov = mclp_iterated_search(
                     idx,
                     near,
                     stop_at=need_t,
-                    seed=seed + tries,
+                    seed=seed + tries + fails,
                     deadline=min(
                         stop_round, now + min(ILS_SLICE_S, max(1.0, (stop_round - now) / 4))
                     ),
                 )
                 if cov < need_t:
                     continue
-            if got is None:
-                break
+            fails = 0
             kern.drop_redundant(*idx.args(), got, need_t)
             sel, ub = got, float(idx.cost[got].sum())
     hist["guided"] = ub
