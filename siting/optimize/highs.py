@@ -15,7 +15,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MilpResult", "solution_status", "solve_lp_first_order", "solve_milp"]
+__all__ = ["MilpResult", "highs_lp", "solution_status", "solve_lp_first_order", "solve_milp"]
 
 INF = highspy.kHighsInf
 
@@ -86,6 +86,39 @@ _LNS_HEURISTICS = (
     "mip_heuristic_run_feasibility_jump",
     "mip_heuristic_run_root_reduced_cost",
 )
+
+
+def highs_lp(
+    c: np.ndarray,
+    A: sp.spmatrix,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    *,
+    lower: np.ndarray | float = 0.0,
+    upper: np.ndarray | float = 1.0,
+    maximize: bool = False,
+) -> highspy.HighsLp:
+    """``min (or max) c'x  s.t.  row_lower <= A x <= row_upper,  lower <= x <= upper``
+    as a HiGHS model: one column-wise sparse matrix, infinite bounds as HiGHS' infinity."""
+    c = np.asarray(c, dtype=float)
+    n = c.size
+    M = sp.csc_matrix(A, dtype=float)
+    M.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = M.shape[0]
+    lp.col_cost_ = c
+    lp.col_lower_ = np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy()
+    lp.col_upper_ = np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy()
+    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -INF).astype(float)
+    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, INF).astype(float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = M.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = M.indices.astype(np.int32)
+    lp.a_matrix_.value_ = M.data
+    if maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    return lp
 
 
 def solution_status(highs_status: str) -> str:
@@ -159,24 +192,8 @@ def solve_milp(
         root reduced cost). Off pays when ``start`` is already a very good solution:
         the time goes to the bound instead.
     """
-    c = np.asarray(c, dtype=float)
-    n = c.size
-    M = sp.csc_matrix(A, dtype=float)
-    M.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = M.shape[0]
-    lp.col_cost_ = c
-    lp.col_lower_ = np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy()
-    lp.col_upper_ = np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy()
-    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -INF).astype(float)
-    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, INF).astype(float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = M.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = M.indices.astype(np.int32)
-    lp.a_matrix_.value_ = M.data
-    if maximize:
-        lp.sense_ = highspy.ObjSense.kMaximize
+    lp = highs_lp(c, A, row_lower, row_upper, lower=lower, upper=upper, maximize=maximize)
+    n = lp.num_col_
     is_mip = integrality is not None and bool(np.any(integrality))
     if is_mip:
         vt = highspy.HighsVarType
@@ -249,24 +266,8 @@ def solve_lp_first_order(
     Variables are bounded by ``0 <= x <= 1``. Returns ``(x, row_dual)`` with HiGHS' sign
     convention, or None when PDLP produced nothing (e.g. the time limit was too short).
     """
-    c = np.asarray(c, dtype=float)
-    n = c.size
-    M = sp.csc_matrix(A, dtype=float)
-    M.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = M.shape[0]
-    lp.col_cost_ = c
-    lp.col_lower_ = np.zeros(n)
-    lp.col_upper_ = np.ones(n)
-    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -INF).astype(float)
-    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, INF).astype(float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = M.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = M.indices.astype(np.int32)
-    lp.a_matrix_.value_ = M.data
-    if maximize:
-        lp.sense_ = highspy.ObjSense.kMaximize
+    lp = highs_lp(c, A, row_lower, row_upper, maximize=maximize)
+    n, n_rows = lp.num_col_, lp.num_row_
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", "pdlp")
@@ -281,7 +282,7 @@ def solve_lp_first_order(
     dual = np.asarray(sol.row_dual, dtype=float)
     if (
         x.size != n
-        or dual.size != M.shape[0]
+        or dual.size != n_rows
         or not (np.all(np.isfinite(x)) and np.all(np.isfinite(dual)))
     ):
         return None

@@ -23,6 +23,7 @@ and iterated 1-swaps use the rest of the time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import highspy
@@ -41,7 +42,7 @@ from siting.optimize.heuristics import (
     mclp_iterated_search,
     mclp_swap,
 )
-from siting.optimize.highs import solution_status, solve_milp
+from siting.optimize.highs import highs_lp, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import (
     ReducedCover,
@@ -215,20 +216,16 @@ def solve_mclp(
             ub = min(ub, base + float(lp.objective))
             hist["lp_bound"] = base + float(lp.objective)
             if p is not None and gap_of(cov, ub) > mip_gap:
-                rng = np.random.default_rng(seed)
-                logy = np.log(np.clip(lp.x[:nc], 0, 1) + 1e-3)
-                stop = t + 0.5 * (deadline - t)
-                trials = 0
-                for _ in range(ROUNDING_TRIALS):
-                    trials += 1
-                    key = logy - np.log(-np.log(rng.random(nc)))
-                    trial = np.zeros(nc, dtype=bool)
-                    trial[np.argpartition(-key, p - 1)[:p]] = True
-                    trial, tc = mclp_swap(idx, trial)
-                    if tc > cov + idx.tol():
-                        sel, cov = trial, tc
-                    if gap_of(cov, ub) <= mip_gap or time.perf_counter() > stop:
-                        break
+                sel, cov, trials = _round_lp(
+                    idx,
+                    lp.x[:nc],
+                    p,
+                    sel,
+                    cov,
+                    seed,
+                    t + 0.5 * (deadline - t),
+                    lambda c_: gap_of(c_, ub) <= mip_gap,
+                )
                 steps.append("rounding")
                 hist["rounding"] = base + cov
                 hist["rounding_trials"] = trials
@@ -332,19 +329,17 @@ def _solve_large(
     nc = R.A.shape[1]
     if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
         t = time.perf_counter()
-        rng = np.random.default_rng(seed)
         if y_lp is not None:
-            logy = np.log(np.clip(y_lp, 0, 1) + 1e-3)
-            stop = t + 0.3 * (deadline - t)
-            for _ in range(ROUNDING_TRIALS):
-                key = logy - np.log(-np.log(rng.random(nc)))
-                trial = np.zeros(nc, dtype=bool)
-                trial[np.argpartition(-key, p - 1)[:p]] = True
-                trial, tc = mclp_swap(idx, trial)
-                if tc > cov + idx.tol():
-                    sel, cov = trial, tc
-                if gap_of(cov, ub) <= mip_gap or time.perf_counter() > stop:
-                    break
+            sel, cov, _ = _round_lp(
+                idx,
+                y_lp,
+                p,
+                sel,
+                cov,
+                seed,
+                t + 0.3 * (deadline - t),
+                lambda c_: gap_of(c_, ub) <= mip_gap,
+            )
             steps.append("rounding")
             hist["rounding"] = base + cov
         if gap_of(cov, ub) > mip_gap and time.perf_counter() < deadline:
@@ -358,6 +353,37 @@ def _solve_large(
     if gap_of(cov, ub) <= mip_gap and status != "optimal":
         status = "feasible"
     return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
+
+
+def _round_lp(
+    idx: CoverIndex,
+    y: np.ndarray,
+    p: int,
+    sel: np.ndarray,
+    cov: float,
+    seed: int,
+    stop: float,
+    good_enough: Callable[[float], bool],
+) -> tuple[np.ndarray, float, int]:
+    """Randomised LP rounding for MCLP: ``p`` columns by Gumbel top-p on ``log y``, each
+    repaired by 1-swaps; keeps the best of ``sel`` and the trials. Stops after
+    ``ROUNDING_TRIALS``, at ``stop`` (perf_counter seconds) or once ``good_enough(cov)``.
+    Returns ``(selection, covered weight, trials made)``."""
+    nc = y.size
+    rng = np.random.default_rng(seed)
+    logy = np.log(np.clip(y, 0, 1) + 1e-3)
+    trials = 0
+    for _ in range(ROUNDING_TRIALS):
+        trials += 1
+        key = logy - np.log(-np.log(rng.random(nc)))
+        trial = np.zeros(nc, dtype=bool)
+        trial[np.argpartition(-key, p - 1)[:p]] = True
+        trial, tc = mclp_swap(idx, trial)
+        if tc > cov + idx.tol():
+            sel, cov = trial, tc
+        if good_enough(cov) or time.perf_counter() > stop:
+            break
+    return sel, cov, trials
 
 
 def _restrict(
@@ -384,23 +410,7 @@ def _lp_with_duals(
     c: np.ndarray, M: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, *, time_limit: float
 ) -> _LP | None:
     """Maximise ``c'x`` over ``lo <= Mx <= hi``, ``0 <= x <= 1`` with HiGHS; None if not optimal."""
-    n = c.size
-    Mc = sp.csc_matrix(M, dtype=float)
-    Mc.sort_indices()
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = Mc.shape[0]
-    lp.col_cost_ = np.asarray(c, dtype=float)
-    lp.col_lower_ = np.zeros(n)
-    lp.col_upper_ = np.ones(n)
-    lp.row_lower_ = np.where(np.isfinite(lo), lo, -inf).astype(float)
-    lp.row_upper_ = np.where(np.isfinite(hi), hi, inf).astype(float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = Mc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = Mc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = Mc.data
-    lp.sense_ = highspy.ObjSense.kMaximize
+    lp = highs_lp(c, M, lo, hi, maximize=True)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
