@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from test_optimize_models import coverage_of_all, make_instance
 
+from siting.optimize import _kernels as kern
 from siting.optimize import mclp as mclp_mod
 from siting.optimize import solve_mclp, solve_target
 from siting.optimize import target as target_mod
@@ -171,6 +172,68 @@ def test_mclp_iterated_search_improves_and_is_deterministic() -> None:
     # stops as soon as the requested coverage is reached
     c, cc = mclp_iterated_search(idx, start, stop_at=start_cov, seed=0)
     assert cc >= start_cov - 1e-9 and c.sum() == 6
+
+
+def best_swap_brute(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, sel: np.ndarray):
+    """Largest gain in covered weight of any cost-neutral 1-swap, by enumeration."""
+    dense = A.toarray().astype(bool)
+    base = w[dense[:, sel].any(axis=1)].sum()
+    best = 0.0
+    for j in np.flatnonzero(sel):
+        for k in np.flatnonzero(~sel):
+            if cost[k] <= cost[j]:
+                trial = sel.copy()
+                trial[j], trial[k] = False, True
+                best = max(best, w[dense[:, trial].any(axis=1)].sum() - base)
+    return best
+
+
+@pytest.mark.parametrize("unit", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_swap_search_ends_at_a_1swap_local_optimum(unit: bool, seed: int) -> None:
+    """Unit costs take the fast partner search (k's own rows + least-loss column); the
+    general path checks every open column. Both must leave no improving swap."""
+    A, w = random_cover(seed, n=250, m=30, density=0.1)
+    rng = np.random.default_rng(seed)
+    cost = np.ones(A.shape[1]) if unit else rng.integers(1, 4, A.shape[1]).astype(float)
+    idx = CoverIndex.build(A, w, cost)
+    sel = np.zeros(A.shape[1], bool)
+    sel[rng.choice(A.shape[1], 5, replace=False)] = True
+    covered, _ = kern.swap_search(*idx.args(), sel, np.inf, 10_000, idx.tol(), 0.0)
+    assert covered == pytest.approx(idx.covered(sel))
+    assert best_swap_brute(A, w, cost, sel) <= idx.tol()
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_iterated_swaps_keeps_its_incremental_state_exact(seed: int) -> None:
+    """Kicks are undone move by move; the returned weights must still be the true ones,
+    and the best solution a local optimum no worse than a plain swap descent."""
+    A, w = random_cover(seed, n=500, m=60, density=0.06)
+    idx = CoverIndex.build(A, w)
+    start, _, _ = greedy_cover(idx, np.inf, max_add=8)
+    cur = start.copy()
+    best = np.zeros_like(cur)
+    best_cov, cur_cov, ran = kern.iterated_swaps(
+        idx.tptr,
+        idx.tind,
+        idx.rptr,
+        idx.rind,
+        idx.w,
+        cur,
+        best,
+        400,
+        seed,
+        np.inf,
+        idx.tol(),
+        7,
+    )
+    assert ran == 400 and best.sum() == cur.sum() == 8
+    assert best_cov == pytest.approx(idx.covered(best))
+    assert cur_cov == pytest.approx(idx.covered(cur))
+    plain = start.copy()
+    plain_cov, _ = kern.swap_search(*idx.args(), plain, np.inf, 10_000, idx.tol(), 0.0)
+    assert best_cov >= plain_cov - 1e-9
+    assert best_swap_brute(A, w, np.ones(A.shape[1]), best) <= idx.tol()
 
 
 def test_highs_thread_count_can_change_between_runs() -> None:

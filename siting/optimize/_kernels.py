@@ -7,8 +7,15 @@ candidates), kept incrementally so a move costs only the rows it touches:
 ``own[i]``   sum of the indices of those columns (equals the owner when ``cnt[i] == 1``);
 ``gain[j]``  weight of uncovered rows column ``j`` covers (what opening ``j`` adds);
 ``loss[j]``  weight of rows only ``j`` covers (what closing ``j`` loses).
+
+A 1-swap (close ``j``, open ``k``) changes the covered weight by
+``gain[k] - loss[j] + acc_k[j]`` where ``acc_k[j]`` is the weight of rows only ``j`` covers
+that ``k`` covers too; ``acc_k[j]`` is zero unless ``j`` and ``k`` share a row, so the best
+partner of ``k`` is found from ``k``'s own rows plus the open column with the least loss.
 """
 
+# numba seeds and draws from its own generator through the legacy np.random calls:
+# ruff: noqa: NPY002
 from __future__ import annotations
 
 import numpy as np
@@ -113,6 +120,32 @@ def greedy(tptr, tind, rptr, rind, w, cost, sel, need, max_add):  # pragma: no c
 
 
 @njit(cache=True)
+def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched):
+    """Best open column to close when opening ``k``: ``(change in covered weight, j)``."""
+    nt = 0
+    for q in range(tptr[k], tptr[k + 1]):
+        i = tind[q]
+        if cnt[i] == 1:
+            o = own[i]
+            if not mark[o]:
+                mark[o] = True
+                touched[nt] = o
+                nt += 1
+            acc[o] += w[i]
+    dv = gain[k] - minl  # any open column sharing no row with k: the one losing least
+    dj = argl
+    for t in range(nt):
+        o = touched[t]
+        d = gain[k] - loss[o] + acc[o]
+        if d > dv:
+            dv = d
+            dj = o
+        acc[o] = 0.0
+        mark[o] = False
+    return dv, dj
+
+
+@njit(cache=True)
 def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, budget_slack):
     """Best-improvement 1-swap (close j, open k) maximising covered weight.
 
@@ -127,13 +160,34 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
     mark = np.zeros(m, np.bool_)
     touched = np.empty(m, np.int64)
     moves = 0
+    uniform = budget_slack >= 0.0
+    for j in range(m):
+        if cost[j] != cost[0]:
+            uniform = False
     while moves < max_moves and covered < stop_at:
         opened = np.flatnonzero(sel)
+        minl = np.inf
+        argl = -1
+        for t in range(opened.shape[0]):
+            if loss[opened[t]] < minl:
+                minl = loss[opened[t]]
+                argl = opened[t]
         best_d = tol
         bj = -1
         bk = -1
-        for k in range(m):
-            if sel[k] or gain[k] <= tol:
+        for k in np.argsort(-gain):  # a swap opening k adds at most gain[k]: stop early
+            if gain[k] <= best_d:
+                break
+            if sel[k]:
+                continue
+            if uniform:  # every open column is a partner: the best is found from k's rows
+                dv, dj = _best_partner(
+                    k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched
+                )
+                if dv > best_d:
+                    best_d = dv
+                    bj = dj
+                    bk = k
                 continue
             nt = 0
             for q in range(tptr[k], tptr[k + 1]):
@@ -162,6 +216,192 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
         covered += add_col(bk, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
         moves += 1
     return covered, moves
+
+
+@njit(cache=True)
+def _mark_near(j, tptr, tind, rptr, rind, cmark, cand, nc):  # pragma: no cover
+    """Append the columns sharing a row with ``j`` to ``cand`` (unless marked)."""
+    for q in range(tptr[j], tptr[j + 1]):
+        i = tind[q]
+        for r in range(rptr[i], rptr[i + 1]):
+            o = rind[r]
+            if not cmark[o]:
+                cmark[o] = True
+                cand[nc] = o
+                nc += 1
+    return nc
+
+
+@njit(cache=True)
+def _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, full):
+    """Best-improvement 1-swaps, over all columns (``full``) or over ``cand[:nc]`` and the
+    neighbours of every swap made. Swaps are appended to ``log`` (``j`` = opened,
+    ``-j - 1`` = closed). Returns the covered weight and the new log length."""  # pragma: no cover
+    sel, cnt, own, gain, loss, acc, mark, touched, cmark = st
+    m = tptr.shape[0] - 1
+    while True:
+        minl = np.inf
+        argl = -1
+        top = -1
+        top_gain = tol
+        for j in range(m):
+            if sel[j]:
+                if loss[j] < minl:
+                    minl = loss[j]
+                    argl = j
+            elif gain[j] > top_gain:
+                top_gain = gain[j]
+                top = j
+        if not full and top >= 0 and not cmark[top]:
+            cmark[top] = True  # the best opening anywhere may pair with any closing
+            cand[nc] = top
+            nc += 1
+        best_d = tol
+        bj = -1
+        bk = -1
+        order = np.argsort(-gain) if full else cand[:nc]
+        for k in order:
+            if gain[k] <= best_d:  # a swap opening k adds at most gain[k]
+                if full:
+                    break  # sorted: so do all that follow
+                continue
+            if sel[k]:
+                continue
+            dv, dj = _best_partner(
+                k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched
+            )
+            if dv > best_d:
+                best_d = dv
+                bj = dj
+                bk = k
+        if bj < 0 or nlog > log.shape[0] - 2:
+            break
+        covered -= drop_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        covered += add_col(bk, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        log[nlog] = -bj - 1
+        log[nlog + 1] = bk
+        nlog += 2
+        if not full:
+            nc = _mark_near(bj, tptr, tind, rptr, rind, cmark, cand, nc)
+            nc = _mark_near(bk, tptr, tind, rptr, rind, cmark, cand, nc)
+    for t in range(nc):
+        cmark[cand[t]] = False
+    return covered, nlog
+
+
+@njit(cache=True)
+def iterated_swaps(
+    tptr, tind, rptr, rind, w, sel, best_sel, n_iter, seed, stop_at, tol, full_every
+):
+    """Iterated local search at a fixed number of open columns, maximising covered weight.
+
+    One iteration closes 2-5 open columns (usually one at random and its open neighbours,
+    sometimes random ones), reopens as many greedily, and descends with 1-swaps among the
+    columns near the change (every ``full_every``-th iteration: among all columns). The
+    result is kept when it covers at least as much as before (1 time in 50 anyway, to
+    leave plateaus), otherwise undone move by move. ``sel`` is the current solution (in
+    and out); ``best_sel`` receives the best one. Returns (best covered weight, current
+    covered weight, iterations run).
+    """  # pragma: no cover
+    np.random.seed(seed)
+    m = tptr.shape[0] - 1
+    n_rows = rptr.shape[0] - 1
+    cnt, own, gain, loss, covered = init_state(tptr, tind, w, sel, n_rows)
+    st = (
+        sel,
+        cnt,
+        own,
+        gain,
+        loss,
+        np.zeros(m),
+        np.zeros(m, np.bool_),
+        np.empty(m, np.int64),
+        np.zeros(m, np.bool_),
+    )
+    cand = np.empty(m, np.int64)
+    log = np.empty(max(4 * m, 64), np.int64)
+    covered, _ = _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, 0, cand, 0, True)
+    best = covered
+    best_sel[:] = sel
+    cur = covered
+    opened = np.empty(m, np.int64)
+    near = np.empty(m, np.int64)
+    nmark = np.zeros(m, np.bool_)
+    it = 0
+    while it < n_iter and best < stop_at:
+        it += 1
+        n_open = 0
+        for j in range(m):
+            if sel[j]:
+                opened[n_open] = j
+                n_open += 1
+        if n_open < 2:
+            break
+        r = min(2 + np.random.randint(4), n_open)
+        s = opened[np.random.randint(n_open)]
+        nn = 0
+        if np.random.random() < 0.7:  # a local kick: s and open columns sharing rows with it
+            for q in range(tptr[s], tptr[s + 1]):
+                i = tind[q]
+                for rr in range(rptr[i], rptr[i + 1]):
+                    o = rind[rr]
+                    if sel[o] and o != s and not nmark[o]:
+                        nmark[o] = True
+                        near[nn] = o
+                        nn += 1
+            for t in range(nn):
+                nmark[near[t]] = False
+        covered -= drop_col(s, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        log[0] = -s - 1
+        nlog = 1
+        for _ in range(r - 1):
+            if nn > 0:
+                u = np.random.randint(nn)
+                j = near[u]
+                near[u] = near[nn - 1]
+                nn -= 1
+            else:
+                j = opened[np.random.randint(n_open)]
+                if not sel[j]:
+                    continue
+            covered -= drop_col(j, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+            log[nlog] = -j - 1
+            nlog += 1
+        n_closed = nlog
+        for _ in range(n_closed):  # greedy refill
+            bj = -1
+            bv = 0.0
+            for j in range(m):
+                if not sel[j] and gain[j] > bv:
+                    bv = gain[j]
+                    bj = j
+            if bj < 0:
+                break
+            covered += add_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+            log[nlog] = bj
+            nlog += 1
+        full = full_every > 0 and it % full_every == 0
+        nc = 0
+        if not full:
+            for t in range(nlog):
+                j = log[t] if log[t] >= 0 else -log[t] - 1
+                nc = _mark_near(j, tptr, tind, rptr, rind, st[8], cand, nc)
+        covered, nlog = _descend(
+            tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, full
+        )
+        if covered >= cur - tol or np.random.random() < 0.02:
+            cur = covered
+            if covered > best + tol:
+                best = covered
+                best_sel[:] = sel
+        else:  # undo, newest move first
+            for t in range(nlog - 1, -1, -1):
+                v = log[t]
+                if v >= 0:
+                    covered -= drop_col(v, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+                else:
+                    covered += add_col(-v - 1, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+    return best, cur, it
 
 
 @njit(cache=True)

@@ -182,10 +182,13 @@ FIRST_ORDER_SHARE = 0.15  # share of the remaining time given to the first-order
 FIRST_ORDER_MIN_S, FIRST_ORDER_MAX_S = 2.0, 15.0  # ... clamped to this range (s)
 
 
-def first_order_seconds(remaining: float) -> float:
-    """Seconds for the first-order LP: a share of what is left, clamped, at most half."""
+def first_order_seconds(remaining: float, most: float = FIRST_ORDER_MAX_S) -> float:
+    """Seconds for the first-order LP: a share of what is left, clamped, at most half.
+
+    ``most`` caps it lower where a rough bound is as good (a whole number of sites).
+    """
     share = max(FIRST_ORDER_MIN_S, FIRST_ORDER_SHARE * remaining)
-    return max(0.05, min(FIRST_ORDER_MAX_S, share, 0.5 * remaining))
+    return max(0.05, min(most, FIRST_ORDER_MAX_S, share, 0.5 * remaining))
 
 
 def psclp_dual_bound(

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _TOL = 1e-9  # relative tolerance on weights (persons)
+ILS_CHUNK = 100  # iterated-search iterations between deadline checks
+FULL_SCAN_EVERY = 20  # every so many iterations, a 1-swap descent over all columns
 
 
 @dataclass
@@ -246,33 +248,36 @@ def mclp_iterated_search(
 ) -> tuple[np.ndarray, float]:
     """Iterated 1-swap local search at a fixed number of open columns (unit costs).
 
-    Each iteration closes 2-5 random open columns, reopens as many greedily and descends
-    with best-improvement 1-swaps; the result replaces the current solution when it
-    covers at least as much (or, 1 time in 20, anyway, to leave plateaus). Stops once
-    ``stop_at`` persons are covered, after ``max_iterations`` or at ``deadline``
-    (``time.perf_counter()`` seconds). Returns the best selection and its covered weight.
+    Compiled (:func:`siting.optimize._kernels.iterated_swaps`): each iteration closes 2-5
+    open columns - mostly one at random and open columns sharing demand with it - reopens
+    as many greedily and descends with best-improvement 1-swaps near the change (every
+    ``FULL_SCAN_EVERY``-th iteration over all columns); a worse result is undone (kept 1
+    time in 50, to leave plateaus). Stops once ``stop_at`` persons are covered, after
+    ``max_iterations`` or at ``deadline`` (``time.perf_counter()`` seconds), checked every
+    ``ILS_CHUNK`` iterations; the same seed and iteration count give the same answer.
+    Returns the best selection and its covered weight.
     """
-    args = idx.args()
+    args = (idx.tptr, idx.tind, idx.rptr, idx.rind, idx.w)
     tol = idx.tol()
-    rng = np.random.default_rng(seed)
     cur = sel.astype(bool).copy()
-    cur_cov, _ = kern.swap_search(*args, cur, stop_at, 100_000, tol, 0.0)
-    best, best_cov = cur.copy(), float(cur_cov)
-    for _ in range(max_iterations):
+    best = cur.copy()
+    best_cov = -np.inf
+    chunk_sel = np.empty_like(cur)
+    done = 0
+    n_chunk = 0
+    while done < max_iterations or n_chunk == 0:
+        n = min(ILS_CHUNK, max_iterations - done)
+        cov, _, ran = kern.iterated_swaps(
+            *args, cur, chunk_sel, n, seed * 1_000_003 + n_chunk, stop_at, tol, FULL_SCAN_EVERY
+        )
+        n_chunk += 1
+        done += max(int(ran), 1)
+        if cov > best_cov + tol or best_cov == -np.inf:
+            best, best_cov = chunk_sel.copy(), float(cov)
         if best_cov >= stop_at or (deadline is not None and time.perf_counter() > deadline):
             break
-        opened = np.flatnonzero(cur)
-        if opened.size < 2:
+        if ran < n:  # fewer than two open columns: nothing to perturb
             break
-        k = int(min(opened.size, rng.integers(2, 6)))
-        trial = cur.copy()
-        trial[rng.choice(opened, size=k, replace=False)] = False
-        kern.greedy(*args, trial, np.inf, k)
-        cov, _ = kern.swap_search(*args, trial, stop_at, 100_000, tol, 0.0)
-        if cov >= cur_cov - tol or rng.random() < 0.05:
-            cur, cur_cov = trial, cov
-        if cov > best_cov + tol:
-            best, best_cov = trial.copy(), float(cov)
     return best, best_cov
 
 

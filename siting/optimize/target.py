@@ -21,10 +21,14 @@ one row per district. Pipeline (:func:`solve_target`):
    With unit costs the objective is integral, so a bound above ``UB - 1`` proves ``UB``
    optimal;
 4. guided search: greedy seeded with the near-1 columns of the LP, then randomised
-   rounding at ``UB - 1`` sites repaired by 1-swaps, repeated while it succeeds; on
-   large models, near misses continue with iterated 1-swaps (:func:`~siting.optimize.
-   heuristics.mclp_iterated_search`) and the rounding alternates between the PDLP
-   solution and the averaged Lagrangian subproblem solutions until the time is up;
+   rounding at ``UB - 1`` sites repaired by 1-swaps, repeated while it succeeds
+   (alternating between the PDLP solution and the averaged Lagrangian subproblem
+   solutions on large models). On large models the first miss hands over to the
+   compiled iterated search at ``UB - 1`` sites (:func:`~siting.optimize.heuristics.
+   mclp_iterated_search`: local kicks, undone when worse), started from the nearest
+   miss and then from the incumbent without one of its least useful sites, in slices
+   of at most ``ILS_SLICE_S`` seconds, until the time is up (on the 50,000-node city:
+   105 sites, 1.9% from the bound, after ~20 s);
 5. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS
    on the reduced model, warm-started with the incumbent (which also acts as the
    cut-off). On larger models HiGHS cannot solve the root LP in useful time, so the
@@ -71,7 +75,8 @@ __all__ = [
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
-ILS_SLICE_S = 5.0  # at most this many seconds of iterated swaps per attempt (large models)
+ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
+ROUNDING_SHARE = 0.05  # share of the time left for one LP rounding round (large models)
 _EPS = 1e-9
 
 
@@ -267,6 +272,11 @@ def _lp_rounding(
     return None, best, best_cov
 
 
+def _rounding_seconds(now: float, stop: float) -> float:
+    """Time for one round of LP rounding on a large model: 1 s or 5% of what is left."""
+    return max(1.0, ROUNDING_SHARE * (stop - now))
+
+
 # ---------------------------------------------------------------------- main entry
 def solve_target(
     problem: CoverageProblem,
@@ -356,14 +366,15 @@ def solve_target(
     sel, _, _ = greedy_cover(idx, need)
     hist["greedy"] = float(idx.cost[sel].sum())
     kicks = 10 if method == "heuristic" else 0  # LP rounding below is the stronger search
+    use_lp = method != "heuristic" and (lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT)
+    share = 0.2 if use_lp or method == "heuristic" else 0.05  # large: the search below
     sel, _ = improve_partial_cover(
-        idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, 0.2 * (deadline - t))
+        idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, share * (deadline - t))
     )
     ub = float(idx.cost[sel].sum())
     hist["local_search"] = ub
     hist["heuristic_s"] = time.perf_counter() - t
     steps = ["reduce", "greedy", "swap"]
-    use_lp = method != "heuristic" and (lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT)
     lb = 0.0
     y_frac = None
     guides: list[np.ndarray] = []
@@ -382,7 +393,8 @@ def solve_target(
         # --- too large for the simplex method: first-order LP (PDLP), its duals give a
         # proven Lagrangian bound, polished by subgradient steps from there
         t = time.perf_counter()
-        pd_time = first_order_seconds(deadline - t)
+        # with whole-number costs the bound is rounded up: its last decimals rarely matter
+        pd_time = first_order_seconds(deadline - t, most=6.0 if integral else np.inf)
         pdb, lam, y_pd = lp_psclp_first_order(R.A, R.weight, R.cost, need, time_limit=pd_time)
         if y_pd is not None:
             lag, _, y_avg = psclp_lagrangian(
@@ -437,17 +449,29 @@ def solve_target(
         share = 0.3 if use_lp else 1.0  # without an LP, HiGHS is hopeless: search instead
         stop_round = t + share * (deadline - t)
         guides.insert(0, y_frac)
-        tries = fails = 0
+        tries = fails = n_drop = 0
+        rounding = True
         while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < stop_round:
             got = near = None
-            if fails == 0:
+            p_try = round(ub / unit) - 1
+            if rounding:
                 guide = guides[tries % len(guides)]
                 tries += 1
+                now = time.perf_counter()
                 got, near, _ = _lp_rounding(
-                    idx, need_t, guide, round(ub / unit) - 1, rng, ROUNDING_TRIALS, stop_round
+                    idx,
+                    need_t,
+                    guide,
+                    p_try,
+                    rng,
+                    ROUNDING_TRIALS,
+                    stop_round
+                    if use_lp
+                    else min(stop_round, now + _rounding_seconds(now, stop_round)),
                 )
                 if got is None and use_lp:
                     break  # HiGHS takes over from here
+                rounding = got is not None  # once it misses, the iterated search is better
             if got is None:
                 # no HiGHS after this: iterated swaps at UB - 1 sites, first from the
                 # rounding's nearest miss, then from the incumbent without one of its
@@ -456,7 +480,8 @@ def solve_target(
                 if near is None:
                     order = kern.removal_order(*idx.args(), sel)
                     near = sel.copy()
-                    near[order[(fails - 2) % min(5, order.size)]] = False
+                    near[order[n_drop % min(5, order.size)]] = False
+                    n_drop += 1
                 now = time.perf_counter()
                 got, cov = mclp_iterated_search(
                     idx,
@@ -464,12 +489,12 @@ def solve_target(
                     stop_at=need_t,
                     seed=seed + tries + fails,
                     deadline=min(
-                        stop_round, now + min(ILS_SLICE_S, max(1.0, (stop_round - now) / 4))
+                        stop_round, now + min(ILS_SLICE_S, max(1.0, (stop_round - now) / 2))
                     ),
                 )
                 if cov < need_t:
                     continue
-            fails = 0
+            n_drop = 0
             kern.drop_redundant(*idx.args(), got, need_t)
             sel, ub = got, float(idx.cost[got].sum())
     hist["guided"] = ub
