@@ -42,6 +42,7 @@ __all__ = [
 _TOL = 1e-9  # relative tolerance on weights (persons)
 ILS_CHUNK = 100  # iterated-search iterations between deadline checks
 FULL_SCAN_EVERY = 20  # every so many iterations, a 1-swap descent over all columns
+ILS_RETURN_AFTER = 2_000  # iterations without a new best before the search returns to it
 
 
 @dataclass
@@ -265,6 +266,7 @@ def mclp_iterated_search(
     chunk_sel = np.empty_like(cur)
     done = 0
     n_chunk = 0
+    stale = 0  # iterations since the best solution last improved
     while done < max_iterations or n_chunk == 0:
         n = min(ILS_CHUNK, max_iterations - done)
         cov, _, ran = kern.iterated_swaps(
@@ -272,8 +274,13 @@ def mclp_iterated_search(
         )
         n_chunk += 1
         done += max(int(ran), 1)
+        stale += int(ran)
         if cov > best_cov + tol or best_cov == -np.inf:
             best, best_cov = chunk_sel.copy(), float(cov)
+            stale = 0
+        elif stale >= ILS_RETURN_AFTER:  # the walk has drifted: go back to the best
+            cur[:] = best
+            stale = 0
         if best_cov >= stop_at or (deadline is not None and time.perf_counter() > deadline):
             break
         if ran < n:  # fewer than two open columns: nothing to perturb
