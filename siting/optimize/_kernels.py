@@ -289,7 +289,7 @@ def _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, f
     return covered, nlog
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # several searches may run in threads
 def iterated_swaps(
     tptr, tind, rptr, rind, w, sel, best_sel, n_iter, seed, stop_at, tol, full_every
 ):

@@ -3,13 +3,18 @@
 Coverage models work on a reduced matrix (see :mod:`siting.optimize.reduce`) with the
 compiled incremental state of :mod:`siting.optimize._kernels`: opening or closing a site
 touches only the rows it covers, so a greedy run costs O(nnz) in total and one full
-1-swap neighbourhood scan O(nnz + n_open x n_candidates).
+1-swap neighbourhood scan O(nnz) with unit costs (a candidate's best partner comes from
+its own rows or is the open site losing least) or O(nnz + n_open x n_candidates) with
+costs; candidates are scanned by falling gain and the scan stops once no gain can win.
 
 * :func:`greedy_cover` - best gain / cost first, until a covered weight is reached.
 * :func:`improve_partial_cover` - partial set covering (PSCLP) local search: close the
   open site that loses least, repair coverage with 1-swaps (never raising cost), drop
   redundant sites; then seeded random kicks (close a few sites, greedy repair, repeat).
 * :func:`mclp_swap` - MCLP 1-swap local search at a fixed number of sites / budget.
+* :func:`mclp_iterated_search` - compiled iterated local search at a fixed number of
+  sites (local kicks, greedy refill, 1-swaps near the change, undo when worse): the
+  search of the large-model paths of both coverage models.
 * :func:`pmedian_greedy`, :func:`pmedian_interchange` - p-median greedy add and
   Whitaker's fast interchange (Teitz-Bart vertex substitution), vectorised over the
   sparse distance pairs.
@@ -20,7 +25,10 @@ how far the searches go, so equal seeds give equal answers.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +45,7 @@ __all__ = [
     "mclp_swap",
     "pmedian_greedy",
     "pmedian_interchange",
+    "search_workers",
 ]
 
 _TOL = 1e-9  # relative tolerance on weights (persons)
@@ -238,6 +247,13 @@ def mclp_swap(
     return out, float(covered)
 
 
+def search_workers(threads: int | None) -> int:
+    """Parallel walks for the iterated search: ``threads`` or every CPU (at most 8)."""
+    if threads is not None:
+        return max(1, int(threads))
+    return max(1, min(8, os.cpu_count() or 1))
+
+
 def mclp_iterated_search(
     idx: CoverIndex,
     sel: np.ndarray,
@@ -246,6 +262,7 @@ def mclp_iterated_search(
     seed: int = 0,
     max_iterations: int = 100_000,
     deadline: float | None = None,
+    workers: int = 1,
 ) -> tuple[np.ndarray, float]:
     """Iterated 1-swap local search at a fixed number of open columns (unit costs).
 
@@ -253,11 +270,37 @@ def mclp_iterated_search(
     open columns - mostly one at random and open columns sharing demand with it - reopens
     as many greedily and descends with best-improvement 1-swaps near the change (every
     ``FULL_SCAN_EVERY``-th iteration over all columns); a worse result is undone (kept 1
-    time in 50, to leave plateaus). Stops once ``stop_at`` persons are covered, after
-    ``max_iterations`` or at ``deadline`` (``time.perf_counter()`` seconds), checked every
-    ``ILS_CHUNK`` iterations; the same seed and iteration count give the same answer.
-    Returns the best selection and its covered weight.
+    time in 50, to leave plateaus), and after ``ILS_RETURN_AFTER`` iterations without a
+    new best the walk restarts from the best. Stops once ``stop_at`` persons are covered,
+    after ``max_iterations`` or at ``deadline`` (``time.perf_counter()`` seconds), checked
+    every ``ILS_CHUNK`` iterations. ``workers`` > 1 runs that many independent walks (seeds
+    ``seed``, ``seed + 1``, ...) in threads - the compiled kernel releases the GIL - and
+    stops them all once one reaches ``stop_at``. With one worker, or without ``stop_at``
+    and ``deadline``, the same seed gives the same answer. Returns the best selection and
+    its covered weight.
     """
+    if workers <= 1:
+        return _iterated_walk(idx, sel, stop_at, seed, max_iterations, deadline, None)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        runs = [
+            pool.submit(_iterated_walk, idx, sel, stop_at, seed + k, max_iterations, deadline, stop)
+            for k in range(workers)
+        ]
+        results = [r.result() for r in runs]
+    return max(results, key=lambda r: r[1])  # ties: the lowest seed
+
+
+def _iterated_walk(
+    idx: CoverIndex,
+    sel: np.ndarray,
+    stop_at: float,
+    seed: int,
+    max_iterations: int,
+    deadline: float | None,
+    stop: threading.Event | None,
+) -> tuple[np.ndarray, float]:
+    """One walk of :func:`mclp_iterated_search`; sets ``stop`` when it reaches ``stop_at``."""
     args = (idx.tptr, idx.tind, idx.rptr, idx.rind, idx.w)
     tol = idx.tol()
     cur = sel.astype(bool).copy()
@@ -281,7 +324,13 @@ def mclp_iterated_search(
         elif stale >= ILS_RETURN_AFTER:  # the walk has drifted: go back to the best
             cur[:] = best
             stale = 0
-        if best_cov >= stop_at or (deadline is not None and time.perf_counter() > deadline):
+        if best_cov >= stop_at:
+            if stop is not None:
+                stop.set()
+            break
+        if (deadline is not None and time.perf_counter() > deadline) or (
+            stop is not None and stop.is_set()
+        ):
             break
         if ran < n:  # fewer than two open columns: nothing to perturb
             break

@@ -41,6 +41,7 @@ from siting.optimize.heuristics import (
     greedy_cover,
     mclp_iterated_search,
     mclp_swap,
+    search_workers,
 )
 from siting.optimize.highs import highs_lp, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
@@ -127,7 +128,8 @@ def solve_mclp(
     seed : int
         Seed of the randomised LP rounding.
     threads : int, optional
-        HiGHS threads.
+        HiGHS threads; on large models also the number of parallel iterated-search walks
+        (default: every CPU, at most 8).
     verbose : bool
         HiGHS log.
 
@@ -206,7 +208,21 @@ def solve_mclp(
         return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
     if R.A.nnz > LP_NNZ_LIMIT and method != "exact":
         return _solve_large(
-            problem, R, idx, sel, cov, ub, p, limit, t0, deadline, hist, steps, mip_gap, seed
+            problem,
+            R,
+            idx,
+            sel,
+            cov,
+            ub,
+            p,
+            limit,
+            t0,
+            deadline,
+            hist,
+            steps,
+            mip_gap,
+            seed,
+            threads,
         )
     c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
     keep: np.ndarray | None = None
@@ -308,6 +324,7 @@ def _solve_large(
     steps: list[str],
     mip_gap: float,
     seed: int,
+    threads: int | None,
 ) -> Solution:
     """Models too large for the simplex method: first-order LP bound, then search.
 
@@ -349,7 +366,12 @@ def _solve_large(
             hist["rounding_s"] = time.perf_counter() - t
         if gap_of(cov, ub) > mip_gap and time.perf_counter() < deadline:
             sel, cov = mclp_iterated_search(
-                idx, sel, stop_at=ub / (1.0 + mip_gap) - base, seed=seed, deadline=deadline
+                idx,
+                sel,
+                stop_at=ub / (1.0 + mip_gap) - base,
+                seed=seed,
+                deadline=deadline,
+                workers=search_workers(threads),
             )
             steps.append("ils")
             hist["ils"] = base + cov

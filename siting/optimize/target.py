@@ -60,6 +60,7 @@ from siting.optimize.heuristics import (
     group_greedy,
     improve_partial_cover,
     mclp_iterated_search,
+    search_workers,
 )
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
@@ -316,7 +317,8 @@ def solve_target(
         run ends on a proof or an iteration limit (a run cut short by ``time_limit`` may
         stop at a different point under a different machine load).
     threads : int, optional
-        HiGHS threads.
+        HiGHS threads; on large models also the number of parallel iterated-search walks
+        (default: every CPU, at most 8).
     verbose : bool
         Show HiGHS' log.
     threshold : str
@@ -488,6 +490,7 @@ def solve_target(
                     near,
                     stop_at=need_t,
                     seed=seed + tries + fails,
+                    workers=search_workers(threads),
                     deadline=min(
                         stop_round, now + min(ILS_SLICE_S, max(1.0, (stop_round - now) / 2))
                     ),
