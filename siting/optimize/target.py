@@ -25,10 +25,10 @@ one row per district. Pipeline (:func:`solve_target`):
    (alternating between the PDLP solution and the averaged Lagrangian subproblem
    solutions on large models). On large models the first miss hands over to the
    compiled iterated search at ``UB - 1`` sites (:func:`~siting.optimize.heuristics.
-   mclp_iterated_search`: local kicks, undone when worse), started from the nearest
-   miss and then from the incumbent without one of its least useful sites, in slices
-   of at most ``ILS_SLICE_S`` seconds, until the time is up (on the 50,000-node city:
-   105 sites, 1.9% from the bound, after ~20 s);
+   mclp_iterated_search`: local kicks, undone when worse; one walk per thread),
+   started from the nearest miss and then from the incumbent without one of its least
+   useful sites, in slices of at most ``ILS_SLICE_S`` seconds, until the time is up (on
+   the 50,000-node city: 105 sites, 1.9% from the bound, after 15-25 s in most runs);
 5. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS
    on the reduced model, warm-started with the incumbent (which also acts as the
    cut-off). On larger models HiGHS cannot solve the root LP in useful time, so the
