@@ -120,8 +120,10 @@ def greedy(tptr, tind, rptr, rind, w, cost, sel, need, max_add):  # pragma: no c
 
 
 @njit(cache=True)
-def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched):
-    """Best open column to close when opening ``k``: ``(change in covered weight, j)``."""
+def _unique_overlap(k, tptr, tind, w, cnt, own, acc, mark, touched):  # pragma: no cover
+    """For each open column ``o`` sharing rows with ``k`` that only ``o`` covers, add their
+    weight to ``acc[o]`` and list ``o`` in ``touched``; returns how many were listed.
+    The caller resets ``acc`` and ``mark`` for ``touched[:nt]``."""
     nt = 0
     for q in range(tptr[k], tptr[k + 1]):
         i = tind[q]
@@ -132,6 +134,13 @@ def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark,
                 touched[nt] = o
                 nt += 1
             acc[o] += w[i]
+    return nt
+
+
+@njit(cache=True)
+def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched):
+    """Best open column to close when opening ``k``: ``(change in covered weight, j)``."""
+    nt = _unique_overlap(k, tptr, tind, w, cnt, own, acc, mark, touched)
     dv = gain[k] - minl  # any open column sharing no row with k: the one losing least
     dj = argl
     for t in range(nt):
@@ -189,16 +198,7 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
                     bj = dj
                     bk = k
                 continue
-            nt = 0
-            for q in range(tptr[k], tptr[k + 1]):
-                i = tind[q]
-                if cnt[i] == 1:
-                    o = own[i]
-                    if not mark[o]:
-                        mark[o] = True
-                        touched[nt] = o
-                        nt += 1
-                    acc[o] += w[i]
+            nt = _unique_overlap(k, tptr, tind, w, cnt, own, acc, mark, touched)
             for t in range(opened.shape[0]):
                 j = opened[t]
                 if cost[k] <= cost[j] + budget_slack:
