@@ -57,6 +57,7 @@ __all__ = ["mclp_matrices", "solve_mclp"]
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
 ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
 RC_FIXING = True  # drop columns by LP reduced cost before HiGHS
+LARGE_ROUNDING_SHARE = 0.1  # share of the time for LP rounding on large models
 HIGHS_HEURISTICS = True  # HiGHS RINS/RENS/...: on (off is faster on some models, slower on others)
 # Handing HiGHS our incumbent made its root cut loop slower (grid sub-instance, p = 113:
 # 6.0-7.1 s with it, 4.1-4.6 s without; Liechtenstein p = 37: 4.0 vs 3.6 s); the incumbent
@@ -350,7 +351,7 @@ def _solve_large(
     nc = R.A.shape[1]
     if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
         t = time.perf_counter()
-        if y_lp is not None:
+        if y_lp is not None and LARGE_ROUNDING_SHARE > 0:
             sel, cov, _ = _round_lp(
                 idx,
                 y_lp,
@@ -358,7 +359,7 @@ def _solve_large(
                 sel,
                 cov,
                 seed,
-                t + 0.1 * (deadline - t),  # the iterated search below is the stronger one
+                t + LARGE_ROUNDING_SHARE * (deadline - t),  # the iterated search is stronger
                 lambda c_: gap_of(c_, ub) <= mip_gap,
             )
             steps.append("rounding")
