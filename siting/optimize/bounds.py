@@ -216,7 +216,8 @@ def lp_psclp_first_order(
 ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     """LP bound of partial set covering for models too large for the simplex method.
 
-    HiGHS' PDLP runs for ``time_limit`` seconds on the LP (weights scaled to mean 1);
+    HiGHS' PDLP runs on the LP (weights scaled to mean 1) for an iteration budget worth
+    about ``time_limit`` seconds (see :func:`~siting.optimize.highs.solve_lp_first_order`);
     its row duals become multipliers of :func:`psclp_dual_bound`, so the returned bound
     is proven whatever PDLP's accuracy. Returns ``(bound, lam, y)``: the bound (``-inf``
     when PDLP gave nothing), the multipliers and PDLP's approximate column values.
