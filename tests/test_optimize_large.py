@@ -16,7 +16,7 @@ from test_optimize_models import coverage_of_all, make_instance
 
 from siting.optimize import _kernels as kern
 from siting.optimize import mclp as mclp_mod
-from siting.optimize import solve_mclp, solve_target
+from siting.optimize import CoverageProblem, solve_mclp, solve_target
 from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     first_order_seconds,
@@ -137,8 +137,35 @@ def test_target_large_path_brute_force(seed: int, large_paths: None) -> None:
     assert sol.covered_weight >= target * P.total_weight - 1e-6
     assert sol.bound <= best + 1e-6 <= sol.objective + 1e-6
     assert sol.gap >= 0.0
-    if sol.status == "optimal":
-        assert sol.objective == best
+    # the iterated search going down one site at a time reaches the optimum here
+    assert sol.objective == best
+    assert "pdlp" in sol.method.split("+")
+
+
+def greedy_trap() -> tuple[sp.csr_matrix, np.ndarray]:
+    """Two rows of demand points in blocks of 2, 4, ..., 64: the optimum covers them with
+    the two row sets, greedy takes the six block sets (each a little larger)."""
+    sizes = 2 ** np.arange(1, 7)
+    n_half = int(sizes.sum())
+    block = np.repeat(np.arange(sizes.size), sizes)
+    rows = np.r_[np.arange(n_half), n_half + np.arange(n_half)]
+    cols = np.r_[np.zeros(n_half, int), np.ones(n_half, int)]  # the two row sets
+    rows = np.r_[rows, np.arange(n_half), n_half + np.arange(n_half)]
+    cols = np.r_[cols, 2 + block, 2 + block]  # block k covers both rows' points of block k
+    cover = sp.csr_matrix((np.ones(rows.size, bool), (rows, cols)), shape=(2 * n_half, 8))
+    return cover, np.ones(2 * n_half)
+
+
+def test_target_large_path_escapes_the_greedy_trap(large_paths: None) -> None:
+    cover, w = greedy_trap()
+    P = CoverageProblem(cover=cover, weight=w)
+    idx = CoverIndex.build(cover, w)
+    sel, _, _ = greedy_cover(idx, w.sum())
+    assert sel.sum() == 6 and not sel[:2].any()  # the trap works
+    sol = solve_target(P, 1.0, time_limit=5.0)
+    assert "pdlp" in sol.method.split("+")
+    assert sol.objective == 2 and sol.status == "optimal"
+    assert np.flatnonzero(sol.selected).tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("seed", range(4))

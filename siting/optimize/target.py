@@ -75,6 +75,7 @@ __all__ = [
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
+LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE = 0.25, 0.02  # cap of one rounding round
 ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
 _EPS = 1e-9
 
@@ -268,6 +269,11 @@ def _lp_rounding(
     return None
 
 
+def _rounding_seconds(now: float, stop: float) -> float:
+    """Cap of one LP-rounding round on a large model (s): a small share of what is left."""
+    return max(LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE * (stop - now))
+
+
 # ---------------------------------------------------------------------- main entry
 def solve_target(
     problem: CoverageProblem,
@@ -441,18 +447,34 @@ def solve_target(
         share = 0.3 if use_lp else 1.0  # without an LP, HiGHS is hopeless: search instead
         stop_round = t + share * (deadline - t)
         attempts = n_drop = 0
+        rounding = True  # LP rounding while it succeeds (on large models: briefly)
         while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < stop_round:
             p_try = round(ub / unit) - 1
-            if use_lp:
-                # randomised rounding of the LP solution; HiGHS takes over at the first miss
-                got = _lp_rounding(idx, need_t, y_frac, p_try, rng, ROUNDING_TRIALS, stop_round)
-                if got is None:
-                    break
-            else:
+            got = None
+            if rounding:
+                # randomised rounding of the LP solution at UB - 1 sites. It finds what
+                # the LP sees and a local search does not (a greedy trap); on large
+                # models each round is capped, because there the iterated search below
+                # goes down one site at a time faster (50,000-node grid: 112 -> 106
+                # sites in 0.3-1.5 s, while rounding took 2.6 s to miss at 107)
+                now = time.perf_counter()
+                got = _lp_rounding(
+                    idx,
+                    need_t,
+                    y_frac,
+                    p_try,
+                    rng,
+                    ROUNDING_TRIALS,
+                    stop_round
+                    if use_lp
+                    else min(stop_round, now + _rounding_seconds(now, stop_round)),
+                )
+                if got is None and use_lp:
+                    break  # HiGHS takes over from here
+                rounding = got is not None
+            if got is None:
                 # large models (no HiGHS after this): iterated swaps at UB - 1 sites from
-                # the incumbent without one of its 5 least useful sites, in turn. They go
-                # down one site at a time faster than rounding the first-order LP does
-                # (50,000-node grid: 112 -> 106 sites in 0.3-1.5 s, rounding 2.6 s)
+                # the incumbent without one of its 5 least useful sites, in turn
                 order = kern.removal_order(*idx.args(), sel)
                 start = sel.copy()
                 start[order[n_drop % min(5, order.size)]] = False
