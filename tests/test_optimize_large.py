@@ -14,9 +14,9 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from test_optimize_models import coverage_of_all, make_instance
 
+from siting.optimize import CoverageProblem, solve_mclp, solve_target
 from siting.optimize import _kernels as kern
 from siting.optimize import mclp as mclp_mod
-from siting.optimize import CoverageProblem, solve_mclp, solve_target
 from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     first_order_seconds,

@@ -20,14 +20,16 @@ one row per district. Pipeline (:func:`solve_target`):
    ~60-700 s for the same LP); ``method="heuristic"`` uses the subgradient method only.
    With unit costs the objective is integral, so a bound above ``UB - 1`` proves ``UB``
    optimal;
-4. search at ``UB - 1`` sites while it succeeds. When the simplex LP was affordable:
-   greedy seeded with the near-1 columns of the LP, then randomised LP rounding repaired
-   by 1-swaps. On large models (unit costs), the compiled iterated search instead
+4. search at ``UB - 1`` sites while it succeeds: greedy seeded with the near-1 columns
+   of the simplex LP (when it was affordable), then randomised LP rounding repaired by
+   1-swaps. On large models (unit costs) each rounding round is capped (the LP still
+   sees what a local search misses, such as a greedy trap) and the first miss hands
+   over to the compiled iterated search
    (:func:`~siting.optimize.heuristics.mclp_iterated_search`: local kicks, undone when
    worse; one walk per thread), started from the incumbent without one of its 5 least
    useful sites in turn, in slices of at most ``ILS_SLICE_S`` seconds, until the time
-   is up (on the 50,000-node city, seed 0: 105 sites, 1.9% from the bound, in 10 s and
-   in 60 s; other seeds may stay at 106);
+   is up (on the 50,000-node city: 105 sites, 1.9% from the bound, in 60 s with seed 0;
+   other seeds may stay at 106);
 5. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS
    on the reduced model, warm-started with the incumbent (which also acts as the
    cut-off). On larger models HiGHS cannot solve the root LP in useful time, so the
