@@ -28,8 +28,8 @@ one row per district. Pipeline (:func:`solve_target`):
    (:func:`~siting.optimize.heuristics.mclp_iterated_search`: local kicks, undone when
    worse; one walk per thread), started from the incumbent without one of its 5 least
    useful sites in turn, in slices of at most ``ILS_SLICE_S`` seconds, until the time
-   is up (on the 50,000-node city: 105 sites, 1.9% from the bound, in 60 s with seed 0;
-   other seeds may stay at 106);
+   is up (on the 50,000-node city: 105 sites, 1.9% from the bound, in 60 s with each
+   of seeds 0-2; 106 in 10 s with 3 seeds of 4);
 5. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS
    on the reduced model, warm-started with the incumbent (which also acts as the
    cut-off). On larger models HiGHS cannot solve the root LP in useful time, so the
