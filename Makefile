@@ -21,6 +21,7 @@ test-all:  ## also the slow tests
 
 lint:
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 bench:  ## benchmarks against the peers (networkx, scipy, pandana, HiGHS, spopt)
 	$(PIP) install -e ".[dev,bench]" || echo "some peer packages did not install; the benchmark says which"

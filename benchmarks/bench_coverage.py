@@ -133,10 +133,16 @@ def graph_arrays(G) -> dict:
     first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
     A = sp.csr_matrix((ww[first], (r[first], c[first])), shape=(n, n))
     A.sort_indices()
-    return {"x": np.array([G.nodes[k]["x"] for k in order], float),
-            "y": np.array([G.nodes[k]["y"] for k in order], float),
-            "src": src, "dst": dst, "w": w,
-            "indptr": A.indptr, "indices": A.indices, "weights": A.data}
+    return {
+        "x": np.array([G.nodes[k]["x"] for k in order], float),
+        "y": np.array([G.nodes[k]["y"] for k in order], float),
+        "src": src,
+        "dst": dst,
+        "w": w,
+        "indptr": A.indptr,
+        "indices": A.indices,
+        "weights": A.data,
+    }
 
 
 def sites_for(n: int) -> np.ndarray:
@@ -151,8 +157,12 @@ def build(instance: str, cache: Path) -> dict:
     if instance in ("liechtenstein", "liechtenstein/siting"):
         pbf = liechtenstein_pbf()
         if pbf is None:
-            return {**info, "skip": "Liechtenstein extract not found (looked for "
-                    + ", ".join(map(str, LIECHTENSTEIN_PBF)) + "; set LIECHTENSTEIN_PBF)"}
+            return {
+                **info,
+                "skip": "Liechtenstein extract not found (looked for "
+                + ", ".join(map(str, LIECHTENSTEIN_PBF))
+                + "; set LIECHTENSTEIN_PBF)",
+            }
     elif instance != "grid":
         import pyrosm
 
@@ -168,8 +178,11 @@ def build(instance: str, cache: Path) -> dict:
         net = grid_network(224, 80.0, drop=0.1, seed=SEED)
         A = sp.csr_matrix((arrays["weights"], arrays["indices"], arrays["indptr"]))
         B = sp.csr_matrix((net.weights, net.indices, net.indptr), shape=A.shape)
-        same = (np.array_equal(net.node_x, arrays["x"]) and np.array_equal(net.node_y, arrays["y"])
-                and (A != B).nnz == 0)
+        same = (
+            np.array_equal(net.node_x, arrays["x"])
+            and np.array_equal(net.node_y, arrays["y"])
+            and (A != B).nnz == 0
+        )
         if not same:
             raise AssertionError("grid_network differs from the peers' grid (nodes or edges)")
         info["note"] = "siting.grid_network builds the identical graph (node order, edges)"
@@ -178,14 +191,23 @@ def build(instance: str, cache: Path) -> dict:
 
         net = read_network(pbf)
         G = net.to_networkx()
-        arrays = {"x": net.node_x, "y": net.node_y, "indptr": net.indptr,
-                  "indices": net.indices, "weights": net.weights}
+        arrays = {
+            "x": net.node_x,
+            "y": net.node_y,
+            "indptr": net.indptr,
+            "indices": net.indices,
+            "weights": net.weights,
+        }
     n = len(arrays["x"])
     np.savez(cache / f"{key(instance)}.npz", sites=sites_for(n), **arrays)
     with open(cache / f"{key(instance)}-G.pkl", "wb") as f:
         pickle.dump(G, f, protocol=pickle.HIGHEST_PROTOCOL)
-    info.update(nodes=n, directed_edges=len(arrays["indices"]),
-                build_s=round(time.perf_counter() - t0, 2), pbf=str(pbf) if pbf else None)
+    info.update(
+        nodes=n,
+        directed_edges=len(arrays["indices"]),
+        build_s=round(time.perf_counter() - t0, 2),
+        pbf=str(pbf) if pbf else None,
+    )
     return info
 
 
@@ -215,8 +237,9 @@ def m_siting(d, cache, instance, quick, threads=None, save=True):
     src, tgt = Links.at_nodes(d["sites"]), Links.at_nodes(np.arange(n))
 
     def go():
-        return bounded_distances(d["indptr"], d["indices"], d["weights"], src, tgt, RADIUS,
-                                 threads=threads)
+        return bounded_distances(
+            d["indptr"], d["indices"], d["weights"], src, tgt, RADIUS, threads=threads
+        )
 
     t = time.perf_counter()
     go()  # JIT compile (or load from numba's cache) and first touch of memory
@@ -228,8 +251,12 @@ def m_siting(d, cache, instance, quick, threads=None, save=True):
     peak = peak_mb()
     if save:
         sp.save_npz(cache / f"{key(instance)}-siting.npz", M, compressed=False)
-    return {"seconds": seconds, "pairs": int(M.nnz), "peak_mb": peak,
-            "note": f"best of {reps}; mean CPU {cpu:.3f} s/run; first (untimed) call {warm:.2f} s"}
+    return {
+        "seconds": seconds,
+        "pairs": int(M.nnz),
+        "peak_mb": peak,
+        "note": f"best of {reps}; mean CPU {cpu:.3f} s/run; first (untimed) call {warm:.2f} s",
+    }
 
 
 def m_siting1(d, cache, instance, quick):
@@ -256,13 +283,20 @@ def m_thresholds(d, cache, instance, quick):
     peak = peak_mb()
     for t, M in zip(THRESHOLDS[:-1], mats, strict=False):  # equal to fresh searches
         F = search(t)
-        if not (np.array_equal(np.diff(M.indptr), np.diff(F.indptr))
-                and (M != F).nnz == 0 and M.nnz == F.nnz):
+        if not (
+            np.array_equal(np.diff(M.indptr), np.diff(F.indptr))
+            and (M != F).nnz == 0
+            and M.nnz == F.nnz
+        ):
             raise AssertionError(f"within_limit({t}) differs from a fresh search")
     pairs = [int(M.nnz) for M in mats]
-    return {"seconds": seconds, "pairs": pairs[-1], "peak_mb": peak,
-            "note": "one search at 1125 m + filters at 375/750 m (equal to fresh searches); "
-                    f"pairs 5/10/15 min: {pairs[0]:,}/{pairs[1]:,}/{pairs[2]:,}"}
+    return {
+        "seconds": seconds,
+        "pairs": pairs[-1],
+        "peak_mb": peak,
+        "note": "one search at 1125 m + filters at 375/750 m (equal to fresh searches); "
+        f"pairs 5/10/15 min: {pairs[0]:,}/{pairs[1]:,}/{pairs[2]:,}",
+    }
 
 
 def m_scipy(d, cache, instance, quick):
@@ -275,7 +309,7 @@ def m_scipy(d, cache, instance, quick):
     def go(keep_metres=False):  # the peers' recipe: reachable sets as an int8 CSR
         blocks = []
         for k in range(0, len(S), CHUNK):
-            D = dijkstra(G, directed=True, indices=S[k:k + CHUNK], limit=RADIUS)
+            D = dijkstra(G, directed=True, indices=S[k : k + CHUNK], limit=RADIUS)
             if keep_metres:
                 r, c = np.nonzero(np.isfinite(D))
                 blocks.append(sp.csr_matrix((D[r, c], (r, c)), shape=D.shape))
@@ -290,8 +324,12 @@ def m_scipy(d, cache, instance, quick):
     pairs = int(M.nnz)
     del M
     sp.save_npz(cache / f"{key(instance)}-scipy.npz", go(keep_metres=True), compressed=False)
-    return {"seconds": seconds, "pairs": pairs, "peak_mb": peak,
-            "note": f"chunks of {CHUNK} sites, limit={RADIUS:g}; best of {reps}"}
+    return {
+        "seconds": seconds,
+        "pairs": pairs,
+        "peak_mb": peak,
+        "note": f"chunks of {CHUNK} sites, limit={RADIUS:g}; best of {reps}",
+    }
 
 
 def m_networkx(d, cache, instance, quick, budget=None):
@@ -318,9 +356,11 @@ def m_networkx(d, cache, instance, quick, budget=None):
     M = sp.csr_matrix((np.concatenate(vals), np.concatenate(rows), ptr), shape=(done, len(order)))
     sp.save_npz(cache / f"{key(instance)}-networkx.npz", M, compressed=False)
     out = {"seconds": el * len(S) / done, "pairs_timed": int(M.nnz), "sites_timed": done}
-    out["note"] = ("all 2,020 sites, one run" if done == len(S) else
-                   f"timed the first {done} sites ({el:.1f} s), extrapolated linearly to "
-                   f"{len(S):,}")
+    out["note"] = (
+        "all 2,020 sites, one run"
+        if done == len(S)
+        else f"timed the first {done} sites ({el:.1f} s), extrapolated linearly to {len(S):,}"
+    )
     return out
 
 
@@ -329,14 +369,21 @@ def m_pandana(d, cache, instance, quick):
         import pandana
         import pandas as pd
     except Exception as exc:  # report, never skip silently
-        return {"seconds": None, "pairs": None,
-                "note": f"pandana does not import: {type(exc).__name__}: {exc}"}
+        return {
+            "seconds": None,
+            "pairs": None,
+            "note": f"pandana does not import: {type(exc).__name__}: {exc}",
+        }
     n = len(d["x"])
     t0 = time.perf_counter()
-    net = pandana.Network(pd.Series(d["x"], index=np.arange(n)),
-                          pd.Series(d["y"], index=np.arange(n)),
-                          pd.Series(d["src"]), pd.Series(d["dst"]),
-                          pd.DataFrame({"length": d["w"]}), twoway=False)
+    net = pandana.Network(
+        pd.Series(d["x"], index=np.arange(n)),
+        pd.Series(d["y"], index=np.arange(n)),
+        pd.Series(d["src"]),
+        pd.Series(d["dst"]),
+        pd.DataFrame({"length": d["w"]}),
+        twoway=False,
+    )
     t1 = time.perf_counter()
     res = net.nodes_in_range(d["sites"].tolist(), RADIUS)
     t2 = time.perf_counter()
@@ -347,9 +394,12 @@ def m_pandana(d, cache, instance, quick):
     M = sp.csr_matrix((np.ones(len(src), np.int8), (rowof[src], dst)), shape=(len(d["sites"]), n))
     M.sum_duplicates()
     sp.save_npz(cache / f"{key(instance)}-pandana.npz", M, compressed=False)
-    return {"seconds": t2 - t0, "pairs": int(M.nnz),
-            "note": f"pandana {pandana.__version__}: Network() (contraction hierarchy) "
-                    f"{t1 - t0:.2f} s + nodes_in_range {t2 - t1:.2f} s; one run"}
+    return {
+        "seconds": t2 - t0,
+        "pairs": int(M.nnz),
+        "note": f"pandana {pandana.__version__}: Network() (contraction hierarchy) "
+        f"{t1 - t0:.2f} s + nodes_in_range {t2 - t1:.2f} s; one run",
+    }
 
 
 METHODS = {
@@ -387,8 +437,7 @@ def child(method: str, instance: str, cache: Path, quick: bool) -> None:
         from siting.network.paths import Links, bounded_distances
 
         nodes = Links.at_nodes(np.arange(len(d["x"])))
-        bounded_distances(d["indptr"], d["indices"], d["weights"], Links.at_nodes([0]), nodes,
-                          1.0)
+        bounded_distances(d["indptr"], d["indices"], d["weights"], Links.at_nodes([0]), nodes, 1.0)
     out = {"load_avg_start": os.getloadavg()[0], "baseline_mb": peak_mb()}
     out.update(METHODS[method](d, cache, instance, quick))
     out.setdefault("peak_mb", peak_mb())
@@ -398,19 +447,40 @@ def child(method: str, instance: str, cache: Path, quick: bool) -> None:
 
 
 def run_child(method: str, instance: str, cache: Path, quick: bool, timeout: float) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method,
-           "--instance", instance, "--cache", str(cache)] + (["--quick"] if quick else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        method,
+        "--instance",
+        instance,
+        "--cache",
+        str(cache),
+    ] + (["--quick"] if quick else [])
     t = time.perf_counter()
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        p = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
     except subprocess.TimeoutExpired:
-        return {"seconds": None, "pairs": None, "peak_mb": None,
-                "note": f"did not finish in {timeout:.0f} s (stopped)"}
+        return {
+            "seconds": None,
+            "pairs": None,
+            "peak_mb": None,
+            "note": f"did not finish in {timeout:.0f} s (stopped)",
+        }
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
-        return {"seconds": None, "pairs": None, "peak_mb": None,
-                "note": f"failed (exit {p.returncode}): {p.stderr.strip()[-400:]}"}
+        return {
+            "seconds": None,
+            "pairs": None,
+            "peak_mb": None,
+            "note": f"failed (exit {p.returncode}): {p.stderr.strip()[-400:]}",
+        }
     out = json.loads(lines[-1][7:])
     out["process_s"] = time.perf_counter() - t
     return out
@@ -455,8 +525,13 @@ def checks(inst: str, cache: Path) -> dict:
     return out
 
 
-def run(quick: bool, *, cache: Path | None = None, pandana_timeout: float | None = None,
-        instances=PEER_INSTANCES + OWN_INSTANCES) -> list[dict]:
+def run(
+    quick: bool,
+    *,
+    cache: Path | None = None,
+    pandana_timeout: float | None = None,
+    instances=PEER_INSTANCES + OWN_INSTANCES,
+) -> list[dict]:
     """Run the coverage benchmark; returns one record per (instance, method).
 
     Raises AssertionError (after printing the table) when siting's reachable sets or
@@ -481,16 +556,22 @@ def run(quick: bool, *, cache: Path | None = None, pandana_timeout: float | None
                 records.append(_record(inst, "siting", {"note": "skipped: " + why}))
                 continue
             note = f"; {info['note']}" if info.get("note") else ""
-            print(f"[{inst}] {info['nodes']:,} nodes, {info['directed_edges']:,} directed "
-                  f"edges (built in {info['build_s']} s){note}", flush=True)
-            methods = (list(METHODS) if inst in PEER_INSTANCES
-                       else ["siting", "siting 1 thread", "scipy"])
+            print(
+                f"[{inst}] {info['nodes']:,} nodes, {info['directed_edges']:,} directed "
+                f"edges (built in {info['build_s']} s){note}",
+                flush=True,
+            )
+            methods = (
+                list(METHODS) if inst in PEER_INSTANCES else ["siting", "siting 1 thread", "scipy"]
+            )
             res = {}
             for m in methods:
                 timeout = p_timeout if m == "pandana" else 3600.0
                 res[m] = run_child(m, inst, cache, quick, timeout)
-                print(f"  {m:<20} {_fmt(res[m].get('seconds'))} s  {res[m].get('note', '')}",
-                      flush=True)
+                print(
+                    f"  {m:<20} {_fmt(res[m].get('seconds'))} s  {res[m].get('note', '')}",
+                    flush=True,
+                )
             verdict = _verdicts(inst, run_child("check", inst, cache, quick, 600.0), failures)
             base = res["siting"].get("seconds")
             pairs = res["siting"].get("pairs")
@@ -501,8 +582,9 @@ def run(quick: bool, *, cache: Path | None = None, pandana_timeout: float | None
                 if m in verdict:
                     r["note"] = (r.get("note") or "") + f"; check vs siting: {verdict[m]}"
                 rec = _record(inst, m, r)
-                rec["ratio_vs_siting"] = (rec["seconds"] / base
-                                          if rec["seconds"] is not None and base else None)
+                rec["ratio_vs_siting"] = (
+                    rec["seconds"] / base if rec["seconds"] is not None and base else None
+                )
                 records.append(rec)
     finally:
         if tmp is not None:
@@ -524,8 +606,11 @@ def _verdicts(inst: str, result: dict, failures: list[str]) -> dict:
             continue
         values = m != "pandana"
         same = not c["only_siting"] and not c["only_other"] and not c.get("metres_differ")
-        out[m] = (f"identical on {c['rows']:,} rows"
-                  + (" (metres bit-identical)" if values else "") if same else json.dumps(c))
+        out[m] = (
+            f"identical on {c['rows']:,} rows" + (" (metres bit-identical)" if values else "")
+            if same
+            else json.dumps(c)
+        )
         if values and not same:
             failures.append(f"{inst} {m}: {json.dumps(c)}")
     return out
@@ -533,13 +618,21 @@ def _verdicts(inst: str, result: dict, failures: list[str]) -> dict:
 
 def _record(inst, method, r) -> dict:
     s, pairs = r.get("seconds"), r.get("pairs")  # seconds None: did not run or finish
-    return {"instance": inst, "stage": "coverage", "method": method,
-            "seconds": s, "pairs": pairs,
-            "ns_per_pair": s / pairs * 1e9 if s is not None and pairs else None,
-            "objective": None, "bound": None, "gap": None,
-            "peak_mb": r.get("peak_mb"), "baseline_mb": r.get("baseline_mb"),
-            "note": r.get("note"),
-            "load_avg": r.get("load_avg_start")}
+    return {
+        "instance": inst,
+        "stage": "coverage",
+        "method": method,
+        "seconds": s,
+        "pairs": pairs,
+        "ns_per_pair": s / pairs * 1e9 if s is not None and pairs else None,
+        "objective": None,
+        "bound": None,
+        "gap": None,
+        "peak_mb": r.get("peak_mb"),
+        "baseline_mb": r.get("baseline_mb"),
+        "note": r.get("note"),
+        "load_avg": r.get("load_avg_start"),
+    }
 
 
 def _fmt(x, spec=".3f") -> str:
@@ -547,18 +640,24 @@ def _fmt(x, spec=".3f") -> str:
 
 
 def print_table(records) -> None:
-    head = (f"{'instance':<22} {'method':<20} {'seconds':>9} {'pairs':>11} {'ns/pair':>9} "
-            f"{'peak MB':>8} {'(imports)':>9} {'x siting':>9}")
+    head = (
+        f"{'instance':<22} {'method':<20} {'seconds':>9} {'pairs':>11} {'ns/pair':>9} "
+        f"{'peak MB':>8} {'(imports)':>9} {'x siting':>9}"
+    )
     print("\n" + head + "\n" + "-" * len(head))
     for r in records:
-        print(f"{r['instance']:<22} {r['method']:<20} {_fmt(r['seconds'], '.4f'):>9} "
-              f"{_fmt(r['pairs'], ',d'):>11} {_fmt(r['ns_per_pair'], '.0f'):>9} "
-              f"{_fmt(r['peak_mb'], '.0f'):>8} {_fmt(r.get('baseline_mb'), '.0f'):>9} "
-              f"{_fmt(r.get('ratio_vs_siting'), '.1f'):>9}")
-    print("\npeak MB: the child process's VmHWM; (imports): the same right after loading the "
-          "instance and importing the method's package (for siting: geopandas, numba and the "
-          "compiled kernels loaded from numba's cache)."
-          "\nnotes:")
+        print(
+            f"{r['instance']:<22} {r['method']:<20} {_fmt(r['seconds'], '.4f'):>9} "
+            f"{_fmt(r['pairs'], ',d'):>11} {_fmt(r['ns_per_pair'], '.0f'):>9} "
+            f"{_fmt(r['peak_mb'], '.0f'):>8} {_fmt(r.get('baseline_mb'), '.0f'):>9} "
+            f"{_fmt(r.get('ratio_vs_siting'), '.1f'):>9}"
+        )
+    print(
+        "\npeak MB: the child process's VmHWM; (imports): the same right after loading the "
+        "instance and importing the method's package (for siting: geopandas, numba and the "
+        "compiled kernels loaded from numba's cache)."
+        "\nnotes:"
+    )
     for r in records:
         if r.get("note"):
             print(f"  {r['instance']} / {r['method']}: {r['note']}")

@@ -32,10 +32,32 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-KEYS = ("instance", "stage", "method", "seconds", "pairs", "ns_per_pair", "objective", "bound",
-        "gap", "peak_mb")
-PACKAGES = ("siting", "numpy", "scipy", "numba", "highspy", "networkx", "pandana", "spopt",
-            "pulp", "pyrosm", "shapely", "geopandas")
+KEYS = (
+    "instance",
+    "stage",
+    "method",
+    "seconds",
+    "pairs",
+    "ns_per_pair",
+    "objective",
+    "bound",
+    "gap",
+    "peak_mb",
+)
+PACKAGES = (
+    "siting",
+    "numpy",
+    "scipy",
+    "numba",
+    "highspy",
+    "networkx",
+    "pandana",
+    "spopt",
+    "pulp",
+    "pyrosm",
+    "shapely",
+    "geopandas",
+)
 
 
 def machine() -> dict:
@@ -47,9 +69,15 @@ def machine() -> dict:
         except md.PackageNotFoundError:
             versions[p] = None
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_count": cpus, "platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor(), "load_avg_start": os.getloadavg()[0],
-            "packages": versions, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return {
+        "cpu_count": cpus,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor(),
+        "load_avg_start": os.getloadavg()[0],
+        "packages": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def end_to_end() -> list[dict]:
@@ -65,19 +93,32 @@ def end_to_end() -> list[dict]:
         total = time.perf_counter() - t
     s = result.plan.summary()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    recs = [{"instance": "liechtenstein", "stage": f"e2e:{k}", "method": "siting",
-             "seconds": v} for k, v in result.timings.items()]
-    recs.append({"instance": "liechtenstein", "stage": "e2e:total", "method": "siting",
-                 "seconds": total, "pairs": result.coverage.pairs,
-                 "objective": s["objective"], "bound": s["bound"], "gap": s["gap"],
-                 "peak_mb": peak})
+    recs = [
+        {"instance": "liechtenstein", "stage": f"e2e:{k}", "method": "siting", "seconds": v}
+        for k, v in result.timings.items()
+    ]
+    recs.append(
+        {
+            "instance": "liechtenstein",
+            "stage": "e2e:total",
+            "method": "siting",
+            "seconds": total,
+            "pairs": result.coverage.pairs,
+            "objective": s["objective"],
+            "bound": s["bound"],
+            "gap": s["gap"],
+            "peak_mb": peak,
+        }
+    )
     return recs
 
 
 def table(records: list[dict]) -> str:
     """A fixed-width table of the records."""
-    head = f"{'instance':<22}{'stage':<22}{'method':<34}{'seconds':>9}{'pairs':>11}" \
-           f"{'ns/pair':>9}{'objective':>11}{'bound':>11}{'gap':>8}{'peak MB':>9}"
+    head = (
+        f"{'instance':<22}{'stage':<22}{'method':<34}{'seconds':>9}{'pairs':>11}"
+        f"{'ns/pair':>9}{'objective':>11}{'bound':>11}{'gap':>8}{'peak MB':>9}"
+    )
     lines = [head, "-" * len(head)]
 
     def f(v, fmt):
@@ -114,8 +155,9 @@ def main() -> int:
         records += bench_optimize.main(["--quick"] if args.quick else [])
     if "e2e" in parts:
         records += end_to_end()
-    records = [{k: r.get(k) for k in KEYS} | {k: v for k, v in r.items() if k not in KEYS}
-               for r in records]
+    records = [
+        {k: r.get(k) for k in KEYS} | {k: v for k, v in r.items() if k not in KEYS} for r in records
+    ]
     print(table(records))
     info["load_avg_end"] = os.getloadavg()[0]
     out = Path(args.json)

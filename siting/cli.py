@@ -70,8 +70,7 @@ def _demo(city: str, force: bool, out: str | None) -> int:
         cfg.setdefault("output", {})["map"] = str(Path(out).resolve())
     t = time.perf_counter()
     try:
-        result = run_scenario(cfg, force=force,
-                              progress=lambda s: print(f"  {s}", file=sys.stderr))
+        result = run_scenario(cfg, force=force, progress=lambda s: print(f"  {s}", file=sys.stderr))
     except SitingError as exc:
         print(f"siting: {exc}", file=sys.stderr)
         return 1

@@ -136,8 +136,7 @@ class Coverage:
         keep = D.data <= t
         # copy=True: eliminate_zeros() works in place and would otherwise prune the
         # shared indices/indptr of self.distance, corrupting every later query
-        A = sp.csr_matrix((keep.astype(np.int8), D.indices, D.indptr), shape=D.shape,
-                          copy=True)
+        A = sp.csr_matrix((keep.astype(np.int8), D.indices, D.indptr), shape=D.shape, copy=True)
         A.eliminate_zeros()
         return A.T.tocsr().astype(bool)
 
@@ -239,7 +238,9 @@ class Coverage:
                 agg = pd.concat([agg, total])
             agg["uncovered"] = agg["population"] - agg["covered"]
             agg["share"] = np.divide(
-                agg["covered"], agg["population"], out=np.zeros(len(agg)),
+                agg["covered"],
+                agg["population"],
+                out=np.zeros(len(agg)),
                 where=agg["population"].to_numpy() > 0,
             )
             walk = _walk_stats(groups, pop, nearest_all, total_label if by else None)
@@ -248,8 +249,18 @@ class Coverage:
             agg.index.name = by or "area"
             frames.append(agg)
         out = pd.concat(frames)
-        cols = ["minutes", "population", "covered", "uncovered", "share", "demand_points",
-                "mean_walk_m", "p90_walk_m", "beyond_limit", "unsnapped"]
+        cols = [
+            "minutes",
+            "population",
+            "covered",
+            "uncovered",
+            "share",
+            "demand_points",
+            "mean_walk_m",
+            "p90_walk_m",
+            "beyond_limit",
+            "unsnapped",
+        ]
         if hh is not None:
             cols += ["households", "covered_households"]
         return out[cols]
@@ -353,8 +364,10 @@ def _prepare_demand(demand: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
 
 def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
     parts = []
-    for frame, flag, what in ((existing, True, "existing facilities"),
-                              (candidates, False, "candidate sites")):
+    for frame, flag, what in (
+        (existing, True, "existing facilities"),
+        (candidates, False, "candidate sites"),
+    ):
         if frame is None or len(frame) == 0:
             continue
         f = _points(frame, crs, what).copy()
@@ -494,7 +507,10 @@ def coverage(
         lost = float(demand["population"].to_numpy()[~ds.snapped].sum())
         log.warning(
             "%d demand points (%.0f persons) are more than %.0f m from any walkable edge; "
-            "they count as not covered.", ds.n_unsnapped, lost, max_snap_m,
+            "they count as not covered.",
+            ds.n_unsnapped,
+            lost,
+            max_snap_m,
         )
     timings["snap"] = time.perf_counter() - t1
 
@@ -523,9 +539,26 @@ _CACHE_SIZE = 4
 
 def _cache_key(net: Network, src, tgt, ss, ds, limit: float) -> str:
     h = hashlib.blake2b(digest_size=20)
-    for a in (net.indptr, net.indices, net.weights, src.ptr, src.node, src.metres, tgt.ptr,
-              tgt.node, tgt.metres, ss.edge, ss.offset_m, ss.access_m, ds.edge, ds.offset_m,
-              ds.access_m, net.edge_forward, net.edge_backward, net.edge_factor):
+    for a in (
+        net.indptr,
+        net.indices,
+        net.weights,
+        src.ptr,
+        src.node,
+        src.metres,
+        tgt.ptr,
+        tgt.node,
+        tgt.metres,
+        ss.edge,
+        ss.offset_m,
+        ss.access_m,
+        ds.edge,
+        ds.offset_m,
+        ds.access_m,
+        net.edge_forward,
+        net.edge_backward,
+        net.edge_factor,
+    ):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr(float(limit)).encode())
     return h.hexdigest()
@@ -578,8 +611,10 @@ def _merge_min(D: sp.csr_matrix, rows, cols, vals) -> sp.csr_matrix:
     """Union of ``D``'s entries and extra triples, keeping the minimum per pair."""
     n_rows, n_cols = D.shape
     d_rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(D.indptr))
-    key = np.r_[d_rows * n_cols + D.indices, np.asarray(rows, np.int64) * n_cols
-                + np.asarray(cols, np.int64)]
+    key = np.r_[
+        d_rows * n_cols + D.indices,
+        np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64),
+    ]
     v = np.r_[D.data, np.asarray(vals, np.float64)]
     order = np.argsort(key, kind="stable")
     key, v = key[order], v[order]
@@ -613,8 +648,12 @@ def candidate_sites(
         near, _ = tree.query(np.column_stack([x[nodes], y[nodes]]), distance_upper_bound=spacing_m)
         nodes = nodes[np.isfinite(near)]
     return gpd.GeoDataFrame(
-        {"node": nodes, "existing": False, "cost": 1.0,
-         "name": [f"candidate {i + 1}" for i in range(len(nodes))]},
+        {
+            "node": nodes,
+            "existing": False,
+            "cost": 1.0,
+            "name": [f"candidate {i + 1}" for i in range(len(nodes))],
+        },
         geometry=gpd.points_from_xy(x[nodes], y[nodes]),
         crs=network.crs,
     )

@@ -56,7 +56,8 @@ def _demand_layer(demand: gpd.GeoDataFrame, status: np.ndarray, labels: dict, na
         d["cx"], d["cy"] = x, y
         g = d.groupby(["cx", "cy", "status"], as_index=False)["population"].sum()
         d = gpd.GeoDataFrame(
-            g, geometry=gpd.points_from_xy((g.cx + 0.5) * GRID_M, (g.cy + 0.5) * GRID_M),
+            g,
+            geometry=gpd.points_from_xy((g.cx + 0.5) * GRID_M, (g.cy + 0.5) * GRID_M),
             crs=demand.crs,
         )
     d = _light(d[d["population"] > 0])
@@ -86,8 +87,14 @@ def _sites_layer(sites: gpd.GeoDataFrame, name: str, colour: str, radius: float 
     cols = [c for c in ("name", "amenity", "covered_gain") if c in s.columns]
     folium.GeoJson(
         s[[*cols, "geometry"]],
-        marker=folium.CircleMarker(radius=radius, fill=True, color="white", weight=1.5,
-                                   fill_color=colour, fill_opacity=0.95),
+        marker=folium.CircleMarker(
+            radius=radius,
+            fill=True,
+            color="white",
+            weight=1.5,
+            fill_color=colour,
+            fill_opacity=0.95,
+        ),
         tooltip=folium.GeoJsonTooltip(cols) if cols else None,
     ).add_to(layer)
     return layer
@@ -112,7 +119,7 @@ def _legend(m: folium.Map, title: str, rows: list[tuple[str, str]]) -> None:
     )
     html = (
         '<div style="position:fixed;bottom:24px;left:24px;z-index:9999;background:white;'
-        'padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);'
+        "padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
         f'font:12px/1.4 sans-serif"><b>{title}</b>{items}</div>'
     )
     m.get_root().html.add_child(folium.Element(html))
@@ -123,12 +130,16 @@ def coverage_map(cov: Coverage, *, minutes: float | None = None, areas=None) -> 
     covered = cov.covered(None, minutes)
     m = _base_map(cov.demand)
     _areas_layer(areas, "Service areas", EXISTING).add_to(m)
-    _demand_layer(cov.demand, covered.astype(int), {0: "not covered", 1: "covered"},
-                  "Demand").add_to(m)
+    _demand_layer(
+        cov.demand, covered.astype(int), {0: "not covered", 1: "covered"}, "Demand"
+    ).add_to(m)
     _sites_layer(cov.sites[cov.existing], "Existing facilities", EXISTING).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    _legend(m, f"{cov.mode} coverage, {cov.threshold_m(minutes):.0f} m",
-            [(COVERED, "covered"), (UNCOVERED, "not covered"), (EXISTING, "existing facility")])
+    _legend(
+        m,
+        f"{cov.mode} coverage, {cov.threshold_m(minutes):.0f} m",
+        [(COVERED, "covered"), (UNCOVERED, "not covered"), (EXISTING, "existing facility")],
+    )
     return m
 
 
@@ -141,7 +152,9 @@ def plan_map(plan: Plan, *, areas=None) -> folium.Map:
     m = _base_map(cov.demand)
     _areas_layer(areas, "Service areas", NEW_SITE).add_to(m)
     _demand_layer(
-        cov.demand, status, {0: "not covered", 1: "covered today", 2: "covered by new sites"},
+        cov.demand,
+        status,
+        {0: "not covered", 1: "covered today", 2: "covered by new sites"},
         "Demand",
     ).add_to(m)
     sites = plan.sites
@@ -153,8 +166,13 @@ def plan_map(plan: Plan, *, areas=None) -> folium.Map:
         m,
         f"{s['model']}: {s['covered_share_before']:.1%} → {s['covered_share_after']:.1%} "
         f"with {s['new_sites']} new sites",
-        [(COVERED, "covered today"), (NEWLY_COVERED, "covered by new sites"),
-         (UNCOVERED, "not covered"), (EXISTING, "existing facility"), (NEW_SITE, "new site")],
+        [
+            (COVERED, "covered today"),
+            (NEWLY_COVERED, "covered by new sites"),
+            (UNCOVERED, "not covered"),
+            (EXISTING, "existing facility"),
+            (NEW_SITE, "new site"),
+        ],
     )
     return m
 

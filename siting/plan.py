@@ -138,8 +138,13 @@ class Plan:
             return None
         from .network.isochrones import service_areas
 
-        return service_areas(cov.network, cov.sites[self.selected], minutes=(self.minutes,),
-                             speed_kmh=cov.speed_kmh, dissolve=dissolve)
+        return service_areas(
+            cov.network,
+            cov.sites[self.selected],
+            minutes=(self.minutes,),
+            speed_kmh=cov.speed_kmh,
+            dissolve=dissolve,
+        )
 
     def explore(self, *, areas: bool = True, **kwargs):
         """Interactive folium map of the plan (with the open sites' service areas)."""
@@ -147,8 +152,9 @@ class Plan:
 
         return plan_map(self, areas=self.service_areas() if areas else None, **kwargs)
 
-    def to_file(self, directory: str | os.PathLike, *, force: bool = False,
-                map_html: bool = True) -> dict[str, Path]:
+    def to_file(
+        self, directory: str | os.PathLike, *, force: bool = False, map_html: bool = True
+    ) -> dict[str, Path]:
         """Write ``plan.gpkg`` (sites, new_sites, demand), ``stats.csv``, ``summary.json``
         and ``map.html`` into ``directory``. Each file is written atomically; existing
         files are kept unless ``force``."""
@@ -162,8 +168,11 @@ class Plan:
         written: dict[str, Path] = {}
 
         def gpkg(tmp: Path) -> None:
-            for layer, frame in (("sites", self.sites), ("new_sites", self.new_sites),
-                                 ("demand", self.demand)):
+            for layer, frame in (
+                ("sites", self.sites),
+                ("new_sites", self.new_sites),
+                ("demand", self.demand),
+            ):
                 frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
 
         written["gpkg"] = atomic_write(directory / names["gpkg"], gpkg, force=force)
@@ -174,7 +183,8 @@ class Plan:
         )
         text = json.dumps(self.summary(), indent=2, ensure_ascii=False)
         written["summary"] = atomic_write(
-            directory / names["summary"], lambda p: p.write_text(text, encoding="utf-8"),
+            directory / names["summary"],
+            lambda p: p.write_text(text, encoding="utf-8"),
             force=force,
         )
         if map_html:
@@ -264,9 +274,7 @@ def solve(
     if model == "pmedian":
         coo = cov.distance_matrix().tocoo()
         keep = coo.data <= cov.threshold_m(minutes)
-        dist = sp.csr_matrix(
-            (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape
-        )
+        dist = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
     problem = CoverageProblem(
         cover=A,
         weight=cov.population,
@@ -281,22 +289,41 @@ def solve(
         matrix_model = "group_target"
     if cap is not None:
         if model not in CAPACITATED:
-            msg = (f"capacity= works with model 'mclp' (capacitated coverage) or 'pmedian' "
-                   f"(capacitated p-median), not {model!r}.")
+            msg = (
+                f"capacity= works with model 'mclp' (capacitated coverage) or 'pmedian' "
+                f"(capacitated p-median), not {model!r}."
+            )
             raise ParameterError(msg)
         matrix_model = CAPACITATED[model]
     solution = solve_matrix(
-        problem, model=matrix_model, target=target, p=p, time_limit=time_limit,
-        mip_gap=mip_gap, method=method, seed=seed, verbose=verbose,
+        problem,
+        model=matrix_model,
+        target=target,
+        p=p,
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+        method=method,
+        seed=seed,
+        verbose=verbose,
     )
-    params = {"target": target if model == "target" else None, "p": p, "by": by,
-              "time_limit": time_limit, "mip_gap": mip_gap, "seed": seed}
-    return Plan(cov, solution, model, float(minutes), {k: v for k, v in params.items()
-                                                       if v is not None})
+    params = {
+        "target": target if model == "target" else None,
+        "p": p,
+        "by": by,
+        "time_limit": time_limit,
+        "mip_gap": mip_gap,
+        "seed": seed,
+    }
+    return Plan(
+        cov, solution, model, float(minutes), {k: v for k, v in params.items() if v is not None}
+    )
 
 
 def coverage_curve(
-    cov: Coverage, max_new: int | None = None, *, minutes: float | None = None,
+    cov: Coverage,
+    max_new: int | None = None,
+    *,
+    minutes: float | None = None,
     target: float = 1.0,
 ) -> pd.DataFrame:
     """Share covered against the number of new sites (0, 1, 2, … until ``target``).
@@ -312,16 +339,22 @@ def coverage_curve(
 
     if minutes is None:
         minutes = cov.limit_m / walk_metres(1, cov.speed_kmh)
-    problem = CoverageProblem(cover=cov.matrix(minutes), weight=cov.population,
-                              existing=cov.existing, cost=cov.sites["cost"].to_numpy(float))
+    problem = CoverageProblem(
+        cover=cov.matrix(minutes),
+        weight=cov.population,
+        existing=cov.existing,
+        cost=cov.sites["cost"].to_numpy(float),
+    )
     df = _curve(problem, max_new, target=target)
     total = float(cov.population.sum())
-    out = pd.DataFrame({
-        "new_sites": df["new_sites"].to_numpy(),
-        "covered": df["covered_weight"].to_numpy(),
-        "share": df["covered_share"].to_numpy(),
-        "bound": df["bound"].to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "new_sites": df["new_sites"].to_numpy(),
+            "covered": df["covered_weight"].to_numpy(),
+            "share": df["covered_share"].to_numpy(),
+            "bound": df["bound"].to_numpy(),
+        }
+    )
     out["bound_share"] = out["bound"] / total if total else 0.0
     out["site"] = df["site"].to_numpy() if "site" in df else -1
     return out
@@ -360,11 +393,17 @@ def solve_two_level(
     tree = cKDTree(np.column_stack([cov.demand.geometry.x, cov.demand.geometry.y]))
     _, nearest = tree.query(np.column_stack([cov.sites.geometry.x, cov.sites.geometry.y]))
     sol = _two_level(
-        cov.matrix(centre_minutes), cov.matrix(station_minutes), cov.population, labels,
-        site_group=labels[nearest], existing_station=cov.existing,
+        cov.matrix(centre_minutes),
+        cov.matrix(station_minutes),
+        cov.population,
+        labels,
+        site_group=labels[nearest],
+        existing_station=cov.existing,
         cost_centre=cov.sites["cost"].to_numpy(float),
         cost_station=cov.sites["cost"].to_numpy(float),
-        centre_target=centre_target, station_target=station_target, time_limit=time_limit,
+        centre_target=centre_target,
+        station_target=station_target,
+        time_limit=time_limit,
     )
     sites = cov.sites.copy()
     centre = np.asarray(sol.centres.selected, bool) & ~cov.existing
@@ -372,6 +411,10 @@ def solve_two_level(
     sites["level"] = np.where(centre, "centre", np.where(station, "station", ""))
     sites["new"] = centre | station
     sites[by] = np.asarray(names)[labels[nearest]]
-    sites.attrs["solution"] = {"centres": sol.centres, "stations": sol.stations,
-                               "objective": sol.objective, "seconds": sol.seconds}
+    sites.attrs["solution"] = {
+        "centres": sol.centres,
+        "stations": sol.stations,
+        "objective": sol.objective,
+        "seconds": sol.seconds,
+    }
     return sites

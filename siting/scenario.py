@@ -46,8 +46,18 @@ from .errors import DataError, ParameterError
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"name", "network", "population", "districts", "existing", "candidates",
-             "coverage", "solve", "output", "crs"}
+_TOP_KEYS = {
+    "name",
+    "network",
+    "population",
+    "districts",
+    "existing",
+    "candidates",
+    "coverage",
+    "solve",
+    "output",
+    "crs",
+}
 
 
 @dataclass
@@ -76,15 +86,20 @@ class ScenarioResult:
             ("demand points", f"{self.coverage.n_demand:,}"),
             ("existing facilities", f"{s['existing_sites']}"),
             ("candidate sites", f"{int((~self.coverage.existing).sum()):,}"),
-            (f"covered today, {s['minutes']:g}-min walk ({s['threshold_m']:.0f} m)",
-             f"{s['covered_before']:,.0f} ({s['covered_share_before']:.1%})"),
+            (
+                f"covered today, {s['minutes']:g}-min walk ({s['threshold_m']:.0f} m)",
+                f"{s['covered_before']:,.0f} ({s['covered_share_before']:.1%})",
+            ),
         ]
         if circle_share is not None:
-            rows.append((f"covered today, {self.circle.limit_m:.0f} m circle",
-                         f"{circle_share:.1%}"))
+            rows.append(
+                (f"covered today, {self.circle.limit_m:.0f} m circle", f"{circle_share:.1%}")
+            )
         rows += [
-            (f"covered after plan ({s['model']})",
-             f"{s['covered_after']:,.0f} ({s['covered_share_after']:.1%})"),
+            (
+                f"covered after plan ({s['model']})",
+                f"{s['covered_after']:,.0f} ({s['covered_share_after']:.1%})",
+            ),
             ("new sites", f"{s['new_sites']}"),
             ("objective / bound", f"{_fmt(s['objective'])} / {_fmt(s['bound'])}"),
             ("solver gap", f"{s['gap']:.2%} ({s['status']})" if s["gap"] is not None else "n/a"),
@@ -121,8 +136,10 @@ def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
         raise DataError(msg)
     unknown = set(cfg) - _TOP_KEYS
     if unknown:
-        msg = (f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed: "
-               f"{', '.join(sorted(_TOP_KEYS))}.")
+        msg = (
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed: "
+            f"{', '.join(sorted(_TOP_KEYS))}."
+        )
         raise DataError(msg)
     for key in ("network", "population"):
         if key not in cfg:
@@ -200,8 +217,7 @@ def run_scenario(
     dsec = _section(cfg, "districts")
     if dsec:
         with stage("districts"):
-            districts = sio.read_districts(
-                _path(cfg, dsec.pop("file")), **dsec)
+            districts = sio.read_districts(_path(cfg, dsec.pop("file")), **dsec)
 
     psec = _section(cfg, "population")
     pph = psec.pop("persons_per_household", None)
@@ -210,8 +226,7 @@ def run_scenario(
             b = sio.read_buildings(_path(cfg, psec.pop("buildings")))
             demand = sio.population_from_buildings(b, districts=districts, **psec)
         elif "file" in psec:
-            demand = sio.read_population(_path(cfg, psec.pop("file")), districts=districts,
-                                         **psec)
+            demand = sio.read_population(_path(cfg, psec.pop("file")), districts=districts, **psec)
         else:
             msg = "scenario 'population': give 'buildings: <osm.pbf>' or 'file: <grid>'."
             raise DataError(msg)
@@ -243,37 +258,73 @@ def run_scenario(
     minutes = cvsec.get("minutes", 15)
     speed = float(cvsec.get("speed_kmh", 4.5))
     with stage("coverage"):
-        cov = coverage(net, demand, existing, candidates, minutes=minutes, speed_kmh=speed,
-                       max_snap_m=float(cvsec.get("max_snap_m", 500.0)))
+        cov = coverage(
+            net,
+            demand,
+            existing,
+            candidates,
+            minutes=minutes,
+            speed_kmh=speed,
+            max_snap_m=float(cvsec.get("max_snap_m", 500.0)),
+        )
     circle = None
     if cvsec.get("circle_m"):
         with stage("circles"):
-            circle = coverage(None, demand, existing, candidates, mode="circle",
-                              threshold_m=float(cvsec["circle_m"]), speed_kmh=speed)
+            circle = coverage(
+                None,
+                demand,
+                existing,
+                candidates,
+                mode="circle",
+                threshold_m=float(cvsec["circle_m"]),
+                speed_kmh=speed,
+            )
 
     ssec = _section(cfg, "solve")
     ssec.setdefault("model", "target")
-    allowed = {"model", "target", "p", "minutes", "by", "time_limit", "mip_gap", "method",
-               "seed", "capacity"}
+    allowed = {
+        "model",
+        "target",
+        "p",
+        "minutes",
+        "by",
+        "time_limit",
+        "mip_gap",
+        "method",
+        "seed",
+        "capacity",
+    }
     bad = set(ssec) - allowed
     if bad:
-        msg = (f"scenario 'solve': unknown key(s) {', '.join(sorted(bad))}; "
-               f"allowed: {', '.join(sorted(allowed))}.")
+        msg = (
+            f"scenario 'solve': unknown key(s) {', '.join(sorted(bad))}; "
+            f"allowed: {', '.join(sorted(allowed))}."
+        )
         raise ParameterError(msg)
     with stage("solve"):
         plan = solve(cov, **ssec)
 
-    result = ScenarioResult(cfg.get("name", "scenario"), net, cov.demand,
-                            cov.sites[cov.existing], cov.sites[~cov.existing], cov, circle,
-                            plan, timings)
+    result = ScenarioResult(
+        cfg.get("name", "scenario"),
+        net,
+        cov.demand,
+        cov.sites[cov.existing],
+        cov.sites[~cov.existing],
+        cov,
+        circle,
+        plan,
+        timings,
+    )
     if write:
         with stage("outputs"):
             if out.get("dir"):  # the map goes to output.map when given, else into dir
-                result.outputs.update(plan.to_file(_path(cfg, out["dir"]), force=force,
-                                                   map_html=not out.get("map")))
+                result.outputs.update(
+                    plan.to_file(_path(cfg, out["dir"]), force=force, map_html=not out.get("map"))
+                )
             if out.get("map"):
                 from .maps import save_map
 
-                result.outputs["map"] = save_map(plan.explore(), _path(cfg, out["map"]),
-                                                 force=force)
+                result.outputs["map"] = save_map(
+                    plan.explore(), _path(cfg, out["map"]), force=force
+                )
     return result

@@ -25,10 +25,10 @@ class LifeCircle:
 
 #: GB 50180-2018 life circles: walking time, Euclidean radius (m), residents, households
 LIFE_CIRCLES: dict[str, LifeCircle] = {
-    "15min": LifeCircle("15-minute life circle", 15, (800, 1000), (50_000, 100_000),
-                        (17_000, 32_000)),
-    "10min": LifeCircle("10-minute life circle", 10, (500, 500), (15_000, 25_000),
-                        (5_000, 8_000)),
+    "15min": LifeCircle(
+        "15-minute life circle", 15, (800, 1000), (50_000, 100_000), (17_000, 32_000)
+    ),
+    "10min": LifeCircle("10-minute life circle", 10, (500, 500), (15_000, 25_000), (5_000, 8_000)),
     "5min": LifeCircle("5-minute life circle", 5, (300, 300), (5_000, 12_000), (1_500, 4_000)),
     "block": LifeCircle("residential block", 3, (150, 250), (1_000, 3_000), (300, 1_000)),
 }
@@ -46,19 +46,28 @@ class CoverageTarget:
 #: coverage targets (share of residents / communities served)
 TARGETS: dict[str, CoverageTarget] = {
     "national-2015": CoverageTarget(
-        "comprehensive community service facilities", 0.90,
-        "State Council community service system plan 2011-2015 (50.81% in 2010)"),
+        "comprehensive community service facilities",
+        0.90,
+        "State Council community service system plan 2011-2015 (50.81% in 2010)",
+    ),
     "shijiazhuang-2020-urban": CoverageTarget(
-        "urban communities meeting the 300 m² standard", 1.00,
-        "Shijiazhuang community service plan 2016-2020"),
+        "urban communities meeting the 300 m² standard",
+        1.00,
+        "Shijiazhuang community service plan 2016-2020",
+    ),
     "shijiazhuang-2020-rural": CoverageTarget(
-        "rural communities", 0.50, "Shijiazhuang community service plan 2016-2020"),
+        "rural communities", 0.50, "Shijiazhuang community service plan 2016-2020"
+    ),
     "taizhou-2025-child-protection": CoverageTarget(
-        "townships/sub-districts with a child-protection station", 0.90,
-        "Taizhou urban-rural community service action plan 2023-2025"),
+        "townships/sub-districts with a child-protection station",
+        0.90,
+        "Taizhou urban-rural community service action plan 2023-2025",
+    ),
     "hangzhou-rehabilitation": CoverageTarget(
-        "communities with a disabled-rehabilitation station", 0.90,
-        "Hangzhou community-building opinions"),
+        "communities with a disabled-rehabilitation station",
+        0.90,
+        "Hangzhou community-building opinions",
+    ),
 }
 
 
@@ -73,10 +82,13 @@ class FloorAreaNorm:
 
 FLOOR_AREA_NORMS: dict[str, FloorAreaNorm] = {
     "national-2015": FloorAreaNorm(
-        "community facility floor area", 20.0,
-        "national community service plan 2011-2015; Shijiazhuang 2016-2020"),
+        "community facility floor area",
+        20.0,
+        "national community service plan 2011-2015; Shijiazhuang 2016-2020",
+    ),
     "taizhou-2025": FloorAreaNorm(
-        "community facility floor area", 30.0, "Taizhou action plan 2023-2025"),
+        "community facility floor area", 30.0, "Taizhou action plan 2023-2025"
+    ),
 }
 
 #: minimum floor areas (m²) by facility level, with sources
@@ -107,8 +119,10 @@ def target_share(name_or_share: str | float) -> float:
         try:
             return TARGETS[name_or_share].share
         except KeyError:
-            msg = (f"Unknown target {name_or_share!r}; choose one of {', '.join(TARGETS)} "
-                   "or a share in (0, 1].")
+            msg = (
+                f"Unknown target {name_or_share!r}; choose one of {', '.join(TARGETS)} "
+                "or a share in (0, 1]."
+            )
             raise ParameterError(msg) from None
     share = float(name_or_share)
     if not 0 < share <= 1:

@@ -55,9 +55,13 @@ def pts(xy, crs=UTM, **cols) -> gpd.GeoDataFrame:
 
 def t_network(oneway_e1: bool = False) -> Network:
     return Network.from_segments(
-        [0, 1, 1], [1, 2, 3], X0 + np.array([0.0, 100, 200, 100]),
-        Y0 + np.array([0.0, 0, 0, 100]), UTM,
-        backward=[True, not oneway_e1, True], simplify=False,
+        [0, 1, 1],
+        [1, 2, 3],
+        X0 + np.array([0.0, 100, 200, 100]),
+        Y0 + np.array([0.0, 0, 0, 100]),
+        UTM,
+        backward=[True, not oneway_e1, True],
+        simplify=False,
     )
 
 
@@ -89,8 +93,9 @@ def dense(cov) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def cov():
-    return coverage(t_network(), demand(), existing(), candidates(), minutes=(1.5, 3),
-                    speed_kmh=6.0)
+    return coverage(
+        t_network(), demand(), existing(), candidates(), minutes=(1.5, 3), speed_kmh=6.0
+    )
 
 
 # ---------------------------------------------------------------------- distances
@@ -111,10 +116,10 @@ def test_threshold_filters(cov):
     np.testing.assert_array_equal(A, [[1, 1], [1, 0], [1, 0], [0, 1], [0, 0]])
     np.testing.assert_array_equal(cov.matrix(metres=150.0).toarray(), A)
     np.testing.assert_array_equal(cov.matrix(metres=144.9).toarray()[:, 0], [1, 0, 1, 0, 0])
-    np.testing.assert_array_equal(cov.matrix().toarray(), [[1, 1], [1, 1], [1, 1], [1, 1],
-                                                          [0, 0]])
-    np.testing.assert_allclose(cov.distance_matrix().toarray(), np.where(
-        np.isinf(dense(cov)), 0, dense(cov)).T)
+    np.testing.assert_array_equal(cov.matrix().toarray(), [[1, 1], [1, 1], [1, 1], [1, 1], [0, 0]])
+    np.testing.assert_allclose(
+        cov.distance_matrix().toarray(), np.where(np.isinf(dense(cov)), 0, dense(cov)).T
+    )
     np.testing.assert_allclose(cov.nearest_m(), S_WALK)  # existing sites by default
     np.testing.assert_allclose(cov.nearest_m([1]), [*K_WALK[:3], 150, INF])
     np.testing.assert_allclose(cov.nearest_m([1], minutes=1.5), [145, INF, INF, 150, INF])
@@ -134,8 +139,12 @@ def test_filtering_leaves_the_distances_alone(cov):
 
 
 def test_threshold_beyond_limit(cov):
-    for call in (lambda: cov.matrix(4), lambda: cov.matrix(metres=301.0),
-                 lambda: cov.nearest_m(minutes=3.5), lambda: cov.stats(minutes=[1.5, 4])):
+    for call in (
+        lambda: cov.matrix(4),
+        lambda: cov.matrix(metres=301.0),
+        lambda: cov.nearest_m(minutes=3.5),
+        lambda: cov.stats(minutes=[1.5, 4]),
+    ):
         with pytest.raises(ParameterError, match="beyond the 300 m computed"):
             call()
     with pytest.raises(ParameterError, match="threshold"):
@@ -152,8 +161,9 @@ def test_same_edge_direct_walk_beats_the_detour():
 
 def test_one_way_street():
     # e1 one-way B -> C: K (at C) cannot walk back to d0; d3 is on K's spot of the street
-    c = coverage(t_network(oneway_e1=True), demand(), existing(), candidates(), minutes=3,
-                 speed_kmh=6.0)
+    c = coverage(
+        t_network(oneway_e1=True), demand(), existing(), candidates(), minutes=3, speed_kmh=6.0
+    )
     np.testing.assert_allclose(dense(c), [S_WALK, [INF, INF, INF, 150, INF]])
 
 
@@ -162,8 +172,9 @@ def test_ring_street_both_ways_round():
     sq = np.array([(0.0, 0.0), (100, 0), (100, 100), (0, 100)]) + ORIGIN
     net = Network.from_segments([0, 1, 2, 3], [1, 2, 3, 0], sq[:, 0], sq[:, 1], UTM)
     assert (net.n_nodes, net.n_edges) == (1, 1)
-    d = pts(np.array([(-1.0, 50), (101, 60), (50, 101), (60, -1)]) + ORIGIN,
-            population=[1, 1, 1, 1])
+    d = pts(
+        np.array([(-1.0, 50), (101, 60), (50, 101), (60, -1)]) + ORIGIN, population=[1, 1, 1, 1]
+    )
     c = coverage(net, d, pts([(X0 + 50, Y0 - 1)]), threshold_m=400.0)
     # site 50 m along the bottom side; walks go whichever way round is shorter
     np.testing.assert_allclose(dense(c)[0], [100 + 2, 110 + 2, 200 + 2, 10 + 2])
@@ -193,10 +204,14 @@ def test_stats_by_district(cov):
     np.testing.assert_allclose(st["share"], [1.0, 0.5, 180 / 210])
     np.testing.assert_array_equal(st["demand_points"], [2, 3, 5])
     # population-weighted walk to the nearest existing site (within the 300 m computed)
-    np.testing.assert_allclose(st["mean_walk_m"], [(100 * 135 + 50 * 145) / 150,
-                                                  (30 * 43 + 20 * 220) / 50,
-                                                  (100 * 135 + 50 * 145 + 30 * 43 + 20 * 220)
-                                                  / 200])
+    np.testing.assert_allclose(
+        st["mean_walk_m"],
+        [
+            (100 * 135 + 50 * 145) / 150,
+            (30 * 43 + 20 * 220) / 50,
+            (100 * 135 + 50 * 145 + 30 * 43 + 20 * 220) / 200,
+        ],
+    )
     # weighted 90th percentile: first walk whose cumulative population reaches 90 %
     np.testing.assert_allclose(st["p90_walk_m"], [145, 220, 145])
     np.testing.assert_allclose(st["beyond_limit"], [0, 10, 10])
@@ -218,8 +233,9 @@ def test_stats_several_thresholds_and_sites(cov):
 
 
 def test_stats_households():
-    c = coverage(t_network(), demand(households=[40, 20, 10, 8, 4]), existing(),
-                 minutes=1.5, speed_kmh=6.0)
+    c = coverage(
+        t_network(), demand(households=[40, 20, 10, 8, 4]), existing(), minutes=1.5, speed_kmh=6.0
+    )
     st = c.stats()
     assert st["households"].iloc[0] == 82
     assert st["covered_households"].iloc[0] == 70
@@ -246,12 +262,20 @@ def test_unsnapped_demand_reported(caplog):
 
 # ---------------------------------------------------------------------- circle mode
 def test_circle_mode(cov):
-    circ = coverage(t_network(), demand(), existing(), candidates(), minutes=(1.5, 3),
-                    speed_kmh=6.0, mode="circle")
+    circ = coverage(
+        t_network(),
+        demand(),
+        existing(),
+        candidates(),
+        minutes=(1.5, 3),
+        speed_kmh=6.0,
+        mode="circle",
+    )
     assert circ.mode == "circle"
     sxy = np.array([(40.0, 10.0), (300.0, 0.0)])
-    euclid = np.hypot(sxy[:, None, 0] - DEMAND_XY[None, :, 0],
-                      sxy[:, None, 1] - DEMAND_XY[None, :, 1])
+    euclid = np.hypot(
+        sxy[:, None, 0] - DEMAND_XY[None, :, 0], sxy[:, None, 1] - DEMAND_XY[None, :, 1]
+    )
     np.testing.assert_allclose(dense(circ), np.where(euclid <= 300, euclid, INF), rtol=1e-9)
     net = dense(cov)
     finite = np.isfinite(net)
@@ -266,8 +290,13 @@ def test_circle_mode(cov):
 
 
 def test_circle_mode_coincident_points_stored():
-    c = coverage(None, pts([(X0, Y0), (X0 + 50, Y0)], population=[1, 1]),
-                 pts([(X0, Y0)]), mode="circle", threshold_m=10.0)
+    c = coverage(
+        None,
+        pts([(X0, Y0), (X0 + 50, Y0)], population=[1, 1]),
+        pts([(X0, Y0)]),
+        mode="circle",
+        threshold_m=10.0,
+    )
     assert c.distance.nnz == 1
     assert c.distance[0, 0] == 0.0
     np.testing.assert_array_equal(c.covered(), [True, False])
@@ -339,11 +368,23 @@ def test_crs_required():
         coverage(t_network(), d, existing())
 
 
-@pytest.mark.parametrize("kw", [
-    {"minutes": 0}, {"minutes": -5}, {"minutes": (5, 0)}, {"minutes": ()},
-    {"minutes": np.nan}, {"speed_kmh": 0}, {"speed_kmh": -4.5}, {"speed_kmh": np.inf},
-    {"threshold_m": 0}, {"threshold_m": -100}, {"mode": "walk"}, {"max_snap_m": 0},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"minutes": 0},
+        {"minutes": -5},
+        {"minutes": (5, 0)},
+        {"minutes": ()},
+        {"minutes": np.nan},
+        {"speed_kmh": 0},
+        {"speed_kmh": -4.5},
+        {"speed_kmh": np.inf},
+        {"threshold_m": 0},
+        {"threshold_m": -100},
+        {"mode": "walk"},
+        {"max_snap_m": 0},
+    ],
+)
 def test_bad_parameters(kw):
     with pytest.raises(ParameterError):
         coverage(t_network(), demand(), existing(), **kw)
@@ -361,9 +402,15 @@ def test_network_required_and_sites_required():
 # ---------------------------------------------------------------------- random check
 def reference_walks(net, s_xy, d_xy, max_snap):
     """Brute-force snap (nearest straight edge) + networkx on edges split at the points."""
-    segs = shapely.linestrings(np.stack([
-        np.column_stack([net.node_x[net.edge_u], net.node_y[net.edge_u]]),
-        np.column_stack([net.node_x[net.edge_v], net.node_y[net.edge_v]])], axis=1))
+    segs = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([net.node_x[net.edge_u], net.node_y[net.edge_u]]),
+                np.column_stack([net.node_x[net.edge_v], net.node_y[net.edge_v]]),
+            ],
+            axis=1,
+        )
+    )
     on_edge: dict[int, list] = {}
     access = {}
     for kind, xy in (("s", s_xy), ("d", d_xy)):
@@ -378,8 +425,11 @@ def reference_walks(net, s_xy, d_xy, max_snap):
     G = nx.DiGraph()
     G.add_nodes_from(range(net.n_nodes))
     for e in range(net.n_edges):
-        chain = [(0.0, int(net.edge_u[e])), *sorted(on_edge.get(e, [])),
-                 (net.edge_length[e], int(net.edge_v[e]))]
+        chain = [
+            (0.0, int(net.edge_u[e])),
+            *sorted(on_edge.get(e, [])),
+            (net.edge_length[e], int(net.edge_v[e])),
+        ]
         f = net.edge_factor[e]
         for (o1, a), (o2, b) in itertools.pairwise(chain):
             if net.edge_forward[e] or o2 == o1:  # same spot: no direction to obey
@@ -405,23 +455,39 @@ def test_random_grid_against_networkx(seed):
     m = g.n_edges
     fw = rng.random(m) < 0.9
     bw = ~fw | (rng.random(m) < 0.8)
-    net = Network.from_segments(g.edge_u, g.edge_v, g.node_x + X0, g.node_y + Y0, UTM,
-                                factor=rng.choice([1.0, 1.5], m), forward=fw, backward=bw,
-                                simplify=False, keep="all")
+    net = Network.from_segments(
+        g.edge_u,
+        g.edge_v,
+        g.node_x + X0,
+        g.node_y + Y0,
+        UTM,
+        factor=rng.choice([1.0, 1.5], m),
+        forward=fw,
+        backward=bw,
+        simplify=False,
+        keep="all",
+    )
     d_xy = rng.uniform(-60, side * step + 60, (40, 2))
     s_xy = rng.uniform(0, side * step, (6, 2))
     d_xy[0] = (3000, 3000)  # unsnapped
     ref = reference_walks(net, s_xy + ORIGIN, d_xy + ORIGIN, max_snap=500)
     limit = 350.0
-    c = coverage(net, pts(d_xy + ORIGIN, population=np.ones(40)), None,
-                 pts(s_xy + ORIGIN), threshold_m=limit)
+    c = coverage(
+        net, pts(d_xy + ORIGIN, population=np.ones(40)), None, pts(s_xy + ORIGIN), threshold_m=limit
+    )
     assert not (np.abs(ref - limit) < 1e-6).any()  # nothing on the edge of the limit
     want = np.where(ref <= limit, ref, INF)
     np.testing.assert_allclose(dense(c), want, rtol=1e-9, atol=1e-9)
     assert np.isfinite(want).sum() > 20  # the instance is not trivially empty
     # straight line is never longer than the walk; the circle covers at least as much
-    circ = coverage(net, pts(d_xy + ORIGIN, population=np.ones(40)), None,
-                    pts(s_xy + ORIGIN), threshold_m=limit, mode="circle")
+    circ = coverage(
+        net,
+        pts(d_xy + ORIGIN, population=np.ones(40)),
+        None,
+        pts(s_xy + ORIGIN),
+        threshold_m=limit,
+        mode="circle",
+    )
     euclid = np.hypot(s_xy[:, None, 0] - d_xy[None, :, 0], s_xy[:, None, 1] - d_xy[None, :, 1])
     finite = np.isfinite(want)
     assert (want[finite] >= euclid[finite] - 1e-9).all()

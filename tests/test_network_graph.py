@@ -73,8 +73,12 @@ def random_city(seed: int):
         path = [a]
         for j in range(1, k + 1):
             t = j / (k + 1)
-            path.append(node(xs[a] + t * (xs[b] - xs[a]) + rng.normal(0, 30),
-                             ys[a] + t * (ys[b] - ys[a]) + rng.normal(0, 30)))
+            path.append(
+                node(
+                    xs[a] + t * (xs[b] - xs[a]) + rng.normal(0, 30),
+                    ys[a] + t * (ys[b] - ys[a]) + rng.normal(0, 30),
+                )
+            )
         path.append(b)
         mode = rng.choice(["two", "two", "oneway", "mixed"])
         chain_f = float(rng.choice([1.0, 1.0, 2.0]))
@@ -118,8 +122,7 @@ def net_distances(net: Network) -> np.ndarray:
 def line(n_nodes, step=10.0, **kw) -> Network:
     """A straight path 0-1-...-(n-1) along the x axis."""
     k = np.arange(n_nodes - 1)
-    return Network.from_segments(k, k + 1, np.arange(n_nodes) * step, np.zeros(n_nodes), UTM,
-                                 **kw)
+    return Network.from_segments(k, k + 1, np.arange(n_nodes) * step, np.zeros(n_nodes), UTM, **kw)
 
 
 # ---------------------------------------------------------------------- simplification
@@ -127,10 +130,22 @@ def line(n_nodes, step=10.0, **kw) -> Network:
 def test_simplify_preserves_distances_between_kept_nodes(seed):
     n, u, v, x, y, length, f, fw, bw = random_city(seed)
     ref = reference_distances(n, u, v, length, f, fw, bw)
-    raw = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw,
-                                backward=bw, simplify=False, keep="all")
-    simp = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw,
-                                 backward=bw, simplify=True, keep="all")
+    raw = Network.from_segments(
+        u,
+        v,
+        x,
+        y,
+        UTM,
+        length=length,
+        factor=f,
+        forward=fw,
+        backward=bw,
+        simplify=False,
+        keep="all",
+    )
+    simp = Network.from_segments(
+        u, v, x, y, UTM, length=length, factor=f, forward=fw, backward=bw, simplify=True, keep="all"
+    )
     # unsimplified: same nodes, same distances as the reference
     used = np.unique(np.r_[u, v])
     np.testing.assert_array_equal(raw.node_id, used)
@@ -143,7 +158,8 @@ def test_simplify_preserves_distances_between_kept_nodes(seed):
     # nothing lost: every segment's metres are in exactly one merged edge
     assert simp.edge_length.sum() == pytest.approx(length.sum(), rel=1e-12)
     assert (simp.edge_length * simp.edge_factor).sum() == pytest.approx(
-        (length * f).sum(), rel=1e-12)
+        (length * f).sum(), rel=1e-12
+    )
     # merged geometries start at u, end at v and visit only input nodes
     gx, gy = simp.node_x, simp.node_y
     for k, g in enumerate(simp.edge_geometry):
@@ -160,8 +176,7 @@ def test_simplify_preserves_distances_between_kept_nodes(seed):
 def test_simplify_with_largest_component(seed):
     n, u, v, x, y, length, f, fw, bw = random_city(seed)
     ref = reference_distances(n, u, v, length, f, fw, bw)
-    simp = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw,
-                                 backward=bw)
+    simp = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw, backward=bw)
     kept = simp.node_id
     np.testing.assert_allclose(net_distances(simp), ref[np.ix_(kept, kept)], rtol=1e-9)
     _, label = connected_components(simp.csr(), directed=True, connection="weak")
@@ -213,8 +228,15 @@ def test_pure_ring_becomes_one_loop_edge():
 def test_oneway_chain_stays_oneway():
     # 0 -> 1 -> 2 -> 3 one way; segment 1-2 stored as (2, 1) with backward only
     x = np.array([0.0, 10, 20, 30])
-    net = Network.from_segments([0, 2, 2], [1, 1, 3], x, np.zeros(4), UTM,
-                                forward=[True, False, True], backward=[False, True, False])
+    net = Network.from_segments(
+        [0, 2, 2],
+        [1, 1, 3],
+        x,
+        np.zeros(4),
+        UTM,
+        forward=[True, False, True],
+        backward=[False, True, False],
+    )
     assert net.n_edges == 1
     d = net_distances(net)
     a, b = (int(np.flatnonzero(net.node_id == i)[0]) for i in (0, 3))
@@ -243,8 +265,9 @@ def test_factor_change_keeps_the_node_and_costs_scale():
 def test_parallel_edges_and_self_loops():
     # 0 = 1 (two parallel streets, 10 m and 25 m), self-loop at 1, then 1 - 2
     x = np.array([0.0, 10, 20])
-    net = Network.from_segments([0, 0, 1, 1], [1, 1, 1, 2], x, np.zeros(3), UTM,
-                                length=[10.0, 25.0, 40.0, 10.0])
+    net = Network.from_segments(
+        [0, 0, 1, 1], [1, 1, 1, 2], x, np.zeros(3), UTM, length=[10.0, 25.0, 40.0, 10.0]
+    )
     assert net.n_edges == 4  # nothing merged: parallel edges and the loop are kept
     assert net.total_length_km == pytest.approx(0.085)
     d = net_distances(net)
@@ -254,8 +277,16 @@ def test_parallel_edges_and_self_loops():
 
 def test_parallel_oneway_shortcut_is_one_way_only():
     x = np.array([0.0, 100.0])
-    net = Network.from_segments([0, 0], [1, 1], x, np.zeros(2), UTM, length=[100.0, 50.0],
-                                forward=[True, True], backward=[True, False])
+    net = Network.from_segments(
+        [0, 0],
+        [1, 1],
+        x,
+        np.zeros(2),
+        UTM,
+        length=[100.0, 50.0],
+        forward=[True, True],
+        backward=[True, False],
+    )
     d = net_distances(net)
     assert d[0, 1] == pytest.approx(50.0)
     assert d[1, 0] == pytest.approx(100.0)
@@ -266,16 +297,16 @@ def test_largest_component_kept_and_drop_reported():
     # big: 0-1-2-3 (plus branch 1-4), 10 m each; small: 5-6-7 (5 m each); 8 isolated
     x = np.array([0.0, 10, 20, 30, 10, 500, 505, 510, 900])
     y = np.array([0.0, 0, 0, 0, 10, 0, 0, 0, 0])
-    net = Network.from_segments([0, 1, 2, 1, 5, 6], [1, 2, 3, 4, 6, 7], x, y, UTM,
-                                simplify=False)
+    net = Network.from_segments([0, 1, 2, 1, 5, 6], [1, 2, 3, 4, 6, 7], x, y, UTM, simplify=False)
     assert sorted(net.node_id) == [0, 1, 2, 3, 4]
     assert net.info["components"] == 2
     assert net.info["dropped_components"] == 1
     assert net.info["dropped_nodes"] == 3
     assert net.info["dropped_length_km"] == pytest.approx(0.010)
     assert net.total_length_km == pytest.approx(0.040)
-    every = Network.from_segments([0, 1, 2, 1, 5, 6], [1, 2, 3, 4, 6, 7], x, y, UTM,
-                                  simplify=False, keep="all")
+    every = Network.from_segments(
+        [0, 1, 2, 1, 5, 6], [1, 2, 3, 4, 6, 7], x, y, UTM, simplify=False, keep="all"
+    )
     assert every.n_nodes == 8  # the isolated node is in no segment
     with pytest.raises(ParameterError, match="keep="):
         Network.from_segments([0], [1], x[:2], y[:2], UTM, keep="biggest")
@@ -309,8 +340,7 @@ def test_negative_length_is_not_hidden_by_merging_or_dropping():
     # a bad value in a dropped component is still bad data
     x = np.array([0.0, 10, 20, 500, 510])
     with pytest.raises(DataError, match="Segment 2"):
-        Network.from_segments([0, 1, 3], [1, 2, 4], x, np.zeros(5), UTM,
-                              length=[10.0, 10.0, -1.0])
+        Network.from_segments([0, 1, 3], [1, 2, 4], x, np.zeros(5), UTM, length=[10.0, 10.0, -1.0])
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, np.inf, np.nan])
@@ -334,9 +364,18 @@ def test_crs_not_in_metres(crs):
 
 
 def test_direct_constructor_validates_too():
-    kw = {"crs": UTM, "node_x": [0.0, 1], "node_y": [0.0, 0], "node_id": [0, 1],
-          "edge_u": [0], "edge_v": [1], "edge_factor": [1.0], "edge_forward": [True],
-          "edge_backward": [True], "edge_geometry": None}
+    kw = {
+        "crs": UTM,
+        "node_x": [0.0, 1],
+        "node_y": [0.0, 0],
+        "node_id": [0, 1],
+        "edge_u": [0],
+        "edge_v": [1],
+        "edge_factor": [1.0],
+        "edge_forward": [True],
+        "edge_backward": [True],
+        "edge_geometry": None,
+    }
     with pytest.raises(DataError, match="Edge 0 has length inf"):
         Network(edge_length=[np.inf], **kw)
     with pytest.raises(DataError, match="Edge 0 has length -1"):
@@ -348,9 +387,20 @@ def test_direct_constructor_validates_too():
 
 # ---------------------------------------------------------------------- save / load
 def same_network(a: Network, b: Network) -> None:
-    for name in ("node_x", "node_y", "node_id", "edge_u", "edge_v", "edge_length",
-                 "edge_factor", "edge_forward", "edge_backward", "indptr", "indices",
-                 "weights"):
+    for name in (
+        "node_x",
+        "node_y",
+        "node_id",
+        "edge_u",
+        "edge_v",
+        "edge_length",
+        "edge_factor",
+        "edge_forward",
+        "edge_backward",
+        "indptr",
+        "indices",
+        "weights",
+    ):
         got, want = getattr(a, name), getattr(b, name)
         assert got.dtype == want.dtype, name
         np.testing.assert_array_equal(got, want, err_msg=name)
@@ -361,8 +411,7 @@ def same_network(a: Network, b: Network) -> None:
 
 def test_save_load_round_trip(tmp_path):
     _, u, v, x, y, length, f, fw, bw = random_city(3)
-    net = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw,
-                                backward=bw)
+    net = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw, backward=bw)
     path = net.save(tmp_path / "sub" / "city")  # suffix added, folder created
     assert path == tmp_path / "sub" / "city.npz"
     same_network(Network.load(path), net)
@@ -407,8 +456,9 @@ def test_load_errors(tmp_path):
 def test_networkx_round_trip(seed):
     n, u, v, x, y, length, f, fw, bw = random_city(seed)
     ref = reference_distances(n, u, v, length, f, fw, bw)
-    net = Network.from_segments(u, v, x, y, UTM, length=length, factor=f, forward=fw,
-                                backward=bw, keep="all")
+    net = Network.from_segments(
+        u, v, x, y, UTM, length=length, factor=f, forward=fw, backward=bw, keep="all"
+    )
     kept = net.node_id
     G = net.to_networkx()
     assert G.graph["crs"] == net.crs
@@ -515,10 +565,16 @@ def test_network_from_osm_frames_by_hand(caplog):
     from siting.io.network import STAIRS_FACTORS, network_from_osm_frames
 
     # four OSM nodes up a meridian in Wuhan, 0.001° of latitude apart (110.9 m each)
-    nodes = pd.DataFrame({"id": [40, 10, 30, 20], "lon": [114.3] * 4,
-                          "lat": [30.603, 30.600, 30.602, 30.601]})
-    edges = pd.DataFrame({"u": [10, 20, 30, 30], "v": [20, 30, 40, 99],
-                          "highway": ["footway", "footway", "steps", "footway"]})
+    nodes = pd.DataFrame(
+        {"id": [40, 10, 30, 20], "lon": [114.3] * 4, "lat": [30.603, 30.600, 30.602, 30.601]}
+    )
+    edges = pd.DataFrame(
+        {
+            "u": [10, 20, 30, 30],
+            "v": [20, 30, 40, 99],
+            "highway": ["footway", "footway", "steps", "footway"],
+        }
+    )
     geod = pyproj.Geod(ellps="WGS84")
     lat = [30.600, 30.601, 30.602, 30.603]
     steps = [geod.inv(114.3, a, 114.3, b)[2] for a, b in itertools.pairwise(lat)]
@@ -557,8 +613,9 @@ def test_read_network_dispatch(tmp_path, monkeypatch):
         read_network(other)
     # place names (even with a dot) go to osmnx: stubbed, no internet in tests
     asked = []
-    monkeypatch.setattr(io_network, "_from_osmnx_place",
-                        lambda place, crs: asked.append(place) or net)
+    monkeypatch.setattr(
+        io_network, "_from_osmnx_place", lambda place, crs: asked.append(place) or net
+    )
     assert read_network("St. Gallen, Switzerland") is net
     assert read_network("Vaduz, Liechtenstein") is net
     assert asked == ["St. Gallen, Switzerland", "Vaduz, Liechtenstein"]

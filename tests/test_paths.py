@@ -51,8 +51,13 @@ def heap_reference(indptr, indices, weights, sources, targets, limit):
     """Plain Dijkstra per source with Python floats: the same sums in the same order."""
     n = len(indptr) - 1
     adj = [
-        list(zip(indices[indptr[a]:indptr[a + 1]].tolist(),
-                 weights[indptr[a]:indptr[a + 1]].tolist(), strict=True))
+        list(
+            zip(
+                indices[indptr[a] : indptr[a + 1]].tolist(),
+                weights[indptr[a] : indptr[a + 1]].tolist(),
+                strict=True,
+            )
+        )
         for a in range(n)
     ]
     at_node = defaultdict(list)
@@ -308,8 +313,9 @@ def test_tiny_and_huge_limits_are_exact():
 def assert_same_as_scipy(indptr, indices, weights, sites, limit):
     n = len(indptr) - 1
     G = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
-    ours = bounded_distances(indptr, indices, weights, Links.at_nodes(sites),
-                             Links.at_nodes(np.arange(n)), limit)
+    ours = bounded_distances(
+        indptr, indices, weights, Links.at_nodes(sites), Links.at_nodes(np.arange(n)), limit
+    )
     ref = dijkstra(G, directed=True, indices=sites, limit=limit)
     reached = np.isfinite(ref)
     assert ours.nnz == int(reached.sum())
@@ -330,8 +336,15 @@ def test_grid_matches_scipy():
     w = np.random.default_rng(1).uniform(60.0, 100.0, len(net.weights))
     assert_same_as_scipy(net.indptr, net.indices, w, sites, 1125.0)
     # threads do not change a single bit
-    one = bounded_distances(net.indptr, net.indices, net.weights, Links.at_nodes(sites),
-                            Links.at_nodes(np.arange(net.n_nodes)), 1125.0, threads=1)
+    one = bounded_distances(
+        net.indptr,
+        net.indices,
+        net.weights,
+        Links.at_nodes(sites),
+        Links.at_nodes(np.arange(net.n_nodes)),
+        1125.0,
+        threads=1,
+    )
     for M2 in (M, one):
         np.testing.assert_array_equal(M2.indptr, M.indptr)
         np.testing.assert_array_equal(M2.indices, M.indices)
@@ -344,8 +357,14 @@ def test_helsinki_matches_scipy(helsinki_network):
     M = assert_same_as_scipy(net.indptr, net.indices, net.weights, sites, 1125.0)
     # several thresholds from one pass equal fresh searches
     for limit in (375.0, 750.0):
-        fresh = bounded_distances(net.indptr, net.indices, net.weights, Links.at_nodes(sites),
-                                  Links.at_nodes(np.arange(net.n_nodes)), limit)
+        fresh = bounded_distances(
+            net.indptr,
+            net.indices,
+            net.weights,
+            Links.at_nodes(sites),
+            Links.at_nodes(np.arange(net.n_nodes)),
+            limit,
+        )
         cut = within_limit(M, limit)
         assert as_dict(cut) == as_dict(fresh)
 
@@ -356,8 +375,9 @@ def test_threads_give_identical_output(helsinki_network):
     sources = random_links(rng, net.n_nodes, 300, offsets=True)
     targets = random_links(rng, net.n_nodes, 1000, offsets=True)
     runs = [
-        bounded_distances(net.indptr, net.indices, net.weights, sources, targets, 900.0,
-                          threads=t, block=b)
+        bounded_distances(
+            net.indptr, net.indices, net.weights, sources, targets, 900.0, threads=t, block=b
+        )
         for t, b in ((1, 64), (2, 64), (2, 7), (3, 1))
     ]
     for M in runs[1:]:

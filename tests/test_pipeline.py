@@ -25,8 +25,7 @@ def scenario():
     net = st.read_network(HELSINKI, bbox=BBOX)
     buildings = st.read_buildings(HELSINKI, bbox=BBOX)
     demand = st.population_from_buildings(buildings, total=5_000)
-    existing = st.facilities_from_osm(HELSINKI, amenity=["library", "community_centre"],
-                                      bbox=BBOX)
+    existing = st.facilities_from_osm(HELSINKI, amenity=["library", "community_centre"], bbox=BBOX)
     candidates = st.candidate_sites(net, spacing_m=100, demand=demand)
     return net, demand, existing, candidates
 
@@ -144,8 +143,9 @@ def test_infeasible_target_explains_in_words(scenario):
 def test_circle_and_network_readings_side_by_side(scenario):
     net, demand, existing, candidates = scenario
     walk = st.coverage(net, demand, existing, candidates, minutes=5)
-    circle = st.coverage(None, demand, existing, candidates, threshold_m=st.walk_metres(5),
-                         mode="circle")
+    circle = st.coverage(
+        None, demand, existing, candidates, threshold_m=st.walk_metres(5), mode="circle"
+    )
     # a walk is never shorter than the straight line: the circle covers at least as much
     assert circle.summary()["covered_share"] >= walk.summary()["covered_share"] - 1e-12
     assert np.all(walk.covered() <= circle.covered())
@@ -188,12 +188,15 @@ def test_two_level_plan(scenario):
     d = demand.to_crs(net.crs)
     d["subdistrict"] = np.where(d.geometry.x > d.geometry.x.median(), "east", "west")
     cov = st.coverage(net, d, existing, candidates, minutes=(1.5, 3))
-    sites = st.solve_two_level(cov, "subdistrict", centre_minutes=3, station_minutes=1.5,
-                               station_target=0.7)
+    sites = st.solve_two_level(
+        cov, "subdistrict", centre_minutes=3, station_minutes=1.5, station_target=0.7
+    )
     centres = sites[sites["level"] == "centre"]
     # one centre inside each sub-district (unless an existing facility already is one)
     assert set(centres["subdistrict"]) | set(sites.loc[sites["existing"], "subdistrict"]) >= {
-        "east", "west"}
+        "east",
+        "west",
+    }
     open_ = (sites["existing"] | sites["new"]).to_numpy()
     share = cov.population[cov.covered(open_, minutes=1.5)].sum() / cov.population.sum()
     assert share >= 0.7 - 1e-9

@@ -28,8 +28,14 @@ A, B, C, D = 0, 1, 2, 3
 @pytest.fixture(scope="module")
 def net() -> Network:
     return Network.from_segments(
-        [A, B, B], [B, C, D], [0.0, 100, 100, 300], [0.0, 0, 100, 0], UTM,
-        factor=[1.0, 1.0, 2.0], forward=[True, True, True], backward=[True, False, True],
+        [A, B, B],
+        [B, C, D],
+        [0.0, 100, 100, 300],
+        [0.0, 0, 100, 0],
+        UTM,
+        factor=[1.0, 1.0, 2.0],
+        forward=[True, True, True],
+        backward=[True, False, True],
         simplify=False,
     )
 
@@ -130,8 +136,16 @@ def test_point_at_the_end_of_a_one_way_street_is_at_that_node(net):
 
 def test_links_one_way_stored_reversed():
     # the same one-way street stored as C -> B with only the backward direction (B -> C)
-    net = Network.from_segments([0, 2], [1, 1], [0.0, 100, 100], [0.0, 0, 100], UTM,
-                                forward=[True, False], backward=[True, True], simplify=False)
+    net = Network.from_segments(
+        [0, 2],
+        [1, 1],
+        [0.0, 100, 100],
+        [0.0, 0, 100],
+        UTM,
+        forward=[True, False],
+        backward=[True, True],
+        simplify=False,
+    )
     b, c = 1, 2
     s = snap_points(net, [103.0], [40.0])  # 40 m from B, 60 m from C
     assert s.edge[0] == 1 and s.offset_m[0] == pytest.approx(60.0)
@@ -152,17 +166,20 @@ def test_same_edge_pairs(net):
     sites = snap_points(net, [20.0, 101.0, 150.0], [2.0, 30.0, 0.0])
     # demand: e0 @70 (1); e1 @60 (1) ahead on the one-way; e1 @10 (2) behind it;
     #         e2 @150 (4); e1 @30 (4) level with site 1; far away (unsnapped)
-    demand = snap_points(net, [70.0, 99.0, 102.0, 250.0, 104.0, 9000.0],
-                         [-1.0, 60.0, 10.0, 4.0, 30.0, 0.0])
+    demand = snap_points(
+        net, [70.0, 99.0, 102.0, 250.0, 104.0, 9000.0], [-1.0, 60.0, 10.0, 4.0, 30.0, 0.0]
+    )
     np.testing.assert_array_equal(demand.edge, [0, 1, 1, 2, 1, -1])
     si, di, m = same_edge_pairs(net, sites, demand, limit_m=1e6)
     got = {(int(a), int(b)): float(c) for a, b, c in zip(si, di, m, strict=True)}
-    assert got == pytest.approx({
-        (0, 0): 50 + 2 + 1,       # two-way, either order
-        (1, 1): 30 + 1 + 1,       # one-way, demand ahead
-        (1, 4): 0 + 1 + 4,        # same spot on a one-way street
-        (2, 3): 2 * 100 + 0 + 4,  # factor 2
-    })  # (1, 2) is behind site 1 on the one-way street: not a direct walk
+    assert got == pytest.approx(
+        {
+            (0, 0): 50 + 2 + 1,  # two-way, either order
+            (1, 1): 30 + 1 + 1,  # one-way, demand ahead
+            (1, 4): 0 + 1 + 4,  # same spot on a one-way street
+            (2, 3): 2 * 100 + 0 + 4,  # factor 2
+        }
+    )  # (1, 2) is behind site 1 on the one-way street: not a direct walk
     si, di, m = same_edge_pairs(net, sites, demand, limit_m=50.0)
     assert sorted(zip(si.tolist(), di.tolist(), strict=True)) == [(1, 1), (1, 4)]
 

@@ -434,8 +434,11 @@ def _osm_points(pois: gpd.GeoDataFrame, extra: list[str]) -> gpd.GeoDataFrame:
     not_point = shapely.get_type_id(geoms) != shapely.GeometryType.POINT
     dup = _outlines_with_a_node(geoms, not_point, pois)
     if dup.any():
-        log.info("Dropped %d OSM outlines that contain a node of the same amenity "
-                 "(the same facility mapped twice).", int(dup.sum()))
+        log.info(
+            "Dropped %d OSM outlines that contain a node of the same amenity "
+            "(the same facility mapped twice).",
+            int(dup.sum()),
+        )
         pois, geoms, not_point = pois.loc[~dup], geoms[~dup], not_point[~dup]
     geoms = geoms.copy()
     geoms[not_point] = shapely.point_on_surface(geoms[not_point])

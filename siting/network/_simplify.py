@@ -119,5 +119,4 @@ def simplify_chains(u, v, length, factor, fw, bw, n):
                 cbw[k] = bw0
                 k += 1
                 path_ptr[k] = p
-    return (cu[:k], cv[:k], clen[:k], cfac[:k], cfw[:k], cbw[:k], path_ptr[: k + 1],
-            path_nodes[:p])
+    return (cu[:k], cv[:k], clen[:k], cfac[:k], cfw[:k], cbw[:k], path_ptr[: k + 1], path_nodes[:p])

@@ -224,8 +224,12 @@ class Network:
         factor = np.ones(m) if factor is None else np.asarray(factor, dtype=np.float64)
         forward = np.ones(m, bool) if forward is None else np.asarray(forward, dtype=bool)
         backward = np.ones(m, bool) if backward is None else np.asarray(backward, dtype=bool)
-        for name, arr in (("length", length), ("factor", factor), ("forward", forward),
-                          ("backward", backward)):
+        for name, arr in (
+            ("length", length),
+            ("factor", factor),
+            ("forward", forward),
+            ("backward", backward),
+        ):
             if arr.shape != (m,):
                 msg = f"{name} has shape {arr.shape}; give one value per segment ({m})."
                 raise DataError(msg)
@@ -389,8 +393,9 @@ class Network:
         index = {n: i for i, n in enumerate(nodes)}
         x = np.array([G.nodes[n]["x"] for n in nodes], float)
         y = np.array([G.nodes[n]["y"] for n in nodes], float)
-        rows = [(index[a], index[b], float(d.get(weight, np.nan)))
-                for a, b, d in G.edges(data=True)]
+        rows = [
+            (index[a], index[b], float(d.get(weight, np.nan))) for a, b, d in G.edges(data=True)
+        ]
         if not rows:
             msg = "The graph has no edges."
             raise NetworkError(msg)
@@ -404,8 +409,9 @@ class Network:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         order = np.lexsort((w, hi, lo))
         lo_s, hi_s, w_s = lo[order], hi[order], w[order]
-        first = np.r_[True, (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1])
-                      | (w_s[1:] != w_s[:-1])]
+        first = np.r_[
+            True, (lo_s[1:] != lo_s[:-1]) | (hi_s[1:] != hi_s[:-1]) | (w_s[1:] != w_s[:-1])
+        ]
         grp = np.cumsum(first) - 1
         fw = np.zeros(first.sum(), bool)
         bw = np.zeros(first.sum(), bool)
@@ -413,11 +419,25 @@ class Network:
         np.logical_or.at(fw, grp, is_fw | (a[order] == b[order]))
         np.logical_or.at(bw, grp, ~is_fw | (a[order] == b[order]))
         sel = order[first]
-        ids = np.array([G.nodes[n].get("osmid", n) if isinstance(n, int | np.integer) else i
-                        for i, n in enumerate(nodes)], dtype=np.int64)
+        ids = np.array(
+            [
+                G.nodes[n].get("osmid", n) if isinstance(n, int | np.integer) else i
+                for i, n in enumerate(nodes)
+            ],
+            dtype=np.int64,
+        )
         net = cls.from_segments(
-            lo[sel], hi[sel], x, y, crs, node_id=ids, length=w[sel],
-            forward=fw, backward=bw, simplify=simplify, keep="all",
+            lo[sel],
+            hi[sel],
+            x,
+            y,
+            crs,
+            node_id=ids,
+            length=w[sel],
+            forward=fw,
+            backward=bw,
+            simplify=simplify,
+            keep="all",
         )
         if not simplify:  # osmnx keeps the street's shape in 'geometry' (from u to v)
             geoms = [d.get("geometry") for _, _, d in G.edges(data=True)]
@@ -448,10 +468,17 @@ class Network:
                 np.savez_compressed(
                     fh,
                     meta=np.frombuffer(json.dumps(meta, default=str).encode(), np.uint8),
-                    node_x=self.node_x, node_y=self.node_y, node_id=self.node_id,
-                    edge_u=self.edge_u, edge_v=self.edge_v, edge_length=self.edge_length,
-                    edge_factor=self.edge_factor, edge_forward=self.edge_forward,
-                    edge_backward=self.edge_backward, geom_blob=blob, geom_offsets=offsets,
+                    node_x=self.node_x,
+                    node_y=self.node_y,
+                    node_id=self.node_id,
+                    edge_u=self.edge_u,
+                    edge_v=self.edge_v,
+                    edge_length=self.edge_length,
+                    edge_factor=self.edge_factor,
+                    edge_forward=self.edge_forward,
+                    edge_backward=self.edge_backward,
+                    geom_blob=blob,
+                    geom_offsets=offsets,
                 )
             Path(tmp).replace(path)
         finally:
@@ -472,13 +499,20 @@ class Network:
             msg = f"{path}: not a siting network file ({exc}). Save one with Network.save()."
             raise DataError(msg) from exc
         blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
-        geom = shapely.from_wkb([blob[off[i]:off[i + 1]] for i in range(len(off) - 1)])
+        geom = shapely.from_wkb([blob[off[i] : off[i + 1]] for i in range(len(off) - 1)])
         return cls(
             crs=pyproj.CRS.from_wkt(meta["crs"]),
-            node_x=z["node_x"], node_y=z["node_y"], node_id=z["node_id"],
-            edge_u=z["edge_u"], edge_v=z["edge_v"], edge_length=z["edge_length"],
-            edge_factor=z["edge_factor"], edge_forward=z["edge_forward"],
-            edge_backward=z["edge_backward"], edge_geometry=geom, info=meta.get("info", {}),
+            node_x=z["node_x"],
+            node_y=z["node_y"],
+            node_id=z["node_id"],
+            edge_u=z["edge_u"],
+            edge_v=z["edge_v"],
+            edge_length=z["edge_length"],
+            edge_factor=z["edge_factor"],
+            edge_forward=z["edge_forward"],
+            edge_backward=z["edge_backward"],
+            edge_geometry=geom,
+            info=meta.get("info", {}),
         )
 
 
@@ -507,6 +541,11 @@ def grid_network(
     u, v = u[keep], v[keep]
     k = np.arange(side * side)
     return Network.from_segments(
-        u, v, (k % side) * float(step_m), (k // side) * float(step_m), crs,
-        length=np.full(len(u), float(step_m)), simplify=False,
+        u,
+        v,
+        (k % side) * float(step_m),
+        (k // side) * float(step_m),
+        crs,
+        length=np.full(len(u), float(step_m)),
+        simplify=False,
     )

@@ -159,7 +159,8 @@ def _point_xy(points: gpd.GeoSeries, what: str) -> tuple[np.ndarray, np.ndarray]
     if not_point.any():
         log.info(
             "%d %s are not points; using a representative point inside each.",
-            int(not_point.sum()), what,
+            int(not_point.sum()),
+            what,
         )
         geom = geom.copy()
         geom[not_point] = shapely.point_on_surface(geom[not_point])
@@ -535,8 +536,12 @@ def _facility_reach(
     One bounded search for all facilities (sources) to all nodes (targets).
     """
     D = bounded_distances(
-        net.indptr, net.indices, net.weights,
-        links(net, snapped, as_source=True), Links.at_nodes(np.arange(net.n_nodes)), limit_m,
+        net.indptr,
+        net.indices,
+        net.weights,
+        links(net, snapped, as_source=True),
+        Links.at_nodes(np.arange(net.n_nodes)),
+        limit_m,
     )
     fac = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
     node = D.indices.astype(np.int64)
@@ -559,10 +564,16 @@ def _reach_batch(
     is_ok = snapped.snapped[rows]
     ok = rows[is_ok]
     return _Reach(
-        n_groups=n_groups, group=group, node=node, dist=dist,
+        n_groups=n_groups,
+        group=group,
+        node=node,
+        dist=dist,
         own_group=group_of_row[is_ok].astype(np.int64),
-        own_edge=snapped.edge[ok], own_offset=snapped.offset_m[ok],
-        own_access=snapped.access_m[ok], own_x=x[ok], own_y=y[ok],
+        own_edge=snapped.edge[ok],
+        own_offset=snapped.offset_m[ok],
+        own_access=snapped.access_m[ok],
+        own_x=x[ok],
+        own_y=y[ok],
     )
 
 
@@ -576,8 +587,11 @@ def _per_facility_batches(
     for c, lo in enumerate(range(0, n, CHUNK_FACILITIES)):
         rows = np.arange(lo, min(lo + CHUNK_FACILITIES, n))
         a, b = bounds[c], bounds[c + 1]
-        yield rows, _reach_batch(
-            snapped, x, y, rows, rows - lo, len(rows), fac[a:b] - lo, node[a:b], dist[a:b]
+        yield (
+            rows,
+            _reach_batch(
+                snapped, x, y, rows, rows - lo, len(rows), fac[a:b] - lo, node[a:b], dist[a:b]
+            ),
         )
 
 
@@ -591,8 +605,15 @@ def _dissolved_reach(
     hit = np.flatnonzero(np.isfinite(best))
     rows = np.arange(len(x))
     return _reach_batch(
-        snapped, x, y, rows, np.zeros(len(x), np.int64), 1,
-        np.zeros(len(hit), np.int64), hit, best[hit],
+        snapped,
+        x,
+        y,
+        rows,
+        np.zeros(len(x), np.int64),
+        1,
+        np.zeros(len(hit), np.int64),
+        hit,
+        best[hit],
     )
 
 
@@ -681,8 +702,9 @@ def service_areas(
             for rows, r in batches:
                 disks[rows] = _disks(*_reached_lines(net, r, thresholds), len(rows), K, buf, hole)
                 bar.update(len(rows))
-    return _areas_frame(disks, labels, mins, thresholds, rings=rings, dissolve=dissolve,
-                        crs=net.crs)
+    return _areas_frame(
+        disks, labels, mins, thresholds, rings=rings, dissolve=dissolve, crs=net.crs
+    )
 
 
 def _areas_frame(
@@ -707,8 +729,10 @@ def _areas_frame(
         lo_min = np.r_[0.0, mins[:-1]]
         lo_m = np.r_[0.0, thresholds[:-1]]
         cols.update(
-            from_minutes=np.tile(lo_min, n), to_minutes=np.tile(mins, n),
-            from_m=np.tile(lo_m, n), to_m=np.tile(thresholds, n),
+            from_minutes=np.tile(lo_min, n),
+            to_minutes=np.tile(mins, n),
+            from_m=np.tile(lo_m, n),
+            to_m=np.tile(thresholds, n),
         )
     else:
         cols.update(minutes=np.tile(mins, n), threshold_m=np.tile(thresholds, n))
@@ -810,12 +834,19 @@ def compare_areas(
         raise ParameterError(msg)
     speed = _check_number("speed_kmh", speed_kmh, minimum=0.0, strict=True, unit="km/h")
     walk = float(mins[0] * speed * M_PER_MIN_PER_KMH)
-    radius = walk if radius_m is None else _check_number(
-        "radius_m", radius_m, minimum=0.0, strict=True, unit="metres"
+    radius = (
+        walk
+        if radius_m is None
+        else _check_number("radius_m", radius_m, minimum=0.0, strict=True, unit="metres")
     )
     areas = service_areas(
-        net, facilities, mins, speed_kmh=speed, buffer_m=buffer_m,
-        hole_min_area_m2=hole_min_area_m2, max_snap_m=max_snap_m,
+        net,
+        facilities,
+        mins,
+        speed_kmh=speed,
+        buffer_m=buffer_m,
+        hole_min_area_m2=hole_min_area_m2,
+        max_snap_m=max_snap_m,
     )
     x, y, _, _ = _facilities_in(facilities, net.crs)
     disc = shapely.buffer(shapely.points(x, y), radius, quad_segs=CIRCLE_QUAD_SEGS)

@@ -72,8 +72,22 @@ _NONE = np.uint32(0xFFFFFFFF)  # "no entry" / "in no bucket"
 
 @nb.njit(cache=True, nogil=True)
 def _search(
-    indptr, indices, weights, src_ptr, src_node, src_dist, s, sent, inv, nbk,
-    dist, bk, touched, head, enode, enext,
+    indptr,
+    indices,
+    weights,
+    src_ptr,
+    src_node,
+    src_dist,
+    s,
+    sent,
+    inv,
+    nbk,
+    dist,
+    bk,
+    touched,
+    head,
+    enode,
+    enext,
 ):
     """One bounded search from site ``s``; the number of nodes reached, or -1.
 
@@ -153,12 +167,33 @@ def _search(
 
 @nb.njit(cache=True, nogil=True)
 def _search_block(
-    indptr, indices, weights,
-    src_ptr, src_node, src_dist, order, lo, hi,
-    link_ptr, link_demand, link_offset, identity,
-    limit, inv, nbk, pool,
-    dist, bk, touched, head, best, dtouched,
-    counts, out_c, out_w, pos,
+    indptr,
+    indices,
+    weights,
+    src_ptr,
+    src_node,
+    src_dist,
+    order,
+    lo,
+    hi,
+    link_ptr,
+    link_demand,
+    link_offset,
+    identity,
+    limit,
+    inv,
+    nbk,
+    pool,
+    dist,
+    bk,
+    touched,
+    head,
+    best,
+    dtouched,
+    counts,
+    out_c,
+    out_w,
+    pos,
 ):
     """Searches for sites ``order[lo:hi]``, appending their pairs to ``out_c``/``out_w``.
 
@@ -175,8 +210,24 @@ def _search_block(
     for j in range(lo, hi):
         s = order[j]
         while True:
-            nt = _search(indptr, indices, weights, src_ptr, src_node, src_dist, s, sent, inv,
-                         nbk, dist, bk, touched, head, enode, enext)
+            nt = _search(
+                indptr,
+                indices,
+                weights,
+                src_ptr,
+                src_node,
+                src_dist,
+                s,
+                sent,
+                inv,
+                nbk,
+                dist,
+                bk,
+                touched,
+                head,
+                enode,
+                enext,
+            )
             if nt >= 0:
                 break
             pool *= 2  # the bucket-entry pool was too small: grow and search again
@@ -283,8 +334,10 @@ class Links:
 
 def _threads(threads: int | None) -> int:
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1
+        threads = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
         )
     return max(1, int(threads))
 
@@ -322,8 +375,11 @@ def _pick_delta(weights: np.ndarray, limit: float) -> float:
 
 
 def _check_links(links: Links, n: int, what: str) -> None:
-    if len(links.ptr) < 1 or links.ptr[0] != 0 or links.ptr[-1] != len(links.node) or (
-        len(links.ptr) > 1 and np.any(np.diff(links.ptr) < 0)
+    if (
+        len(links.ptr) < 1
+        or links.ptr[0] != 0
+        or links.ptr[-1] != len(links.node)
+        or (len(links.ptr) > 1 and np.any(np.diff(links.ptr) < 0))
     ):
         msg = f"{what}.ptr must run from 0 to len({what}.node) without decreasing."
         raise ParameterError(msg)
@@ -446,6 +502,7 @@ def bounded_distances(
                 return share[t].pop(0)
             rest = max(share, key=len)
             return rest.pop() if rest else None
+
     # numpy buffers: pages are only backed when written, and big ones get huge pages
     room0 = min(ns * max(nt, 1) // nthreads + 1024, OUT_START)
 
@@ -469,8 +526,21 @@ def bounded_distances(
             start, j = pos, lo
             while True:
                 j, pos, pool, need = _search_block(
-                    *common, j, hi, *link_args, pool, dist, bk, touched, head, best, dtouched,
-                    counts[j - lo:], out_c, out_w, pos,
+                    *common,
+                    j,
+                    hi,
+                    *link_args,
+                    pool,
+                    dist,
+                    bk,
+                    touched,
+                    head,
+                    best,
+                    dtouched,
+                    counts[j - lo :],
+                    out_c,
+                    out_w,
+                    pos,
                 )
                 if j == hi:
                     break
@@ -491,7 +561,7 @@ def bounded_distances(
     counts = np.zeros(ns, np.int64)
     for _, _, mine in done:
         for b, _, c in mine:
-            counts[order[bounds[b][0]:bounds[b][1]]] = c
+            counts[order[bounds[b][0] : bounds[b][1]]] = c
     total = int(counts.sum())
     idx_dtype = np.int32 if max(total, nt) < 2**31 else np.int64
     indptr_out = np.zeros(ns + 1, idx_dtype)
@@ -553,7 +623,8 @@ def within_limit(distances: sp.csr_matrix, limit_m: float) -> sp.csr_matrix:
     out_idx = np.empty(total + 1, idx_dtype)  # + 1: the branch-free copy's last write
     out_val = np.empty(total + 1, np.float64)
     _filter_rows(D.indptr, D.indices, data, float(limit_m), out_ptr, out_idx, out_val)
-    M = sp.csr_matrix((out_val[:total], out_idx[:total], out_ptr.astype(idx_dtype, copy=False)),
-                      shape=D.shape)
+    M = sp.csr_matrix(
+        (out_val[:total], out_idx[:total], out_ptr.astype(idx_dtype, copy=False)), shape=D.shape
+    )
     M.has_sorted_indices = bool(D.has_sorted_indices)
     return M

@@ -100,7 +100,10 @@ def snap_points(
     if not snapped.all():
         log.warning(
             "%d of %d points are farther than %.0f m from any walkable edge and were not "
-            "snapped (they count as unreachable).", int((~snapped).sum()), n, max_snap_m,
+            "snapped (they count as unreachable).",
+            int((~snapped).sum()),
+            n,
+            max_snap_m,
         )
     return Snapped(edge, offset, access, snapped, float(max_snap_m))
 
