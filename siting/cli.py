@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from .errors import SitingError
@@ -38,23 +39,39 @@ def _print_result(result, *, timings: bool = True) -> None:
         print(f"wrote {what}: {path}")
 
 
-def _run(paths: list[str], force: bool, write: bool, quiet: bool) -> int:
+def _report(where: str, exc: BaseException, verbose: bool) -> None:
+    """One line per failure; the traceback only with ``--verbose``."""
+    if isinstance(exc, SitingError):
+        text = str(exc)
+    else:  # a bug or an unforeseen input: name the exception type
+        text = f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)"
+    print(f"siting: {where}{text}", file=sys.stderr)
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+
+
+def _run(paths: list[str], force: bool, write: bool, quiet: bool, verbose: bool = False) -> int:
+    """Run every scenario; a failing one is reported and the batch goes on."""
     from .scenario import run_scenario
 
-    failures = 0
+    failed: list[str] = []
     for p in paths:
         say = (lambda s: None) if quiet else (lambda s: print(f"  {s}", file=sys.stderr))
         try:
             result = run_scenario(p, force=force, write=write, progress=say)
-        except SitingError as exc:
-            print(f"siting: {p}: {exc}", file=sys.stderr)
-            failures += 1
-            continue
-        _print_result(result)
-    return 1 if failures else 0
+            _print_result(result)
+        except Exception as exc:  # report per scenario, keep going with the others
+            _report(f"{p}: " if not str(exc).startswith(p) else "", exc, verbose)
+            failed.append(p)
+    if failed and len(paths) > 1:
+        print(
+            f"siting: {len(failed)} of {len(paths)} scenarios failed: {', '.join(failed)}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
-def _demo(city: str, force: bool, out: str | None) -> int:
+def _demo(city: str, force: bool, out: str | None, verbose: bool = False) -> int:
     from .scenario import load_scenario, run_scenario
 
     cfg_path = REPO_DATA / DEMOS[city]
@@ -65,28 +82,34 @@ def _demo(city: str, force: bool, out: str | None) -> int:
             file=sys.stderr,
         )
         return 2
-    cfg = load_scenario(cfg_path)
-    if out:
-        cfg.setdefault("output", {})["map"] = str(Path(out).resolve())
     t = time.perf_counter()
     try:
+        cfg = load_scenario(cfg_path)
+        if out:
+            cfg["output"] = {**(cfg.get("output") or {}), "map": str(Path(out).resolve())}
+        # run_scenario refuses existing outputs before it reads any data
         result = run_scenario(cfg, force=force, progress=lambda s: print(f"  {s}", file=sys.stderr))
-    except SitingError as exc:
-        print(f"siting: {exc}", file=sys.stderr)
+        _print_result(result)
+    except Exception as exc:
+        _report("", exc, verbose)
         return 1
-    _print_result(result)
     print(f"done in {time.perf_counter() - t:.1f} s")
     return 0
 
 
-def _network(pbf: str, out: str, force: bool) -> int:
+def _network(pbf: str, out: str, force: bool, verbose: bool = False) -> int:
     from .io.network import read_network
+    from .output import check_writable
 
     try:
+        target = Path(out)
+        if target.suffix != ".npz":  # Network.save writes .npz
+            target = target.with_suffix(".npz")
+        check_writable(target, force=force)  # before the (slow) parse
         net = read_network(pbf)
-        path = net.save(out, force=force)
-    except SitingError as exc:
-        print(f"siting: {exc}", file=sys.stderr)
+        path = net.save(target, force=force)
+    except Exception as exc:
+        _report("", exc, verbose)
         return 1
     print(f"{net}\n{net.info}\nwrote {path}")
     return 0
@@ -95,7 +118,9 @@ def _network(pbf: str, out: str, force: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``siting`` command."""
     ap = argparse.ArgumentParser(prog="siting", description=__doc__.split("\n")[0])
-    ap.add_argument("-v", "--verbose", action="store_true", help="log details")
+    ap.add_argument(
+        "-v", "--verbose", action="store_true", help="log details; tracebacks of failures"
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run scenario YAML files")
     r.add_argument("scenario", nargs="+")
@@ -116,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command == "run":
-        return _run(args.scenario, args.force, not args.dry_run, args.quiet)
+        return _run(args.scenario, args.force, not args.dry_run, args.quiet, args.verbose)
     if args.command == "demo":
-        return _demo(args.city, args.force, args.out)
-    return _network(args.pbf, args.out, args.force)
+        return _demo(args.city, args.force, args.out, args.verbose)
+    return _network(args.pbf, args.out, args.force, args.verbose)
 
 
 if __name__ == "__main__":  # pragma: no cover

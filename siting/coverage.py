@@ -371,12 +371,29 @@ def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
         if frame is None or len(frame) == 0:
             continue
         f = _points(frame, crs, what).copy()
-        f["existing"] = flag
+        if "existing" in f.columns and pd.api.types.is_bool_dtype(f["existing"]):
+            # a per-row flag (read_facilities' yes/no column) decides over the argument
+            other = int((f["existing"].to_numpy(bool) != flag).sum())
+            if other:
+                log.info(
+                    "%s: %d of %d rows have existing=%s in their 'existing' column; "
+                    "they are taken as %s.",
+                    what,
+                    other,
+                    len(f),
+                    not flag,
+                    "existing facilities" if not flag else "candidate sites",
+                )
+            f["existing"] = f["existing"].astype(bool)
+        else:
+            f["existing"] = flag
         parts.append(f)
     if not parts:
         msg = "No sites: give existing facilities and/or candidate sites."
         raise ParameterError(msg)
     sites = pd.concat(parts, ignore_index=True)
+    order = np.argsort(~sites["existing"].to_numpy(bool), kind="stable")  # existing first
+    sites = sites.iloc[order].reset_index(drop=True)
     sites = gpd.GeoDataFrame(sites, geometry=sites.geometry.name, crs=parts[0].crs)
     if "cost" in sites.columns:
         cost = pd.to_numeric(sites["cost"], errors="coerce").fillna(1.0).to_numpy(float)
@@ -418,7 +435,9 @@ def coverage(
         Points with ``population`` (persons); optional ``district``, ``households``.
     existing, candidates
         Existing facilities (kept open) and candidate sites (points; optional
-        ``cost``, ``capacity``, ``name``).
+        ``cost``, ``capacity``, ``name``). A boolean ``existing`` column (as
+        :func:`siting.read_facilities` makes from a yes/no field) decides per row, so
+        one file of built and planned sites can be passed as either argument.
     minutes
         Walking threshold(s) in minutes, e.g. ``15`` or ``(5, 10, 15)``; all come from
         one search up to the largest.
@@ -475,6 +494,7 @@ def coverage(
 
     if mode == "circle":
         t1 = time.perf_counter()
+        _check_overlap(sx, sy, dx, dy, limit)
         D = _euclidean(sx, sy, dx, dy, limit)
         timings["distances"] = time.perf_counter() - t1
         demand["snapped"] = True
@@ -594,6 +614,22 @@ def _cache_put(key: str | None, D: sp.csr_matrix, cache_dir) -> None:
 
         f = Path(cache_dir) / f"coverage-{key}.npz"
         atomic_write(f, lambda p: sp.save_npz(p, D), force=True)
+
+
+def _check_overlap(sx, sy, dx, dy, limit: float) -> None:
+    """Raise if no site can be within ``limit`` metres of any demand point (bounding boxes)."""
+    sep_x = max(dx.min() - sx.max(), sx.min() - dx.max(), 0.0)
+    sep_y = max(dy.min() - sy.max(), sy.min() - dy.max(), 0.0)
+    if np.hypot(sep_x, sep_y) > limit:
+        msg = (
+            f"The sites and the demand points are {np.hypot(sep_x, sep_y):,.0f} m apart at "
+            f"the closest (bounding boxes: sites x {sx.min():,.0f}..{sx.max():,.0f}, y "
+            f"{sy.min():,.0f}..{sy.max():,.0f}; demand x {dx.min():,.0f}..{dx.max():,.0f}, "
+            f"y {dy.min():,.0f}..{dy.max():,.0f} metres), more than the {limit:,.0f} m "
+            "threshold: nothing could be covered. They cover different places, or one layer's "
+            "CRS is wrong (degrees labelled as metres?). Check both with .total_bounds."
+        )
+        raise DataError(msg)
 
 
 def _euclidean(sx, sy, dx, dy, limit: float) -> sp.csr_matrix:

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .coverage import Coverage, walk_metres
-from .errors import ParameterError
+from .errors import DataError, ParameterError
 from .output import atomic_write, check_writable
 
 MODELS = ("target", "mclp", "lscp", "pmedian")
@@ -52,24 +52,50 @@ class Plan:
         return s
 
     @property
+    def served(self) -> np.ndarray | None:
+        """Persons served at each demand point when capacities limit service, else None."""
+        served = getattr(self.solution, "served", None)
+        return None if served is None else np.asarray(served, dtype=float)
+
+    @property
     def new_sites(self) -> gpd.GeoDataFrame:
-        """The sites to build, with the persons each one covers that nobody else did."""
+        """The sites to build, with the persons each one reaches.
+
+        ``covered_gain``: persons within the threshold of the site that no existing
+        facility reaches; ``covered_only_here``: those of them no other open site reaches
+        either (what closing this one site would lose). New sites overlap, so
+        ``covered_gain`` can sum to more than the plan's gain, ``covered_only_here`` to less.
+        """
         s = self.sites
         new = s[s["new"]].copy()
-        A = self.coverage.matrix(self.minutes)  # demand x sites
+        A = sp.csr_matrix(self.coverage.matrix(self.minutes), dtype=np.int32)  # demand x sites
         pop = self.coverage.population
-        before = self.demand["covered_before"].to_numpy(bool)
-        gain = np.asarray(A[:, new.index.to_numpy()].T @ (pop * ~before)).ravel()
-        new["covered_gain"] = np.round(gain, 1)
+        before = self.coverage.covered(None, self.minutes)
+        cols = new.index.to_numpy()
+        n_open = np.asarray(A[:, self.selected].sum(axis=1)).ravel()
+        fresh = pop * ~before
+        only = pop * (n_open == 1)
+        new["covered_gain"] = np.round(np.asarray(A[:, cols].T @ fresh).ravel(), 1)
+        new["covered_only_here"] = np.round(np.asarray(A[:, cols].T @ only).ravel(), 1)
         return new
 
     @property
     def demand(self) -> gpd.GeoDataFrame:
-        """Demand with ``covered_before``, ``covered_after`` and ``walk_m_after``."""
+        """Demand with ``covered_before``, ``covered_after`` and ``walk_m_after``.
+
+        With capacities (``solve(..., capacity=...)``) also ``served_after``: persons of
+        the point the open sites serve within their capacities (``covered_after`` then
+        means served at least in part).
+        """
         d = self.coverage.demand.copy()
         d["covered_before"] = self.coverage.covered(None, self.minutes)
         nearest = self.coverage.nearest_m(self.selected, self.minutes)
-        d["covered_after"] = np.isfinite(nearest)
+        served = self.served
+        if served is None:
+            d["covered_after"] = np.isfinite(nearest)
+        else:
+            d["served_after"] = np.round(served, 6)
+            d["covered_after"] = served > 1e-9
         d["walk_m_after"] = np.where(np.isfinite(nearest), nearest, np.nan)
         return d
 
@@ -82,6 +108,21 @@ class Plan:
         )
         out["covered_after"] = after["covered"]
         out["share_after"] = after["share"]
+        served = self.served
+        if served is not None:  # capacities: persons served, not persons within reach
+            d = self.coverage.demand
+            groups = (
+                d[by].astype("string").fillna("(none)").to_numpy(dtype=object)
+                if by is not None
+                else np.full(len(d), "total", dtype=object)
+            )
+            per = pd.Series(served).groupby(groups).sum()
+            covered = np.array([per.get(g, np.nan) for g in out.index], dtype=float)
+            covered[np.isnan(covered)] = served.sum()  # the all-groups row
+            out["covered_after"] = covered
+            out["share_after"] = np.divide(
+                covered, out["population"], out=np.zeros(len(out)), where=out["population"] > 0
+            )
         out["mean_walk_m_after"] = after["mean_walk_m"]
         if "households" in before.columns:
             out["households"] = before["households"]
@@ -95,7 +136,11 @@ class Plan:
         total = float(pop.sum())
         d = self.demand
         cb = float(pop[d["covered_before"].to_numpy(bool)].sum())
-        ca = float(pop[d["covered_after"].to_numpy(bool)].sum())
+        served = self.served
+        if served is None:
+            ca = float(pop[d["covered_after"].to_numpy(bool)].sum())
+        else:
+            ca = float(served.sum())  # persons served within the sites' capacities
         sol = self.solution
         return {
             "model": self.model,
@@ -217,6 +262,7 @@ def solve(
     seed: int = 0,
     capacity: str | None = None,
     verbose: bool = False,
+    **options: Any,
 ) -> Plan:
     """Choose sites to open.
 
@@ -248,6 +294,10 @@ def solve(
         Seed for the heuristics (results are deterministic for a seed).
     capacity
         Site column of capacities (persons) for capacitated models.
+    **options
+        Passed to the model (:func:`siting.optimize.solve_matrix`), e.g.
+        ``drop_unreachable=True`` or ``max_distance`` (metres) for ``"pmedian"``,
+        ``budget`` (total cost) instead of ``p`` for ``"mclp"``.
     """
     from .optimize import CoverageProblem, solve_matrix
 
@@ -259,17 +309,51 @@ def solve(
     A = cov.matrix(minutes)
     group = None
     if by is not None:
+        if model != "target":
+            msg = (
+                f"by={by!r} sets a target per group and works with model 'target' only; "
+                f"for {model!r}, solve each group's coverage separately or drop by=."
+            )
+            raise ParameterError(msg)
         if by not in cov.demand.columns:
             msg = f"by={by!r}: the demand has no such column."
             raise ParameterError(msg)
         labels = cov.demand[by].astype("string").fillna("(none)")
-        group, _ = pd.factorize(labels, sort=True)
+        group, names = pd.factorize(labels, sort=True)
+        options.setdefault("group_names", [f"{by} {n}" for n in names])
+    if model == "target":
+        metres = cov.threshold_m(minutes)
+        options.setdefault(
+            "threshold",
+            f"{metres:,.0f} m in a straight line"
+            if cov.mode == "circle"
+            else f"a {minutes:.3g}-minute walk ({metres:,.0f} m)",
+        )
     cap = None
     if capacity is not None:
         if capacity not in cov.sites.columns:
             msg = f"capacity={capacity!r}: the sites have no such column."
             raise ParameterError(msg)
         cap = pd.to_numeric(cov.sites[capacity], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(cap) | (cap < 0)
+        if bad.any():
+            ex = cov.existing
+            parts = []
+            for mask, what in ((ex, "existing facilities"), (~ex, "candidate sites")):
+                rows = np.flatnonzero(bad[mask])
+                if rows.size:
+                    names = cov.sites["name"].to_numpy()[mask][rows[:3]]
+                    shown = ", ".join(
+                        f"row {r}" + (f" ({n})" if n else "")
+                        for r, n in zip(rows[:3], names, strict=True)
+                    )
+                    parts.append(f"{rows.size} of the {int(mask.sum())} {what} ({shown})")
+            msg = (
+                f"capacity={capacity!r}: {' and '.join(parts)} have no valid capacity (a "
+                "number of persons >= 0). Fill the column for every site, e.g. from floor "
+                "area with siting.optimize.capacity_from_floor_area."
+            )
+            raise DataError(msg)
     dist = None
     if model == "pmedian":
         coo = cov.distance_matrix().tocoo()
@@ -305,6 +389,7 @@ def solve(
         method=method,
         seed=seed,
         verbose=verbose,
+        **options,
     )
     params = {
         "target": target if model == "target" else None,

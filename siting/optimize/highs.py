@@ -15,9 +15,40 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MilpResult", "highs_lp", "solution_status", "solve_lp_first_order", "solve_milp"]
+__all__ = [
+    "MilpResult",
+    "highs_lp",
+    "new_highs",
+    "solution_status",
+    "solve_lp_first_order",
+    "solve_milp",
+]
 
 INF = highspy.kHighsInf
+
+
+class _QuietHighs(highspy.Highs):
+    """``highspy.Highs`` whose log starts switched off.
+
+    highspy >= 1.16 prints its banner ("Running HiGHS ...") on stdout from the first call
+    that logs, which its constructor makes (``enableCallbacks``): before ``output_flag``
+    can be set. The constructor calls this hook first, so the flag is off in time.
+    """
+
+    _quiet_set = False
+
+    def enableCallbacks(self) -> None:
+        if not self._quiet_set:
+            self.setOptionValue("output_flag", False)
+            self._quiet_set = True
+        super().enableCallbacks()
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance (``output_flag`` off; set it on again for a log)."""
+    h = _QuietHighs()
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 @dataclass
@@ -35,8 +66,9 @@ class MilpResult:
     gap : float
         HiGHS relative gap (``inf`` when unknown).
     status : str
-        ``"optimal"``, ``"infeasible"``, ``"time_limit"``, ``"cutoff"`` (nothing better than
-        the cutoff exists), or HiGHS' own status text.
+        ``"optimal"`` (proven, gap 0), ``"gap_limit"`` (stopped within ``mip_rel_gap``),
+        ``"infeasible"``, ``"time_limit"``, ``"cutoff"`` (nothing better than the cutoff
+        exists), or HiGHS' own status text.
     seconds : float
         Wall time of ``run()`` (s).
     nodes : int
@@ -124,9 +156,31 @@ def highs_lp(
 def solution_status(highs_status: str) -> str:
     """Status of a plan after a HiGHS run: HiGHS' own unless HiGHS failed.
 
-    When HiGHS stops on an error the plan is the caller's incumbent: ``"feasible"``.
+    When HiGHS stops on an error the plan is the caller's incumbent, and when it stops
+    at the accepted ``mip_gap`` the plan is not proven optimal: ``"feasible"`` for both.
     """
-    return "feasible" if highs_status.startswith("error") else highs_status
+    if highs_status.startswith("error") or highs_status == "gap_limit":
+        return "feasible"
+    return highs_status
+
+
+def _consistent(
+    x: np.ndarray,
+    obj: float,
+    c: np.ndarray,
+    A: sp.spmatrix,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+) -> bool:
+    """``x`` meets the rows (relative tolerance 1e-6) and has the reported objective."""
+    c = np.asarray(c, dtype=float)
+    if abs(float(c @ x) - obj) > 1e-6 * max(1.0, abs(obj), float(np.abs(c) @ np.abs(x))):
+        return False
+    act = np.asarray(A @ x).ravel()
+    scale = np.maximum(1.0, np.asarray(abs(A) @ np.abs(x)).ravel())
+    lo = np.asarray(row_lower, dtype=float)
+    hi = np.asarray(row_upper, dtype=float)
+    return bool(np.all(act >= lo - 1e-6 * scale) and np.all(act <= hi + 1e-6 * scale))
 
 
 def _set_threads(h: highspy.Highs, threads: int) -> None:
@@ -198,7 +252,7 @@ def solve_milp(
     if is_mip:
         vt = highspy.HighsVarType
         lp.integrality_ = [vt.kInteger if f else vt.kContinuous for f in np.asarray(integrality)]
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", bool(verbose))
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("random_seed", 0)
@@ -236,10 +290,42 @@ def solve_milp(
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
     worst = -np.inf if maximize else np.inf
     obj = float(info.objective_function_value) if has_x else worst
+    if is_mip and x is not None and not _consistent(x, obj, c, A, row_lower, row_upper):
+        # HiGHS returned an x that is not its reported solution (seen with a MIP start in
+        # HiGHS 1.16: the start's x with the objective of a better solution); trust neither
+        if start is not None and time_limit - seconds > 0.05:
+            return solve_milp(
+                c,
+                A,
+                row_lower,
+                row_upper,
+                lower=lower,
+                upper=upper,
+                integrality=integrality,
+                maximize=maximize,
+                time_limit=time_limit - seconds,
+                mip_rel_gap=mip_rel_gap,
+                threads=threads,
+                cutoff=cutoff,
+                verbose=verbose,
+                solver=solver,
+                heuristics=heuristics,
+            )
+        return MilpResult(
+            x=None,
+            objective=worst,
+            bound=np.inf if maximize else -np.inf,
+            gap=np.inf,
+            status="error (inconsistent solution)",
+            seconds=seconds,
+            nodes=0,
+        )
     if is_mip:
         bound = float(info.mip_dual_bound)
         gap = float(info.mip_gap) if has_x else np.inf
         nodes = int(info.mip_node_count)
+        if status == "optimal" and has_x and abs(obj - bound) > 1e-9 * max(1.0, abs(obj)):
+            status = "gap_limit"  # stopped at mip_rel_gap: a bound, not a proof
     else:
         bound = obj if status == "optimal" else (np.inf if maximize else -np.inf)
         gap = 0.0 if status == "optimal" else np.inf
@@ -281,7 +367,7 @@ def solve_lp_first_order(
     n, n_rows = lp.num_col_, lp.num_row_
     nnz = max(1, len(lp.a_matrix_.value_))
     iterations = max(PDLP_MIN_ITERATIONS, int(time_limit * PDLP_RATE / nnz))
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", "pdlp")
     h.setOptionValue("pdlp_iteration_limit", iterations)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from siting.optimize.heuristics import CoverIndex, greedy_cover, improve_partial_cover
 from siting.optimize.highs import solve_milp
-from siting.optimize.problem import CoverageProblem, Solution, relative_gap
+from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 from siting.optimize.reduce import reduce_cover
 
 __all__ = ["solve_lscp"]
@@ -113,9 +113,9 @@ def solve_lscp(
             if res.status == "optimal":
                 bound = max(bound, ub)
         gap = relative_gap(ub, bound, integral=integral)
-        status = (
-            "optimal" if gap == 0.0 else ("feasible" if method == "heuristic" else "time_limit")
-        )
+        bound = max(bound, rounded_bound(bound, integral=integral)) if gap > 0 else bound
+        timed_out = hist.get("highs_status") == "time_limit"
+        status = "optimal" if gap == 0.0 else ("time_limit" if timed_out else "feasible")
     full = R.selected_sites(sel, problem.n_sites, problem.existing)
     new = np.flatnonzero(full & ~problem.existing)
     obj = float(problem.cost[new].sum())

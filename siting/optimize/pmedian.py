@@ -27,7 +27,7 @@ from siting.errors import InfeasibleError, ParameterError
 from siting.optimize.bounds import pmedian_lagrangian
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import solution_status, solve_milp
-from siting.optimize.problem import CoverageProblem, Solution, relative_gap
+from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 
 __all__ = ["pmedian_matrices", "solve_pmedian"]
 
@@ -211,7 +211,7 @@ def solve_pmedian(
             steps.append("lagrangian")
         integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
         done = feasible and relative_gap(ub, lb, integral=integral) <= mip_gap
-        if method == "heuristic" or done:
+        if (method == "heuristic" and feasible) or done:  # else HiGHS decides feasibility
             status = (
                 "optimal"
                 if feasible and relative_gap(ub, lb, integral=integral) == 0
@@ -250,7 +250,11 @@ def solve_pmedian(
         msg = (
             f"no choice of {p} new site(s) lets every demand point reach an open site"
             + (" within capacity" if capacitated else "")
-            + "; raise p, add candidate sites, or pass drop_unreachable=True"
+            + (
+                "; raise p or add candidate sites"
+                + (", raise the capacities" if capacitated else "")
+                + (", or raise max_distance" if max_distance is not None else "")
+            )
         )
         raise InfeasibleError(msg)
     m = problem.n_sites
@@ -317,7 +321,7 @@ def _finish(
         selected=sel,
         new=new,
         objective=obj,
-        bound=float(min(lb, obj)) if status != "optimal" else obj,
+        bound=float(min(rounded_bound(lb, integral=integral), obj)) if status != "optimal" else obj,
         gap=gap,
         status=status,
         seconds=time.perf_counter() - t0,

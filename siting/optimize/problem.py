@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from siting.errors import DataError, ParameterError
 
-__all__ = ["CoverageProblem", "Solution"]
+__all__ = ["CoverageProblem", "Solution", "relative_gap", "rounded_bound"]
 
 
 def _as_csr(matrix: Any, name: str, *, keep_zeros: bool) -> sp.csr_matrix:
@@ -230,6 +230,9 @@ class Solution:
         ``covered_weight`` / total persons (0..1).
     assignment : ndarray of int, optional
         Site serving each demand point (-1 none) for assignment models.
+    served : ndarray of float, optional
+        Persons served at each demand point, when capacities can leave some of a reached
+        point unserved (capacitated coverage); None when every reached person is served.
     history : dict
         Per-stage timings (s), bounds and sizes.
     method : str
@@ -250,6 +253,7 @@ class Solution:
     covered_weight: float
     covered_share: float
     assignment: np.ndarray | None = None
+    served: np.ndarray | None = None
     history: dict[str, Any] = field(default_factory=dict)
     method: str = ""
     unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -272,6 +276,14 @@ class Solution:
             f" bound={self.bound:g}, gap={self.gap:.2%}, covered={self.covered_share:.1%},"
             f" seconds={self.seconds:.2f}, method={self.method!r})"
         )
+
+
+def rounded_bound(bound: float, *, integral: bool, sense: int = 1) -> float:
+    """The bound as reported: rounded up (minimising) or down (maximising) to a whole
+    number when the objective only takes whole values, as :func:`relative_gap` uses it."""
+    if not (integral and np.isfinite(bound)):
+        return float(bound)
+    return float(np.ceil(bound - 1e-6) if sense > 0 else np.floor(bound + 1e-6))
 
 
 def relative_gap(

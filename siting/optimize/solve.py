@@ -41,6 +41,7 @@ def _validate(
     time_limit: float,
     mip_gap: float,
     problem: CoverageProblem,
+    budget: float | None = None,
 ) -> None:
     if model not in MODELS:
         msg = f"model must be one of {', '.join(MODELS)}; got {model!r}"
@@ -58,7 +59,17 @@ def _validate(
         msg = f"mip_gap must be a relative gap in [0, 1), got {mip_gap!r}"
         raise ParameterError(msg)
     needs_p = model in ("mclp", "pmedian", "capacitated_pmedian", "capacitated_coverage")
-    if needs_p and p is None:
+    if budget is not None:
+        if model != "mclp":
+            msg = f"budget= works with model 'mclp' only, not {model!r}; give p instead"
+            raise ParameterError(msg)
+        if p is not None:
+            msg = "give either p (number of new sites) or budget (total cost), not both"
+            raise ParameterError(msg)
+        if not (np.isfinite(budget) and budget >= 0):
+            msg = f"budget must be a finite total cost >= 0, got {budget!r}"
+            raise ParameterError(msg)
+    elif needs_p and p is None:
         msg = f"model {model!r} needs p, the number of new sites (0..{problem.n_candidates})"
         raise ParameterError(msg)
     if p is not None and (int(p) != p or not 0 <= p <= problem.n_candidates):
@@ -124,7 +135,7 @@ def solve_matrix(
     if not isinstance(problem, CoverageProblem):
         msg = "problem must be a CoverageProblem (build one from cover / weight arrays)"
         raise ParameterError(msg)
-    _validate(model, method, target, p if budget is None else None, time_limit, mip_gap, problem)
+    _validate(model, method, target, p, time_limit, mip_gap, problem, budget)
     common = {"time_limit": time_limit, "mip_gap": mip_gap, "threads": threads, "verbose": verbose}
     if model in ("target", "group_target"):
         return solve_target(
@@ -158,4 +169,4 @@ def solve_matrix(
             **common,
             **options,
         )
-    return solve_capacitated_coverage(problem, int(p), **common, **options)
+    return solve_capacitated_coverage(problem, int(p), method=method, **common, **options)

@@ -39,7 +39,7 @@ one row per district. Pipeline (:func:`solve_target`):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ from siting.optimize.heuristics import (
     search_workers,
 )
 from siting.optimize.highs import solution_status, solve_milp
-from siting.optimize.problem import CoverageProblem, Solution, relative_gap
+from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 from siting.optimize.reduce import ReducedCover, reduce_cover
 
 __all__ = [
@@ -131,12 +131,21 @@ def _check_feasible(
     group: np.ndarray | None,
     threshold: str,
     describe: Callable[[np.ndarray], str] | None,
+    group_names: Sequence[str] | None = None,
 ) -> None:
     w = problem.weight
     reach = problem.reachable_mask()
     parts = [(np.ones(problem.n_demand, dtype=bool), "")]
     if group is not None:
-        parts = [(group == g, f" in district {g}") for g in np.unique(group)]
+        parts = [
+            (
+                group == g,
+                f" in {group_names[g]}"
+                if group_names is not None and g < len(group_names)
+                else f" in district {g}",
+            )
+            for g in np.unique(group)
+        ]
     for mask, where in parts:
         tot = float(w[mask].sum())
         cov = float(w[mask & reach].sum())
@@ -177,24 +186,35 @@ def psclp_matrices(
     """Sparse PSCLP model over variables ``[y (columns), z (rows)]``.
 
     Returns ``(c, M, row_lower, row_upper, integrality)`` for
-    :func:`siting.optimize.highs.solve_milp`.
+    :func:`siting.optimize.highs.solve_milp`. The coverage rows are divided by what they
+    need (right-hand side 1), so HiGHS' absolute feasibility tolerance (1e-7) means the
+    same share whatever the unit of ``w`` (persons, or weights of 1e-6).
     """
     nd, nc = A.shape
     link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
+    w = np.asarray(w, float)
     if group is None:
-        know = sp.hstack([sp.csr_matrix((1, nc)), sp.csr_matrix(np.asarray(w, float)[None, :])])
-        klo = np.array([need])
+        scale = float(need) if need > 0 else 1.0
+        know = sp.hstack([sp.csr_matrix((1, nc)), sp.csr_matrix(w[None, :] / scale)])
+        klo = np.array([need / scale])
     else:
         G = len(group_need)
-        Wg = sp.csr_matrix((np.asarray(w, float), (group, np.arange(nd))), shape=(G, nd))
+        gneed = np.asarray(group_need, float)
+        gscale = np.where(gneed > 0, gneed, 1.0)
+        Wg = sp.csr_matrix((w / gscale[group], (group, np.arange(nd))), shape=(G, nd))
         know = sp.hstack([sp.csr_matrix((G, nc)), Wg])
-        klo = np.asarray(group_need, float)
+        klo = gneed / gscale
     M = sp.vstack([link, know]).tocsr()
     lo = np.r_[np.full(nd, -np.inf), klo]
     hi = np.r_[np.zeros(nd), np.full(klo.size, np.inf)]
     c = np.r_[np.asarray(cost, float), np.zeros(nd)]
     integ = np.r_[np.ones(nc, dtype=bool), np.zeros(nd, dtype=bool)]
     return c, M, lo, hi, integ
+
+
+def _covers(A: sp.csr_matrix, w: np.ndarray, y: np.ndarray) -> float:
+    """Weight of the rows of ``A`` reached by the columns ``y`` (bool)."""
+    return float(w[np.asarray(A @ y.astype(float)).ravel() > 0].sum())
 
 
 # ---------------------------------------------------------------------- solution building
@@ -225,7 +245,7 @@ def _finish(
         selected=sel,
         new=new,
         objective=obj,
-        bound=float(min(bound, obj)),
+        bound=float(min(rounded_bound(bound, integral=integral), obj)),
         gap=gap,
         status=status,
         seconds=time.perf_counter() - t0,
@@ -291,6 +311,7 @@ def solve_target(
     threshold: str = "the coverage threshold",
     describe: Callable[[np.ndarray], str] | None = None,
     lp: bool | None = None,
+    group_names: Sequence[str] | None = None,
 ) -> Solution:
     """Fewest new sites (or least cost) so that covered persons >= ``target`` x total.
 
@@ -328,6 +349,8 @@ def solve_target(
         Force (True) or skip (False) the simplex LP bound (skipping it sends the model
         down the large-model path: first-order LP bound, then search); default: when
         the reduced model has at most ``LP_NNZ_LIMIT`` nonzeros.
+    group_names : sequence of str, optional
+        Name of each group (district) for messages, indexed by ``problem.group``.
 
     Returns
     -------
@@ -346,7 +369,7 @@ def solve_target(
     if by_group and group is None:
         msg = "by_group=True needs problem.group (a district index per demand point)"
         raise ParameterError(msg)
-    _check_feasible(problem, target, group, threshold, describe)
+    _check_feasible(problem, target, group, threshold, describe, group_names)
     R = reduce_cover(problem, by_group=by_group)
     hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
     if by_group:
@@ -503,7 +526,12 @@ def solve_target(
         or time.perf_counter() >= deadline
         or not (use_lp or method == "exact")
     ):
-        status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "time_limit"
+        timed_out = time.perf_counter() >= deadline - 0.05
+        status = (
+            "optimal"
+            if _lower_ok(lb, ub, integral, 0.0)
+            else ("time_limit" if timed_out else "feasible")
+        )
         return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
     # --- exact: HiGHS on the reduced model, warm-started, cut off at the incumbent
     t = time.perf_counter()
@@ -526,8 +554,12 @@ def solve_target(
     hist["highs_s"] = time.perf_counter() - t
     hist["highs_status"] = res.status
     hist["highs_nodes"] = res.nodes
-    if res.x is not None and res.objective < ub - 1e-9:
-        sel, ub = res.x[:nc] > 0.5, float(res.objective)
+    if (
+        res.x is not None
+        and res.objective < ub - 1e-9
+        and _covers(R.A, R.weight, res.x[:nc] > 0.5) >= need * (1 - 1e-9)
+    ):
+        sel, ub = res.x[:nc] > 0.5, float(R.cost[res.x[:nc] > 0.5].sum())
     if np.isfinite(res.bound):
         lb = max(lb, res.bound)
     if res.status == "optimal":
@@ -600,7 +632,10 @@ def _solve_group_target(
     hist["highs_status"] = res.status
     ub = float(R.cost[sel].sum())
     if res.x is not None and res.objective < ub - 1e-9:
-        sel = res.x[:nc] > 0.5
+        y = res.x[:nc] > 0.5
+        got = np.asarray(R.A @ y.astype(float)).ravel() > 0
+        if np.all(np.bincount(rg, weights=R.weight * got, minlength=G) >= need_g * (1 - 1e-9)):
+            sel = y  # HiGHS' plan, checked district by district
     lb = res.bound if np.isfinite(res.bound) else 0.0
     status = solution_status(res.status)
     return _finish(problem, R, sel, lb, status, t0, hist, "reduce+group-greedy+highs")

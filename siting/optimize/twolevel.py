@@ -118,13 +118,44 @@ def solve_two_level(
     )
     if centres_serve_stations:
         ex2 |= centres.selected
-    P2 = CoverageProblem(cover=cover_station, weight=weight, existing=ex2, cost=cost_station)
-    stations = solve_target(
-        P2, station_target, time_limit=time_limit, threads=threads, verbose=verbose
-    )
+    if ex2.all():  # the centres (and existing stations) hold every site: nothing to choose
+        stations = _all_open(cover_station, weight, station_target, time.perf_counter())
+    else:
+        P2 = CoverageProblem(cover=cover_station, weight=weight, existing=ex2, cost=cost_station)
+        stations = solve_target(
+            P2, station_target, time_limit=time_limit, threads=threads, verbose=verbose
+        )
     stations.history["centres_counted_as_stations"] = bool(centres_serve_stations)
     stations.history["joint_optimum"] = "not guaranteed (two stages solved in sequence)"
     return TwoLevelSolution(centres=centres, stations=stations, seconds=time.perf_counter() - t0)
+
+
+def _all_open(cover, weight, target: float, t0: float) -> Solution:
+    """Stage 2 when every site is already open: met (0 new stations) or out of reach."""
+    w = np.asarray(weight, dtype=float)
+    m = cover.shape[1]
+    reach = np.diff(sp.csr_matrix(cover).indptr) > 0
+    got, total = float(w[reach].sum()), float(w.sum())
+    if got < target * total * (1 - 1e-12):
+        msg = (
+            f"Station target {target:.1%} is unreachable: with every one of the {m} sites "
+            f"open (the centres and existing stations take them all), {got / total:.1%} of "
+            f"{total:,.0f} persons are within the station threshold. Lower station_target "
+            "or add candidate sites."
+        )
+        raise InfeasibleError(msg)
+    return Solution(
+        selected=np.ones(m, dtype=bool),
+        new=np.zeros(0, dtype=np.int64),
+        objective=0.0,
+        bound=0.0,
+        gap=0.0,
+        status="optimal",
+        seconds=time.perf_counter() - t0,
+        covered_weight=got,
+        covered_share=got / total if total > 0 else 1.0,
+        method="all sites open",
+    )
 
 
 def _centres(
