@@ -307,6 +307,23 @@ def solve(
     if minutes is None:
         minutes = cov.limit_m / walk_metres(1, cov.speed_kmh)
     A = cov.matrix(minutes)
+    if not (~cov.existing).any():
+        total = float(cov.population.sum())
+        today = float(cov.population[cov.covered(None, minutes)].sum())
+        share = today / total if total > 0 else 1.0
+        met = model == "target" and share >= target
+        msg = (
+            f"No candidate sites: all {cov.n_sites} sites are existing facilities, which "
+            f"cover {share:.1%} of {total:,.0f} persons within the threshold today"
+            + (
+                f", already above the {target:.0%} target: nothing needs to be built."
+                if met
+                else "."
+            )
+            + " To plan new sites, pass candidates to st.coverage (a file, or "
+            "st.candidate_sites(network, spacing_m=150, demand=demand))."
+        )
+        raise ParameterError(msg)
     group = None
     if by is not None:
         if model != "target":

@@ -281,6 +281,22 @@ class _Checker:
                 self.fail(f"{key} (a key)", k, "text keys such as 'file'", DataError)
         return dict(sec)
 
+    def form(
+        self, section: str, sec: Mapping[str, Any], modes: Mapping[str, frozenset[str]], needs: str
+    ) -> str:
+        """The one key of ``modes`` that ``sec`` uses (e.g. ``file`` or ``osm``), its keys
+        checked; refuses both or neither (``needs`` says what the section needs)."""
+        present = [m for m in modes if m in sec]
+        if len(present) > 1:
+            either = " or ".join(f"'{m}'" for m in modes)
+            self.fail(section, dict(sec), f"either {either}, not both", DataError)
+        if not present:
+            self.keys(section, sec, frozenset().union(*modes.values()))
+            msg = f"{self.source}: '{section}' needs {needs}."
+            raise DataError(msg)
+        self.keys(section, sec, modes[present[0]], modes)
+        return present[0]
+
     def keys(
         self,
         section: str,
@@ -595,17 +611,12 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
     # population: {buildings, total, ...} or {file, column, ...}
     psec = c.section(cfg, "population", text_key="file")
     pmodes = {"buildings": _POPULATION_BUILDINGS, "file": _POPULATION_FILE}
-    if "buildings" in psec and "file" in psec:
-        c.fail("population", psec, "either 'buildings' or 'file', not both", DataError)
-    if "buildings" not in psec and "file" not in psec:
-        c.keys("population", psec, _POPULATION_BUILDINGS | _POPULATION_FILE)
-        msg = (
-            f"{source}: 'population' needs 'buildings: <osm.pbf>' (population from building "
-            "footprints) or 'file: <grid or table>'."
-        )
-        raise DataError(msg)
-    kind = "buildings" if "buildings" in psec else "file"
-    c.keys("population", psec, pmodes[kind], pmodes)
+    kind = c.form(
+        "population",
+        psec,
+        pmodes,
+        "'buildings: <osm.pbf>' (population from building footprints) or 'file: <grid or table>'",
+    )
     pkw: dict[str, Any] = {}
     pph = None
     if psec.get("persons_per_household") is not None:
@@ -673,17 +684,13 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
     esec = c.section(cfg, "existing", text_key="file")
     emodes = {"osm": _EXISTING_OSM, "file": _EXISTING_FILE}
     if esec:
-        if "osm" in esec and "file" in esec:
-            c.fail("existing", esec, "either 'osm' or 'file', not both", DataError)
-        if "osm" not in esec and "file" not in esec:
-            c.keys("existing", esec, _EXISTING_OSM | _EXISTING_FILE)
-            msg = (
-                f"{source}: 'existing' needs 'osm: <osm.pbf>' (with 'amenity') or "
-                "'file: <table>'; remove the section if there are no existing facilities."
-            )
-            raise DataError(msg)
-        kind = "osm" if "osm" in esec else "file"
-        c.keys("existing", esec, emodes[kind], emodes)
+        kind = c.form(
+            "existing",
+            esec,
+            emodes,
+            "'osm: <osm.pbf>' (with 'amenity') or 'file: <table>'; remove the section if "
+            "there are no existing facilities",
+        )
         ekw: dict[str, Any] = {}
         if kind == "osm":
             if esec.get("amenity") is not None:

@@ -122,3 +122,11 @@ def test_missing_capacities_are_named_by_site_group() -> None:
     cov = circle(demand, existing, cands)
     with pytest.raises(DataError, match=r"1 of the 1 existing facilities \(row 0 \(老年中心\)\)"):
         st.solve(cov, model="mclp", p=1, capacity="capacity")
+
+
+def test_no_candidates_says_what_existing_sites_cover() -> None:
+    cov = circle(line_demand(), pts([(X0, Y0), (X0 + 300, Y0), (X0 + 600, Y0)]))
+    with pytest.raises(ParameterError, match=r"cover 80\.0% .* above the 50% target"):
+        st.solve(cov, target=0.5)
+    with pytest.raises(ParameterError, match="No candidate sites"):
+        st.solve(cov, target=0.9)

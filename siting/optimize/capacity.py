@@ -23,11 +23,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize.highs import solution_status, solve_milp
+from siting.optimize.highs import highs_lp, new_highs, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import merge_identical_rows
 
@@ -151,6 +152,7 @@ def capacitated_lagrangian(
     p: int,
     lower: float,
     *,
+    u0: np.ndarray | None = None,
     iterations: int = 200,
     time_limit: float = 5.0,
 ) -> tuple[float, np.ndarray]:
@@ -161,7 +163,8 @@ def capacitated_lagrangian(
     reaches, best ``1 - u_i / w_i`` first; then the existing sites and the ``p`` best
     candidates. ``U(u) = sum(u) + sum of those site values`` bounds the optimum for any
     ``u >= 0``; a subgradient method (Polyak steps towards ``lower``, a feasible value)
-    lowers it. ``u = 0`` gives ``sum of min(cap_j, persons reached)``.
+    lowers it, from ``u0`` (e.g. the duals of an allocation LP) or ``u = 0``, which gives
+    ``sum of min(cap_j, persons reached)``.
 
     Returns ``(bound, u)``: the best bound found (persons) and its prices.
     """
@@ -174,7 +177,7 @@ def capacitated_lagrangian(
     row = Ac.indices
     wr = w[row]
     cand = np.flatnonzero(~fixed)
-    u = np.zeros(nd)
+    u = np.zeros(nd) if u0 is None else np.maximum(np.asarray(u0, dtype=float), 0.0)
     best, best_u = np.inf, u.copy()
     theta, stall = 1.0, 0
     for _ in range(iterations):
@@ -214,35 +217,42 @@ def capacitated_lagrangian(
 
 def _best_allocation(
     A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, sel: np.ndarray, time_limit: float
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Shares ``x`` (pairs of ``A``) serving the most persons from the open sites ``sel``.
 
-    A linear programme over the open sites' pairs only (a transportation problem); None
-    when HiGHS does not solve it in time.
+    A linear programme over the open sites' pairs only (a transportation problem).
+    Returns ``(x, u)`` with ``u`` the price of serving each row (the LP's duals of "at
+    most once", >= 0: a start for :func:`capacitated_lagrangian`), or None when HiGHS
+    does not solve it in time.
     """
     nd, m = A.shape
     rows = np.repeat(np.arange(nd), np.diff(A.indptr))
     pairs = np.flatnonzero(sel[A.indices])
     kk = pairs.size
     if kk == 0:
-        return np.zeros(A.nnz)
+        return np.zeros(A.nnz), np.zeros(nd)
     r, j = rows[pairs], A.indices[pairs]
     ar = np.arange(kk)
     share = sp.csr_matrix((np.ones(kk), (r, ar)), shape=(nd, kk))
     capm = sp.csr_matrix((w[r], (j, ar)), shape=(m, kk))
-    res = solve_milp(
+    lp = highs_lp(
         w[r],
         sp.vstack([share, capm]).tocsr(),
         np.full(nd + m, -np.inf),
         np.r_[np.ones(nd), np.where(sel, cap, 0.0)],
         maximize=True,
-        time_limit=max(time_limit, 0.1),
     )
-    if res.x is None or res.status != "optimal":
+    h = new_highs()
+    h.setOptionValue("time_limit", float(max(time_limit, 0.1)))
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
+    sol = h.getSolution()
     x = np.zeros(A.nnz)
-    x[pairs] = np.clip(res.x, 0.0, 1.0)
-    return x
+    x[pairs] = np.clip(np.asarray(sol.col_value, dtype=float), 0.0, 1.0)
+    u = np.abs(np.asarray(sol.row_dual, dtype=float)[:nd])
+    return x, u
 
 
 def solve_capacitated_coverage(
@@ -309,17 +319,28 @@ def solve_capacitated_coverage(
     # greedy start and a bound from capacities and reach (valid whatever HiGHS does)
     g_sel, g_x = _greedy_capacitated(A, w, cap, fixed, p)
     large = k > PAIRS_LIMIT
+    u0 = None
     if large or method == "heuristic":
-        x_best = _best_allocation(A, w, cap, g_sel, time_limit - (time.perf_counter() - t0))
-        if x_best is not None and w[rows] @ x_best > w[rows] @ g_x:
-            g_x = x_best
+        alloc = _best_allocation(A, w, cap, g_sel, time_limit - (time.perf_counter() - t0))
+        if alloc is not None:
+            if w[rows] @ alloc[0] > w[rows] @ g_x:
+                g_x = alloc[0]
+            u0 = alloc[1]
     g_obj = float(w[rows] @ g_x) if k else 0.0
     site_max = np.minimum(cap, np.asarray(A.T @ w).ravel())
     cand_max = np.sort(site_max[~fixed])[::-1][:p]
     simple_bound = min(float(w.sum()), float(site_max[fixed].sum() + cand_max.sum()))
     if large or method == "heuristic":  # no LP: tighten the bound with prices per person
         lag, _ = capacitated_lagrangian(
-            A, w, cap, fixed, p, g_obj, iterations=2000, time_limit=LAGRANGIAN_SHARE * time_limit
+            A,
+            w,
+            cap,
+            fixed,
+            p,
+            g_obj,
+            u0=u0,
+            iterations=2000,
+            time_limit=LAGRANGIAN_SHARE * time_limit,
         )
         simple_bound = min(simple_bound, lag)
     hist: dict[str, Any] = {
