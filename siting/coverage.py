@@ -362,6 +362,15 @@ def _prepare_demand(demand: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
     return demand
 
 
+def _disagreeing(column: pd.Series, flag: bool) -> int:
+    """Rows of a yes/no column that say the opposite of ``flag`` (0 if not yes/no)."""
+    try:
+        values = pd.array(column).astype("boolean")
+    except (TypeError, ValueError):
+        return 0
+    return int((values != flag).fillna(False).sum())
+
+
 def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
     parts = []
     for frame, flag, what in (
@@ -371,22 +380,23 @@ def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
         if frame is None or len(frame) == 0:
             continue
         f = _points(frame, crs, what).copy()
-        if "existing" in f.columns and pd.api.types.is_bool_dtype(f["existing"]):
-            # a per-row flag (read_facilities' yes/no column) decides over the argument
-            other = int((f["existing"].to_numpy(bool) != flag).sum())
+        if "existing" in f.columns:
+            # the argument decides (a plan's chosen sites passed as existing are built
+            # now, whatever their old flag); say so when a yes/no column disagrees
+            other = _disagreeing(f["existing"], flag)
             if other:
-                log.info(
-                    "%s: %d of %d rows have existing=%s in their 'existing' column; "
-                    "they are taken as %s.",
+                log.warning(
+                    "%s: %d of the %d rows say existing=%s in their 'existing' column, but "
+                    "all are taken as %s (the argument decides). To split one file, pass "
+                    "sites[sites.existing] as existing and sites[~sites.existing] as "
+                    "candidates.",
                     what,
                     other,
                     len(f),
                     not flag,
-                    "existing facilities" if not flag else "candidate sites",
+                    what,
                 )
-            f["existing"] = f["existing"].astype(bool)
-        else:
-            f["existing"] = flag
+        f["existing"] = flag
         parts.append(f)
     if not parts:
         msg = "No sites: give existing facilities and/or candidate sites."
@@ -435,9 +445,9 @@ def coverage(
         Points with ``population`` (persons); optional ``district``, ``households``.
     existing, candidates
         Existing facilities (kept open) and candidate sites (points; optional
-        ``cost``, ``capacity``, ``name``). A boolean ``existing`` column (as
-        :func:`siting.read_facilities` makes from a yes/no field) decides per row, so
-        one file of built and planned sites can be passed as either argument.
+        ``cost``, ``capacity``, ``name``). The argument decides which is which; an
+        ``existing`` column that disagrees (e.g. a yes/no field read by
+        :func:`siting.read_facilities`) is reported in a logged warning.
     minutes
         Walking threshold(s) in minutes, e.g. ``15`` or ``(5, 10, 15)``; all come from
         one search up to the largest.

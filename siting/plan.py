@@ -58,6 +58,14 @@ class Plan:
         return None if served is None else np.asarray(served, dtype=float)
 
     @property
+    def served_before(self) -> np.ndarray | None:
+        """Persons the existing sites serve within capacity (capacitated plans), else None."""
+        if self.served is None:
+            return None
+        before = getattr(self.solution, "served_before", None)
+        return np.zeros(len(self.served)) if before is None else np.asarray(before, dtype=float)
+
+    @property
     def new_sites(self) -> gpd.GeoDataFrame:
         """The sites to build, with the persons each one reaches.
 
@@ -88,13 +96,16 @@ class Plan:
         means served at least in part).
         """
         d = self.coverage.demand.copy()
-        d["covered_before"] = self.coverage.covered(None, self.minutes)
         nearest = self.coverage.nearest_m(self.selected, self.minutes)
         served = self.served
         if served is None:
+            d["covered_before"] = self.coverage.covered(None, self.minutes)
             d["covered_after"] = np.isfinite(nearest)
-        else:
+        else:  # capacities: persons served before and after, both within capacity
+            before = self.served_before
+            d["served_before"] = np.round(before, 6)
             d["served_after"] = np.round(served, 6)
+            d["covered_before"] = before > 1e-9
             d["covered_after"] = served > 1e-9
         d["walk_m_after"] = np.where(np.isfinite(nearest), nearest, np.nan)
         return d
@@ -108,26 +119,34 @@ class Plan:
         )
         out["covered_after"] = after["covered"]
         out["share_after"] = after["share"]
-        served = self.served
-        if served is not None:  # capacities: persons served, not persons within reach
+        out["mean_walk_m_after"] = after["mean_walk_m"]
+        if "households" in before.columns:
+            out["households"] = before["households"]
+            out["covered_households_before"] = before["covered_households"]
+            out["covered_households_after"] = after["covered_households"]
+        if self.served is not None:  # capacities: persons served, not persons within reach
             d = self.coverage.demand
             groups = (
                 d[by].astype("string").fillna("(none)").to_numpy(dtype=object)
                 if by is not None
                 else np.full(len(d), "total", dtype=object)
             )
-            per = pd.Series(served).groupby(groups).sum()
-            covered = np.array([per.get(g, np.nan) for g in out.index], dtype=float)
-            covered[np.isnan(covered)] = served.sum()  # the all-groups row
-            out["covered_after"] = covered
-            out["share_after"] = np.divide(
-                covered, out["population"], out=np.zeros(len(out)), where=out["population"] > 0
+            for when, persons in (("before", self.served_before), ("after", self.served)):
+                per = pd.Series(persons).groupby(groups).sum()
+                covered = np.array([per.get(g, np.nan) for g in out.index], dtype=float)
+                covered[np.isnan(covered)] = persons.sum()  # the all-groups row
+                out[f"covered_{when}"] = covered
+                out[f"share_{when}"] = np.divide(
+                    covered,
+                    out["population"],
+                    out=np.zeros(len(out)),
+                    where=out["population"] > 0,
+                )
+            # households within reach say nothing about who is served within capacity
+            out = out.drop(
+                columns=["covered_households_before", "covered_households_after"],
+                errors="ignore",
             )
-        out["mean_walk_m_after"] = after["mean_walk_m"]
-        if "households" in before.columns:
-            out["households"] = before["households"]
-            out["covered_households_before"] = before["covered_households"]
-            out["covered_households_after"] = after["covered_households"]
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -135,12 +154,13 @@ class Plan:
         pop = self.coverage.population
         total = float(pop.sum())
         d = self.demand
-        cb = float(pop[d["covered_before"].to_numpy(bool)].sum())
         served = self.served
         if served is None:
+            cb = float(pop[d["covered_before"].to_numpy(bool)].sum())
             ca = float(pop[d["covered_after"].to_numpy(bool)].sum())
-        else:
-            ca = float(served.sum())  # persons served within the sites' capacities
+        else:  # persons served within the sites' capacities, before and after
+            cb = float(self.served_before.sum())
+            ca = float(served.sum())
         sol = self.solution
         return {
             "model": self.model,

@@ -761,7 +761,7 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
         form="metres > 0, e.g. 500",
     )
     circle = None
-    if cvsec.get("circle_m") is not None:
+    if cvsec.get("circle_m") not in (None, 0, False):  # 0 (as before): no circle comparison
         circle = c.number(
             "coverage.circle_m",
             cvsec["circle_m"],
@@ -777,8 +777,9 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
     # output: {dir, map}
     osec = c.section(cfg, "output", text_key=None)
     c.keys("output", osec, _OUTPUT)
-    out_dir = None if osec.get("dir") is None else c.output_path("output.dir", osec["dir"])
-    out_map = None if osec.get("map") is None else c.output_path("output.map", osec["map"])
+    # an empty value means "not wanted", as before
+    out_dir = None if osec.get("dir") in (None, "") else c.output_path("output.dir", osec["dir"])
+    out_map = None if osec.get("map") in (None, "") else c.output_path("output.map", osec["map"])
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         c.fail("output.dir", osec["dir"], f"a folder, but {out_dir} is a file", DataError)
 

@@ -275,3 +275,28 @@ def test_capacitated_lagrangian_bound_is_valid_and_tighter() -> None:
         assert bound <= start + 1e-9
         tighter += bound < start - 1e-6
     assert tighter >= 6  # the prices do tighten the capacity bound
+
+
+def test_capacitated_auto_cut_short_still_uses_its_sites_fully() -> None:
+    rng = np.random.default_rng(0)
+    cover = sp.random(300, 40, density=0.15, random_state=0, format="csr")
+    cover.data[:] = 1
+    w = rng.integers(1, 1000, 300).astype(float)
+    existing = np.zeros(40, dtype=bool)
+    existing[:3] = True
+    cap = rng.integers(2000, 9000, 40).astype(float)
+    P = CoverageProblem(cover=cover, weight=w, existing=existing, capacity=cap)
+    quick = solve_matrix(P, "capacitated_coverage", p=8, method="heuristic")
+    auto = solve_matrix(P, "capacitated_coverage", p=8, time_limit=0.3)
+    assert auto.objective >= quick.objective - 1e-6 or auto.status == "optimal"
+    assert auto.bound >= auto.objective
+
+
+def test_tiny_capacities_are_respected() -> None:
+    P = CoverageProblem(
+        cover=sp.csr_matrix(np.eye(3, 2)), weight=np.full(3, 1e-11), capacity=np.full(2, 1e-12)
+    )
+    for method in ("heuristic", "auto", "exact"):
+        s = solve_matrix(P, "capacitated_coverage", p=2, method=method)
+        assert s.objective <= 2e-12 * (1 + 1e-6), method
+        assert np.all(s.served <= 1e-12 * (1 + 1e-6)), method

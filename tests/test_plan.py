@@ -6,8 +6,11 @@ placed by hand so who covers whom can be read off the coordinates.
 
 from __future__ import annotations
 
+import logging
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 
 import siting as st
@@ -35,16 +38,26 @@ def circle(demand, existing=None, candidates=None, metres: float = 150.0) -> st.
     return st.coverage(None, demand, existing, candidates, mode="circle", threshold_m=metres)
 
 
-def test_existing_column_decides_per_row() -> None:
-    """One file of built and planned sites: its yes/no column, not the argument, decides."""
+def test_the_argument_decides_and_a_disagreeing_column_is_reported(caplog) -> None:
+    """One file of built and planned sites passed whole as existing: all count as built,
+    and the log says how to split it; a plan's chosen sites passed as existing are built."""
     demand = line_demand()
     sites = pts([(X0, Y0), (X0 + 900, Y0)], existing=np.array([True, False]))
-    cov = circle(demand, sites)  # passed as `existing`
-    assert int(cov.existing.sum()) == 1
-    assert cov.stats()["covered"].iloc[0] == pytest.approx(20.0)  # 2 points near x0 only
-    cov2 = circle(demand, None, sites)  # passed as `candidates`
-    assert int(cov2.existing.sum()) == 1
-    assert bool(cov2.sites["existing"].iloc[0])  # existing sites come first
+    with caplog.at_level(logging.WARNING, logger="siting.coverage"):
+        cov = circle(demand, sites)
+    assert int(cov.existing.sum()) == 2
+    assert "1 of the 2 rows say existing=False" in caplog.text
+    assert "sites[sites.existing]" in caplog.text
+    # phase 2: the sites a plan chose are built now, whatever their old flag
+    cands = pts([(X0 + 400, Y0), (X0 + 700, Y0)])
+    plan = st.solve(circle(demand, sites[sites["existing"]], cands), model="mclp", p=1)
+    built = plan.sites[plan.sites["selected"]]
+    assert (~built["existing"]).sum() == 1
+    cov2 = circle(demand, built)
+    assert int(cov2.existing.sum()) == 2
+    # a nullable yes/no column with gaps is fine
+    odd = pts([(X0, Y0), (X0 + 500, Y0)], existing=pd.array([True, None], dtype="boolean"))
+    assert int(circle(demand, None, odd).existing.sum()) == 0
 
 
 def test_circle_mode_refuses_layers_that_do_not_overlap() -> None:
@@ -130,3 +143,18 @@ def test_no_candidates_says_what_existing_sites_cover() -> None:
         st.solve(cov, target=0.5)
     with pytest.raises(ParameterError, match="No candidate sites"):
         st.solve(cov, target=0.9)
+
+
+def test_capacitated_before_and_after_both_count_persons_served() -> None:
+    """Reached-before against served-after once showed coverage falling: 50% -> 20%."""
+    demand = line_demand()
+    old = pts([(X0 + 200, Y0)], capacity=[10.0])  # reaches 5 points, serves 10 persons
+    cands = pts([(X0 + 700, Y0)], capacity=[10.0])
+    cov = st.coverage(None, demand, old, cands, mode="circle", threshold_m=250.0)
+    plan = st.solve(cov, model="mclp", p=1, capacity="capacity")
+    s = plan.summary()
+    assert s["covered_before"] == pytest.approx(10.0)
+    assert s["covered_after"] == pytest.approx(20.0)
+    stats = plan.stats("district")
+    assert (stats["covered_after"] >= stats["covered_before"] - 1e-9).all()
+    assert plan.demand["served_before"].sum() == pytest.approx(10.0)

@@ -238,12 +238,13 @@ def _best_allocation(
     r, j = rows[pairs], A.indices[pairs]
     ar = np.arange(kk)
     share = sp.csr_matrix((np.ones(kk), (r, ar)), shape=(nd, kk))
-    capm = sp.csr_matrix((w[r], (j, ar)), shape=(m, kk))
+    cs = np.where(cap > 0, cap, 1.0)  # capacity rows per unit of capacity (tolerances)
+    capm = sp.csr_matrix((w[r] / cs[j], (j, ar)), shape=(m, kk))
     lp = highs_lp(
         w[r],
         sp.vstack([share, capm]).tocsr(),
         np.full(nd + m, -np.inf),
-        np.r_[np.ones(nd), np.where(sel, cap, 0.0)],
+        np.r_[np.ones(nd), np.where(sel, cap / cs, 0.0)],
         maximize=True,
     )
     h = new_highs()
@@ -293,7 +294,8 @@ def solve_capacitated_coverage(
     -------
     Solution
         ``objective`` = ``covered_weight`` = persons served; ``served`` = persons served at
-        each demand point; ``assignment`` = the site serving the largest share of each
+        each demand point (``served_before``: by the existing sites alone);
+        ``assignment`` = the site serving the largest share of each
         demand point (-1 none).
     """
     t0 = time.perf_counter()
@@ -324,7 +326,7 @@ def solve_capacitated_coverage(
     g_sel, g_x = _greedy_capacitated(A, w, cap, fixed, p)
     large = k > PAIRS_LIMIT
     u0 = None
-    if large or method == "heuristic":
+    if k:  # the greedy sites' best allocation: a better start, and prices for the bound
         alloc = _best_allocation(A, w, cap, g_sel, time_limit - (time.perf_counter() - t0))
         if alloc is not None:
             if w[rows] @ alloc[0] > w[rows] @ g_x:
@@ -357,8 +359,12 @@ def solve_capacitated_coverage(
 
     c = np.r_[np.zeros(m), w[rows]]
     share = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(nd, m + k))
+    cs = np.where(cap > 0, cap, 1.0)  # capacity rows per unit of capacity (tolerances)
     capm = sp.csr_matrix(
-        (np.r_[w[rows], -cap], (np.r_[cols, np.arange(m)], np.r_[m + ar, np.arange(m)])),
+        (
+            np.r_[w[rows] / cs[cols], -cap / cs],
+            (np.r_[cols, np.arange(m)], np.r_[m + ar, np.arange(m)]),
+        ),
         shape=(m, m + k),
     )
     link = sp.csr_matrix(
@@ -403,17 +409,30 @@ def solve_capacitated_coverage(
             bound = obj
         elif status not in ("time_limit",):
             status = "feasible"
+    if status != "optimal" and "highs_status" in hist:  # stopped early: best use of its sites
+        alloc = _best_allocation(A, w, cap, sel, max(0.5, 0.1 * time_limit))
+        if alloc is not None and float(w[rows] @ alloc[0]) > obj:
+            x, obj = alloc[0], float(w[rows] @ alloc[0])
     bound = max(bound, obj)
     gap = relative_gap(obj, bound, sense=-1)
     if status != "optimal" and gap == 0.0:
         status = "optimal"
+    # what the existing sites serve within their capacities today
+    x_before = np.zeros(k)
+    if fixed.any() and k:
+        alloc = _best_allocation(A, w, cap, fixed, max(0.5, 0.1 * time_limit))
+        if alloc is not None:
+            x_before = alloc[0]
 
     # persons served and the main serving site per demand point (merged rows split back)
     served = np.zeros(n)
+    served_before = np.zeros(n)
     assignment = np.full(n, -1, dtype=np.int64)
     if k:
         row_share = np.minimum(np.bincount(rows, weights=x, minlength=nd), 1.0)
         served[keep] = row_share[inv] * problem.weight[keep]
+        share_before = np.minimum(np.bincount(rows, weights=x_before, minlength=nd), 1.0)
+        served_before[keep] = share_before[inv] * problem.weight[keep]
         order = np.lexsort((-x, rows))
         first = np.r_[True, rows[order][1:] != rows[order][:-1]]
         pick = order[first]
@@ -435,6 +454,7 @@ def solve_capacitated_coverage(
         covered_share=obj / total if total > 0 else 1.0,
         assignment=assignment,
         served=served,
+        served_before=served_before,
         history=hist,
         method="greedy+highs" if "highs_status" in hist else "greedy+allocation",
         unreachable=unreach,

@@ -233,6 +233,8 @@ class Solution:
     served : ndarray of float, optional
         Persons served at each demand point, when capacities can leave some of a reached
         point unserved (capacitated coverage); None when every reached person is served.
+    served_before : ndarray of float, optional
+        The same for the existing sites alone (what they serve within capacity today).
     history : dict
         Per-stage timings (s), bounds and sizes.
     method : str
@@ -254,6 +256,7 @@ class Solution:
     covered_share: float
     assignment: np.ndarray | None = None
     served: np.ndarray | None = None
+    served_before: np.ndarray | None = None
     history: dict[str, Any] = field(default_factory=dict)
     method: str = ""
     unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
