@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError
-from siting.optimize import CoverageProblem, solve_matrix, solve_mclp
+from siting.optimize import CoverageProblem, solve_matrix, solve_mclp, solve_target
 from siting.optimize.highs import solve_milp
 from siting.optimize.twolevel import solve_two_level
 
@@ -300,3 +300,20 @@ def test_tiny_capacities_are_respected() -> None:
         s = solve_matrix(P, "capacitated_coverage", p=2, method=method)
         assert s.objective <= 2e-12 * (1 + 1e-6), method
         assert np.all(s.served <= 1e-12 * (1 + 1e-6)), method
+
+
+def test_large_target_path_with_costs_searches_on() -> None:
+    """Large models with costs used to stop after the first greedy + descent (13 here)."""
+    rng = np.random.default_rng(5)
+    xy, sxy = rng.random((400, 2)) * 3000, rng.random((60, 2)) * 3000
+    d = np.hypot(xy[:, None, 0] - sxy[None, :, 0], xy[:, None, 1] - sxy[None, :, 1])
+    P = CoverageProblem(
+        cover=sp.csr_matrix(d < 600),
+        weight=rng.integers(1, 100, 400).astype(float),
+        cost=rng.integers(1, 6, 60).astype(float),
+    )
+    exact = solve_target(P, 0.8, time_limit=30)
+    large = solve_target(P, 0.8, time_limit=10, lp=False)  # the path of city-scale models
+    assert exact.status == "optimal" and exact.objective == 12
+    assert large.objective == exact.objective
+    assert large.covered_share >= 0.8

@@ -291,6 +291,41 @@ def _lp_rounding(
     return None
 
 
+def _cost_rounding(
+    idx: CoverIndex,
+    need: float,
+    y_lp: np.ndarray,
+    sel: np.ndarray,
+    seed: int,
+    deadline: float,
+    done: Callable[[float], bool],
+) -> tuple[np.ndarray, float]:
+    """Randomised LP rounding for costs: open each column with probability ``a * y``
+    (``a`` drawn in [0.3, 1]), complete greedily by persons per cost, then descend;
+    the cheapest plan found by ``deadline`` or once ``done(cost)`` (or ``sel`` if none
+    is cheaper)."""
+    rng = np.random.default_rng(seed)
+    y = np.clip(np.asarray(y_lp, dtype=float), 0.0, 1.0)
+    best, best_cost = sel, float(idx.cost[sel].sum())
+    trial = 0
+    while time.perf_counter() < deadline and not done(best_cost):
+        start = rng.random(idx.n_cols) < y * rng.uniform(0.3, 1.0)
+        got, _, _ = greedy_cover(idx, need, start=start)
+        got, _ = improve_partial_cover(
+            idx,
+            need,
+            got,
+            seed=seed + trial,
+            kicks=0,
+            time_limit=max(0.01, deadline - time.perf_counter()),
+        )
+        trial += 1
+        c = float(idx.cost[got].sum())
+        if c < best_cost - 1e-9:
+            best, best_cost = got, c
+    return best, best_cost
+
+
 def _rounding_seconds(now: float, stop: float) -> float:
     """Cap of one LP-rounding round on a large model (s): a small share of what is left."""
     return max(LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE * (stop - now))
@@ -518,6 +553,18 @@ def solve_target(
             n_drop = 0
             kern.drop_redundant(*idx.args(), got, need_t)
             sel, ub = got, float(idx.cost[got].sum())
+    if not (use_lp or unit_costs) and not _lower_ok(lb, ub, integral, mip_gap):
+        # large model with costs (no HiGHS, no iterated swaps, which count sites): LP
+        # rounding by cost for the rest of the time
+        sel, ub = _cost_rounding(
+            idx,
+            need,
+            y_frac,
+            sel,
+            seed,
+            deadline - 0.05,
+            done=lambda cost: _lower_ok(lb, cost, integral, mip_gap),
+        )
     hist["guided"] = ub
     hist["guided_s"] = time.perf_counter() - t
     steps.append("rounding")
