@@ -215,11 +215,10 @@ def test_status_says_time_limit_only_when_time_ran_out() -> None:
     limit = mclp_module.LP_NNZ_LIMIT
     mclp_module.LP_NNZ_LIMIT = 0  # the large-model path
     try:
-        s = solve_mclp(P, budget=6.0, time_limit=30.0)
+        s = solve_mclp(P, budget=6.0, time_limit=5.0)
     finally:
         mclp_module.LP_NNZ_LIMIT = limit
-    assert s.seconds < 30.0
-    assert s.status in ("optimal", "feasible")
+    assert s.status in ("optimal", "feasible") or s.seconds >= 4.9
 
 
 def test_two_level_when_centres_take_every_site() -> None:
@@ -317,3 +316,27 @@ def test_large_target_path_with_costs_searches_on() -> None:
     assert exact.status == "optimal" and exact.objective == 12
     assert large.objective == exact.objective
     assert large.covered_share >= 0.8
+
+
+@pytest.mark.parametrize(("seed", "optimum"), [(0, 5352.0), (5, 4902.0)])
+def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) -> None:
+    """With a budget the large path used to stop at greedy + swaps (5,304 and 4,831)."""
+    import siting.optimize.mclp as mclp_module
+
+    rng = np.random.default_rng(seed)
+    xy, sxy = rng.random((150, 2)) * 3000, rng.random((14, 2)) * 3000
+    d = np.hypot(xy[:, None, 0] - sxy[None, :, 0], xy[:, None, 1] - sxy[None, :, 1])
+    P = CoverageProblem(
+        cover=sp.csr_matrix(d < 700),
+        weight=rng.integers(1, 100, 150).astype(float),
+        cost=rng.integers(1, 6, 14).astype(float),
+    )
+    assert _brute_mclp(P, budget=9.0) == optimum
+    limit = mclp_module.LP_NNZ_LIMIT
+    mclp_module.LP_NNZ_LIMIT = 0  # the path of city-scale models
+    try:
+        s = solve_mclp(P, budget=9.0, time_limit=3.0)
+    finally:
+        mclp_module.LP_NNZ_LIMIT = limit
+    assert P.cost[s.new].sum() <= 9.0
+    assert s.objective == optimum

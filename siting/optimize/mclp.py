@@ -86,13 +86,20 @@ def mclp_matrices(
     return c, M, lo, hi, integ
 
 
-def _budget_greedy(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
-    """Greedy by uncovered persons per cost among affordable columns."""
+def _budget_greedy(
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cost: np.ndarray,
+    budget: float,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """Greedy by uncovered persons per cost among affordable columns (from ``start``,
+    which must fit the budget)."""
     nc = A.shape[1]
     AT = sp.csr_matrix(A.T, dtype=float)
-    sel = np.zeros(nc, dtype=bool)
-    covered = np.zeros(A.shape[0], dtype=bool)
-    left = float(budget)
+    sel = np.zeros(nc, dtype=bool) if start is None else start.astype(bool).copy()
+    covered = np.asarray(A @ sel.astype(float)).ravel() > 0
+    left = float(budget) - float(cost[sel].sum())
     while True:
         gain = AT @ (w * ~covered)
         ok = ~sel & (cost <= left + 1e-9) & (gain > 0)
@@ -383,6 +390,22 @@ def _solve_large(
             steps.append("ils")
             hist["ils"] = base + cov
         hist["search_s"] = time.perf_counter() - t
+    elif p is None and y_lp is not None and gap_of(cov, ub) > mip_gap:
+        # a budget: randomised LP rounding by cost, refilled greedily, 1-swaps in budget
+        t = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        y = np.clip(y_lp, 0.0, 1.0)
+        while time.perf_counter() < deadline - 0.05 and gap_of(cov, ub) > mip_gap:
+            start = rng.random(nc) < y * rng.uniform(0.3, 1.0)
+            over = np.cumsum(np.where(start, R.cost, 0.0)) > limit + 1e-9
+            start &= ~over  # keep what fits, in column order
+            got = _budget_greedy(R.A, R.weight, R.cost, limit, start)
+            got, c_ = mclp_swap(idx, got, budget_slack=max(0.0, limit - float(R.cost[got].sum())))
+            if c_ > cov + 1e-9:
+                sel, cov = got, c_
+        steps.append("rounding")
+        hist["rounding"] = base + cov
+        hist["rounding_s"] = time.perf_counter() - t
     timed_out = time.perf_counter() >= deadline - 0.05
     status = "optimal" if gap_of(cov, ub) == 0 else ("time_limit" if timed_out else "feasible")
     return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
