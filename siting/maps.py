@@ -39,9 +39,9 @@ def _light(gdf: gpd.GeoDataFrame, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _base_map(gdf: gpd.GeoDataFrame, tiles: str = "OpenStreetMap") -> folium.Map:
+def _base_map(gdf: gpd.GeoDataFrame, tiles: str = "OpenStreetMap", **map_kwargs) -> folium.Map:
     b = gdf.to_crs(4326).total_bounds
-    m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
+    m = folium.Map(tiles=tiles, **{"control_scale": True, "prefer_canvas": True, **map_kwargs})
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     return m
 
@@ -143,13 +143,17 @@ def coverage_map(cov: Coverage, *, minutes: float | None = None, areas=None) -> 
     return m
 
 
-def plan_map(plan: Plan, *, areas=None) -> folium.Map:
-    """Map of a plan: existing and new sites, demand covered before / newly / not."""
+def plan_map(plan: Plan, *, areas=None, tiles: str = "OpenStreetMap", **map_kwargs) -> folium.Map:
+    """Map of a plan: existing and new sites, demand covered before / newly / not.
+
+    ``tiles`` and other keywords go to :class:`folium.Map` (e.g. ``tiles="CartoDB
+    positron"``, ``width="100%"``).
+    """
     cov = plan.coverage
     before = plan.demand["covered_before"].to_numpy(bool)
     after = plan.demand["covered_after"].to_numpy(bool)
     status = np.where(before, 1, np.where(after, 2, 0))
-    m = _base_map(cov.demand)
+    m = _base_map(cov.demand, tiles, **map_kwargs)
     _areas_layer(areas, "Service areas", NEW_SITE).add_to(m)
     _demand_layer(
         cov.demand,

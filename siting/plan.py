@@ -212,7 +212,10 @@ class Plan:
         )
 
     def explore(self, *, areas: bool = True, **kwargs):
-        """Interactive folium map of the plan (with the open sites' service areas)."""
+        """Interactive folium map of the plan (with the open sites' service areas).
+
+        Keywords go to :class:`folium.Map`, e.g. ``tiles="CartoDB positron"``.
+        """
         from .maps import plan_map
 
         return plan_map(self, areas=self.service_areas() if areas else None, **kwargs)

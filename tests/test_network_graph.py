@@ -619,3 +619,47 @@ def test_read_network_dispatch(tmp_path, monkeypatch):
     assert read_network("St. Gallen, Switzerland") is net
     assert read_network("Vaduz, Liechtenstein") is net
     assert asked == ["St. Gallen, Switzerland", "Vaduz, Liechtenstein"]
+
+
+def test_load_errors_on_broken_files(tmp_path):
+    path = line(4).save(tmp_path / "n.npz")
+    data = path.read_bytes()
+    for name, content in (("half", data[: len(data) // 2]), ("cut", data[:-100]), ("empty", b"")):
+        broken = tmp_path / f"{name}.npz"
+        broken.write_bytes(content)
+        with pytest.raises(DataError, match="not a siting network file"):
+            Network.load(broken)
+    partial = tmp_path / "partial.npz"
+    with np.load(path) as z:
+        np.savez(partial, meta=z["meta"])  # no geometry or arrays
+    with pytest.raises(DataError, match="truncated"):
+        Network.load(partial)
+
+
+def test_read_network_refuses_options_it_cannot_apply(tmp_path):
+    from siting.errors import CRSError, ParameterError
+    from siting.io.network import read_network
+
+    path = line(3).save(tmp_path / "net.npz")
+    with pytest.raises(ParameterError, match="factors"):
+        read_network(path, factors={"steps": 2.0})
+    with pytest.raises(ParameterError, match="bbox, keep"):
+        read_network(path, bbox=(0, 0, 1, 1), keep="all")
+    with pytest.raises(CRSError, match="rebuild"):
+        read_network(path, crs="EPSG:3857")
+    assert read_network(path, crs=line(3).crs).n_nodes == line(3).n_nodes  # same CRS: fine
+    with pytest.raises(DataError, match="no such osmnx graph file"):
+        read_network(tmp_path / "missing.graphml")
+    bad = tmp_path / "bad.graphml"
+    bad.write_text("this is not XML")
+    with pytest.raises(DataError, match="not a readable osmnx"):
+        read_network(bad)
+
+
+def test_read_network_bbox_as_polygon(helsinki_pbf):
+    from siting.io.network import read_network
+
+    full = read_network(helsinki_pbf)
+    box = shapely.box(24.93, 60.165, 24.945, 60.172)
+    part = read_network(helsinki_pbf, bbox=box, keep="all")
+    assert 0 < part.n_nodes < full.n_nodes

@@ -158,3 +158,11 @@ def test_capacitated_before_and_after_both_count_persons_served() -> None:
     stats = plan.stats("district")
     assert (stats["covered_after"] >= stats["covered_before"] - 1e-9).all()
     assert plan.demand["served_before"].sum() == pytest.approx(10.0)
+
+
+def test_explore_passes_map_options_to_folium() -> None:
+    cov = circle(line_demand(), None, pts([(X0, Y0), (X0 + 500, Y0)]))
+    plan = st.solve(cov, model="mclp", p=1)
+    m = plan.explore(tiles="OpenStreetMap", width="80%", zoom_start=12)
+    html = m.get_root().render()
+    assert "80.0%" in html or "80%" in html

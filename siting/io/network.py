@@ -11,13 +11,15 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
 
 from ..crs import is_metric, utm_crs_for
-from ..errors import CRSError, DataError, NetworkError
+from ..errors import CRSError, DataError, NetworkError, ParameterError
 from ..network.graph import Network
+from ._osm import bbox_arg
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def read_network(
     source: str | os.PathLike,
     *,
     crs: pyproj.CRS | str | int | None = None,
-    bbox: Sequence[float] | None = None,
+    bbox: Sequence[float] | Any | None = None,
     factors: Mapping[str, float] | None = None,
     simplify: bool = True,
     keep: str = "largest",
@@ -48,7 +50,8 @@ def read_network(
     crs
         Metric CRS to work in; default the UTM zone of the network's centre.
     bbox
-        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees to clip a PBF while reading.
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, a shapely polygon (degrees) or
+        a GeoDataFrame to clip a PBF while reading (as for the other OSM readers).
     factors
         Walking cost per metre by OSM ``highway`` value, e.g. ``{"steps": 2.0}``.
     simplify
@@ -59,11 +62,21 @@ def read_network(
     text = os.fspath(source)
     path = Path(text)
     suffix = "".join(path.suffixes[-2:]).lower()
+    given = {
+        "bbox": bbox is not None,
+        "factors": factors is not None,
+        "simplify": simplify is not True,
+        "keep": keep != "largest",
+    }
     if path.suffix.lower() == ".npz":
-        return Network.load(path)
+        _refuse_build_options(path, given, "a saved network keeps the options it was built with")
+        net = Network.load(path)
+        _check_same_crs(path, net, crs)
+        return net
     if suffix.endswith(".pbf"):
         return _from_pbf(path, crs=crs, bbox=bbox, factors=factors, simplify=simplify, keep=keep)
     if path.suffix.lower() == ".graphml":
+        _refuse_build_options(path, given, "an osmnx graph is read as it was built")
         return _from_graphml(path, crs=crs)
     # a file name has a short extension; "St. Gallen, Switzerland" is a place, not a file
     if path.exists() or re.fullmatch(r"\.[A-Za-z0-9_]{1,10}", path.suffix):
@@ -77,6 +90,27 @@ def read_network(
     return _from_osmnx_place(text, crs=crs)
 
 
+def _refuse_build_options(path: Path, given: Mapping[str, bool], why: str) -> None:
+    """Options that only apply while building from OSM: refuse rather than ignore them."""
+    used = [name for name, on in given.items() if on]
+    if used:
+        msg = (
+            f"{path}: {', '.join(used)} cannot be applied here ({why}). Build the network "
+            "from the OSM .pbf extract with these options (and save it again), or drop them."
+        )
+        raise ParameterError(msg)
+
+
+def _check_same_crs(path: Path, net: Network, crs) -> None:
+    if crs is not None and pyproj.CRS.from_user_input(crs) != net.crs:
+        msg = (
+            f"{path}: the saved network is in {net.crs.to_string()}, not "
+            f"{pyproj.CRS.from_user_input(crs).to_string()}; distances stay in metres either "
+            "way. Drop crs=, or rebuild the network from the .pbf with this crs."
+        )
+        raise CRSError(msg)
+
+
 def _from_pbf(path, *, crs, bbox, factors, simplify, keep) -> Network:
     if not path.exists():
         msg = f"{path}: no such OSM file. Pass the path of an .osm.pbf extract."
@@ -84,7 +118,7 @@ def _from_pbf(path, *, crs, bbox, factors, simplify, keep) -> Network:
     import pyrosm
 
     try:
-        osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox is not None else None)
+        osm = pyrosm.OSM(str(path), bounding_box=bbox_arg(bbox))
         nodes, edges = osm.get_network(network_type="walking", nodes=True)
     except (ValueError, OSError, RuntimeError) as exc:
         msg = f"{path}: could not read the OSM walking network ({exc})."
@@ -92,7 +126,7 @@ def _from_pbf(path, *, crs, bbox, factors, simplify, keep) -> Network:
     if edges is None or nodes is None or len(edges) == 0:
         msg = (
             f"{path}: no walkable ways found"
-            + (f" inside bbox {tuple(bbox)}" if bbox is not None else "")
+            + (f" inside bbox {bbox_arg(bbox)}" if bbox is not None else "")
             + ". Check the extract covers the area, or widen the bounding box."
         )
         raise NetworkError(msg)
@@ -156,8 +190,15 @@ def network_from_osm_frames(
 def _from_graphml(path: Path, *, crs) -> Network:
     import osmnx as ox
 
-    G = ox.load_graphml(path)
-    if not is_metric(G.graph.get("crs")):
+    if not path.exists():
+        msg = f"{path}: no such osmnx graph file."
+        raise DataError(msg)
+    try:
+        G = ox.load_graphml(path)
+    except Exception as exc:  # XML errors, missing attributes: the file is not usable
+        msg = f"{path}: not a readable osmnx .graphml file ({type(exc).__name__}: {exc})."
+        raise DataError(msg) from exc
+    if not is_metric(G.graph.get("crs")) or crs is not None:
         G = ox.project_graph(G, to_crs=crs)
     return Network.from_networkx(G)
 

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -509,27 +510,41 @@ class Network:
             msg = f"{path}: no such network file."
             raise DataError(msg)
         try:
-            z = np.load(path, allow_pickle=False)
-            meta = json.loads(z["meta"].tobytes().decode())
-        except (OSError, ValueError, KeyError) as exc:
-            msg = f"{path}: not a siting network file ({exc}). Save one with Network.save()."
+            with path.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+                meta = json.loads(z["meta"].tobytes().decode())
+                blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
+                arrays = {name: z[name] for name in _ARRAYS}
+            geom = shapely.from_wkb([blob[off[i] : off[i + 1]] for i in range(len(off) - 1)])
+            crs = pyproj.CRS.from_wkt(meta["crs"])
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            EOFError,
+            TypeError,
+            AttributeError,
+            zipfile.BadZipFile,
+        ) as exc:
+            msg = (
+                f"{path}: not a siting network file, or a truncated one "
+                f"({type(exc).__name__}: {exc}). "
+                "Save one again with Network.save() or `siting network`."
+            )
             raise DataError(msg) from exc
-        blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
-        geom = shapely.from_wkb([blob[off[i] : off[i + 1]] for i in range(len(off) - 1)])
-        return cls(
-            crs=pyproj.CRS.from_wkt(meta["crs"]),
-            node_x=z["node_x"],
-            node_y=z["node_y"],
-            node_id=z["node_id"],
-            edge_u=z["edge_u"],
-            edge_v=z["edge_v"],
-            edge_length=z["edge_length"],
-            edge_factor=z["edge_factor"],
-            edge_forward=z["edge_forward"],
-            edge_backward=z["edge_backward"],
-            edge_geometry=geom,
-            info=meta.get("info", {}),
-        )
+        return cls(crs=crs, edge_geometry=geom, info=meta.get("info", {}), **arrays)
+
+
+_ARRAYS = (
+    "node_x",
+    "node_y",
+    "node_id",
+    "edge_u",
+    "edge_v",
+    "edge_length",
+    "edge_factor",
+    "edge_forward",
+    "edge_backward",
+)  # the arrays of a saved network, besides ``meta`` and the geometry
 
 
 def straight_edges(x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
