@@ -7,6 +7,7 @@ are both under test.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import networkx as nx
@@ -663,3 +664,15 @@ def test_read_network_bbox_as_polygon(helsinki_pbf):
     box = shapely.box(24.93, 60.165, 24.945, 60.172)
     part = read_network(helsinki_pbf, bbox=box, keep="all")
     assert 0 < part.n_nodes < full.n_nodes
+
+
+def test_load_of_a_damaged_file_is_a_data_error_or_a_network(tmp_path):
+    path = grid_network(12, crs="EPSG:32632").save(tmp_path / "g.npz")
+    data = bytearray(path.read_bytes())
+    damaged = tmp_path / "damaged.npz"
+    for offset in range(0, len(data), max(1, len(data) // 150)):
+        copy = bytearray(data)
+        copy[offset] ^= 0xFF
+        damaged.write_bytes(bytes(copy))
+        with contextlib.suppress(DataError):  # other errors fail the test
+            Network.load(damaged)  # some bytes (zip comments, padding) do not matter

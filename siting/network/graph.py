@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -514,17 +513,17 @@ class Network:
                 meta = json.loads(z["meta"].tobytes().decode())
                 blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
                 arrays = {name: z[name] for name in _ARRAYS}
+            if len(off) != len(arrays["edge_u"]) + 1:
+                msg = (
+                    f"{path}: damaged network file ({len(off) - 1} edge geometries for "
+                    f"{len(arrays['edge_u'])} edges). Save it again with Network.save()."
+                )
+                raise DataError(msg)
             geom = shapely.from_wkb([blob[off[i] : off[i + 1]] for i in range(len(off) - 1)])
             crs = pyproj.CRS.from_wkt(meta["crs"])
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            EOFError,
-            TypeError,
-            AttributeError,
-            zipfile.BadZipFile,
-        ) as exc:
+        except Exception as exc:  # a damaged file fails in zip, zlib, numpy, json or pyproj
+            if isinstance(exc, DataError):
+                raise
             msg = (
                 f"{path}: not a siting network file, or a truncated one "
                 f"({type(exc).__name__}: {exc}). "

@@ -395,14 +395,17 @@ def _solve_large(
         t = time.perf_counter()
         rng = np.random.default_rng(seed)
         y = np.clip(y_lp, 0.0, 1.0)
-        while time.perf_counter() < deadline - 0.05 and gap_of(cov, ub) > mip_gap:
-            start = rng.random(nc) < y * rng.uniform(0.3, 1.0)
+        step = 0.0  # the longest trial so far: no trial starts that would end past the limit
+        while time.perf_counter() + step < deadline - 0.05 and gap_of(cov, ub) > mip_gap:
+            t_trial = time.perf_counter()
+            start = rng.random(nc) < y * rng.uniform(0.3, 1.0) + rng.uniform(0.0, 0.1)
             over = np.cumsum(np.where(start, R.cost, 0.0)) > limit + 1e-9
             start &= ~over  # keep what fits, in column order
             got = _budget_greedy(R.A, R.weight, R.cost, limit, start)
             got, c_ = mclp_swap(idx, got, budget_slack=max(0.0, limit - float(R.cost[got].sum())))
             if c_ > cov + 1e-9:
                 sel, cov = got, c_
+            step = max(step, time.perf_counter() - t_trial)
         steps.append("rounding")
         hist["rounding"] = base + cov
         hist["rounding_s"] = time.perf_counter() - t

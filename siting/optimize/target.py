@@ -300,16 +300,17 @@ def _cost_rounding(
     deadline: float,
     done: Callable[[float], bool],
 ) -> tuple[np.ndarray, float]:
-    """Randomised LP rounding for costs: open each column with probability ``a * y``
-    (``a`` drawn in [0.3, 1]), complete greedily by persons per cost, then descend;
-    the cheapest plan found by ``deadline`` or once ``done(cost)`` (or ``sel`` if none
-    is cheaper)."""
+    """Randomised LP rounding for costs: open each column with probability ``a * y + b``
+    (``a`` drawn in [0.3, 1], ``b`` in [0, 0.1]), complete greedily by persons per cost,
+    then descend; the cheapest plan found by ``deadline`` or once ``done(cost)`` (or
+    ``sel`` if none is cheaper)."""
     rng = np.random.default_rng(seed)
     y = np.clip(np.asarray(y_lp, dtype=float), 0.0, 1.0)
     best, best_cost = sel, float(idx.cost[sel].sum())
     trial = 0
     while time.perf_counter() < deadline and not done(best_cost):
-        start = rng.random(idx.n_cols) < y * rng.uniform(0.3, 1.0)
+        # a little noise lets columns the LP leaves at 0 in (else the starts repeat)
+        start = rng.random(idx.n_cols) < y * rng.uniform(0.3, 1.0) + rng.uniform(0.0, 0.1)
         got, _, _ = greedy_cover(idx, need, start=start)
         got, _ = improve_partial_cover(
             idx,
