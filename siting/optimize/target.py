@@ -557,13 +557,15 @@ def solve_target(
     if not (use_lp or unit_costs) and not _lower_ok(lb, ub, integral, mip_gap):
         # large model with costs (no HiGHS, no iterated swaps, which count sites): LP
         # rounding by cost for the rest of the time
+        now = time.perf_counter()
         sel, ub = _cost_rounding(
             idx,
             need,
             y_frac,
             sel,
             seed,
-            deadline - 0.05,
+            # method="exact" goes on to HiGHS: only a brief round then
+            deadline - 0.05 if method != "exact" else now + _rounding_seconds(now, deadline),
             done=lambda cost: _lower_ok(lb, cost, integral, mip_gap),
         )
     hist["guided"] = ub
