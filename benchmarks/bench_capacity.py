@@ -29,6 +29,8 @@ import json
 import time
 from pathlib import Path
 
+from siting.output import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 CAPACITY = 3000.0  # persons per site
 PS = (5, 20)
@@ -81,10 +83,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 flush=True,
             )
     print(table(records))
-    if args.json:
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(records, indent=1))
-        tmp.replace(args.json)
+    if args.json:  # results are meant to be replaced: force
+        atomic_write_text(args.json, json.dumps(records, indent=1), force=True)
     return records
 
 

@@ -39,6 +39,8 @@ from pathlib import Path
 import bench_optimize as bo
 import numpy as np
 
+from siting.output import atomic_write_text
+
 # (name, west m, south m, side m, p): the side grows until HiGHS no longer finishes
 REGIONS = (
     ("4.5 km", 6000.0, 6000.0, 4500.0, 8),
@@ -111,10 +113,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
         print(f"  exact: {s.objective:,.0f} ({s.status})", flush=True)
     print(table(records))
-    if args.json:
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(records, indent=1))
-        tmp.replace(args.json)
+    if args.json:  # results are meant to be replaced: force
+        atomic_write_text(args.json, json.dumps(records, indent=1), force=True)
     return records
 
 
