@@ -402,8 +402,6 @@ def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
         msg = "No sites: give existing facilities and/or candidate sites."
         raise ParameterError(msg)
     sites = pd.concat(parts, ignore_index=True)
-    order = np.argsort(~sites["existing"].to_numpy(bool), kind="stable")  # existing first
-    sites = sites.iloc[order].reset_index(drop=True)
     sites = gpd.GeoDataFrame(sites, geometry=sites.geometry.name, crs=parts[0].crs)
     if "cost" in sites.columns:
         cost = pd.to_numeric(sites["cost"], errors="coerce").fillna(1.0).to_numpy(float)

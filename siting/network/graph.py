@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,26 +32,13 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ..crs import is_metric
-from ..errors import CRSError, DataError, NetworkError, OutputExistsError, ParameterError
+from ..errors import CRSError, DataError, NetworkError, ParameterError
+from ..output import atomic_write
 from ._simplify import simplify_chains
 
 log = logging.getLogger(__name__)
 
 NPZ_VERSION = 1
-
-
-def _umask() -> int:
-    """The process umask (read without changing it where the OS allows)."""
-    try:
-        with Path("/proc/self/status").open(encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # no other portable way: set and restore at once
-    os.umask(mask)
-    return mask
 
 
 @dataclass(eq=False)
@@ -467,39 +453,22 @@ class Network:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        if path.exists() and not force:
-            msg = f"{path} exists; pass force=True to overwrite it."
-            raise OutputExistsError(msg)
-        path.parent.mkdir(parents=True, exist_ok=True)
         wkb = shapely.to_wkb(self.edge_geometry)
         offsets = np.r_[0, np.cumsum([len(b) for b in wkb])].astype(np.int64)
         blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
         meta = {"version": NPZ_VERSION, "crs": self.crs.to_wkt(), "info": self.info}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        os.close(fd)
-        try:
-            with Path(tmp).open("wb") as fh:
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:
                 np.savez_compressed(
                     fh,
                     meta=np.frombuffer(json.dumps(meta, default=str).encode(), np.uint8),
-                    node_x=self.node_x,
-                    node_y=self.node_y,
-                    node_id=self.node_id,
-                    edge_u=self.edge_u,
-                    edge_v=self.edge_v,
-                    edge_length=self.edge_length,
-                    edge_factor=self.edge_factor,
-                    edge_forward=self.edge_forward,
-                    edge_backward=self.edge_backward,
                     geom_blob=blob,
                     geom_offsets=offsets,
+                    **{name: getattr(self, name) for name in _ARRAYS},
                 )
-            # mkstemp creates the file 0600; give it the mode open() would (0666 & ~umask)
-            Path(tmp).chmod(0o666 & ~_umask())
-            Path(tmp).replace(path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return path
+
+        return atomic_write(path, write, force=force)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:

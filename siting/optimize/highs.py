@@ -368,7 +368,6 @@ def solve_lp_first_order(
     nnz = max(1, len(lp.a_matrix_.value_))
     iterations = max(PDLP_MIN_ITERATIONS, int(time_limit * PDLP_RATE / nnz))
     h = new_highs()
-    h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", "pdlp")
     h.setOptionValue("pdlp_iteration_limit", iterations)
     h.setOptionValue("time_limit", 2.0 * float(max(time_limit, 0.05)) + 1.0)
