@@ -6,7 +6,8 @@ identical rows) with a capacity of 3,000 persons per site (about 215 m² of floo
 20 m² per 100 households and 2.8 persons per household). For ``p`` new sites:
 
 * ``ours``: ``st.solve(cov, model="mclp", p=p, capacity="capacity")`` with a 20-s limit
-  (above ``PAIRS_LIMIT`` pairs: greedy start, best allocation, Lagrangian bound);
+  (above ``PAIRS_LIMIT`` pairs: greedy start, best allocation, swaps priced by its duals,
+  Lagrangian bound);
 * ``HiGHS B&B``: the same with ``method="exact"`` (the full MILP, greedy start handed to
   HiGHS), ``--highs-limit`` seconds, as a plain-solver baseline.
 
