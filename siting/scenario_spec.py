@@ -211,12 +211,12 @@ class _Checker:
         allowed: frozenset[str],
         modes: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        """Refuse keys not in ``allowed``, suggesting a close key.
+        """Refuse keys not in ``allowed``, suggesting a close key (``section`` "" is the top).
 
         ``modes`` maps each key that selects a form of the section (``file``, ``osm``,
         ...) to the keys of that form, so a key of another form is named as such.
         """
-        unknown = sorted(set(sec) - allowed)
+        unknown = sorted(str(k) for k in set(sec) - allowed)
         if not unknown:
             return
         modes = modes or {}
@@ -235,7 +235,9 @@ class _Checker:
                 like = f"'{key}'" if key == guess else f"'{key}' (like '{guess}')"
                 hints.append(f"{like} cannot be combined with '{mode}'")
         msg = (
-            f"{self.source}: unknown key(s) in '{section}': {', '.join(unknown)}"
+            f"{self.source}: unknown key(s) "
+            + (f"in '{section}': " if section else "at the top level: ")
+            + ", ".join(unknown)
             + (f" ({'; '.join(hints)})" if hints else "")
             + f". Allowed here: {', '.join(sorted(allowed))}."
         )
@@ -443,19 +445,8 @@ def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _check_top(cfg: Mapping[str, Any], source: str) -> None:
-    unknown = sorted(str(k) for k in cfg if k not in _TOP_KEYS and k not in ("_base", "_file"))
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), sorted(_TOP_KEYS), n=1)
-            if close:
-                hints.append(f"did you mean '{close[0]}' instead of '{key}'?")
-        msg = (
-            f"{source}: unknown key(s) {', '.join(unknown)}"
-            + (f" ({'; '.join(hints)})" if hints else "")
-            + f"; allowed: {', '.join(sorted(_TOP_KEYS))}."
-        )
-        raise DataError(msg)
+    top = {k: v for k, v in cfg.items() if k not in ("_base", "_file")}
+    _Checker(source, Path()).keys("", top, frozenset(_TOP_KEYS))
     for key in ("network", "population"):
         if cfg.get(key) is None:
             msg = f"{source}: the scenario needs a '{key}' entry."

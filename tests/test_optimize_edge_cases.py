@@ -252,17 +252,23 @@ def test_capacitated_coverage_large_path_returns_p_sites_and_a_valid_bound() -> 
     assert np.all(s.served <= w + 1e-9)
 
 
+def _capacitated_instance(seed: int, n: int, m: int) -> CoverageProblem:
+    """Random disc instance, capacities 100-599 persons, the first two sites existing."""
+    D, w = _disc_instance(seed, n, m, 900)
+    cap = np.random.default_rng(seed).integers(100, 600, m).astype(float)
+    existing = np.zeros(m, dtype=bool)
+    existing[:2] = True
+    return CoverageProblem(dist=D, weight=w, capacity=cap, existing=existing)
+
+
 def test_capacitated_lagrangian_bound_is_valid_and_tighter() -> None:
     from siting.optimize.capacity import capacitated_lagrangian
     from siting.optimize.reduce import merge_identical_rows
 
     tighter = 0
     for seed in range(12):
-        D, w = _disc_instance(seed, 60, 15, 900)
-        cap = np.random.default_rng(seed).integers(100, 600, 15).astype(float)
-        existing = np.zeros(15, dtype=bool)
-        existing[:2] = True
-        P = CoverageProblem(dist=D, weight=w, capacity=cap, existing=existing)
+        P = _capacitated_instance(seed, 60, 15)
+        w, cap, existing = P.weight, P.capacity, P.existing
         exact = solve_matrix(P, "capacitated_coverage", p=3)
         assert exact.status == "optimal"
         keep = np.flatnonzero(P.reachable_mask())
@@ -280,11 +286,8 @@ def test_capacitated_swaps_improve_the_greedy_plan_and_never_pass_the_optimum() 
     """City-scale models have no branch-and-bound: swaps priced by the allocation duals."""
     improved = reached = reached_before = 0
     for seed in range(15):
-        D, w = _disc_instance(seed, 80, 18, 900)
-        cap = np.random.default_rng(seed).integers(100, 600, 18).astype(float)
-        existing = np.zeros(18, dtype=bool)
-        existing[:2] = True
-        P = CoverageProblem(dist=D, weight=w, capacity=cap, existing=existing)
+        P = _capacitated_instance(seed, 80, 18)
+        existing = P.existing
         exact = solve_matrix(P, "capacitated_coverage", p=4)
         quick = solve_matrix(P, "capacitated_coverage", p=4, method="heuristic", time_limit=20)
         h = quick.history
