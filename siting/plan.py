@@ -314,7 +314,8 @@ def solve(
         ``"auto"`` (reduce, heuristic, bound, exact MILP if needed), ``"exact"`` or
         ``"heuristic"``.
     seed
-        Seed for the heuristics (results are deterministic for a seed).
+        Seed for the heuristics: the same seed gives the same plan unless a search is
+        cut short by ``time_limit`` (then machine load decides where it stops).
     capacity
         Site column of capacities (persons) for capacitated models.
     **options

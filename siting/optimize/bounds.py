@@ -37,6 +37,7 @@ __all__ = [
     "mclp_dual_bound",
     "mclp_lagrangian_curve",
     "pmedian_lagrangian",
+    "pmedian_lagrangian_prices",
     "psclp_dual_bound",
     "psclp_lagrangian",
 ]
@@ -389,6 +390,36 @@ def pmedian_lagrangian(
 ) -> float:
     """Lagrangian lower bound for p-median (assignment rows relaxed).
 
+    See :func:`pmedian_lagrangian_prices`, which also returns the prices; this returns
+    the bound only.
+    """
+    return pmedian_lagrangian_prices(
+        D,
+        w,
+        p,
+        fixed,
+        allowed,
+        upper,
+        iterations=iterations,
+        time_limit=time_limit,
+        stop_at=stop_at,
+    )[0]
+
+
+def pmedian_lagrangian_prices(
+    D: sp.csr_matrix,
+    w: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    allowed: np.ndarray,
+    upper: float,
+    *,
+    iterations: int = 500,
+    time_limit: float = 10.0,
+    stop_at: float | None = None,
+) -> tuple[float, np.ndarray]:
+    """Lagrangian lower bound for p-median (assignment rows relaxed), with its prices.
+
     Parameters
     ----------
     D : csr_matrix (demand x sites)
@@ -409,7 +440,7 @@ def pmedian_lagrangian(
 
     Returns
     -------
-    float: best lower bound (person-metres).
+    (float, ndarray): best lower bound (person-metres) and the row prices giving it.
     """
     t0 = time.perf_counter()
     n, m = D.shape
@@ -423,7 +454,7 @@ def pmedian_lagrangian(
         ).ravel()
         * 0.5
     )
-    best = -np.inf
+    best, best_u = -np.inf, u.copy()
     theta = 2.0
     stall = 0
     free = np.flatnonzero(allowed & ~fixed)
@@ -437,7 +468,7 @@ def pmedian_lagrangian(
             open_[pick] = True
         val = float(u.sum() + rho[open_].sum())
         if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
-            best, stall = val, 0
+            best, best_u, stall = val, u.copy(), 0
         else:
             stall += 1
             if stall >= 25:
@@ -452,7 +483,7 @@ def pmedian_lagrangian(
         if nrm == 0:
             break
         u = u + theta * max(upper - val, 1e-9) / nrm * g
-    return best
+    return best, best_u
 
 
 def lp_pmedian(

@@ -19,8 +19,9 @@ costs; candidates are scanned by falling gain and the scan stops once no gain ca
   Whitaker's fast interchange (Teitz-Bart vertex substitution), vectorised over the
   sparse distance pairs.
 
-Everything is deterministic for a given ``seed``; iteration limits (not wall time) decide
-how far the searches go, so equal seeds give equal answers.
+Everything is deterministic for a given ``seed`` up to the limits: searches that stop at
+an iteration limit or on their goal give equal answers for equal seeds; one stopped at a
+``deadline`` (the solvers' time limit) may stop elsewhere under a different machine load.
 """
 
 from __future__ import annotations

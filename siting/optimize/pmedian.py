@@ -12,7 +12,9 @@ n x m model), existing sites fixed open::
 
 Pipeline (uncapacitated): greedy add -> fast interchange (Whitaker) -> Lagrangian lower
 bound -> HiGHS warm-started when a gap remains. The capacitated variant goes to HiGHS
-directly (its start comes from HiGHS' own heuristics).
+directly (its start comes from HiGHS' own heuristics), except on models above
+``PAIRS_LIMIT`` reachable pairs or with ``method="heuristic"``: those get the greedy plan,
+its best assignment, swaps and a Lagrangian bound (:mod:`siting.optimize.cpmedian`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize.bounds import pmedian_lagrangian
+from siting.optimize.capacity import PAIRS_LIMIT
+from siting.optimize.cpmedian import solve_large_capacitated_pmedian
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
@@ -179,6 +183,10 @@ def solve_pmedian(
                 f"{best_cap:,.0f}; open more sites (raise p) or raise capacities"
             )
             raise InfeasibleError(msg)
+    if capacitated and method != "exact" and (D.nnz > PAIRS_LIMIT or method == "heuristic"):
+        return _solve_large_capacitated(
+            problem, D, w, q, cap, fixed, p, keep_rows, single_source, t0, time_limit, hist
+        )
     big = (float(D.data.max(initial=0.0)) + 1.0) * max(1.0, float(w.sum())) * 10.0 + 1.0
     steps = []
     lb = 0.0
@@ -277,6 +285,44 @@ def solve_pmedian(
     if status == "optimal":
         lb = max(lb, ub)
     return _finish(problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps)
+
+
+def _solve_large_capacitated(
+    problem: CoverageProblem,
+    D: sp.csr_matrix,
+    w: np.ndarray,
+    q: np.ndarray,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    p: int,
+    keep_rows: np.ndarray,
+    single_source: bool,
+    t0: float,
+    time_limit: float,
+    hist: dict[str, Any],
+) -> Solution:
+    """City-scale capacitated p-median: :mod:`siting.optimize.cpmedian`, no HiGHS B&B."""
+    sel, x, ub, lb, more = solve_large_capacitated_pmedian(
+        D, w, q, cap, fixed, p, single_source=single_source, t0=t0, time_limit=time_limit
+    )
+    hist.update(more)
+    if not np.isfinite(ub):
+        unplaced = "" if x is None else f" (the best plan found leaves {_unplaced(D, w, x)})"
+        msg = (
+            f"no plan with {p} new site(s) was found in which every demand point has a "
+            f"place within capacity{unplaced}; raise p or the capacities"
+            + (", allow split assignment (single_source=False)" if single_source else "")
+            + ', or try method="exact" with a longer time_limit'
+        )
+        raise InfeasibleError(msg)
+    steps = ["greedy", "interchange", "assignment", "swaps", "lagrangian"]
+    return _finish(problem, D, w, keep_rows, sel, x, ub, lb, "feasible", t0, hist, steps)
+
+
+def _unplaced(D: sp.csr_matrix, w: np.ndarray, x: np.ndarray) -> str:
+    rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
+    placed = np.minimum(np.bincount(rows, weights=x, minlength=D.shape[0]), 1.0)
+    return f"{float(w @ (1.0 - placed)):,.0f} persons without a place"
 
 
 def _finish(

@@ -116,10 +116,13 @@ def solve_matrix(
     mip_gap : float
         Accepted relative gap in [0, 1); 0 = prove optimality.
     method : {"auto", "exact", "heuristic"}
-        ``heuristic``: incumbent + cheap bound only; ``exact``/``auto``: close the gap
-        with HiGHS within ``time_limit``.
+        ``heuristic``: no branch-and-bound (heuristic plan and a bound; on city-scale
+        models their searches use the time limit); ``exact``: close the gap with HiGHS
+        within ``time_limit``; ``auto``: HiGHS where it can work in useful time.
     seed : int
-        Seed of randomised steps (same seed -> same solution).
+        Seed of randomised steps: the same seed gives the same solution whenever the run
+        ends on a proof or an iteration limit (a search cut short by ``time_limit`` may
+        stop at a different point under a different machine load).
     threads : int, optional
         HiGHS threads.
     verbose : bool

@@ -1,0 +1,397 @@
+"""Capacitated p-median on models too large for branch-and-bound.
+
+HiGHS cannot solve the root LP of a city-scale capacitated p-median within a useful time
+(Liechtenstein: 747,000 reachable pairs, nothing found in 38 s on a 20-s limit), so such
+models get:
+
+1. a start: the uncapacitated plan (greedy add and fast interchange; nearest open site,
+   no capacities);
+2. its best assignment: a transportation LP over the open sites' pairs, persons who find
+   no place within capacity left unplaced at a penalty (:func:`_assign`); single-sourced
+   plans then move each split demand point whole to one site;
+3. swaps of one new site for a closed candidate, priced by that LP's duals and checked
+   exactly with it (:func:`_swap_search`);
+4. a Lagrangian lower bound (relax "every demand point served once"; every site then
+   solves a fractional knapsack of its capacity, :func:`capacitated_pmedian_lagrangian`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from siting.optimize.bounds import pmedian_lagrangian_prices
+from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
+from siting.optimize.highs import highs_lp, new_highs, solve_milp
+
+__all__ = ["capacitated_pmedian_lagrangian", "solve_large_capacitated_pmedian"]
+
+SWAP_SHARE = 0.5  # share of the time limit for the swap search
+LAGRANGIAN_SHARE = 0.25  # least share of the time limit for the lower bound
+# single-sourced plans: the swaps compare split assignments (the LP), and only the final
+# plan is assigned whole. Comparing rounded assignments stalled early: 2 of 12 small
+# instances with tight capacities reached the optimum (6% above on average), against 12
+# of 12; OR-Library pmedcap01-10: 0.4% above the best known on average, against 1.9%.
+SEARCH_ROUNDED = False
+EXACT_SHARE = 0.2  # most of the time limit for the final single-sourced assignment MILP
+SWAP_ADDS = 10**9  # closed sites priced against every open new one in each swap round
+
+
+class _Assignment(NamedTuple):
+    """Best assignment of demand to a set of open sites."""
+
+    x: np.ndarray  # share of each stored pair of D served (CSR order)
+    cost: float  # person-metres walked by the persons placed
+    unplaced: float  # persons with no place within capacity (0: the plan is feasible)
+    row_price: np.ndarray  # LP dual of "row i is served": person-metres per row
+
+
+class _Pairs:
+    """The stored pairs of ``D`` with their rows, columns and weighted costs."""
+
+    def __init__(self, D: sp.csr_matrix, w: np.ndarray, q: np.ndarray, cap: np.ndarray) -> None:
+        self.D = D
+        self.n, self.m = D.shape
+        self.rows = np.repeat(np.arange(self.n), np.diff(D.indptr))
+        self.cols = D.indices
+        self.wd = w[self.rows] * D.data  # person-metres of serving row i wholly from j
+        self.w, self.q, self.cap = w, q, cap
+        self.penalty = (float(D.data.max(initial=0.0)) + 1.0) * 10.0  # metres per person
+
+    def savings(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each site's knapsack under row prices ``u``: ``(value per site, x per pair)``.
+
+        Site ``j`` takes the rows whose price exceeds their cost from ``j``
+        (``u_i > w_i d_ij``), best saving per person of capacity first, until ``cap_j`` is
+        full; the value is the saving (person-metres, >= 0).
+        """
+        save = u[self.rows] - self.wd
+        pos = np.flatnonzero(save > 0)
+        x = np.zeros(self.rows.size)
+        if pos.size == 0:
+            return np.zeros(self.m), x
+        qp = self.q[self.rows[pos]]
+        with np.errstate(divide="ignore"):
+            ratio = np.where(qp > 0, save[pos] / np.where(qp > 0, qp, 1.0), np.inf)
+        order = pos[np.lexsort((-ratio, self.cols[pos]))]
+        oc = self.cols[order]
+        oq = self.q[self.rows[order]]
+        cum = np.cumsum(oq)
+        first = np.r_[True, oc[1:] != oc[:-1]]
+        start = np.maximum.accumulate(np.where(first, cum - oq, 0.0))  # load before column
+        before = cum - oq - start
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(
+                oq > 0, np.clip((self.cap[oc] - before) / np.where(oq > 0, oq, 1.0), 0, 1), 1.0
+            )
+        x[order] = share
+        value = np.bincount(oc, weights=save[order] * share, minlength=self.m)
+        return value, x
+
+
+class _Assigner:
+    """Best assignment to a set of open sites: one transportation LP, warm-started.
+
+    ``min sum w_i d_ij x_ij + penalty * sum w_i s_i``, ``sum_j x_ij + s_i = 1``,
+    ``sum_i q_i x_ij <= cap_j`` over every stored pair; a closed site's pairs are fixed
+    at 0. The model is built once; a swap only changes the bounds of two sites' pairs, so
+    HiGHS re-solves from the last basis (Liechtenstein, 747,000 pairs, 162 open sites:
+    0.2 s a swap against 0.5 s for a fresh LP of the open sites' pairs).
+    Single-sourced, each split row then goes whole to its nearest open site with room (a
+    basic solution splits at most one row per full site), or stays unplaced.
+    """
+
+    def __init__(self, P: _Pairs, single_source: bool) -> None:
+        self.P = P
+        self.single_source = single_source
+        n, k = P.n, P.rows.size
+        ar = np.arange(k)
+        cs = np.where(P.cap > 0, P.cap, 1.0)  # capacity rows per unit of capacity
+        once = sp.csr_matrix(
+            (np.ones(k + n), (np.r_[P.rows, np.arange(n)], np.r_[ar, k + np.arange(n)])),
+            shape=(n, k + n),
+        )
+        capm = sp.csr_matrix((P.q[P.rows] / cs[P.cols], (P.cols, ar)), shape=(P.m, k + n))
+        lp = highs_lp(
+            np.r_[P.wd, P.penalty * P.w],
+            sp.vstack([once, capm]).tocsr(),
+            np.r_[np.ones(n), np.full(P.m, -np.inf)],
+            np.r_[np.ones(n), P.cap / cs],
+        )
+        lp.col_upper_ = np.r_[np.zeros(k), np.ones(n)]  # every site closed
+        self.h = new_highs()
+        self.h.setOptionValue("random_seed", 0)
+        self.h.setOptionValue("presolve", "off")  # re-solves start from the last basis
+        self.h.passModel(lp)
+        self.by_site = np.argsort(P.cols, kind="stable").astype(np.int32)  # pairs by site
+        self.site_ptr = np.r_[0, np.cumsum(np.bincount(P.cols, minlength=P.m))]
+        self.open = np.zeros(P.m, dtype=bool)
+
+    def _pairs_of(self, sites: np.ndarray) -> np.ndarray:
+        lo, hi = self.site_ptr[sites], self.site_ptr[sites + 1]
+        counts = hi - lo
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        return self.by_site[np.repeat(lo, counts) + np.arange(int(counts.sum())) - first]
+
+    def __call__(self, sel: np.ndarray, time_limit: float) -> _Assignment | None:
+        """The best assignment to the open sites ``sel``; None if HiGHS did not solve it."""
+        P = self.P
+        closing, opening = self.open & ~sel, sel & ~self.open
+        for sites, up in ((np.flatnonzero(closing), 0.0), (np.flatnonzero(opening), 1.0)):
+            idx = self._pairs_of(sites)
+            if idx.size:
+                z = np.zeros(idx.size)
+                self.h.changeColsBounds(idx.size, idx, z, z + up)
+        self.open = sel.copy()
+        self.h.setOptionValue("time_limit", float(max(time_limit, 0.1)))
+        self.h.run()
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        sol = self.h.getSolution()
+        k, n = P.rows.size, P.n
+        x = np.clip(np.asarray(sol.col_value, dtype=float)[:k], 0.0, 1.0)
+        u = np.maximum(np.asarray(sol.row_dual, dtype=float)[:n], 0.0)
+        placed = np.minimum(np.bincount(P.rows, weights=x, minlength=n), 1.0)
+        got = _Assignment(x, float(P.wd @ x), float(P.w @ (1.0 - placed)), u)
+        return _rounded(P, sel, got) if self.single_source else got
+
+
+def _rounded(P: _Pairs, sel: np.ndarray, a: _Assignment) -> _Assignment:
+    """``a`` with every split row moved whole (:func:`_single_source`)."""
+    x = _single_source(P, sel, a.x)
+    placed = np.minimum(np.bincount(P.rows, weights=x, minlength=P.n), 1.0)
+    return _Assignment(x, float(P.wd @ x), float(P.w @ (1.0 - placed)), a.row_price)
+
+
+def _single_source(P: _Pairs, sel: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Move every split row whole: to its nearest open site with room, else unplaced."""
+    split = np.unique(P.rows[(x > 1e-9) & (x < 1.0 - 1e-9)])  # a few per full site
+    x = np.where(x >= 1.0 - 1e-9, 1.0, 0.0)
+    x[np.isin(P.rows, split)] = 0.0
+    load = np.bincount(P.cols, weights=x * P.q[P.rows], minlength=P.m)
+    for i in split[np.argsort(-P.q[split], kind="stable")]:  # biggest first
+        lo, hi = P.D.indptr[i], P.D.indptr[i + 1]
+        cand = np.arange(lo, hi)[sel[P.cols[lo:hi]]]
+        room = P.cap[P.cols[cand]] - load[P.cols[cand]] >= P.q[i] - 1e-9
+        if room.any():
+            best = cand[room][np.argmin(P.D.data[cand[room]])]
+            x[best] = 1.0
+            load[P.cols[best]] += P.q[i]
+    return x
+
+
+def _exact_single_source(
+    P: _Pairs, sel: np.ndarray, start: _Assignment, time_limit: float
+) -> _Assignment | None:
+    """The best single-sourced assignment to ``sel``: a small MILP (a generalised
+    assignment problem over the open sites' pairs) started from ``start``; its LP is
+    nearly integral (a basic solution splits at most one row per full site). None when
+    HiGHS finds nothing better than ``start`` in ``time_limit`` seconds."""
+    n = P.n
+    pairs = np.flatnonzero(sel[P.cols])
+    k = pairs.size
+    r, j = P.rows[pairs], P.cols[pairs]
+    ar = np.arange(k)
+    cs = np.where(P.cap > 0, P.cap, 1.0)
+    once = sp.csr_matrix(
+        (np.ones(k + n), (np.r_[r, np.arange(n)], np.r_[ar, k + np.arange(n)])), shape=(n, k + n)
+    )
+    capm = sp.csr_matrix((P.q[r] / cs[j], (j, ar)), shape=(P.m, k + n))
+    placed = np.minimum(np.bincount(P.rows, weights=start.x, minlength=n), 1.0)
+    res = solve_milp(
+        np.r_[P.wd[pairs], P.penalty * P.w],
+        sp.vstack([once, capm]).tocsr(),
+        np.r_[np.ones(n), np.full(P.m, -np.inf)],
+        np.r_[np.ones(n), np.where(sel, P.cap / cs, 0.0)],
+        integrality=np.r_[np.ones(k, dtype=bool), np.zeros(n, dtype=bool)],
+        time_limit=time_limit,
+        start=np.r_[start.x[pairs], 1.0 - placed],
+    )
+    if res.x is None:
+        return None
+    x = np.zeros(P.rows.size)
+    x[pairs] = np.round(np.clip(res.x[:k], 0.0, 1.0))
+    got = np.minimum(np.bincount(P.rows, weights=x, minlength=n), 1.0)
+    return _Assignment(x, float(P.wd @ x), float(P.w @ (1.0 - got)), start.row_price)
+
+
+def _better(a: _Assignment, b: _Assignment, tol: float) -> bool:
+    """Fewer persons unplaced (beyond ``tol`` persons), else a lower cost."""
+    if a.unplaced < b.unplaced - tol:
+        return True
+    return a.unplaced <= b.unplaced + tol and a.cost < b.cost - 1e-9 * max(1.0, b.cost)
+
+
+def _swap_search(
+    P: _Pairs,
+    assign: _Assigner,
+    fixed: np.ndarray,
+    sel: np.ndarray,
+    best: _Assignment,
+    deadline: float,
+) -> tuple[np.ndarray, _Assignment, dict[str, int]]:
+    """Swap one new site for a closed candidate while fewer persons stay unplaced or the
+    cost falls.
+
+    A closed site would save about its knapsack value at the LP's row prices; closing an
+    open one costs about the walk of its persons to their next open site. Swaps are
+    checked with the assignment LP, best priced first; the first better plan is kept.
+    Stops when a round finds none or at ``deadline`` (``time.perf_counter()`` seconds).
+    """
+    stats = {"swap_rounds": 0, "swap_checks": 0, "swaps": 0}
+    tol = 1e-9 * max(1.0, float(P.w.sum()))
+    while time.perf_counter() < deadline:
+        stats["swap_rounds"] += 1
+        movable = np.flatnonzero(sel & ~fixed)
+        gain = P.savings(best.row_price)[0]
+        closed = np.flatnonzero(~sel & ~fixed & (gain > 0))
+        if movable.size == 0 or closed.size == 0:
+            break
+        # persons without a place come first: sites reaching them, then by saving
+        left = np.maximum(1.0 - np.bincount(P.rows, weights=best.x, minlength=P.n), 0.0)
+        reach_left = np.bincount(P.cols, weights=(P.w * left)[P.rows], minlength=P.m)
+        adds = closed[np.lexsort((-gain[closed], -np.round(reach_left[closed], 9)))]
+        adds = adds[:SWAP_ADDS]
+        st = _pm_state(P.D, P.penalty, sel)
+        alt = np.where(st.c1[P.rows] == P.cols, st.d2[P.rows], st.d1[P.rows])  # next open
+        extra = best.x * P.w[P.rows] * np.maximum(alt - P.D.data, 0.0)
+        loss = np.bincount(P.cols, weights=extra, minlength=P.m)[movable]
+        est = gain[adds][:, None] - loss[None, :]
+        first = np.repeat(np.round(reach_left[adds], 9), movable.size)  # placing persons
+        improved = False
+        for kk in np.lexsort((-est.ravel(), -first)):
+            if time.perf_counter() >= deadline:
+                break
+            trial = sel.copy()
+            trial[adds[kk // movable.size]] = True
+            trial[movable[kk % movable.size]] = False
+            got = assign(trial, deadline - time.perf_counter())
+            stats["swap_checks"] += 1
+            if got is not None and _better(got, best, tol):
+                sel, best, improved = trial, got, True
+                stats["swaps"] += 1
+                break
+        if not improved:
+            break
+    return sel, best, stats
+
+
+def capacitated_pmedian_lagrangian(
+    P: _Pairs,
+    fixed: np.ndarray,
+    p: int,
+    upper: float,
+    *,
+    u0: np.ndarray | None = None,
+    iterations: int = 1000,
+    time_limit: float = 5.0,
+) -> float:
+    """Lagrangian lower bound of the capacitated p-median (person-metres).
+
+    Relaxing "row ``i`` is served once" with prices ``u_i`` leaves
+    ``L(u) = sum(u) - sum of the savings of the existing sites and of the p candidates
+    saving most`` (:meth:`_Pairs.savings`), a lower bound for any ``u`` (persons may be
+    split, so it also bounds the single-sourced model). Subgradient ascent with Polyak
+    steps towards ``upper`` (a feasible cost), from ``u0``: at the uncapacitated
+    Lagrangian's prices it starts at least as high as that bound (a knapsack saves no
+    more than the uncapacitated site).
+    """
+    t0 = time.perf_counter()
+    cand = np.flatnonzero(~fixed)
+    u = np.zeros(P.n) if u0 is None else np.asarray(u0, dtype=float).copy()
+    best, theta, stall = -np.inf, 2.0, 0
+    for _ in range(iterations):
+        value, x = P.savings(u)
+        open_ = fixed.copy()
+        if p > 0 and cand.size:
+            open_[cand[np.argsort(-value[cand], kind="stable")[:p]]] = True
+        val = float(u.sum() - value[open_].sum())
+        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
+            best, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 25:
+                theta, stall = theta / 2, 0
+        if best >= upper * (1 - 1e-9) or theta < 1e-5 or time.perf_counter() - t0 > time_limit:
+            break
+        g = 1.0 - np.bincount(P.rows, weights=np.where(open_[P.cols], x, 0.0), minlength=P.n)
+        nrm = float(g @ g)
+        if nrm <= 1e-18:
+            break
+        u = u + theta * max(upper - val, 1e-9) / nrm * g
+    return best
+
+
+def solve_large_capacitated_pmedian(
+    D: sp.csr_matrix,
+    w: np.ndarray,
+    q: np.ndarray,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    p: int,
+    *,
+    single_source: bool,
+    t0: float,
+    time_limit: float,
+) -> tuple[np.ndarray, np.ndarray | None, float, float, dict[str, Any]]:
+    """Greedy start, best assignment, swaps, Lagrangian bound (see the module docstring).
+
+    Returns ``(selected, x, cost, lower bound, history)``; ``cost`` is ``inf`` (and ``x``
+    the best try) when some persons find no place within capacity.
+    """
+    P = _Pairs(D, w, q, cap)
+    hist: dict[str, Any] = {}
+    # the uncapacitated plan (greedy add, fast interchange): often capacities barely bind
+    big = P.penalty * max(1.0, float(w.sum())) + 1.0  # metres charged to a row left out
+    sel = pmedian_greedy(D, w, p, fixed, ~fixed, big)
+    sel, _ = pmedian_interchange(D, w, sel, fixed, ~fixed, big)
+    assign = _Assigner(P, single_source and SEARCH_ROUNDED)
+    a = assign(sel, time_limit - (time.perf_counter() - t0))
+    if a is None:
+        return sel, None, np.inf, 0.0, hist
+    hist["start"] = a.cost if a.unplaced <= 0 else np.inf
+    hist["start_unplaced"] = a.unplaced
+    sel, a, moves = _swap_search(P, assign, fixed, sel, a, t0 + SWAP_SHARE * time_limit)
+    hist.update(moves)
+    if single_source:  # each point whole to one site: rounded, then the exact assignment
+        t = time.perf_counter()
+        a = _rounded(P, sel, a)
+        exact = _exact_single_source(
+            P, sel, a, max(0.1, min(EXACT_SHARE * time_limit, t0 + time_limit - t))
+        )
+        if exact is not None and _better(exact, a, 1e-9 * max(1.0, float(w.sum()))):
+            hist["reassigned"] = a.cost - exact.cost
+            a = exact
+        hist["reassign_s"] = time.perf_counter() - t
+    feasible = a.unplaced <= 1e-9 * max(1.0, float(w.sum()))
+    hist["unplaced"] = a.unplaced
+    cost = a.cost if feasible else np.inf
+    hist["swapped"] = cost
+    lb = 0.0
+    if feasible:
+        # the uncapacitated bound (tight where capacities barely bind), then from its
+        # prices the capacitated one: Liechtenstein, p = 150, 3,000 persons per site:
+        # 11.24 M person-metres in 4 s, against 10.59 M from the LP duals in 5 s
+        t = time.perf_counter()
+        left = max(LAGRANGIAN_SHARE * time_limit, 0.95 * time_limit - (t - t0))
+        lb, u = pmedian_lagrangian_prices(
+            D, w, p, fixed, ~fixed, cost, iterations=600, time_limit=0.5 * left
+        )
+        hist["uncapacitated_bound"] = lb
+        lb_cap = capacitated_pmedian_lagrangian(
+            P,
+            fixed,
+            p,
+            cost,
+            u0=u,
+            iterations=5000,
+            time_limit=left - (time.perf_counter() - t),
+        )
+        lb = max(lb, lb_cap)
+        hist["lagrangian_bound"] = lb
+        hist["lagrangian_s"] = time.perf_counter() - t
+    return sel, a.x, cost, max(lb, 0.0), hist

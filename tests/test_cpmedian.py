@@ -1,0 +1,160 @@
+"""Capacitated p-median without branch-and-bound (city-scale path, ``siting.optimize.cpmedian``).
+
+References: HiGHS' proven optimum on small random instances (``method="exact"``), the
+OR-Library capacitated instances' best-known values, and a recomputation of every plan
+(capacities, reach, single source).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import siting.optimize.pmedian as pm
+from siting.errors import InfeasibleError
+from siting.optimize import CoverageProblem
+from siting.optimize.pmedian import solve_pmedian
+
+PMEDCAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "pmedcap"
+
+
+def _instance(seed: int, n: int = 30, m: int = 10, tight: float = 1.3) -> CoverageProblem:
+    """Random points and sites in 3 x 3 km, pairs within 2.2 km; total capacity = tight x
+    persons, one existing site."""
+    rng = np.random.default_rng(seed)
+    xy, sxy = rng.random((n, 2)) * 3000, rng.random((m, 2)) * 3000
+    d = np.round(np.hypot(xy[:, None, 0] - sxy[None, :, 0], xy[:, None, 1] - sxy[None, :, 1]))
+    d[d > 2200] = 0
+    d[np.arange(n), rng.integers(0, m, n)] += 1.0  # every point reaches some site
+    w = rng.integers(1, 20, n).astype(float)
+    existing = np.zeros(m, dtype=bool)
+    existing[0] = True
+    cap = np.full(m, tight * w.sum() / 4.0)
+    return CoverageProblem(dist=sp.csr_matrix(d), weight=w, existing=existing, capacity=cap)
+
+
+def _check_plan(P: CoverageProblem, s, p: int) -> None:
+    """Everyone placed at an open site that reaches them, within capacity, p new sites."""
+    a = s.assignment
+    assert np.all(a >= 0)
+    assert np.all(s.selected[a])
+    assert np.all(P.dist[np.arange(P.n_demand), a].A1 > 0)
+    used = np.bincount(a, weights=P.weight, minlength=P.n_sites)
+    assert np.all(used <= P.capacity + 1e-6)
+    assert s.selected[P.existing].all() and s.new.size == p
+    cost = float((P.weight * P.dist[np.arange(P.n_demand), a].A1).sum())
+    assert s.objective == pytest.approx(cost)
+
+
+def test_heuristic_plans_are_valid_and_bounds_never_pass_the_optimum() -> None:
+    reached = 0
+    for seed in range(12):
+        P = _instance(seed)
+        exact = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=30)
+        quick = solve_pmedian(P, 3, capacitated=True, method="heuristic", time_limit=20)
+        assert exact.status == "optimal"
+        _check_plan(P, quick, 3)
+        assert quick.objective >= exact.objective - 1e-6
+        assert quick.bound <= exact.objective + 1e-6
+        assert quick.method.startswith("greedy+interchange+assignment")
+        reached += quick.objective <= exact.objective + 1e-6
+    assert reached >= 10  # 11 of 12 when written
+
+
+def test_tight_capacities_reach_the_optimum() -> None:
+    """Total capacity 1.05 x persons: the nearest-site start is far off."""
+    reached = 0
+    for seed in range(8):
+        P = _instance(seed, tight=1.05)
+        exact = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=30)
+        quick = solve_pmedian(P, 3, capacitated=True, method="heuristic", time_limit=20)
+        _check_plan(P, quick, 3)
+        assert quick.bound <= exact.objective + 1e-6 <= quick.objective + 2e-6
+        reached += quick.objective <= exact.objective + 1e-6
+    assert reached >= 6  # 8 of 8 when written (2 of 8 when swaps compared rounded plans)
+
+
+def test_swaps_repair_a_start_that_capacities_make_infeasible() -> None:
+    """Nine points beside site 1, its capacity 3: the nearest-site plan leaves 6 without a
+    place; a second site must open for them."""
+    d = np.zeros((9, 4))
+    d[:, 0] = 2000.0  # the existing site, far, room for 3
+    d[:, 1] = 10.0  # the best site, room for 3
+    d[:, 2] = 500.0  # room for 3
+    d[:, 3] = 1500.0
+    P = CoverageProblem(
+        dist=sp.csr_matrix(d),
+        weight=np.ones(9),
+        existing=np.array([True, False, False, False]),
+        capacity=np.array([3.0, 3.0, 3.0, 9.0]),
+    )
+    s = solve_pmedian(P, 2, capacitated=True, method="heuristic", time_limit=10)
+    _check_plan(P, s, 2)
+    assert set(s.new) == {1, 2}
+    assert s.objective == pytest.approx(3 * 2000 + 3 * 10 + 3 * 500)
+
+
+def test_no_plan_placing_everyone_is_reported_with_the_persons_left() -> None:
+    d = np.full((4, 3), 100.0)
+    P = CoverageProblem(
+        dist=sp.csr_matrix(d),
+        weight=np.full(4, 10.0),
+        existing=np.array([True, False, False]),
+        capacity=np.array([10.0, 10.0, 30.0]),
+    )
+    # 40 persons, existing 10 + the largest candidate 30 = 40: feasible only with site 2
+    s = solve_pmedian(P, 1, capacitated=True, method="heuristic", time_limit=5)
+    assert list(s.new) == [2]
+    d[:, 2] = 0.0  # site 2 now reaches nobody: 20 persons can have a place
+    d[0, 2] = 100.0
+    P2 = CoverageProblem(
+        dist=sp.csr_matrix(d), weight=P.weight, existing=P.existing, capacity=P.capacity
+    )
+    with pytest.raises(InfeasibleError, match=r"leaves 20 persons without a place"):
+        solve_pmedian(P2, 1, capacitated=True, method="heuristic", time_limit=5)
+
+
+def test_auto_takes_the_path_above_the_pairs_limit(monkeypatch) -> None:
+    P = _instance(3, n=40, m=12)
+    monkeypatch.setattr(pm, "PAIRS_LIMIT", 10)
+    s = solve_pmedian(P, 3, capacitated=True, time_limit=10)
+    assert "assignment" in s.method and "highs" not in s.method
+    _check_plan(P, s, 3)
+    exact = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=30)
+    assert "highs" in exact.method
+    assert s.bound <= exact.objective + 1e-6 <= s.objective + 2e-6
+
+
+def test_split_assignment_is_allowed_when_asked() -> None:
+    """Two points of 3 persons, two open sites of room 2 and 4: one point must be split
+    (a third site, a candidate, reaches nobody)."""
+    P = CoverageProblem(
+        dist=sp.csr_matrix(np.array([[10.0, 20.0, 0.0], [10.0, 20.0, 0.0]])),
+        weight=np.array([3.0, 3.0]),
+        existing=np.array([True, True, False]),
+        capacity=np.array([2.0, 4.0, 9.0]),
+    )
+    s = solve_pmedian(P, 0, capacitated=True, single_source=False, method="heuristic")
+    assert s.objective == pytest.approx(2 * 10 + 4 * 20)
+    with pytest.raises(InfeasibleError):
+        solve_pmedian(P, 0, capacitated=True, method="heuristic")  # single source
+
+
+@pytest.mark.skipif(not (PMEDCAP / "best_known.csv").exists(), reason="no shared pmedcap data")
+def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
+    from test_optimize_orlib import pmedcap_problem
+
+    best = pd.read_csv(PMEDCAP / "best_known.csv").set_index("instance")["best_known"]
+    ratios = []
+    for name in [f"pmedcap{k:02d}" for k in range(1, 11)]:
+        P, p, q = pmedcap_problem(name)
+        s = solve_pmedian(P, p, capacitated=True, load=q, method="heuristic", time_limit=5)
+        used = np.bincount(s.assignment, weights=q, minlength=P.n_sites)
+        assert np.all(used <= P.capacity + 1e-6) and np.all(s.assignment >= 0)
+        assert s.bound <= best[name] + 1e-6 <= s.objective + 1e-6
+        ratios.append(s.objective / best[name] - 1.0)
+    assert max(ratios) < 0.04 and np.mean(ratios) < 0.015  # 2.0% and 0.4% when written
