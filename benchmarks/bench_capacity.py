@@ -96,7 +96,8 @@ def _num(v, unit: str) -> str:
 
 def _row(r: dict) -> str:
     unit = "persons" if r["model"] == "mclp" else "person-m"
-    gap = "n/a" if r["gap"] is None or r["gap"] != r["gap"] else f"{r['gap']:.2%}"
+    g = r["gap"]
+    gap = f"{g:.2%}" if g is not None and g == g and g != float("inf") else "n/a"
     what = "persons served" if r["model"] == "mclp" else "person-metres"
     return (
         f"| {r['model']} | {r['p']} | {r['method']} | {r['limit_s']:.0f} | {r['seconds']:.1f} | "

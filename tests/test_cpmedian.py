@@ -158,3 +158,13 @@ def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
         assert s.bound <= best[name] + 1e-6 <= s.objective + 1e-6
         ratios.append(s.objective / best[name] - 1.0)
     assert max(ratios) < 0.04 and np.mean(ratios) < 0.015  # 2.0% and 0.4% when written
+
+
+def test_uncapacitated_pmedian_above_the_pairs_limit_skips_highs(monkeypatch) -> None:
+    P = _instance(5, n=40, m=12)
+    exact = solve_pmedian(P, 3, method="exact", time_limit=30)
+    monkeypatch.setattr(pm, "UNCAPACITATED_PAIRS_LIMIT", 10)
+    s = solve_pmedian(P, 3, time_limit=5)
+    assert "highs" not in s.method and "lagrangian" in s.method
+    assert s.bound <= exact.objective + 1e-6 <= s.objective + 1e-6
+    assert s.status == "feasible" and s.gap > 0  # 226,170 against 225,157 here
