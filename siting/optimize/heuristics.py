@@ -442,15 +442,20 @@ def pmedian_greedy(
     sel = fixed.astype(bool).copy()
     n, m = D.shape
     rows = np.repeat(np.arange(n), np.diff(D.indptr))
+    d1 = _pm_state(D, big, sel).d1  # nearest open distance per row, updated per pick
+    by_col = np.argsort(D.indices, kind="stable")  # pairs of each column, for the update
+    col_ptr = np.r_[0, np.cumsum(np.bincount(D.indices, minlength=m))]
+    wr = w[rows]
     for _ in range(int(p)):
-        st = _pm_state(D, big, sel)
-        save = np.maximum(st.d1[rows] - D.data, 0.0) * w[rows]
+        save = np.maximum(d1[rows] - D.data, 0.0) * wr
         gain = np.bincount(D.indices, weights=save, minlength=m)
         gain[sel | ~allowed] = -1.0
         j = int(np.argmax(gain))
         if gain[j] < 0:
             break
         sel[j] = True
+        pairs = by_col[col_ptr[j] : col_ptr[j + 1]]
+        np.minimum.at(d1, rows[pairs], D.data[pairs])
     return sel
 
 
