@@ -114,7 +114,7 @@ def test_no_plan_placing_everyone_is_reported_with_the_persons_left() -> None:
     P2 = CoverageProblem(
         dist=sp.csr_matrix(d), weight=P.weight, existing=P.existing, capacity=P.capacity
     )
-    with pytest.raises(InfeasibleError, match=r"leaves 20 persons without a place"):
+    with pytest.raises(InfeasibleError, match=r"leaves 2 demand point\(s\) with 20 persons"):
         solve_pmedian(P2, 1, capacitated=True, method="heuristic", time_limit=5)
 
 
@@ -168,3 +168,73 @@ def test_uncapacitated_pmedian_above_the_pairs_limit_skips_highs(monkeypatch) ->
     assert "highs" not in s.method and "lagrangian" in s.method
     assert s.bound <= exact.objective + 1e-6 <= s.objective + 1e-6
     assert s.status == "feasible" and s.gap > 0  # 226,170 against 225,157 here
+
+
+# --------------------------------------------------- found by a break-it review
+def test_a_point_is_placed_even_when_it_costs_more_than_its_persons_weigh() -> None:
+    """Point 1 (1 person, load 1) reaches only site 0, which point 0 (100 persons) fills:
+    placing it moves point 0 to site 1 (99,900 person-metres more). The penalty for a
+    point left out used to be per person (10 x 1001 here), so the plan left it out."""
+    d = sp.csr_matrix((np.array([1.0, 1000.0, 1.0]), ([0, 0, 1], [0, 1, 0])), shape=(2, 3))
+    P = CoverageProblem(
+        dist=d,
+        weight=np.array([100.0, 1.0]),
+        existing=np.array([True, True, False]),
+        capacity=np.array([1.0, 5.0, 5.0]),
+    )
+    for single in (True, False):
+        s = solve_pmedian(
+            P, 0, capacitated=True, load=np.ones(2), single_source=single, method="heuristic"
+        )
+        assert list(s.assignment) == [1, 0] and s.objective == pytest.approx(100_001.0)
+
+
+@pytest.mark.parametrize("weights", [(10.0, 0.0), (1e6, 1e-6)])
+def test_points_with_no_or_tiny_weight_still_take_a_place(weights) -> None:
+    """A point of weight 0 (or 1e-6) with a load must be placed like any other: it was left
+    unassigned (its penalty was its weight) and the plan called optimal."""
+    d = sp.csr_matrix((np.array([1.0, 1000.0, 1.0]), ([0, 0, 1], [0, 1, 0])), shape=(2, 2))
+    w = np.array(weights)
+    P = CoverageProblem(
+        dist=d, weight=w, existing=np.array([True, False]), capacity=np.array([w[0], 3 * w[0]])
+    )
+    load = np.array([w[0], 1.0])
+    exact = solve_pmedian(P, 1, capacitated=True, load=load, method="exact")
+    s = solve_pmedian(P, 1, capacitated=True, load=load, method="heuristic", time_limit=5)
+    assert list(s.assignment) == [1, 0]
+    assert s.objective == pytest.approx(exact.objective)
+    used = np.bincount(s.assignment, weights=load, minlength=2)
+    assert np.all(used <= P.capacity)  # strictly: HiGHS' tolerance once let 1e6 + 1 pass
+
+
+def test_split_plans_get_no_whole_number_bound() -> None:
+    """Split assignments cost fractions of a person-metre even with whole distances and
+    weights; the bound used to be rounded up past the optimum (126 against 125.8)."""
+    rng = np.random.default_rng(146)
+    n, m = int(rng.integers(6, 14)), int(rng.integers(4, 8))
+    d = rng.integers(1, 12, (n, m)).astype(float) * (rng.random((n, m)) < 0.7)
+    d[np.arange(n), rng.integers(0, m, n)] = rng.integers(1, 12, n)
+    w = rng.integers(1, 5, n).astype(float)
+    existing = np.zeros(m, dtype=bool)
+    existing[0] = True
+    cap = np.round(rng.uniform(0.5, 1.5, m) * w.sum() / 3, 1) + 0.3
+    P = CoverageProblem(dist=sp.csr_matrix(d), weight=w, existing=existing, capacity=cap)
+    p = int(rng.integers(1, 3))
+    kw = {"capacitated": True, "single_source": False}
+    exact = solve_pmedian(P, p, method="exact", time_limit=10, **kw)
+    quick = solve_pmedian(P, p, method="heuristic", time_limit=1, **kw)
+    assert exact.objective == pytest.approx(125.8)
+    assert quick.bound <= exact.objective + 1e-9
+
+
+def test_a_time_limit_too_short_is_not_called_infeasible(monkeypatch) -> None:
+    import siting.optimize.cpmedian as cpm
+    from siting.errors import ParameterError
+
+    class _NeverSolves(cpm._Assigner):
+        def __call__(self, sel, time_limit):
+            return None
+
+    monkeypatch.setattr(cpm, "_Assigner", _NeverSolves)
+    with pytest.raises(ParameterError, match=r"time_limit=0.1 s ran out"):
+        solve_pmedian(_instance(1), 3, capacitated=True, method="heuristic", time_limit=0.1)

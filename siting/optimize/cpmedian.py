@@ -24,6 +24,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from siting.errors import ParameterError
 from siting.optimize.bounds import pmedian_lagrangian_prices
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import highs_lp, new_highs, solve_milp
@@ -46,7 +47,8 @@ class _Assignment(NamedTuple):
 
     x: np.ndarray  # share of each stored pair of D served (CSR order)
     cost: float  # person-metres walked by the persons placed
-    unplaced: float  # persons with no place within capacity (0: the plan is feasible)
+    unplaced: float  # demand points (shares of rows) without a place (0: feasible)
+    unplaced_persons: float  # the persons in them
     row_price: np.ndarray  # LP dual of "row i is served": person-metres per row
 
 
@@ -60,7 +62,18 @@ class _Pairs:
         self.cols = D.indices
         self.wd = w[self.rows] * D.data  # person-metres of serving row i wholly from j
         self.w, self.q, self.cap = w, q, cap
-        self.penalty = (float(D.data.max(initial=0.0)) + 1.0) * 10.0  # metres per person
+        self.far = (float(D.data.max(initial=0.0)) + 1.0) * 10.0  # metres: no open site
+        # the LPs work on costs / scale (in [0, 1]); a row left out costs more than moving
+        # every row: fewer rows unplaced always comes first, whatever the weights and loads
+        self.scale = max(float(self.wd.max(initial=0.0)), 1e-300)
+        self.row_penalty = 10.0 * (self.n + 1.0)
+
+    def unplaced(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """``(rows, persons, share left per row)`` without a place under shares ``x``;
+        shares within 1e-6 of a whole row count as placed (LP tolerances)."""
+        left = 1.0 - np.bincount(self.rows, weights=x, minlength=self.n)
+        left = np.where(left > 1e-6, np.minimum(left, 1.0), 0.0)
+        return float(left.sum()), float(self.w @ left), left
 
     def savings(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each site's knapsack under row prices ``u``: ``(value per site, x per pair)``.
@@ -96,7 +109,7 @@ class _Pairs:
 class _Assigner:
     """Best assignment to a set of open sites: one transportation LP, warm-started.
 
-    ``min sum w_i d_ij x_ij + penalty * sum w_i s_i``, ``sum_j x_ij + s_i = 1``,
+    ``min sum w_i d_ij x_ij + penalty * sum s_i``, ``sum_j x_ij + s_i = 1``,
     ``sum_i q_i x_ij <= cap_j`` over every stored pair; a closed site's pairs are fixed
     at 0. The model is built once; a swap only changes the bounds of two sites' pairs, so
     HiGHS re-solves from the last basis (Liechtenstein, 747,000 pairs, 162 open sites:
@@ -117,7 +130,7 @@ class _Assigner:
         )
         capm = sp.csr_matrix((P.q[P.rows] / cs[P.cols], (P.cols, ar)), shape=(P.m, k + n))
         lp = highs_lp(
-            np.r_[P.wd, P.penalty * P.w],
+            np.r_[P.wd / P.scale, np.full(n, P.row_penalty)],
             sp.vstack([once, capm]).tocsr(),
             np.r_[np.ones(n), np.full(P.m, -np.inf)],
             np.r_[np.ones(n), P.cap / cs],
@@ -154,17 +167,15 @@ class _Assigner:
         sol = self.h.getSolution()
         k, n = P.rows.size, P.n
         x = np.clip(np.asarray(sol.col_value, dtype=float)[:k], 0.0, 1.0)
-        u = np.maximum(np.asarray(sol.row_dual, dtype=float)[:n], 0.0)
-        placed = np.minimum(np.bincount(P.rows, weights=x, minlength=n), 1.0)
-        got = _Assignment(x, float(P.wd @ x), float(P.w @ (1.0 - placed)), u)
+        u = np.maximum(np.asarray(sol.row_dual, dtype=float)[:n], 0.0) * P.scale
+        got = _Assignment(x, float(P.wd @ x), *P.unplaced(x)[:2], u)
         return _rounded(P, sel, got) if self.single_source else got
 
 
 def _rounded(P: _Pairs, sel: np.ndarray, a: _Assignment) -> _Assignment:
     """``a`` with every split row moved whole (:func:`_single_source`)."""
     x = _single_source(P, sel, a.x)
-    placed = np.minimum(np.bincount(P.rows, weights=x, minlength=P.n), 1.0)
-    return _Assignment(x, float(P.wd @ x), float(P.w @ (1.0 - placed)), a.row_price)
+    return _Assignment(x, float(P.wd @ x), *P.unplaced(x)[:2], a.row_price)
 
 
 def _single_source(P: _Pairs, sel: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -172,16 +183,32 @@ def _single_source(P: _Pairs, sel: np.ndarray, x: np.ndarray) -> np.ndarray:
     split = np.unique(P.rows[(x > 1e-9) & (x < 1.0 - 1e-9)])  # a few per full site
     x = np.where(x >= 1.0 - 1e-9, 1.0, 0.0)
     x[np.isin(P.rows, split)] = 0.0
+    # whole rows stay while their site has room: LP tolerances can overfill a site (by
+    # ~1e-6 of its capacity); the rows past it, smallest loads kept first, move too
+    kept = np.flatnonzero(x > 0)
+    kept = kept[np.lexsort((P.q[P.rows[kept]], P.cols[kept]))]
+    kc, kq = P.cols[kept], P.q[P.rows[kept]]
+    cum = np.cumsum(kq)
+    first = np.r_[True, kc[1:] != kc[:-1]]
+    before = np.maximum.accumulate(np.where(first, cum - kq, 0.0))
+    over = kept[cum - before > _room(P.cap[kc])]
+    x[over] = 0.0
+    split = np.union1d(split, P.rows[over])
     load = np.bincount(P.cols, weights=x * P.q[P.rows], minlength=P.m)
     for i in split[np.argsort(-P.q[split], kind="stable")]:  # biggest first
         lo, hi = P.D.indptr[i], P.D.indptr[i + 1]
         cand = np.arange(lo, hi)[sel[P.cols[lo:hi]]]
-        room = P.cap[P.cols[cand]] - load[P.cols[cand]] >= P.q[i] - 1e-9
+        room = load[P.cols[cand]] + P.q[i] <= _room(P.cap[P.cols[cand]])
         if room.any():
             best = cand[room][np.argmin(P.D.data[cand[room]])]
             x[best] = 1.0
             load[P.cols[best]] += P.q[i]
     return x
+
+
+def _room(cap: np.ndarray) -> np.ndarray:
+    """Load a site may take: its capacity, up to rounding (relative 1e-12)."""
+    return cap * (1.0 + 1e-12) + 1e-12
 
 
 def _exact_single_source(
@@ -201,26 +228,27 @@ def _exact_single_source(
         (np.ones(k + n), (np.r_[r, np.arange(n)], np.r_[ar, k + np.arange(n)])), shape=(n, k + n)
     )
     capm = sp.csr_matrix((P.q[r] / cs[j], (j, ar)), shape=(P.m, k + n))
-    placed = np.minimum(np.bincount(P.rows, weights=start.x, minlength=n), 1.0)
     res = solve_milp(
-        np.r_[P.wd[pairs], P.penalty * P.w],
+        np.r_[P.wd[pairs] / P.scale, np.full(n, P.row_penalty)],
         sp.vstack([once, capm]).tocsr(),
         np.r_[np.ones(n), np.full(P.m, -np.inf)],
         np.r_[np.ones(n), np.where(sel, P.cap / cs, 0.0)],
         integrality=np.r_[np.ones(k, dtype=bool), np.zeros(n, dtype=bool)],
         time_limit=time_limit,
-        start=np.r_[start.x[pairs], 1.0 - placed],
+        start=np.r_[start.x[pairs], P.unplaced(start.x)[2]],
     )
     if res.x is None:
         return None
     x = np.zeros(P.rows.size)
     x[pairs] = np.round(np.clip(res.x[:k], 0.0, 1.0))
-    got = np.minimum(np.bincount(P.rows, weights=x, minlength=n), 1.0)
-    return _Assignment(x, float(P.wd @ x), float(P.w @ (1.0 - got)), start.row_price)
+    load = np.bincount(P.cols, weights=x * P.q[P.rows], minlength=P.m)
+    if np.any(load > _room(P.cap)):  # within HiGHS' tolerance, not within capacity
+        return None
+    return _Assignment(x, float(P.wd @ x), *P.unplaced(x)[:2], start.row_price)
 
 
 def _better(a: _Assignment, b: _Assignment, tol: float) -> bool:
-    """Fewer persons unplaced (beyond ``tol`` persons), else a lower cost."""
+    """Fewer demand points unplaced (beyond ``tol`` rows), else a lower cost."""
     if a.unplaced < b.unplaced - tol:
         return True
     return a.unplaced <= b.unplaced + tol and a.cost < b.cost - 1e-9 * max(1.0, b.cost)
@@ -234,8 +262,8 @@ def _swap_search(
     best: _Assignment,
     deadline: float,
 ) -> tuple[np.ndarray, _Assignment, dict[str, int]]:
-    """Swap one new site for a closed candidate while fewer persons stay unplaced or the
-    cost falls.
+    """Swap one new site for a closed candidate while fewer demand points stay without a
+    place or the cost falls.
 
     A closed site would save about its knapsack value at the LP's row prices; closing an
     open one costs about the walk of its persons to their next open site. Swaps are
@@ -243,7 +271,7 @@ def _swap_search(
     Stops when a round finds none or at ``deadline`` (``time.perf_counter()`` seconds).
     """
     stats = {"swap_rounds": 0, "swap_checks": 0, "swaps": 0}
-    tol = 1e-9 * max(1.0, float(P.w.sum()))
+    tol = 1e-9 * max(1.0, float(P.n))
     while time.perf_counter() < deadline:
         stats["swap_rounds"] += 1
         movable = np.flatnonzero(sel & ~fixed)
@@ -251,12 +279,11 @@ def _swap_search(
         closed = np.flatnonzero(~sel & ~fixed & (gain > 0))
         if movable.size == 0 or closed.size == 0:
             break
-        # persons without a place come first: sites reaching them, then by saving
-        left = np.maximum(1.0 - np.bincount(P.rows, weights=best.x, minlength=P.n), 0.0)
-        reach_left = np.bincount(P.cols, weights=(P.w * left)[P.rows], minlength=P.m)
+        # demand points without a place come first: sites reaching them, then by saving
+        reach_left = np.bincount(P.cols, weights=P.unplaced(best.x)[2][P.rows], minlength=P.m)
         adds = closed[np.lexsort((-gain[closed], -np.round(reach_left[closed], 9)))]
         adds = adds[:SWAP_ADDS]
-        st = _pm_state(P.D, P.penalty, sel)
+        st = _pm_state(P.D, P.far, sel)
         alt = np.where(st.c1[P.rows] == P.cols, st.d2[P.rows], st.d1[P.rows])  # next open
         extra = best.x * P.w[P.rows] * np.maximum(alt - P.D.data, 0.0)
         loss = np.bincount(P.cols, weights=extra, minlength=P.m)[movable]
@@ -341,18 +368,26 @@ def solve_large_capacitated_pmedian(
     """Greedy start, best assignment, swaps, Lagrangian bound (see the module docstring).
 
     Returns ``(selected, x, cost, lower bound, history)``; ``cost`` is ``inf`` (and ``x``
-    the best try) when some persons find no place within capacity.
+    the best try) when some demand points find no place within capacity. Raises
+    :class:`~siting.errors.ParameterError` when ``time_limit`` ends before any assignment.
     """
     P = _Pairs(D, w, q, cap)
     hist: dict[str, Any] = {}
     # the uncapacitated plan (greedy add, fast interchange): often capacities barely bind
-    big = P.penalty * max(1.0, float(w.sum())) + 1.0  # metres charged to a row left out
+    big = P.far * max(1.0, float(w.sum())) + 1.0  # metres charged to a row left out
     sel = pmedian_greedy(D, w, p, fixed, ~fixed, big)
     sel, _ = pmedian_interchange(D, w, sel, fixed, ~fixed, big)
     assign = _Assigner(P, single_source and SEARCH_ROUNDED)
-    a = assign(sel, time_limit - (time.perf_counter() - t0))
+    spent = time.perf_counter() - t0
+    # the start's assignment gets the time it needs (at least a quarter of the limit)
+    a = assign(sel, max(time_limit - spent, 0.25 * time_limit, 1.0))
     if a is None:
-        return sel, None, np.inf, 0.0, hist
+        msg = (
+            f"time_limit={time_limit:g} s ran out before the first assignment of demand to "
+            f"sites was found ({time.perf_counter() - t0:.1f} s so far on {D.nnz:,} "
+            "reachable pairs); raise time_limit"
+        )
+        raise ParameterError(msg)
     hist["start"] = a.cost if a.unplaced <= 0 else np.inf
     hist["start_unplaced"] = a.unplaced
     sel, a, moves = _swap_search(P, assign, fixed, sel, a, t0 + SWAP_SHARE * time_limit)
@@ -363,12 +398,13 @@ def solve_large_capacitated_pmedian(
         exact = _exact_single_source(
             P, sel, a, max(0.1, min(EXACT_SHARE * time_limit, t0 + time_limit - t))
         )
-        if exact is not None and _better(exact, a, 1e-9 * max(1.0, float(w.sum()))):
+        if exact is not None and _better(exact, a, 1e-9 * max(1.0, float(P.n))):
             hist["reassigned"] = a.cost - exact.cost
             a = exact
         hist["reassign_s"] = time.perf_counter() - t
-    feasible = a.unplaced <= 1e-9 * max(1.0, float(w.sum()))
+    feasible = a.unplaced == 0.0
     hist["unplaced"] = a.unplaced
+    hist["unplaced_persons"] = a.unplaced_persons
     cost = a.cost if feasible else np.inf
     hist["swapped"] = cost
     lb = 0.0

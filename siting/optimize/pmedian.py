@@ -296,7 +296,8 @@ def solve_pmedian(
     status = solution_status(res.status)
     if status == "optimal":
         lb = max(lb, ub)
-    return _finish(problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps)
+    split = capacitated and not single_source
+    return _finish(problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps, split=split)
 
 
 def _solve_large_capacitated(
@@ -319,7 +320,12 @@ def _solve_large_capacitated(
     )
     hist.update(more)
     if not np.isfinite(ub):
-        unplaced = "" if x is None else f" (the best plan found leaves {_unplaced(D, w, x)})"
+        rows, persons = more["unplaced"], more["unplaced_persons"]
+        unplaced = (
+            f" (the best plan found leaves {rows:,.{0 if rows == round(rows) else 2}f} "
+            "demand point(s) with "
+            f"{persons:,.{0 if persons >= 10 else 2}f} persons without a place)"
+        )
         msg = (
             f"no plan with {p} new site(s) was found in which every demand point has a "
             f"place within capacity{unplaced}; raise p or the capacities"
@@ -328,13 +334,21 @@ def _solve_large_capacitated(
         )
         raise InfeasibleError(msg)
     steps = ["greedy", "interchange", "assignment", "swaps", "lagrangian"]
-    return _finish(problem, D, w, keep_rows, sel, x, ub, lb, "feasible", t0, hist, steps)
-
-
-def _unplaced(D: sp.csr_matrix, w: np.ndarray, x: np.ndarray) -> str:
-    rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
-    placed = np.minimum(np.bincount(rows, weights=x, minlength=D.shape[0]), 1.0)
-    return f"{float(w @ (1.0 - placed)):,.0f} persons without a place"
+    return _finish(
+        problem,
+        D,
+        w,
+        keep_rows,
+        sel,
+        x,
+        ub,
+        lb,
+        "feasible",
+        t0,
+        hist,
+        steps,
+        split=not single_source,
+    )
 
 
 def _finish(
@@ -350,7 +364,11 @@ def _finish(
     t0: float,
     hist: dict[str, Any],
     steps: list[str],
+    *,
+    split: bool = False,
 ) -> Solution:
+    """The Solution; ``split``: persons may be split between sites, so the cost need not
+    be a whole number even with whole distances and weights (no rounding of the bound)."""
     n = problem.n_demand
     if sel is None:
         sel = problem.existing.copy()
@@ -370,7 +388,7 @@ def _finish(
     cw = float(problem.weight[served].sum())
     total = problem.total_weight
     obj = float(ub)
-    integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
+    integral = not split and bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
     gap = relative_gap(obj, lb, integral=integral) if np.isfinite(obj) else np.inf
     if gap == 0.0:
         status = "optimal"
