@@ -26,7 +26,11 @@ Example (paths are relative to the YAML file)::
 ``scale``; ``persons_per_household`` adds a ``households`` column (statistics then report
 households too); ``existing`` / ``candidates`` may name a ``file`` with ``x``, ``y``,
 ``datum``; ``districts`` names a ``file`` with ``name`` and ``datum``; ``network`` may be
-a mapping with ``file``, ``bbox``, ``factors``, ``simplify``, ``keep``.
+a mapping with ``file``, ``bbox``, ``factors``, ``simplify``, ``keep``. ``solve`` takes
+``model`` (target, mclp, lscp, pmedian), ``target``, ``p``, ``minutes``, ``by``,
+``time_limit``, ``mip_gap``, ``method``, ``seed``, ``capacity`` (a site column), ``budget``
+(mclp: total cost instead of ``p``) and, for pmedian, ``drop_unreachable``,
+``max_distance`` (metres) and ``single_source``.
 
 Everything is checked before any data is read: unknown keys (with a "did you mean"),
 value types and ranges, the CRS, that input files exist and, when writing, that no

@@ -85,8 +85,13 @@ _SOLVE = frozenset(
         "method",
         "seed",
         "capacity",
+        "budget",
+        "drop_unreachable",
+        "max_distance",
+        "single_source",
     }
 )
+_PMEDIAN_ONLY = ("drop_unreachable", "max_distance", "single_source")
 _OUTPUT = frozenset({"dir", "map"})
 #: common other words for a key, suggested when difflib finds nothing close
 _ALIASES = {
@@ -731,12 +736,26 @@ def _solve_kwargs(
         kw["p"] = c.integer(
             "solve.p", ssec["p"], minimum=0, form="a whole number of new sites >= 0, e.g. 5"
         )
-    elif model in ("mclp", "pmedian"):
+    if ssec.get("budget") is not None:
+        form = "a total cost of new sites >= 0 (the sites' cost column), with model 'mclp'"
+        if model != "mclp" or "p" in kw or ssec.get("capacity") is not None:
+            why = "instead of solve.p, and without solve.capacity"
+            c.bad("solve.budget", ssec["budget"], f"{form}, {why}")
+        kw["budget"] = c.number(
+            "solve.budget", ssec["budget"], minimum=0.0, strict=False, form=form
+        )
+    elif "p" not in kw and model in ("mclp", "pmedian"):
         msg = (
             f"{c.source}: solve.model = {model!r} needs 'solve.p', the number of new sites "
-            "(a whole number >= 0)."
+            "(a whole number >= 0)" + (", or 'solve.budget'." if model == "mclp" else ".")
         )
         raise ParameterError(msg)
+    for key in _PMEDIAN_ONLY:
+        if ssec.get(key) is not None and model != "pmedian":
+            c.bad(f"solve.{key}", ssec[key], "a setting of model 'pmedian' only")
+    sput("drop_unreachable", c.flag)
+    sput("single_source", c.flag)
+    sput("max_distance", c.number, minimum=0.0, form="metres > 0, e.g. 1200")
     sput(
         "minutes",
         c.number,

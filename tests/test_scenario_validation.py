@@ -162,6 +162,35 @@ def test_mclp_without_p_is_refused(tmp_path):
         load_scenario(path)
 
 
+def test_model_options_reach_solve(tmp_path):
+    """p-median's drop_unreachable (which its own error suggests), max_distance and
+    single_source, and the MCLP budget, can be set in a scenario."""
+    pm = "solve: {model: pmedian, p: 3, drop_unreachable: true, max_distance: 900, "
+    cfg = load_scenario(write(tmp_path, HEAD + pm + "single_source: false}\n"))
+    kw = siting.scenario._spec(cfg).solve
+    assert kw["drop_unreachable"] is True and kw["single_source"] is False
+    assert kw["max_distance"] == 900.0
+    cfg = load_scenario(write(tmp_path, HEAD + "solve: {model: mclp, budget: 12.5}\n"))
+    assert siting.scenario._spec(cfg).solve["budget"] == 12.5
+
+
+@pytest.mark.parametrize(
+    ("solve", "field"),
+    [
+        ("{model: target, drop_unreachable: true}", "solve.drop_unreachable"),
+        ("{model: mclp, p: 2, max_distance: 900}", "solve.max_distance"),
+        ("{model: pmedian, p: 2, single_source: maybe}", "solve.single_source"),
+        ("{model: pmedian, p: 2, max_distance: -5}", "solve.max_distance"),
+        ("{model: mclp, p: 2, budget: 10}", "solve.budget"),
+        ("{model: target, budget: 10}", "solve.budget"),
+        ("{model: mclp, budget: 10, capacity: cap}", "solve.budget"),
+    ],
+)
+def test_model_options_in_the_wrong_place_are_refused(tmp_path, solve, field):
+    with pytest.raises(ParameterError, match=field.replace(".", r"\.")):
+        load_scenario(write(tmp_path, HEAD + f"solve: {solve}\n"))
+
+
 def test_target_as_a_percentage(tmp_path):
     cfg = load_scenario(write(tmp_path, GOOD.replace("target: 0.85", "target: '85%'")))
     assert siting.scenario._spec(cfg).solve["target"] == pytest.approx(0.85)
