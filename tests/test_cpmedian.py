@@ -238,3 +238,17 @@ def test_a_time_limit_too_short_is_not_called_infeasible(monkeypatch) -> None:
     monkeypatch.setattr(cpm, "_Assigner", _NeverSolves)
     with pytest.raises(ParameterError, match=r"time_limit=0.1 s ran out"):
         solve_pmedian(_instance(1), 3, capacitated=True, method="heuristic", time_limit=0.1)
+
+
+@pytest.mark.parametrize("method", ["heuristic", "exact"])
+def test_capacitated_plans_report_persons_served_before_and_after(method) -> None:
+    """Plans count persons served within capacity: all of them after (p-median serves
+    everyone kept), and what the existing sites alone can serve before."""
+    P = _instance(2, n=30, m=10, tight=1.3)
+    s = solve_pmedian(P, 3, capacitated=True, method=method, time_limit=10)
+    assert s.served.sum() == pytest.approx(P.weight.sum())
+    # the existing site alone: its capacity, or the persons it reaches if fewer
+    reach = P.dist[:, 0].toarray().ravel() > 0
+    expect = min(P.capacity[0], P.weight[reach].sum())
+    assert s.served_before.sum() == pytest.approx(expect)
+    assert np.all(s.served_before <= P.weight + 1e-9)

@@ -270,13 +270,19 @@ class _Allocation(NamedTuple):
 
 
 def _best_allocation(
-    A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, sel: np.ndarray, time_limit: float
+    A: sp.csr_matrix,
+    w: np.ndarray,
+    cap: np.ndarray,
+    sel: np.ndarray,
+    time_limit: float,
+    load: np.ndarray | None = None,
 ) -> _Allocation | None:
     """Shares ``x`` (pairs of ``A``) serving the most persons from the open sites ``sel``.
 
     A linear programme over the open sites' pairs only (a transportation problem). The
     duals price a served person per row (a start for :func:`capacitated_lagrangian`) and
     a person of capacity per open site (what closing it would lose, to first order).
+    ``load`` (per row, default ``w``): what a row's persons take from a site's capacity.
     Returns None when HiGHS does not solve it in time.
     """
     nd, m = A.shape
@@ -289,7 +295,8 @@ def _best_allocation(
     ar = np.arange(kk)
     share = sp.csr_matrix((np.ones(kk), (r, ar)), shape=(nd, kk))
     cs = np.where(cap > 0, cap, 1.0)  # capacity rows per unit of capacity (tolerances)
-    capm = sp.csr_matrix((w[r] / cs[j], (j, ar)), shape=(m, kk))
+    q = w if load is None else load
+    capm = sp.csr_matrix((q[r] / cs[j], (j, ar)), shape=(m, kk))
     lp = highs_lp(
         w[r],
         sp.vstack([share, capm]).tocsr(),

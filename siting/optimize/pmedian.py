@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize.bounds import pmedian_lagrangian
-from siting.optimize.capacity import PAIRS_LIMIT
+from siting.optimize.capacity import PAIRS_LIMIT, _best_allocation
 from siting.optimize.cpmedian import solve_large_capacitated_pmedian
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import solution_status, solve_milp
@@ -297,7 +297,10 @@ def solve_pmedian(
     if status == "optimal":
         lb = max(lb, ub)
     split = capacitated and not single_source
-    return _finish(problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps, split=split)
+    load = q if capacitated else None
+    return _finish(
+        problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps, split=split, load=load
+    )
 
 
 def _solve_large_capacitated(
@@ -348,6 +351,7 @@ def _solve_large_capacitated(
         hist,
         steps,
         split=not single_source,
+        load=q,
     )
 
 
@@ -366,9 +370,12 @@ def _finish(
     steps: list[str],
     *,
     split: bool = False,
+    load: np.ndarray | None = None,
 ) -> Solution:
     """The Solution; ``split``: persons may be split between sites, so the cost need not
-    be a whole number even with whole distances and weights (no rounding of the bound)."""
+    be a whole number even with whole distances and weights (no rounding of the bound).
+    ``load`` (capacitated model: per kept row, what it takes from capacity) adds the
+    persons served, with the plan and by the existing sites alone within capacity."""
     n = problem.n_demand
     if sel is None:
         sel = problem.existing.copy()
@@ -393,6 +400,19 @@ def _finish(
     if gap == 0.0:
         status = "optimal"
     unreach = np.setdiff1d(np.arange(n), keep_rows)
+    served_after = served_before = None
+    if load is not None and problem.capacity is not None:
+        served_after = np.zeros(n)
+        if x is not None:
+            share = np.minimum(np.bincount(rows, weights=x, minlength=D.shape[0]), 1.0)
+            served_after[keep_rows] = share * w
+        served_before = np.zeros(n)
+        A = sp.csr_matrix((np.ones(D.nnz), D.indices, D.indptr), shape=D.shape)
+        alloc = _best_allocation(A, w, problem.capacity, problem.existing, 10.0, load=load)
+        if alloc is not None:
+            served_before[keep_rows] = (
+                np.minimum(np.bincount(rows, weights=alloc.x, minlength=D.shape[0]), 1.0) * w
+            )
     return Solution(
         selected=sel,
         new=new,
@@ -408,4 +428,6 @@ def _finish(
         method="+".join(steps),
         unreachable=unreach,
         unreachable_weight=float(problem.weight[unreach].sum()),
+        served=served_after,
+        served_before=served_before,
     )
