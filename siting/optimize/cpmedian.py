@@ -6,13 +6,16 @@ models get:
 
 1. a start: the uncapacitated plan (greedy add and fast interchange; nearest open site,
    no capacities);
-2. its best assignment: a transportation LP over the open sites' pairs, persons who find
-   no place within capacity left unplaced at a penalty (:func:`_assign`); single-sourced
-   plans then move each split demand point whole to one site;
+2. its best assignment: a transportation LP over the open sites' pairs, demand points
+   that find no place within capacity left out at a penalty above any cost
+   (:class:`_Assigner`);
 3. swaps of one new site for a closed candidate, priced by that LP's duals and checked
-   exactly with it (:func:`_swap_search`);
-4. a Lagrangian lower bound (relax "every demand point served once"; every site then
-   solves a fractional knapsack of its capacity, :func:`capacitated_pmedian_lagrangian`).
+   exactly with it (:func:`_swap_search`): fewer points left out first, then less walking;
+4. single-sourced (the default), the final plan's exact assignment of each point whole
+   to one site (:func:`_exact_single_source`, a small MILP whose LP is nearly integral);
+5. a Lagrangian lower bound (relax "every demand point served once"; every site then
+   solves a fractional knapsack of its capacity, :func:`capacitated_pmedian_lagrangian`),
+   started from the uncapacitated Lagrangian's prices.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ LAGRANGIAN_SHARE = 0.25  # least share of the time limit for the lower bound
 # of 12; OR-Library pmedcap01-10: 0.4% above the best known on average, against 1.9%.
 SEARCH_ROUNDED = False
 EXACT_SHARE = 0.2  # most of the time limit for the final single-sourced assignment MILP
-SWAP_ADDS = 10**9  # closed sites priced against every open new one in each swap round
+SWAP_PAIRS = 2_000_000  # most (closed, open) swaps priced in one round (memory)
 
 
 class _Assignment(NamedTuple):
@@ -282,7 +285,7 @@ def _swap_search(
         # demand points without a place come first: sites reaching them, then by saving
         reach_left = np.bincount(P.cols, weights=P.unplaced(best.x)[2][P.rows], minlength=P.m)
         adds = closed[np.lexsort((-gain[closed], -np.round(reach_left[closed], 9)))]
-        adds = adds[:SWAP_ADDS]
+        adds = adds[: max(20, SWAP_PAIRS // movable.size)]  # every one, unless huge
         st = _pm_state(P.D, P.far, sel)
         alt = np.where(st.c1[P.rows] == P.cols, st.d2[P.rows], st.d1[P.rows])  # next open
         extra = best.x * P.w[P.rows] * np.maximum(alt - P.D.data, 0.0)
