@@ -395,6 +395,20 @@ def solve(
                 "area with siting.optimize.capacity_from_floor_area."
             )
             raise DataError(msg)
+    if "single_source" in options and (model != "pmedian" or capacity is None):
+        msg = (
+            "single_source= decides whether a demand point may be split between sites "
+            "within their capacities: it needs model='pmedian' and capacity=."
+        )
+        raise ParameterError(msg)
+    max_d = options.get("max_distance")
+    if model == "pmedian" and max_d is not None and max_d > cov.threshold_m(minutes) + 1e-9:
+        msg = (
+            f"max_distance={max_d:g} m is longer than the {minutes:g}-minute walk "
+            f"({cov.threshold_m(minutes):,.0f} m) beyond which no distance is measured; "
+            "use a smaller max_distance or a longer minutes=."
+        )
+        raise ParameterError(msg)
     dist = None
     if model == "pmedian":
         coo = cov.distance_matrix().tocoo()
@@ -439,6 +453,12 @@ def solve(
         "time_limit": time_limit,
         "mip_gap": mip_gap,
         "seed": seed,
+        "capacity": capacity,
+        **{
+            k: options[k]
+            for k in ("budget", "drop_unreachable", "max_distance", "single_source")
+            if k in options
+        },
     }
     return Plan(
         cov, solution, model, float(minutes), {k: v for k, v in params.items() if v is not None}

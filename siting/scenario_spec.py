@@ -753,9 +753,11 @@ def _solve_kwargs(
     for key in _PMEDIAN_ONLY:
         if ssec.get(key) is not None and model != "pmedian":
             c.bad(f"solve.{key}", ssec[key], "a setting of model 'pmedian' only")
+    if ssec.get("single_source") is not None and ssec.get("capacity") is None:
+        c.bad("solve.single_source", ssec["single_source"], "a setting with solve.capacity")
     sput("drop_unreachable", c.flag)
     sput("single_source", c.flag)
-    sput("max_distance", c.number, minimum=0.0, form="metres > 0, e.g. 1200")
+    sput("max_distance", c.number, minimum=0.0, form="metres > 0, at most the walk's length")
     sput(
         "minutes",
         c.number,

@@ -252,3 +252,19 @@ def test_capacitated_plans_report_persons_served_before_and_after(method) -> Non
     expect = min(P.capacity[0], P.weight[reach].sum())
     assert s.served_before.sum() == pytest.approx(expect)
     assert np.all(s.served_before <= P.weight + 1e-9)
+
+
+def test_no_plan_found_counts_what_the_existing_sites_serve(monkeypatch) -> None:
+    """HiGHS stopped without a plan: the open sites are the existing ones, and the plan
+    serves what they serve (it reported 0 persons served, "33.9% -> 0.0%")."""
+    from siting.optimize.highs import MilpResult
+
+    def no_plan(*args, **kwargs):
+        return MilpResult(None, np.inf, -np.inf, np.inf, "time_limit", 0.1, 0)
+
+    monkeypatch.setattr(pm, "solve_milp", no_plan)
+    P = _instance(2)
+    s = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=5)
+    assert s.status == "time_limit" and s.new.size == 0
+    assert s.served_before.sum() > 0
+    assert np.array_equal(s.served, s.served_before)

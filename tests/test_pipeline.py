@@ -225,3 +225,10 @@ def test_pmedian_and_capacitated_models_through_solve(scenario):
     assert capped.solution.objective <= 400.0 * n_open + 1e-6
     with pytest.raises(st.ParameterError, match="capacity"):
         st.solve(cov, model="target", capacity="capacity")
+    # options that could not act are refused, the ones used are recorded
+    with pytest.raises(st.ParameterError, match=r"single_source= .* needs model='pmedian' and"):
+        st.solve(cov, model="pmedian", p=3, single_source=False)
+    with pytest.raises(st.ParameterError, match=r"max_distance=5000 m is longer than the 15"):
+        st.solve(cov, model="pmedian", p=3, max_distance=5000)
+    near = st.solve(cov, model="pmedian", p=3, max_distance=900, drop_unreachable=True)
+    assert near.summary()["max_distance"] == 900 and near.summary()["drop_unreachable"]

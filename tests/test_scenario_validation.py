@@ -166,7 +166,7 @@ def test_model_options_reach_solve(tmp_path):
     """p-median's drop_unreachable (which its own error suggests), max_distance and
     single_source, and the MCLP budget, can be set in a scenario."""
     pm = "solve: {model: pmedian, p: 3, drop_unreachable: true, max_distance: 900, "
-    cfg = load_scenario(write(tmp_path, HEAD + pm + "single_source: false}\n"))
+    cfg = load_scenario(write(tmp_path, HEAD + pm + "single_source: false, capacity: cap}\n"))
     kw = siting.scenario._spec(cfg).solve
     assert kw["drop_unreachable"] is True and kw["single_source"] is False
     assert kw["max_distance"] == 900.0
@@ -179,7 +179,8 @@ def test_model_options_reach_solve(tmp_path):
     [
         ("{model: target, drop_unreachable: true}", "solve.drop_unreachable"),
         ("{model: mclp, p: 2, max_distance: 900}", "solve.max_distance"),
-        ("{model: pmedian, p: 2, single_source: maybe}", "solve.single_source"),
+        ("{model: pmedian, p: 2, single_source: maybe, capacity: c}", "solve.single_source"),
+        ("{model: pmedian, p: 2, single_source: false}", "solve.single_source"),
         ("{model: pmedian, p: 2, max_distance: -5}", "solve.max_distance"),
         ("{model: mclp, p: 2, budget: 10}", "solve.budget"),
         ("{model: target, budget: 10}", "solve.budget"),

@@ -166,7 +166,8 @@ def solve_pmedian(
             f"{unreach.size} demand point(s) with {w_all[unreach].sum():,.0f} persons are "
             f"reached by no site{'' if max_distance is None else f' within {max_distance:g} m'}"
             f" (demand indices {shown}); add sites near them, raise max_distance, or pass "
-            "drop_unreachable=True to leave them out"
+            "drop_unreachable=True (solve.drop_unreachable: true in a scenario) to leave them "
+            "out"
         )
         raise InfeasibleError(msg)
     keep_rows = np.flatnonzero(reach)
@@ -402,17 +403,24 @@ def _finish(
     unreach = np.setdiff1d(np.arange(n), keep_rows)
     served_after = served_before = None
     if load is not None and problem.capacity is not None:
-        served_after = np.zeros(n)
-        if x is not None:
-            share = np.minimum(np.bincount(rows, weights=x, minlength=D.shape[0]), 1.0)
-            served_after[keep_rows] = share * w
-        served_before = np.zeros(n)
         A = sp.csr_matrix((np.ones(D.nnz), D.indices, D.indptr), shape=D.shape)
-        alloc = _best_allocation(A, w, problem.capacity, problem.existing, 10.0, load=load)
-        if alloc is not None:
-            served_before[keep_rows] = (
-                np.minimum(np.bincount(rows, weights=alloc.x, minlength=D.shape[0]), 1.0) * w
-            )
+
+        def served_by(open_: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
+            """Persons served per demand point: by ``shares``, else by the best
+            allocation of the open sites within capacity (NaN if it cannot be found)."""
+            out = np.zeros(n)
+            if shares is None:
+                alloc = _best_allocation(A, w, problem.capacity, open_, 10.0, load=load)
+                if alloc is None:
+                    return np.full(n, np.nan)
+                shares = alloc.x
+            placed = np.bincount(rows, weights=shares, minlength=A.shape[0])
+            out[keep_rows] = np.minimum(placed, 1.0) * w
+            return out
+
+        served_before = served_by(problem.existing, None)
+        # no plan found (HiGHS stopped early): the open sites are the existing ones
+        served_after = served_by(sel, x) if x is not None else served_before.copy()
     return Solution(
         selected=sel,
         new=new,
