@@ -108,7 +108,23 @@ class Plan:
             d["covered_before"] = before > 1e-9
             d["covered_after"] = served > 1e-9
         d["walk_m_after"] = np.where(np.isfinite(nearest), nearest, np.nan)
+        if served is not None:  # capacities: the walk to the site serving the point
+            d["walk_m_after"] = self._assigned_walk_m()
         return d
+
+    def _assigned_walk_m(self) -> np.ndarray:
+        """Metres from each demand point to the site the plan assigns it (NaN: none)."""
+        a = getattr(self.solution, "assignment", None)
+        n = self.coverage.n_demand
+        walk = np.full(n, np.nan)
+        if a is None:
+            return walk
+        a = np.asarray(a)
+        ok = np.flatnonzero(a >= 0)
+        if ok.size:
+            dist = self.coverage.distance_matrix().tocsr()
+            walk[ok] = np.asarray(dist[ok, a[ok]]).ravel()
+        return walk
 
     def stats(self, by: str | None = None) -> pd.DataFrame:
         """Coverage before and after the plan, overall or per group (e.g. district)."""
@@ -142,6 +158,20 @@ class Plan:
                     out=np.zeros(len(out)),
                     where=out["population"] > 0,
                 )
+            # the walk of the persons served, to the site serving them
+            walk = self._assigned_walk_m()
+            used = np.isfinite(walk) & (self.served > 0)
+            person_m = pd.Series(np.where(used, walk * self.served, 0.0)).groupby(groups).sum()
+            persons = pd.Series(np.where(used, self.served, 0.0)).groupby(groups).sum()
+            mean = []
+            for g in out.index:
+                pm, pp = (
+                    (person_m.get(g), persons.get(g))
+                    if g in person_m.index
+                    else (person_m.sum(), persons.sum())
+                )
+                mean.append(pm / pp if pp > 0 else np.nan)
+            out["mean_walk_m_after"] = mean
             # households within reach say nothing about who is served within capacity
             out = out.drop(
                 columns=["covered_households_before", "covered_households_after"],

@@ -77,6 +77,8 @@ class ScenarioResult:
     def table(self) -> pd.DataFrame:
         """The headline table: population, coverage before/after, sites added, gap, time."""
         s = self.plan.summary()
+        # with capacities the plan counts persons served within them, not within reach
+        verb = "covered" if self.plan.served is None else "served within capacity"
         circle_share = None
         if self.circle is not None:
             circle_share = self.circle.summary()["covered_share"]
@@ -86,7 +88,7 @@ class ScenarioResult:
             ("existing facilities", f"{s['existing_sites']}"),
             ("candidate sites", f"{int((~self.coverage.existing).sum()):,}"),
             (
-                f"covered today, {s['minutes']:g}-min walk ({s['threshold_m']:.0f} m)",
+                f"{verb} today, {s['minutes']:g}-min walk ({s['threshold_m']:.0f} m)",
                 f"{s['covered_before']:,.0f} ({s['covered_share_before']:.1%})",
             ),
         ]
@@ -96,7 +98,7 @@ class ScenarioResult:
             )
         rows += [
             (
-                f"covered after plan ({s['model']})",
+                f"{verb} after plan ({s['model']})",
                 f"{s['covered_after']:,.0f} ({s['covered_share_after']:.1%})",
             ),
             ("new sites", f"{s['new_sites']}"),

@@ -223,6 +223,13 @@ def test_pmedian_and_capacitated_models_through_solve(scenario):
         cov.sites = sites
     n_open = int(capped.selected.sum())
     assert capped.solution.objective <= 400.0 * n_open + 1e-6
+    # walks are to the site serving each point, within the 5-minute walk
+    d = capped.demand
+    ok = d["served_after"].to_numpy() > 0
+    walk, persons = d["walk_m_after"].to_numpy()[ok], d["served_after"].to_numpy()[ok]
+    assert np.all(walk <= cov.threshold_m(5) + 1e-6)
+    mean = capped.stats().loc["total", "mean_walk_m_after"]
+    assert mean == pytest.approx((walk * persons).sum() / persons.sum())
     with pytest.raises(st.ParameterError, match="capacity"):
         st.solve(cov, model="target", capacity="capacity")
     # options that could not act are refused, the ones used are recorded
