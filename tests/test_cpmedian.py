@@ -114,7 +114,7 @@ def test_no_plan_placing_everyone_is_reported_with_the_persons_left() -> None:
     P2 = CoverageProblem(
         dist=sp.csr_matrix(d), weight=P.weight, existing=P.existing, capacity=P.capacity
     )
-    with pytest.raises(InfeasibleError, match=r"leaves 2 demand point\(s\) with 20 persons"):
+    with pytest.raises(InfeasibleError, match=r"at most 20 of the 40 persons .* proven bound"):
         solve_pmedian(P2, 1, capacitated=True, method="heuristic", time_limit=5)
 
 
@@ -268,3 +268,17 @@ def test_no_plan_found_counts_what_the_existing_sites_serve(monkeypatch) -> None
     assert s.status == "time_limit" and s.new.size == 0
     assert s.served_before.sum() > 0
     assert np.array_equal(s.served, s.served_before)
+
+
+def test_rounding_makes_room_by_moving_one_point() -> None:
+    """Single-sourcing a split point (8 persons) that fits nowhere whole: moving a 5-person
+    point to the other site makes room (it used to stay without a place)."""
+    from siting.optimize.cpmedian import _Pairs, _single_source
+
+    d = np.array([[1.0, 10.0], [1.0, 0.0], [1.0, 10.0]])  # rows r1, r2 (site 0 only), r3
+    D = sp.csr_matrix(d)
+    w = np.array([5.0, 5.0, 8.0])
+    P = _Pairs(D, w, w, np.array([10.0, 10.0]))
+    # LP shares, pair order (r1,0) (r1,1) (r2,0) (r3,0) (r3,1): r1 at 1, r2 at 0, r3 split
+    x = _single_source(P, np.ones(2, dtype=bool), np.array([0.0, 1.0, 1.0, 0.625, 0.375]))
+    assert list(x) == [1.0, 0.0, 1.0, 0.0, 1.0]  # r1 moved to site 0, r3 whole at site 1

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize.bounds import pmedian_lagrangian
-from siting.optimize.capacity import PAIRS_LIMIT, _best_allocation
+from siting.optimize.capacity import PAIRS_LIMIT, _best_allocation, capacitated_lagrangian
 from siting.optimize.cpmedian import solve_large_capacitated_pmedian
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import solution_status, solve_milp
@@ -325,14 +325,23 @@ def _solve_large_capacitated(
     hist.update(more)
     if not np.isfinite(ub):
         rows, persons = more["unplaced"], more["unplaced_persons"]
-        unplaced = (
-            f" (the best plan found leaves {rows:,.{0 if rows == round(rows) else 2}f} "
-            "demand point(s) with "
-            f"{persons:,.{0 if persons >= 10 else 2}f} persons without a place)"
+        left = (
+            f"the best plan found leaves {rows:,.{0 if rows == round(rows) else 2}f} "
+            f"demand point(s) with {persons:,.{0 if persons >= 10 else 2}f} persons without "
+            "a place"
         )
+        most = _served_at_most(D, w, q, cap, fixed, p, sel)
+        if most is not None:
+            msg = (
+                f"no plan with {p} new site(s) can give every demand point a place within "
+                f"capacity: at most {most:,.0f} of the {float(w.sum()):,.0f} persons can have "
+                f"one (a proven bound; {left}); raise p or the capacities, or maximise the "
+                "persons served instead (model 'mclp' with capacity=)"
+            )
+            raise InfeasibleError(msg)
         msg = (
             f"no plan with {p} new site(s) was found in which every demand point has a "
-            f"place within capacity{unplaced}; raise p or the capacities"
+            f"place within capacity ({left}); raise p or the capacities"
             + (", allow split assignment (single_source=False)" if single_source else "")
             + ', or try method="exact" with a longer time_limit'
         )
@@ -354,6 +363,32 @@ def _solve_large_capacitated(
         split=not single_source,
         load=q,
     )
+
+
+def _served_at_most(
+    D: sp.csr_matrix,
+    w: np.ndarray,
+    q: np.ndarray,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    p: int,
+    sel: np.ndarray,
+) -> float | None:
+    """The most persons any plan with ``p`` new sites can place within capacity, when the
+    capacitated coverage bound proves that fewer than all can (loads equal to persons
+    only), else None. Its prices start from the best allocation to ``sel``, the plan
+    found."""
+    if not np.allclose(q, w):
+        return None
+    A = sp.csr_matrix((np.ones(D.nnz), D.indices, D.indptr), shape=D.shape)
+    total = float(w.sum())
+    alloc = _best_allocation(A, w, cap, sel, 5.0)
+    u0 = None if alloc is None else alloc.row_price
+    lower = 0.0 if alloc is None else alloc.served
+    bound, _ = capacitated_lagrangian(
+        A, w, cap, fixed, p, lower, u0=u0, iterations=500, time_limit=5.0
+    )
+    return bound if bound < total * (1 - 1e-9) else None
 
 
 def _finish(
