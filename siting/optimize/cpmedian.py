@@ -32,7 +32,7 @@ from siting.optimize.bounds import pmedian_lagrangian_prices
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import highs_lp, new_highs, solve_milp
 
-__all__ = ["capacitated_pmedian_lagrangian", "solve_large_capacitated_pmedian"]
+__all__ = ["solve_large_capacitated_pmedian"]
 
 SWAP_SHARE = 0.5  # share of the time limit for the swap search
 LAGRANGIAN_SHARE = 0.25  # least share of the time limit for the lower bound
