@@ -368,3 +368,14 @@ def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) ->
         mclp_module.LP_NNZ_LIMIT = limit
     assert P.cost[s.new].sum() <= 9.0
     assert s.objective == optimum
+
+
+def test_options_a_model_does_not_take_are_refused_by_name() -> None:
+    """They used to reach the model function and fail there with a bare TypeError."""
+    from siting.errors import ParameterError
+
+    P = CoverageProblem(cover=sp.csr_matrix(np.eye(3, 2)), weight=np.ones(3))
+    with pytest.raises(ParameterError, match=r"max_distance= is not an option of model 'mclp'"):
+        solve_matrix(P, "mclp", p=1, max_distance=500)
+    with pytest.raises(ParameterError, match=r"a=, b= are not options of model 'target'"):
+        solve_matrix(P, "target", target=0.5, a=1, b=2)

@@ -80,6 +80,42 @@ def _validate(
         raise ParameterError(msg)
 
 
+# options each model takes besides those solve_matrix sets itself
+_OPTIONS_OF = {
+    "target": "solve_target",
+    "group_target": "solve_target",
+    "mclp": "solve_mclp",
+    "lscp": "solve_lscp",
+    "pmedian": "solve_pmedian",
+    "capacitated_pmedian": "solve_pmedian",
+    "capacitated_coverage": "solve_capacitated_coverage",
+}
+_SET_HERE = frozenset(
+    {"problem", "target", "p", "budget", "by_group", "capacitated", "method", "seed"}
+    | {"time_limit", "mip_gap", "threads", "verbose"}
+)
+
+
+def _check_options(model: str, options: dict[str, Any]) -> None:
+    """Refuse options the model function does not take, naming the ones it does."""
+    import inspect
+
+    fn = globals()[_OPTIONS_OF[model]]
+    takes = {
+        name
+        for name, par in inspect.signature(fn).parameters.items()
+        if par.kind in (par.KEYWORD_ONLY, par.POSITIONAL_OR_KEYWORD) and name not in _SET_HERE
+    }
+    unknown = sorted(set(options) - takes)
+    if unknown:
+        names = ", ".join(f"{k}=" for k in unknown)
+        verb = "is not an option" if len(unknown) == 1 else "are not options"
+        msg = (
+            f"{names} {verb} of model {model!r}; its options: {', '.join(sorted(takes)) or 'none'}."
+        )
+        raise ParameterError(msg)
+
+
 def solve_matrix(
     problem: CoverageProblem,
     model: str = "target",
@@ -139,6 +175,7 @@ def solve_matrix(
         msg = "problem must be a CoverageProblem (build one from cover / weight arrays)"
         raise ParameterError(msg)
     _validate(model, method, target, p, time_limit, mip_gap, problem, budget)
+    _check_options(model, options)
     common = {"time_limit": time_limit, "mip_gap": mip_gap, "threads": threads, "verbose": verbose}
     if model in ("target", "group_target"):
         return solve_target(
