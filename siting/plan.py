@@ -107,9 +107,11 @@ class Plan:
             d["served_after"] = np.round(served, 6)
             d["covered_before"] = before > 1e-9
             d["covered_after"] = served > 1e-9
-        d["walk_m_after"] = np.where(np.isfinite(nearest), nearest, np.nan)
-        if served is not None:  # capacities: the walk to the site serving the point
-            d["walk_m_after"] = self._assigned_walk_m()
+        d["walk_m_after"] = (
+            np.where(np.isfinite(nearest), nearest, np.nan)
+            if served is None
+            else self._assigned_walk_m()  # capacities: to the site serving the point
+        )
         return d
 
     def _assigned_walk_m(self) -> np.ndarray:
@@ -147,10 +149,14 @@ class Plan:
                 if by is not None
                 else np.full(len(d), "total", dtype=object)
             )
+
+            def per_group(values: np.ndarray) -> np.ndarray:
+                """Sums per row of ``out``; the all-groups row gets the total."""
+                per = pd.Series(values).groupby(groups).sum()
+                return per.reindex(out.index).fillna(per.sum()).to_numpy(float)
+
             for when, persons in (("before", self.served_before), ("after", self.served)):
-                per = pd.Series(persons).groupby(groups).sum()
-                covered = np.array([per.get(g, np.nan) for g in out.index], dtype=float)
-                covered[np.isnan(covered)] = persons.sum()  # the all-groups row
+                covered = per_group(persons)
                 out[f"covered_{when}"] = covered
                 out[f"share_{when}"] = np.divide(
                     covered,
@@ -161,17 +167,11 @@ class Plan:
             # the walk of the persons served, to the site serving them
             walk = self._assigned_walk_m()
             used = np.isfinite(walk) & (self.served > 0)
-            person_m = pd.Series(np.where(used, walk * self.served, 0.0)).groupby(groups).sum()
-            persons = pd.Series(np.where(used, self.served, 0.0)).groupby(groups).sum()
-            mean = []
-            for g in out.index:
-                pm, pp = (
-                    (person_m.get(g), persons.get(g))
-                    if g in person_m.index
-                    else (person_m.sum(), persons.sum())
-                )
-                mean.append(pm / pp if pp > 0 else np.nan)
-            out["mean_walk_m_after"] = mean
+            person_m = per_group(np.where(used, walk * self.served, 0.0))
+            persons = per_group(np.where(used, self.served, 0.0))
+            out["mean_walk_m_after"] = np.divide(
+                person_m, persons, out=np.full(len(out), np.nan), where=persons > 0
+            )
             # households within reach say nothing about who is served within capacity
             out = out.drop(
                 columns=["covered_households_before", "covered_households_after"],

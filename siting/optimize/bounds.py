@@ -22,6 +22,8 @@ matrix elements.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +42,7 @@ __all__ = [
     "pmedian_lagrangian_prices",
     "psclp_dual_bound",
     "psclp_lagrangian",
+    "subgradient_ascent",
 ]
 
 
@@ -376,34 +379,10 @@ def mclp_lagrangian_curve(
     return ub
 
 
-def pmedian_lagrangian(
-    D: sp.csr_matrix,
-    w: np.ndarray,
-    p: int,
-    fixed: np.ndarray,
-    allowed: np.ndarray,
-    upper: float,
-    *,
-    iterations: int = 500,
-    time_limit: float = 10.0,
-    stop_at: float | None = None,
-) -> float:
-    """Lagrangian lower bound for p-median (assignment rows relaxed).
-
-    See :func:`pmedian_lagrangian_prices`, which also returns the prices; this returns
-    the bound only.
-    """
-    return pmedian_lagrangian_prices(
-        D,
-        w,
-        p,
-        fixed,
-        allowed,
-        upper,
-        iterations=iterations,
-        time_limit=time_limit,
-        stop_at=stop_at,
-    )[0]
+def pmedian_lagrangian(*args: Any, **kwargs: Any) -> float:
+    """Lagrangian lower bound for p-median (person-metres): the bound of
+    :func:`pmedian_lagrangian_prices`, same parameters, without the prices."""
+    return pmedian_lagrangian_prices(*args, **kwargs)[0]
 
 
 def pmedian_lagrangian_prices(
@@ -442,7 +421,6 @@ def pmedian_lagrangian_prices(
     -------
     (float, ndarray): best lower bound (person-metres) and the row prices giving it.
     """
-    t0 = time.perf_counter()
     n, m = D.shape
     rows = np.repeat(np.arange(n), np.diff(D.indptr))
     cols = D.indices
@@ -454,19 +432,44 @@ def pmedian_lagrangian_prices(
         ).ravel()
         * 0.5
     )
-    best, best_u = -np.inf, u.copy()
-    theta = 2.0
-    stall = 0
     free = np.flatnonzero(allowed & ~fixed)
     p = int(min(p, free.size))
-    for _ in range(iterations):
+
+    def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
         v = np.minimum(0.0, c - u[rows])
         rho = np.bincount(cols, weights=v, minlength=m)
         open_ = fixed.copy()
         if p > 0:
-            pick = free[np.argpartition(rho[free], p - 1)[:p]]
-            open_[pick] = True
-        val = float(u.sum() + rho[open_].sum())
+            open_[free[np.argpartition(rho[free], p - 1)[:p]]] = True
+        x = open_[cols] & (v < 0)
+        return float(u.sum() + rho[open_].sum()), 1.0 - np.bincount(rows[x], minlength=n)
+
+    return subgradient_ascent(
+        evaluate, u, upper, iterations=iterations, time_limit=time_limit, stop_at=stop_at
+    )
+
+
+def subgradient_ascent(
+    evaluate: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    u: np.ndarray,
+    upper: float,
+    *,
+    iterations: int,
+    time_limit: float,
+    stop_at: float | None = None,
+) -> tuple[float, np.ndarray]:
+    """Maximise a Lagrangian lower bound over free prices ``u`` (assignment rows relaxed).
+
+    ``evaluate(u)`` gives the bound at ``u`` and a subgradient. Polyak steps towards
+    ``upper`` (a feasible cost), the step factor halved after 25 steps without a better
+    bound; stops after ``iterations``, ``time_limit`` seconds, a factor below 1e-5, or once
+    the bound reaches ``stop_at``. Returns the best bound and its prices.
+    """
+    t0 = time.perf_counter()
+    best, best_u = -np.inf, u.copy()
+    theta, stall = 2.0, 0
+    for _ in range(iterations):
+        val, g = evaluate(u)
         if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
             best, best_u, stall = val, u.copy(), 0
         else:
@@ -477,10 +480,8 @@ def pmedian_lagrangian_prices(
             break
         if stop_at is not None and best >= stop_at:
             break
-        x = open_[cols] & (v < 0)
-        g = 1.0 - np.bincount(rows[x], minlength=n)
-        nrm = float((g * g).sum())
-        if nrm == 0:
+        nrm = float(g @ g)
+        if nrm <= 1e-18:
             break
         u = u + theta * max(upper - val, 1e-9) / nrm * g
     return best, best_u

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
+from siting.optimize.heuristics import priced_swap_search
 from siting.optimize.highs import highs_lp, new_highs, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import merge_identical_rows
@@ -337,34 +338,25 @@ def _swap_search(
     """
     sites = _SiteKnapsacks(A, w, cap)
     tol = 1e-9 * max(1.0, best.served)
-    stats = {"swap_rounds": 0, "swap_checks": 0, "swaps": 0}
-    while time.perf_counter() < deadline:
-        stats["swap_rounds"] += 1
-        movable = np.flatnonzero(sel & ~fixed)
+
+    def price(sel: np.ndarray, best: _Allocation):
+        drops = np.flatnonzero(sel & ~fixed)
         gain = sites.values(best.row_price)[0]
         closed = np.flatnonzero(~sel & ~fixed & (gain > 0))
-        if movable.size == 0 or closed.size == 0:
-            break
+        if drops.size == 0 or closed.size == 0:
+            return None
         adds = closed[np.argsort(-gain[closed], kind="stable")[:SWAP_ADDS]]
-        loss = best.site_price[movable] * cap[movable]
-        est = gain[adds][:, None] - loss[None, :]
-        tries = np.argsort(-est.ravel(), kind="stable")
-        improved = False
-        for k in tries:
-            if time.perf_counter() >= deadline:
-                break
-            trial = sel.copy()
-            trial[adds[k // movable.size]] = True
-            trial[movable[k % movable.size]] = False
-            got = _best_allocation(A, w, cap, trial, deadline - time.perf_counter())
-            stats["swap_checks"] += 1
-            if got is not None and got.served > best.served + tol:
-                sel, best, improved = trial, got, True
-                stats["swaps"] += 1
-                break
-        if not improved:
-            break
-    return sel, best, stats
+        est = gain[adds][:, None] - (best.site_price[drops] * cap[drops])[None, :]
+        return adds, drops, np.argsort(-est.ravel(), kind="stable")
+
+    return priced_swap_search(
+        sel,
+        best,
+        price,
+        lambda trial, seconds: _best_allocation(A, w, cap, trial, seconds),
+        lambda got, best: got.served > best.served + tol,
+        deadline,
+    )
 
 
 def solve_capacitated_coverage(

@@ -28,8 +28,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize.bounds import pmedian_lagrangian_prices
-from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
+from siting.optimize.bounds import pmedian_lagrangian_prices, subgradient_ascent
+from siting.optimize.heuristics import (
+    _pm_state,
+    pmedian_greedy,
+    pmedian_interchange,
+    priced_swap_search,
+)
 from siting.optimize.highs import highs_lp, new_highs, solve_milp
 
 __all__ = ["solve_large_capacitated_pmedian"]
@@ -74,6 +79,31 @@ class _Pairs:
         # every row: fewer rows unplaced always comes first, whatever the weights and loads
         self.scale = max(float(self.wd.max(initial=0.0)), 1e-300)
         self.row_penalty = 10.0 * (self.n + 1.0)
+
+    def transport(
+        self, pairs: np.ndarray, open_: np.ndarray
+    ) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray]:
+        """The assignment LP over ``pairs`` and one slack per row: ``(c, M, lo, hi)``.
+
+        ``min sum (w_i d_ij / scale) x_ij + row_penalty * sum s_i``,
+        ``sum_j x_ij + s_i = 1``, ``sum_i q_i x_ij <= cap_j`` for the ``open_`` sites (per
+        unit of capacity; 0 for the others); columns ``[x over pairs, s]``.
+        """
+        n, k = self.n, pairs.size
+        r, j = self.rows[pairs], self.cols[pairs]
+        ar = np.arange(k)
+        cs = np.where(self.cap > 0, self.cap, 1.0)  # capacity rows per unit of capacity
+        once = sp.csr_matrix(
+            (np.ones(k + n), (np.r_[r, np.arange(n)], np.r_[ar, k + np.arange(n)])),
+            shape=(n, k + n),
+        )
+        capm = sp.csr_matrix((self.q[r] / cs[j], (j, ar)), shape=(self.m, k + n))
+        return (
+            np.r_[self.wd[pairs] / self.scale, np.full(n, self.row_penalty)],
+            sp.vstack([once, capm]).tocsr(),
+            np.r_[np.ones(n), np.full(self.m, -np.inf)],
+            np.r_[np.ones(n), np.where(open_, self.cap / cs, 0.0)],
+        )
 
     def unplaced(self, x: np.ndarray) -> tuple[float, float, np.ndarray]:
         """``(rows, persons, share left per row)`` without a place under shares ``x``;
@@ -129,19 +159,7 @@ class _Assigner:
         self.P = P
         self.single_source = single_source
         n, k = P.n, P.rows.size
-        ar = np.arange(k)
-        cs = np.where(P.cap > 0, P.cap, 1.0)  # capacity rows per unit of capacity
-        once = sp.csr_matrix(
-            (np.ones(k + n), (np.r_[P.rows, np.arange(n)], np.r_[ar, k + np.arange(n)])),
-            shape=(n, k + n),
-        )
-        capm = sp.csr_matrix((P.q[P.rows] / cs[P.cols], (P.cols, ar)), shape=(P.m, k + n))
-        lp = highs_lp(
-            np.r_[P.wd / P.scale, np.full(n, P.row_penalty)],
-            sp.vstack([once, capm]).tocsr(),
-            np.r_[np.ones(n), np.full(P.m, -np.inf)],
-            np.r_[np.ones(n), P.cap / cs],
-        )
+        lp = highs_lp(*P.transport(np.arange(k), np.ones(P.m, dtype=bool)))
         lp.col_upper_ = np.r_[np.zeros(k), np.ones(n)]  # every site closed
         self.h = new_highs()
         self.h.setOptionValue("random_seed", 0)
@@ -265,18 +283,8 @@ def _exact_single_source(
     n = P.n
     pairs = np.flatnonzero(sel[P.cols])
     k = pairs.size
-    r, j = P.rows[pairs], P.cols[pairs]
-    ar = np.arange(k)
-    cs = np.where(P.cap > 0, P.cap, 1.0)
-    once = sp.csr_matrix(
-        (np.ones(k + n), (np.r_[r, np.arange(n)], np.r_[ar, k + np.arange(n)])), shape=(n, k + n)
-    )
-    capm = sp.csr_matrix((P.q[r] / cs[j], (j, ar)), shape=(P.m, k + n))
     res = solve_milp(
-        np.r_[P.wd[pairs] / P.scale, np.full(n, P.row_penalty)],
-        sp.vstack([once, capm]).tocsr(),
-        np.r_[np.ones(n), np.full(P.m, -np.inf)],
-        np.r_[np.ones(n), np.where(sel, P.cap / cs, 0.0)],
+        *P.transport(pairs, sel),
         integrality=np.r_[np.ones(k, dtype=bool), np.zeros(n, dtype=bool)],
         time_limit=time_limit,
         start=np.r_[start.x[pairs], P.unplaced(start.x)[2]],
@@ -314,41 +322,29 @@ def _swap_search(
     checked with the assignment LP, best priced first; the first better plan is kept.
     Stops when a round finds none or at ``deadline`` (``time.perf_counter()`` seconds).
     """
-    stats = {"swap_rounds": 0, "swap_checks": 0, "swaps": 0}
     tol = 1e-9 * max(1.0, float(P.n))
-    while time.perf_counter() < deadline:
-        stats["swap_rounds"] += 1
-        movable = np.flatnonzero(sel & ~fixed)
+
+    def price(sel: np.ndarray, best: _Assignment):
+        drops = np.flatnonzero(sel & ~fixed)
         gain = P.savings(best.row_price)[0]
         closed = np.flatnonzero(~sel & ~fixed & (gain > 0))
-        if movable.size == 0 or closed.size == 0:
-            break
+        if drops.size == 0 or closed.size == 0:
+            return None
         # demand points without a place come first: sites reaching them, then by saving
         reach_left = np.bincount(P.cols, weights=P.unplaced(best.x)[2][P.rows], minlength=P.m)
         adds = closed[np.lexsort((-gain[closed], -np.round(reach_left[closed], 9)))]
-        adds = adds[: max(20, SWAP_PAIRS // movable.size)]  # every one, unless huge
+        adds = adds[: max(20, SWAP_PAIRS // drops.size)]  # every one, unless huge
         st = _pm_state(P.D, P.far, sel)
         alt = np.where(st.c1[P.rows] == P.cols, st.d2[P.rows], st.d1[P.rows])  # next open
         extra = best.x * P.w[P.rows] * np.maximum(alt - P.D.data, 0.0)
-        loss = np.bincount(P.cols, weights=extra, minlength=P.m)[movable]
+        loss = np.bincount(P.cols, weights=extra, minlength=P.m)[drops]
         est = gain[adds][:, None] - loss[None, :]
-        first = np.repeat(np.round(reach_left[adds], 9), movable.size)  # placing persons
-        improved = False
-        for kk in np.lexsort((-est.ravel(), -first)):
-            if time.perf_counter() >= deadline:
-                break
-            trial = sel.copy()
-            trial[adds[kk // movable.size]] = True
-            trial[movable[kk % movable.size]] = False
-            got = assign(trial, deadline - time.perf_counter())
-            stats["swap_checks"] += 1
-            if got is not None and _better(got, best, tol):
-                sel, best, improved = trial, got, True
-                stats["swaps"] += 1
-                break
-        if not improved:
-            break
-    return sel, best, stats
+        first = np.repeat(np.round(reach_left[adds], 9), drops.size)  # placing persons
+        return adds, drops, np.lexsort((-est.ravel(), -first))
+
+    return priced_swap_search(
+        sel, best, price, assign, lambda got, best: _better(got, best, tol), deadline
+    )
 
 
 def capacitated_pmedian_lagrangian(
@@ -366,35 +362,30 @@ def capacitated_pmedian_lagrangian(
     Relaxing "row ``i`` is served once" with prices ``u_i`` leaves
     ``L(u) = sum(u) - sum of the savings of the existing sites and of the p candidates
     saving most`` (:meth:`_Pairs.savings`), a lower bound for any ``u`` (persons may be
-    split, so it also bounds the single-sourced model). Subgradient ascent with Polyak
-    steps towards ``upper`` (a feasible cost), from ``u0``: at the uncapacitated
+    split, so it also bounds the single-sourced model). :func:`subgradient_ascent`
+    towards ``upper`` (a feasible cost), from ``u0``: at the uncapacitated
     Lagrangian's prices it starts at least as high as that bound (a knapsack saves no
     more than the uncapacitated site).
     """
-    t0 = time.perf_counter()
     cand = np.flatnonzero(~fixed)
-    u = np.zeros(P.n) if u0 is None else np.asarray(u0, dtype=float).copy()
-    best, theta, stall = -np.inf, 2.0, 0
-    for _ in range(iterations):
+
+    def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
         value, x = P.savings(u)
         open_ = fixed.copy()
         if p > 0 and cand.size:
             open_[cand[np.argsort(-value[cand], kind="stable")[:p]]] = True
-        val = float(u.sum() - value[open_].sum())
-        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
-            best, stall = val, 0
-        else:
-            stall += 1
-            if stall >= 25:
-                theta, stall = theta / 2, 0
-        if best >= upper * (1 - 1e-9) or theta < 1e-5 or time.perf_counter() - t0 > time_limit:
-            break
         g = 1.0 - np.bincount(P.rows, weights=np.where(open_[P.cols], x, 0.0), minlength=P.n)
-        nrm = float(g @ g)
-        if nrm <= 1e-18:
-            break
-        u = u + theta * max(upper - val, 1e-9) / nrm * g
-    return best
+        return float(u.sum() - value[open_].sum()), g
+
+    u = np.zeros(P.n) if u0 is None else np.asarray(u0, dtype=float).copy()
+    return subgradient_ascent(
+        evaluate,
+        u,
+        upper,
+        iterations=iterations,
+        time_limit=time_limit,
+        stop_at=upper * (1 - 1e-9),
+    )[0]
 
 
 def solve_large_capacitated_pmedian(

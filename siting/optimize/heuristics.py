@@ -18,6 +18,8 @@ costs; candidates are scanned by falling gain and the scan stops once no gain ca
 * :func:`pmedian_greedy`, :func:`pmedian_interchange` - p-median greedy add and
   Whitaker's fast interchange (Teitz-Bart vertex substitution), vectorised over the
   sparse distance pairs.
+* :func:`priced_swap_search` - 1-swaps for models whose plans an LP evaluates
+  (capacities): the swaps are priced by the LP's duals and checked in that order.
 
 Everything is deterministic for a given ``seed`` up to the limits: searches that stop at
 an iteration limit or on their goal give equal answers for equal seeds; one stopped at a
@@ -29,8 +31,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,6 +50,7 @@ __all__ = [
     "mclp_swap",
     "pmedian_greedy",
     "pmedian_interchange",
+    "priced_swap_search",
     "search_workers",
 ]
 
@@ -386,6 +391,49 @@ def group_greedy(
         sel[j] = True
         covered |= np.asarray(A[:, j].toarray()).ravel() > 0
     return sel
+
+
+def priced_swap_search(
+    sel: np.ndarray,
+    best: Any,
+    price: Callable[[np.ndarray, Any], tuple[np.ndarray, np.ndarray, np.ndarray] | None],
+    check: Callable[[np.ndarray, float], Any],
+    better: Callable[[Any, Any], bool],
+    deadline: float,
+) -> tuple[np.ndarray, Any, dict[str, int]]:
+    """Swap one open site for a closed one while it helps, the best-priced swap first.
+
+    For models whose plans are evaluated by an LP (capacities): each round
+    ``price(sel, best)`` gives ``(adds, drops, order)``, the closed sites to open, the open
+    ones to close and the order in which to try the pairs (flat indices over
+    ``adds x drops``), or None when there is nothing to try; ``check(trial, seconds)``
+    evaluates a plan (None if it could not); the first ``better`` one is kept and a new
+    round starts. Stops when a round finds none or at ``deadline``
+    (``time.perf_counter()`` seconds). Returns the plan, its evaluation and counts.
+    """
+    stats = {"swap_rounds": 0, "swap_checks": 0, "swaps": 0}
+    while time.perf_counter() < deadline:
+        stats["swap_rounds"] += 1
+        priced = price(sel, best)
+        if priced is None:
+            break
+        adds, drops, order = priced
+        improved = False
+        for k in order:
+            if time.perf_counter() >= deadline:
+                break
+            trial = sel.copy()
+            trial[adds[k // drops.size]] = True
+            trial[drops[k % drops.size]] = False
+            got = check(trial, deadline - time.perf_counter())
+            stats["swap_checks"] += 1
+            if got is not None and better(got, best):
+                sel, best, improved = trial, got, True
+                stats["swaps"] += 1
+                break
+        if not improved:
+            break
+    return sel, best, stats
 
 
 # ---------------------------------------------------------------------- p-median
