@@ -209,6 +209,9 @@ class Plan:
             "status": str(getattr(sol, "status", "")),
             "method": str(getattr(sol, "method", "")),
             "solve_seconds": _num(getattr(sol, "seconds", None)),
+            # False when real time (not the work budget) stopped a search: a rerun with
+            # the same seed may then return another plan (siting.optimize.clock)
+            "repeatable": bool((getattr(sol, "history", None) or {}).get("deterministic", True)),
             **{k: v for k, v in self.params.items() if isinstance(v, int | float | str)},
         }
 
@@ -344,8 +347,11 @@ def solve(
         ``"auto"`` (reduce, heuristic, bound, exact MILP if needed), ``"exact"`` or
         ``"heuristic"``.
     seed
-        Seed for the heuristics: the same seed gives the same plan unless a search is
-        cut short by ``time_limit`` (then machine load decides where it stops).
+        Seed for the heuristics: the same seed, ``time_limit`` and ``threads`` give the
+        same plan. The searches count ``time_limit`` as a work budget
+        (:mod:`siting.optimize.clock`), not on the wall clock; only when the machine is
+        too slow to do that work within ``time_limit`` real seconds is a search cut
+        short, and then ``summary()["repeatable"]`` is False.
     capacity
         Site column of capacities (persons) for capacitated models.
     **options

@@ -106,6 +106,14 @@ class ScenarioResult:
             ("solver gap", f"{s['gap']:.2%} ({s['status']})" if s["gap"] is not None else "n/a"),
             ("total run time", f"{sum(self.timings.values()):.1f} s"),
         ]
+        if not s.get("repeatable", True):
+            rows.append(
+                (
+                    "repeatable",
+                    "no: the time limit ran out in real time before its work budget; "
+                    "a rerun may give another plan (raise solve.time_limit)",
+                )
+            )
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
     def timing_table(self) -> pd.DataFrame:

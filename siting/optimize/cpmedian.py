@@ -20,7 +20,6 @@ models get:
 
 from __future__ import annotations
 
-import time
 from typing import Any, NamedTuple
 
 import highspy
@@ -28,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
+from siting.optimize import clock
 from siting.optimize.bounds import pmedian_lagrangian_prices, subgradient_ascent
 from siting.optimize.heuristics import (
     _pm_state,
@@ -35,7 +35,7 @@ from siting.optimize.heuristics import (
     pmedian_interchange,
     priced_swap_search,
 )
-from siting.optimize.highs import highs_lp, new_highs, solve_milp
+from siting.optimize.highs import highs_lp, new_highs, run_charged, solve_milp
 
 __all__ = ["solve_large_capacitated_pmedian"]
 
@@ -52,6 +52,7 @@ SWAP_PAIRS = 2_000_000  # most (closed, open) swaps priced in one round (memory)
 # Liechtenstein (p = 150, 84,000 open pairs) HiGHS' MILP took 23 s on a 4-s limit, most
 # of it in presolve, and found nothing better
 EXACT_PAIRS = 20_000
+ASSIGN_PASSES = 24  # sparse passes over the pairs per assignment (HiGHS in and out)
 
 
 class _Assignment(NamedTuple):
@@ -185,8 +186,8 @@ class _Assigner:
                 z = np.zeros(idx.size)
                 self.h.changeColsBounds(idx.size, idx, z, z + up)
         self.open = sel.copy()
-        self.h.setOptionValue("time_limit", float(max(time_limit, 0.1)))
-        self.h.run()
+        run_charged(self.h, time_limit, setup=False)
+        clock.charge_sparse(ASSIGN_PASSES * P.rows.size)  # bounds, solution, unplaced rows
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         sol = self.h.getSolution()
@@ -320,7 +321,7 @@ def _swap_search(
     A closed site would save about its knapsack value at the LP's row prices; closing an
     open one costs about the walk of its persons to their next open site. Swaps are
     checked with the assignment LP, best priced first; the first better plan is kept.
-    Stops when a round finds none or at ``deadline`` (``time.perf_counter()`` seconds).
+    Stops when a round finds none or at ``deadline`` (a work-clock reading).
     """
     tol = 1e-9 * max(1.0, float(P.n))
 
@@ -370,6 +371,7 @@ def capacitated_pmedian_lagrangian(
     cand = np.flatnonzero(~fixed)
 
     def evaluate(u: np.ndarray) -> tuple[float, np.ndarray]:
+        clock.charge_sparse(6.5 * P.rows.size)  # P.savings sorts the pairs
         value, x = P.savings(u)
         open_ = fixed.copy()
         if p > 0 and cand.size:
@@ -397,7 +399,6 @@ def solve_large_capacitated_pmedian(
     p: int,
     *,
     single_source: bool,
-    t0: float,
     time_limit: float,
 ) -> tuple[np.ndarray, np.ndarray | None, float, float, dict[str, Any]]:
     """Greedy start, best assignment, swaps, Lagrangian bound (see the module docstring).
@@ -406,6 +407,7 @@ def solve_large_capacitated_pmedian(
     the best try) when some demand points find no place within capacity. Raises
     :class:`~siting.errors.ParameterError` when ``time_limit`` ends before any assignment.
     """
+    t0 = clock.now()  # decisions read the work clock (siting.optimize.clock)
     P = _Pairs(D, w, q, cap)
     hist: dict[str, Any] = {}
     # the uncapacitated plan (greedy add, fast interchange): often capacities barely bind
@@ -413,13 +415,13 @@ def solve_large_capacitated_pmedian(
     sel = pmedian_greedy(D, w, p, fixed, ~fixed, big)
     sel, _ = pmedian_interchange(D, w, sel, fixed, ~fixed, big)
     assign = _Assigner(P, single_source and SEARCH_ROUNDED)
-    spent = time.perf_counter() - t0
+    spent = clock.now() - t0
     # the start's assignment gets the time it needs (at least a quarter of the limit)
     a = assign(sel, max(time_limit - spent, 0.25 * time_limit, 1.0))
     if a is None:
         msg = (
             f"time_limit={time_limit:g} s ran out before the first assignment of demand to "
-            f"sites was found ({time.perf_counter() - t0:.1f} s so far on {D.nnz:,} "
+            f"sites was found ({clock.now() - t0:.1f} s of work so far on {D.nnz:,} "
             "reachable pairs); raise time_limit"
         )
         raise ParameterError(msg)
@@ -428,17 +430,17 @@ def solve_large_capacitated_pmedian(
     sel, a, moves = _swap_search(P, assign, fixed, sel, a, t0 + SWAP_SHARE * time_limit)
     hist.update(moves)
     if single_source:  # each point whole to one site: rounded, then the exact assignment
-        t = time.perf_counter()
+        t = clock.now()
         a = _rounded(P, sel, a)
         exact = None
         if int(sel[P.cols].sum()) <= EXACT_PAIRS:  # HiGHS' presolve overruns larger ones
             exact = _exact_single_source(
-                P, sel, a, max(0.1, min(EXACT_SHARE * time_limit, t0 + time_limit - t))
+                P, sel, a, max(0.1, min(EXACT_SHARE * time_limit, t0 + time_limit - clock.now()))
             )
         if exact is not None and _better(exact, a, 1e-9 * max(1.0, float(P.n))):
             hist["reassigned"] = a.cost - exact.cost
             a = exact
-        hist["reassign_s"] = time.perf_counter() - t
+        hist["reassign_s"] = clock.now() - t
     feasible = a.unplaced == 0.0
     hist["unplaced"] = a.unplaced
     hist["unplaced_persons"] = a.unplaced_persons
@@ -449,8 +451,9 @@ def solve_large_capacitated_pmedian(
         # the uncapacitated bound (tight where capacities barely bind), then from its
         # prices the capacitated one: Liechtenstein, p = 150, 3,000 persons per site:
         # 11.24 M person-metres in 4 s, against 10.59 M from the LP duals in 5 s
-        t = time.perf_counter()
-        left = max(LAGRANGIAN_SHARE * time_limit, 0.95 * time_limit - (t - t0))
+        t = clock.now()
+        left = max(LAGRANGIAN_SHARE * time_limit, 0.95 * time_limit - (clock.now() - t0))
+        w1 = clock.now()
         lb, u = pmedian_lagrangian_prices(
             D, w, p, fixed, ~fixed, cost, iterations=600, time_limit=0.5 * left
         )
@@ -462,9 +465,9 @@ def solve_large_capacitated_pmedian(
             cost,
             u0=u,
             iterations=5000,
-            time_limit=left - (time.perf_counter() - t),
+            time_limit=left - (clock.now() - w1),
         )
         lb = max(lb, lb_cap)
         hist["lagrangian_bound"] = lb
-        hist["lagrangian_s"] = time.perf_counter() - t
+        hist["lagrangian_s"] = clock.now() - t
     return sel, a.x, cost, max(lb, 0.0), hist

@@ -21,16 +21,15 @@ costs; candidates are scanned by falling gain and the scan stops once no gain ca
 * :func:`priced_swap_search` - 1-swaps for models whose plans an LP evaluates
   (capacities): the swaps are priced by the LP's duals and checked in that order.
 
-Everything is deterministic for a given ``seed`` up to the limits: searches that stop at
-an iteration limit or on their goal give equal answers for equal seeds; one stopped at a
-``deadline`` (the solvers' time limit) may stop elsewhere under a different machine load.
+Everything is deterministic for a given ``seed``: deadlines are readings of the work
+clock (:mod:`siting.optimize.clock`), which advances by the work the kernels report, not
+by the wall clock. Parallel walks run in lock-step rounds, so which walk wins does not
+depend on thread timing either.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.optimize import _kernels as kern
+from siting.optimize import clock
 
 __all__ = [
     "CoverIndex",
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 _TOL = 1e-9  # relative tolerance on weights (persons)
-ILS_CHUNK = 100  # iterated-search iterations between deadline checks
+ILS_CHUNK = 100  # iterated-search iterations between deadline checks (a lock-step round)
 FULL_SCAN_EVERY = 20  # every so many iterations, a 1-swap descent over all columns
 ILS_RETURN_AFTER = 2_000  # iterations without a new best before the search returns to it
 
@@ -108,6 +108,43 @@ class CoverIndex:
         """Absolute tolerance on weights."""
         return _TOL * max(1.0, float(self.w.sum()))
 
+    @property
+    def nnz(self) -> int:
+        """Stored entries (row-column pairs)."""
+        return int(self.rind.size)
+
+
+# Work estimates of the kernels, in index entries visited (see siting.optimize.clock):
+# calibrated against their measured times on the benchmark instances.
+SWAP_MOVE_ENTRIES = 0.8  # x nnz per 1-swap move (and per scan that finds none)
+ILS_ITERATION_ENTRIES = 17.5  # x (column degree x row degree) per iterated-search iteration
+ILS_SCAN_ENTRIES = 6.2  # x nnz per full 1-swap descent of the iterated search
+CHECK_MIN_S = 5.0  # least time limit of one priced-swap check (an LP), seconds
+PM_MOVE_PASSES = 9  # sparse passes over the distance pairs per p-median interchange move
+
+
+def swap_search(
+    idx: CoverIndex, sel: np.ndarray, stop_at: float, max_moves: int, budget_slack: float = 0.0
+) -> tuple[float, int]:
+    """Compiled 1-swap descent on ``sel`` (in place), charged to the work clock."""
+    covered, moves = kern.swap_search(*idx.args(), sel, stop_at, max_moves, idx.tol(), budget_slack)
+    clock.charge_kernel((int(moves) + 1) * SWAP_MOVE_ENTRIES * idx.nnz + idx.n_cols)
+    return float(covered), int(moves)
+
+
+def drop_redundant(idx: CoverIndex, sel: np.ndarray, need_t: float) -> float:
+    """Close open columns not needed to cover ``need_t`` (in place), charged."""
+    covered = kern.drop_redundant(*idx.args(), sel, need_t)
+    clock.charge_kernel(idx.nnz)
+    return float(covered)
+
+
+def removal_order(idx: CoverIndex, sel: np.ndarray) -> np.ndarray:
+    """Open columns, cheapest to remove first (compiled), charged."""
+    order = kern.removal_order(*idx.args(), sel)
+    clock.charge_kernel(idx.nnz)
+    return order
+
 
 def greedy_cover(
     idx: CoverIndex,
@@ -140,6 +177,7 @@ def greedy_cover(
     sel = np.zeros(idx.n_cols, dtype=bool) if start is None else start.astype(bool).copy()
     max_add = idx.n_cols if max_add is None else int(max_add)
     order, curve = kern.greedy(*idx.args(), sel, float(need) - idx.tol(), max_add)
+    clock.charge_kernel(idx.nnz + order.size * idx.n_cols)
     return sel, order, curve
 
 
@@ -178,20 +216,19 @@ def improve_partial_cover(
     info : dict
         ``{"descent_s", "kicks_s", "start_cost", "cost"}``.
     """
-    t0 = time.perf_counter()
+    t0 = clock.now()
     tol = idx.tol()
     need_t = float(need) - tol
-    args = idx.args()
     best = sel.astype(bool).copy()
     start_cost = float(idx.cost[best].sum())
-    kern.drop_redundant(*args, best, need_t)
+    drop_redundant(idx, best, need_t)
     best = _descent(idx, best, need_t, max_tries, t0 + time_limit)
-    t1 = time.perf_counter()
+    t1 = clock.now()
     rng = np.random.default_rng(seed)
     best_cost = float(idx.cost[best].sum())
     cur = best.copy()
     for _ in range(kicks):
-        if time.perf_counter() - t0 > time_limit:
+        if clock.now() - t0 > time_limit:
             break
         opened = np.flatnonzero(cur)
         if opened.size < 2:
@@ -199,8 +236,8 @@ def improve_partial_cover(
         r = max(2, opened.size // 20)
         trial = cur.copy()
         trial[rng.choice(opened, size=min(r, opened.size), replace=False)] = False
-        kern.greedy(*args, trial, need_t, idx.n_cols)
-        kern.drop_redundant(*args, trial, need_t)
+        trial, _, _ = greedy_cover(idx, need, start=trial)
+        drop_redundant(idx, trial, need_t)
         trial = _descent(idx, trial, need_t, max_tries, t0 + time_limit)
         c = float(idx.cost[trial].sum())
         if c <= float(idx.cost[cur].sum()) + 1e-12:
@@ -209,7 +246,7 @@ def improve_partial_cover(
             best, best_cost = trial.copy(), c
     info = {
         "descent_s": t1 - t0,
-        "kicks_s": time.perf_counter() - t1,
+        "kicks_s": clock.now() - t1,
         "start_cost": start_cost,
         "cost": best_cost,
     }
@@ -218,22 +255,20 @@ def improve_partial_cover(
 
 def _descent(idx: CoverIndex, sel: np.ndarray, need_t: float, max_tries: int, deadline: float):
     """Close one column and repair by swaps; repeat while it succeeds."""
-    args = idx.args()
-    tol = idx.tol()
     best = sel.copy()
-    while time.perf_counter() < deadline:
-        order = kern.removal_order(*args, best)
+    while clock.now() < deadline:
+        order = removal_order(idx, best)
         done = False
         for j in order[:max_tries]:
             trial = best.copy()
             trial[j] = False
-            covered, _ = kern.swap_search(*args, trial, need_t, 100_000, tol, 0.0)
+            covered, _ = swap_search(idx, trial, need_t, 100_000)
             if covered >= need_t:
-                kern.drop_redundant(*args, trial, need_t)
+                drop_redundant(idx, trial, need_t)
                 best = trial
                 done = True
                 break
-            if time.perf_counter() > deadline:
+            if clock.now() > deadline:
                 break
         if not done:
             break
@@ -249,8 +284,8 @@ def mclp_swap(
     Returns the improved selection and its covered weight.
     """
     out = sel.astype(bool).copy()
-    covered, _ = kern.swap_search(*idx.args(), out, np.inf, max_moves, idx.tol(), budget_slack)
-    return out, float(covered)
+    covered, _ = swap_search(idx, out, np.inf, max_moves, budget_slack)
+    return out, covered
 
 
 def search_workers(threads: int | None) -> int:
@@ -277,70 +312,83 @@ def mclp_iterated_search(
     as many greedily and descends with best-improvement 1-swaps near the change (every
     ``FULL_SCAN_EVERY``-th iteration over all columns); a worse result is undone (kept 1
     time in 50, to leave plateaus), and after ``ILS_RETURN_AFTER`` iterations without a
-    new best the walk restarts from the best. Stops once ``stop_at`` persons are covered,
-    after ``max_iterations`` or at ``deadline`` (``time.perf_counter()`` seconds), checked
-    every ``ILS_CHUNK`` iterations. ``workers`` > 1 runs that many independent walks (seeds
-    ``seed``, ``seed + 1``, ...) in threads - the compiled kernel releases the GIL - and
-    stops them all once one reaches ``stop_at``. With one worker, or without ``stop_at``
-    and ``deadline``, the same seed gives the same answer. Returns the best selection and
-    its covered weight.
+    new best the walk restarts from the best. ``workers`` > 1 runs that many independent
+    walks (seeds ``seed``, ``seed + 1``, ...) in threads - the compiled kernel releases
+    the GIL - in lock-step rounds of ``ILS_CHUNK`` iterations. The search stops after the
+    round in which a walk covers ``stop_at`` persons, after ``max_iterations`` per walk
+    or at ``deadline`` (a work-clock reading, :func:`siting.optimize.clock.now`). The same
+    seed and ``workers`` give the same answer. Returns the best selection (ties: the
+    lowest seed) and its covered weight.
     """
-    if workers <= 1:
-        return _iterated_walk(idx, sel, stop_at, seed, max_iterations, deadline, None)
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        runs = [
-            pool.submit(_iterated_walk, idx, sel, stop_at, seed + k, max_iterations, deadline, stop)
-            for k in range(workers)
-        ]
-        results = [r.result() for r in runs]
-    return max(results, key=lambda r: r[1])  # ties: the lowest seed
+    walks = [_Walk(idx, sel, seed + k) for k in range(max(1, int(workers)))]
+    per_iteration = (
+        ILS_ITERATION_ENTRIES * (idx.nnz / max(idx.n_cols, 1) * idx.nnz / max(idx.n_rows, 1))
+        + ILS_SCAN_ENTRIES * idx.nnz / FULL_SCAN_EVERY
+    )
+    pool = ThreadPoolExecutor(max_workers=len(walks)) if len(walks) > 1 else None
+    try:
+        done = 0
+        while True:
+            n = max(1, min(ILS_CHUNK, max_iterations - done))
+            if pool is None:
+                ran = [walks[0].run(n, stop_at)]
+            else:
+                ran = list(pool.map(_Walk.run, walks, [n] * len(walks), [stop_at] * len(walks)))
+            done += n
+            clock.charge_kernel(max(ran) * per_iteration)  # walks run side by side
+            if any(wk.best_cov >= stop_at for wk in walks) or done >= max_iterations:
+                break
+            if deadline is not None and clock.now() > deadline:
+                break
+            if all(wk.stuck for wk in walks):
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    best = max(walks, key=lambda wk: wk.best_cov)  # ties: the first, lowest seed
+    return best.best, best.best_cov
 
 
-def _iterated_walk(
-    idx: CoverIndex,
-    sel: np.ndarray,
-    stop_at: float,
-    seed: int,
-    max_iterations: int,
-    deadline: float | None,
-    stop: threading.Event | None,
-) -> tuple[np.ndarray, float]:
-    """One walk of :func:`mclp_iterated_search`; sets ``stop`` when it reaches ``stop_at``."""
-    args = (idx.tptr, idx.tind, idx.rptr, idx.rind, idx.w)
-    tol = idx.tol()
-    cur = sel.astype(bool).copy()
-    best = cur.copy()
-    best_cov = -np.inf
-    chunk_sel = np.empty_like(cur)
-    done = 0
-    n_chunk = 0
-    stale = 0  # iterations since the best solution last improved
-    while done < max_iterations or n_chunk == 0:
-        n = min(ILS_CHUNK, max_iterations - done)
+class _Walk:
+    """One walk of :func:`mclp_iterated_search`, advanced a round at a time."""
+
+    def __init__(self, idx: CoverIndex, sel: np.ndarray, seed: int) -> None:
+        self.args = (idx.tptr, idx.tind, idx.rptr, idx.rind, idx.w)
+        self.tol = idx.tol()
+        self.seed = seed
+        self.cur = sel.astype(bool).copy()
+        self.best = self.cur.copy()
+        self.best_cov = -np.inf
+        self.chunk_sel = np.empty_like(self.cur)
+        self.n_chunk = 0
+        self.stale = 0  # iterations since the best solution last improved
+        self.stuck = False  # fewer than two open columns: nothing to perturb
+
+    def run(self, n: int, stop_at: float) -> int:
+        """Run up to ``n`` iterations (fewer once ``stop_at`` is reached); iterations run."""
+        if self.stuck or self.best_cov >= stop_at:
+            return 0
         cov, _, ran = kern.iterated_swaps(
-            *args, cur, chunk_sel, n, seed * 1_000_003 + n_chunk, stop_at, tol, FULL_SCAN_EVERY
+            *self.args,
+            self.cur,
+            self.chunk_sel,
+            n,
+            self.seed * 1_000_003 + self.n_chunk,
+            stop_at,
+            self.tol,
+            FULL_SCAN_EVERY,
         )
-        n_chunk += 1
-        done += max(int(ran), 1)
-        stale += int(ran)
-        if cov > best_cov + tol or best_cov == -np.inf:
-            best, best_cov = chunk_sel.copy(), float(cov)
-            stale = 0
-        elif stale >= ILS_RETURN_AFTER:  # the walk has drifted: go back to the best
-            cur[:] = best
-            stale = 0
-        if best_cov >= stop_at:
-            if stop is not None:
-                stop.set()
-            break
-        if (deadline is not None and time.perf_counter() > deadline) or (
-            stop is not None and stop.is_set()
-        ):
-            break
-        if ran < n:  # fewer than two open columns: nothing to perturb
-            break
-    return best, best_cov
+        self.n_chunk += 1
+        self.stale += int(ran)
+        if cov > self.best_cov + self.tol or self.best_cov == -np.inf:
+            self.best, self.best_cov = self.chunk_sel.copy(), float(cov)
+            self.stale = 0
+        elif self.stale >= ILS_RETURN_AFTER:  # the walk has drifted: go back to the best
+            self.cur[:] = self.best
+            self.stale = 0
+        if ran < n and self.best_cov < stop_at:
+            self.stuck = True
+        return max(int(ran), 1)
 
 
 def group_greedy(
@@ -409,10 +457,10 @@ def priced_swap_search(
     ``adds x drops``), or None when there is nothing to try; ``check(trial, seconds)``
     evaluates a plan (None if it could not); the first ``better`` one is kept and a new
     round starts. Stops when a round finds none or at ``deadline``
-    (``time.perf_counter()`` seconds). Returns the plan, its evaluation and counts.
+    (a work-clock reading). Returns the plan, its evaluation and counts.
     """
     stats = {"swap_rounds": 0, "swap_checks": 0, "swaps": 0}
-    while time.perf_counter() < deadline:
+    while clock.now() < deadline:
         stats["swap_rounds"] += 1
         priced = price(sel, best)
         if priced is None:
@@ -420,12 +468,14 @@ def priced_swap_search(
         adds, drops, order = priced
         improved = False
         for k in order:
-            if time.perf_counter() >= deadline:
+            if clock.now() >= deadline:
                 break
             trial = sel.copy()
             trial[adds[k // drops.size]] = True
             trial[drops[k % drops.size]] = False
-            got = check(trial, deadline - time.perf_counter())
+            # a check is never cut short by the phase's deadline (where it stopped would
+            # depend on the machine): it may overrun it, within the solver's wall limit
+            got = check(trial, max(deadline - clock.now(), CHECK_MIN_S))
             stats["swap_checks"] += 1
             if got is not None and better(got, best):
                 sel, best, improved = trial, got, True
@@ -504,6 +554,7 @@ def pmedian_greedy(
         sel[j] = True
         pairs = by_col[col_ptr[j] : col_ptr[j + 1]]
         np.minimum.at(d1, rows[pairs], D.data[pairs])
+        clock.charge_sparse(0.7 * D.nnz + m)
     return sel
 
 
@@ -560,5 +611,6 @@ def pmedian_interchange(
         j, k = opened[flat // m], flat % m
         sel[j] = False
         sel[k] = True
+        clock.charge_sparse(PM_MOVE_PASSES * D.nnz + opened.size * m)
     st = _pm_state(D, big, sel)
     return sel, float((w * st.d1).sum())

@@ -15,10 +15,13 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from siting.optimize import clock
+
 __all__ = [
     "MilpResult",
     "highs_lp",
     "new_highs",
+    "run_charged",
     "solution_status",
     "solve_lp_first_order",
     "solve_milp",
@@ -49,6 +52,20 @@ def new_highs() -> highspy.Highs:
     h = _QuietHighs()
     h.setOptionValue("output_flag", False)
     return h
+
+
+def run_charged(h: highspy.Highs, time_limit: float, *, setup: bool = True) -> None:
+    """``h.run()`` within the work budget of the solver call in progress (see
+    :mod:`siting.optimize.clock`): the time limit is capped by the real time left, and the
+    run is charged from HiGHS' iteration counts (``setup`` False: a warm re-solve, whose
+    model is already built)."""
+    h.setOptionValue("time_limit", clock.wall_cap(float(max(time_limit, 0.1))))
+    h.run()
+    lp = h.getLp()
+    if setup:
+        clock.charge_highs(h, len(lp.a_matrix_.value_), time_limit)
+    else:
+        clock.charge_highs(h, 0, time_limit, columns=lp.num_col_)
 
 
 @dataclass
@@ -254,7 +271,8 @@ def solve_milp(
         lp.integrality_ = [vt.kInteger if f else vt.kContinuous for f in np.asarray(integrality)]
     h = new_highs()
     h.setOptionValue("output_flag", bool(verbose))
-    h.setOptionValue("time_limit", float(time_limit))
+    time_limit = clock.wall_cap(float(time_limit))
+    h.setOptionValue("time_limit", time_limit)
     h.setOptionValue("random_seed", 0)
     if is_mip:
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -273,6 +291,7 @@ def solve_milp(
     t0 = time.perf_counter()
     run_status = h.run()
     seconds = time.perf_counter() - t0
+    clock.charge_highs(h, len(lp.a_matrix_.value_), time_limit)
     status = _status_name(h.getModelStatus())
     info = h.getInfo()
     if run_status == highspy.HighsStatus.kError or status in _FAILED:
@@ -370,10 +389,12 @@ def solve_lp_first_order(
     h = new_highs()
     h.setOptionValue("solver", "pdlp")
     h.setOptionValue("pdlp_iteration_limit", iterations)
-    h.setOptionValue("time_limit", 2.0 * float(max(time_limit, 0.05)) + 1.0)
+    wall = clock.wall_cap(2.0 * float(max(time_limit, 0.05)) + 1.0)
+    h.setOptionValue("time_limit", wall)
     h.setOptionValue("random_seed", 0)
     h.passModel(lp)
     h.run()
+    clock.charge_highs(h, nnz, wall)
     sol = h.getSolution()
     if not (sol.value_valid and sol.dual_valid):
         return None

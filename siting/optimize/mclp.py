@@ -22,7 +22,6 @@ and iterated 1-swaps use the rest of the time.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
+from siting.optimize import clock
 from siting.optimize.bounds import (
     first_order_seconds,
     lp_mclp_first_order,
@@ -43,7 +43,7 @@ from siting.optimize.heuristics import (
     mclp_swap,
     search_workers,
 )
-from siting.optimize.highs import highs_lp, new_highs, solution_status, solve_milp
+from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 from siting.optimize.reduce import (
     ReducedCover,
@@ -123,6 +123,7 @@ def _budget_greedy(
         )
 
 
+@clock.work_budget()
 def solve_mclp(
     problem: CoverageProblem,
     p: int | None = None,
@@ -146,7 +147,8 @@ def solve_mclp(
         Budget on the cost of new sites (same unit as ``problem.cost``); give ``p`` or
         ``budget``.
     time_limit : float
-        Seconds.
+        Seconds, counted as a work budget (:mod:`siting.optimize.clock`): the same
+        seed gives the same plan unless real time runs out first.
     mip_gap : float
         Accepted relative gap.
     method : {"auto", "exact", "heuristic"}
@@ -164,7 +166,7 @@ def solve_mclp(
         ``objective`` = covered persons (existing coverage included); ``bound`` = proven
         upper bound.
     """
-    t0 = time.perf_counter()
+    t0 = clock.now()
     deadline = t0 + float(time_limit)
     if (p is None) == (budget is None):
         msg = "give exactly one of p (number of new sites) or budget (cost of new sites)"
@@ -189,7 +191,7 @@ def solve_mclp(
         cover=problem.cover, weight=problem.weight, existing=problem.existing, cost=cost_full
     )
     R = reduce_cover(work)
-    hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
+    hist: dict[str, Any] = {"reduce_s": clock.now() - t0, "reduce": R.stats}
     nc = R.A.shape[1]
     cost = R.cost
     base = R.base_weight
@@ -198,19 +200,19 @@ def solve_mclp(
         y = np.ones(nc, dtype=bool) if nc else np.zeros(0, dtype=bool)
         return _finish(problem, R, y, base + total_cov, "optimal", t0, hist, "reduce")
     idx = CoverIndex.build(R.A, R.weight, cost)
-    t = time.perf_counter()
+    t = clock.now()
     if p is not None:
         sel, _, _ = greedy_cover(idx, np.inf, max_add=p)
         sel, cov = mclp_swap(idx, sel)
     else:
         sel = _budget_greedy(R.A, R.weight, cost, limit)
         sel, cov = mclp_swap(idx, sel, budget_slack=max(0.0, limit - float(cost[sel].sum())))
-    hist["heuristic_s"] = time.perf_counter() - t
+    hist["heuristic_s"] = clock.now() - t
     hist["heuristic"] = base + cov
     steps = ["reduce", "greedy", "swap"]
     ub = base + total_cov
     if p is not None:
-        t = time.perf_counter()
+        t = clock.now()
         lag = mclp_lagrangian_curve(
             R.A,
             R.weight,
@@ -221,7 +223,7 @@ def solve_mclp(
         )
         ub = min(ub, base + float(lag[0]))
         hist["lagrangian_bound"] = ub
-        hist["lagrangian_s"] = time.perf_counter() - t
+        hist["lagrangian_s"] = clock.now() - t
         steps.append("lagrangian")
     integral = bool(np.all(np.round(R.weight) == R.weight))
 
@@ -253,10 +255,10 @@ def solve_mclp(
     keep: np.ndarray | None = None
     if R.A.nnz <= LP_NNZ_LIMIT:
         # LP bound, then randomised LP rounding repaired by 1-swaps (p version)
-        t = time.perf_counter()
+        t = clock.now()
         lp = _lp_with_duals(c, M, lo, hi, time_limit=max(0.1, 0.3 * (deadline - t)))
         steps.append("lp")
-        hist["lp_solve_s"] = time.perf_counter() - t
+        hist["lp_solve_s"] = clock.now() - t
         if lp is not None:
             ub = min(ub, base + float(lp.objective))
             hist["lp_bound"] = base + float(lp.objective)
@@ -274,7 +276,7 @@ def solve_mclp(
                 steps.append("rounding")
                 hist["rounding"] = base + cov
                 hist["rounding_trials"] = trials
-        hist["lp_s"] = time.perf_counter() - t
+        hist["lp_s"] = clock.now() - t
         if gap_of(cov, ub) <= mip_gap:
             status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
             return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
@@ -288,7 +290,7 @@ def solve_mclp(
                 keep = np.flatnonzero(~out)
                 hist["rc_fixed"] = int(out.sum())
                 steps.append("rcfix")
-    t = time.perf_counter()
+    t = clock.now()
     if keep is not None:
         Ak, wk = _restrict(R.A, R.weight, keep)
         dom = dominated_columns(Ak, cost[keep]) & ~sel[keep]
@@ -318,7 +320,7 @@ def solve_mclp(
         heuristics=HIGHS_HEURISTICS,
     )
     steps.append("highs")
-    hist["highs_s"] = time.perf_counter() - t
+    hist["highs_s"] = clock.now() - t
     hist["highs_status"] = res.status
     if res.x is not None and res.objective > cov + 1e-9 * max(1.0, total_cov):
         if keep is not None:
@@ -364,17 +366,17 @@ def _solve_large(
     def gap_of(cov_: float, ub_: float) -> float:
         return relative_gap(base + cov_, ub_, integral=integral, sense=-1)
 
-    t = time.perf_counter()
+    t = clock.now()
     pd_time = first_order_seconds(deadline - t)
     pdb, y_lp = lp_mclp_first_order(R.A, R.weight, R.cost, limit, time_limit=pd_time)
-    hist["pdlp_s"] = time.perf_counter() - t
+    hist["pdlp_s"] = clock.now() - t
     if np.isfinite(pdb):
         ub = min(ub, base + pdb)
         hist["pdlp_bound"] = base + pdb
         steps.append("pdlp")
     nc = R.A.shape[1]
     if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
-        t = time.perf_counter()
+        t = clock.now()
         if y_lp is not None and LARGE_ROUNDING_SHARE > 0:
             sel, cov, _ = _round_lp(
                 idx,
@@ -388,8 +390,8 @@ def _solve_large(
             )
             steps.append("rounding")
             hist["rounding"] = base + cov
-            hist["rounding_s"] = time.perf_counter() - t
-        if gap_of(cov, ub) > mip_gap and time.perf_counter() < deadline:
+            hist["rounding_s"] = clock.now() - t
+        if gap_of(cov, ub) > mip_gap and clock.now() < deadline:
             sel, cov = mclp_iterated_search(
                 idx,
                 sel,
@@ -400,16 +402,16 @@ def _solve_large(
             )
             steps.append("ils")
             hist["ils"] = base + cov
-        hist["search_s"] = time.perf_counter() - t
+        hist["search_s"] = clock.now() - t
     elif p is None and y_lp is not None and gap_of(cov, ub) > mip_gap:
         # a budget: randomised LP rounding by cost, refilled greedily, 1-swaps in budget
-        t = time.perf_counter()
+        t = clock.now()
         rng = np.random.default_rng(seed)
         y = np.clip(y_lp, 0.0, 1.0)
         AT = sp.csr_matrix(sp.csr_matrix(R.A, dtype=float).T)
         step = 0.0  # the longest trial so far: no trial starts that would end past the limit
-        while time.perf_counter() + step < deadline - 0.05 and gap_of(cov, ub) > mip_gap:
-            t_trial = time.perf_counter()
+        while clock.now() + step < deadline - 0.05 and gap_of(cov, ub) > mip_gap:
+            t_trial = clock.now()
             # noise: a few columns the LP leaves at 0 come in (about 5 expected)
             noise = rng.uniform(0.0, min(0.1, 5.0 / nc))
             start = rng.random(nc) < y * rng.uniform(0.3, 1.0) + noise
@@ -420,11 +422,11 @@ def _solve_large(
             got, c_ = mclp_swap(idx, got, budget_slack=max(0.0, limit - float(R.cost[got].sum())))
             if c_ > cov + 1e-9:
                 sel, cov = got, c_
-            step = max(step, time.perf_counter() - t_trial)
+            step = max(step, clock.now() - t_trial)
         steps.append("rounding")
         hist["rounding"] = base + cov
-        hist["rounding_s"] = time.perf_counter() - t
-    timed_out = time.perf_counter() >= deadline - 0.05
+        hist["rounding_s"] = clock.now() - t
+    timed_out = clock.now() >= deadline - 0.05
     status = "optimal" if gap_of(cov, ub) == 0 else ("time_limit" if timed_out else "feasible")
     return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
 
@@ -455,7 +457,7 @@ def _round_lp(
         trial, tc = mclp_swap(idx, trial)
         if tc > cov + idx.tol():
             sel, cov = trial, tc
-        if good_enough(cov) or time.perf_counter() > stop:
+        if good_enough(cov) or clock.now() > stop:
             break
     return sel, cov, trials
 
@@ -486,10 +488,9 @@ def _lp_with_duals(
     """Maximise ``c'x`` over ``lo <= Mx <= hi``, ``0 <= x <= 1`` with HiGHS; None if not optimal."""
     lp = highs_lp(c, M, lo, hi, maximize=True)
     h = new_highs()
-    h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("random_seed", 0)
     h.passModel(lp)
-    h.run()
+    run_charged(h, time_limit)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     sol = h.getSolution()
@@ -529,7 +530,7 @@ def _finish(
         bound=bound,
         gap=gap,
         status="optimal" if gap == 0.0 else status,
-        seconds=time.perf_counter() - t0,
+        seconds=clock.now() - t0,
         covered_weight=cw,
         covered_share=cw / total if total > 0 else 1.0,
         history=hist,

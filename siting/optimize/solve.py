@@ -156,9 +156,10 @@ def solve_matrix(
         models their searches use the time limit); ``exact``: close the gap with HiGHS
         within ``time_limit``; ``auto``: HiGHS where it can work in useful time.
     seed : int
-        Seed of randomised steps: the same seed gives the same solution whenever the run
-        ends on a proof or an iteration limit (a search cut short by ``time_limit`` may
-        stop at a different point under a different machine load).
+        Seed of randomised steps: the same seed, ``time_limit`` and ``threads`` give the
+        same solution. ``time_limit`` is counted as a work budget
+        (:mod:`siting.optimize.clock`); only if real time runs out first (a slow machine)
+        may a rerun differ, and ``solution.history["deterministic"]`` is then False.
     threads : int, optional
         HiGHS threads.
     verbose : bool

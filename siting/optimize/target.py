@@ -38,7 +38,6 @@ one row per district. Pipeline (:func:`solve_target`):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,7 +46,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
-from siting.optimize import _kernels as kern
+from siting.optimize import clock
 from siting.optimize.bounds import (
     first_order_seconds,
     lp_psclp,
@@ -57,11 +56,14 @@ from siting.optimize.bounds import (
 )
 from siting.optimize.heuristics import (
     CoverIndex,
+    drop_redundant,
     greedy_cover,
     group_greedy,
     improve_partial_cover,
     mclp_iterated_search,
+    removal_order,
     search_workers,
+    swap_search,
 )
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
@@ -243,7 +245,7 @@ def _finish(
         bound=float(min(rounded_bound(bound, integral=integral), obj)),
         gap=gap,
         status=status,
-        seconds=time.perf_counter() - t0,
+        seconds=clock.now() - t0,
         covered_weight=cw,
         covered_share=cw / total if total > 0 else 1.0,
         history=history,
@@ -278,10 +280,10 @@ def _lp_rounding(
         key = logy - np.log(-np.log(rng.random(m)))
         sel = np.zeros(m, dtype=bool)
         sel[np.argpartition(-key, p - 1)[:p]] = True
-        covered, _ = kern.swap_search(*idx.args(), sel, need_t, 100_000, idx.tol(), 0.0)
+        covered, _ = swap_search(idx, sel, need_t, 100_000)
         if covered >= need_t:
             return sel
-        if time.perf_counter() > deadline:
+        if clock.now() > deadline:
             break
     return None
 
@@ -303,7 +305,7 @@ def _cost_rounding(
     y = np.clip(np.asarray(y_lp, dtype=float), 0.0, 1.0)
     best, best_cost = sel, float(idx.cost[sel].sum())
     trial = 0
-    while time.perf_counter() < deadline and not done(best_cost):
+    while clock.now() < deadline and not done(best_cost):
         # a little noise lets columns the LP leaves at 0 in (else the starts repeat):
         # about 5 of them expected
         noise = rng.uniform(0.0, min(0.1, 5.0 / idx.n_cols))
@@ -315,7 +317,7 @@ def _cost_rounding(
             got,
             seed=seed + trial,
             kicks=0,
-            time_limit=max(0.01, deadline - time.perf_counter()),
+            time_limit=max(0.01, deadline - clock.now()),
         )
         trial += 1
         c = float(idx.cost[got].sum())
@@ -330,6 +332,7 @@ def _rounding_seconds(now: float, stop: float) -> float:
 
 
 # ---------------------------------------------------------------------- main entry
+@clock.work_budget()
 def solve_target(
     problem: CoverageProblem,
     target: float = 0.9,
@@ -365,9 +368,9 @@ def solve_target(
         ``heuristic`` stops after the local search and the Lagrangian bound; ``exact``
         always lets HiGHS close the gap; ``auto`` = exact within ``time_limit``.
     seed : int
-        Seed of the randomised parts: the same seed gives the same answer whenever the
-        run ends on a proof or an iteration limit (a run cut short by ``time_limit`` may
-        stop at a different point under a different machine load).
+        Seed of the randomised parts: the same seed, ``time_limit`` and ``threads`` give
+        the same answer unless real time runs out before the work budget
+        (``history["deterministic"]`` False; see :mod:`siting.optimize.clock`).
     threads : int, optional
         HiGHS threads; on large models also the number of parallel iterated-search walks
         (default: every CPU, at most 8).
@@ -395,7 +398,7 @@ def solve_target(
     InfeasibleError
         The target exceeds what all sites together can reach (the message says how much).
     """
-    t0 = time.perf_counter()
+    t0 = clock.now()
     deadline = t0 + float(time_limit)
     target = _check_target(target)
     group = problem.group if by_group else None
@@ -404,7 +407,7 @@ def solve_target(
         raise ParameterError(msg)
     _check_feasible(problem, target, group, threshold, describe, group_names)
     R = reduce_cover(problem, by_group=by_group)
-    hist: dict[str, Any] = {"reduce_s": time.perf_counter() - t0, "reduce": R.stats}
+    hist: dict[str, Any] = {"reduce_s": clock.now() - t0, "reduce": R.stats}
     if by_group:
         return _solve_group_target(
             problem, R, target, t0, deadline, hist, mip_gap, method, threads, verbose
@@ -418,7 +421,7 @@ def solve_target(
         return _finish(problem, R, np.zeros(nc), 0.0, "optimal", t0, hist, "reduce")
     idx = CoverIndex.build(R.A, R.weight, R.cost)
     need_t = need - idx.tol()
-    t = time.perf_counter()
+    t = clock.now()
     sel, _, _ = greedy_cover(idx, need)
     hist["greedy"] = float(idx.cost[sel].sum())
     kicks = 10 if method == "heuristic" else 0  # LP rounding below is the stronger search
@@ -429,25 +432,25 @@ def solve_target(
     )
     ub = float(idx.cost[sel].sum())
     hist["local_search"] = ub
-    hist["heuristic_s"] = time.perf_counter() - t
+    hist["heuristic_s"] = clock.now() - t
     steps = ["reduce", "greedy", "swap"]
     lb = 0.0
     y_frac = None
     if use_lp:
         # --- LP bound (HiGHS); its solution guides the search
-        t = time.perf_counter()
+        t = clock.now()
         lpv, y_frac = lp_psclp(
             R.A, R.weight, R.cost, need, time_limit=max(0.1, 0.5 * (deadline - t))
         )
         if np.isfinite(lpv):
             lb = lpv
         hist["lp_bound"] = lpv
-        hist["lp_s"] = time.perf_counter() - t
+        hist["lp_s"] = clock.now() - t
         steps.append("lp")
     if y_frac is None and method != "heuristic":
         # --- too large for the simplex method: first-order LP (PDLP), its duals give a
         # proven Lagrangian bound, polished by subgradient steps from there
-        t = time.perf_counter()
+        t = clock.now()
         # with whole-number costs the bound is rounded up: its last decimals rarely matter
         pd_time = first_order_seconds(deadline - t, most=6.0 if integral else np.inf)
         pdb, lam, y_pd = lp_psclp_first_order(R.A, R.weight, R.cost, need, time_limit=pd_time)
@@ -459,7 +462,7 @@ def solve_target(
                 need,
                 ub,
                 iterations=1000,
-                time_limit=max(0.05, 0.1 * (deadline - time.perf_counter())),
+                time_limit=max(0.05, 0.1 * (deadline - clock.now())),
                 lam0=lam,
                 stop_at=ub - 1 + 1e-6 if integral else ub,
             )
@@ -467,10 +470,10 @@ def solve_target(
             y_frac = y_pd
             hist["pdlp_bound"] = max(pdb, lag)
             steps.append("pdlp")
-        hist["pdlp_s"] = time.perf_counter() - t
+        hist["pdlp_s"] = clock.now() - t
     if y_frac is None:
         # --- Lagrangian bound; the average y-subproblem solution approximates the LP
-        t = time.perf_counter()
+        t = clock.now()
         small = method == "heuristic"
         lag, _, y_frac = psclp_lagrangian(
             R.A,
@@ -484,13 +487,13 @@ def solve_target(
         )
         lb = max(lb, lag, 0.0)
         hist["lagrangian_bound"] = lag
-        hist["lagrangian_s"] = time.perf_counter() - t
+        hist["lagrangian_s"] = clock.now() - t
         steps.append("lagrangian")
     if method == "heuristic" or _lower_ok(lb, ub, integral, mip_gap):
         status = "optimal" if _lower_ok(lb, ub, integral, 0.0) else "feasible"
         return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
     # --- guided search: greedy seeded with near-1 columns, then randomised rounding
-    t = time.perf_counter()
+    t = clock.now()
     unit_costs = bool(R.cost.size and np.all(R.cost == R.cost[0]) and R.cost[0] > 0)
     if use_lp or not unit_costs:
         s2, _, _ = greedy_cover(idx, need, start=y_frac >= 0.9)
@@ -506,7 +509,7 @@ def solve_target(
         stop_round = t + share * (deadline - t)
         attempts = n_drop = 0
         rounding = True  # LP rounding while it succeeds (on large models: briefly)
-        while not _lower_ok(lb, ub, integral, mip_gap) and time.perf_counter() < stop_round:
+        while not _lower_ok(lb, ub, integral, mip_gap) and clock.now() < stop_round:
             p_try = round(ub / unit) - 1
             got = None
             if rounding:
@@ -515,7 +518,7 @@ def solve_target(
                 # models each round is capped, because there the iterated search below
                 # goes down one site at a time faster (50,000-node grid: 112 -> 106
                 # sites in 0.3-1.5 s, while rounding took 2.6 s to miss at 107)
-                now = time.perf_counter()
+                now = clock.now()
                 got = _lp_rounding(
                     idx,
                     need_t,
@@ -533,7 +536,7 @@ def solve_target(
             if got is None:
                 # large models (no HiGHS after this): iterated swaps at UB - 1 sites from
                 # the incumbent without one of its 5 least useful sites, in turn
-                order = kern.removal_order(*idx.args(), sel)
+                order = removal_order(idx, sel)
                 start = sel.copy()
                 start[order[n_drop % min(5, order.size)]] = False
                 n_drop += 1
@@ -544,17 +547,17 @@ def solve_target(
                     stop_at=need_t,
                     seed=seed + attempts,
                     workers=search_workers(threads),
-                    deadline=min(stop_round, time.perf_counter() + ILS_SLICE_S),
+                    deadline=min(stop_round, clock.now() + ILS_SLICE_S),
                 )
                 if cov < need_t:
                     continue
             n_drop = 0
-            kern.drop_redundant(*idx.args(), got, need_t)
+            drop_redundant(idx, got, need_t)
             sel, ub = got, float(idx.cost[got].sum())
     if not (use_lp or unit_costs) and not _lower_ok(lb, ub, integral, mip_gap):
         # large model with costs (no HiGHS, no iterated swaps, which count sites): LP
         # rounding by cost for the rest of the time
-        now = time.perf_counter()
+        now = clock.now()
         sel, ub = _cost_rounding(
             idx,
             need,
@@ -566,14 +569,14 @@ def solve_target(
             done=lambda cost: _lower_ok(lb, cost, integral, mip_gap),
         )
     hist["guided"] = ub
-    hist["guided_s"] = time.perf_counter() - t
+    hist["guided_s"] = clock.now() - t
     steps.append("rounding")
     if (
         _lower_ok(lb, ub, integral, mip_gap)
-        or time.perf_counter() >= deadline
+        or clock.now() >= deadline
         or not (use_lp or method == "exact")
     ):
-        timed_out = time.perf_counter() >= deadline - 0.05
+        timed_out = clock.now() >= deadline - 0.05
         status = (
             "optimal"
             if _lower_ok(lb, ub, integral, 0.0)
@@ -581,7 +584,7 @@ def solve_target(
         )
         return _finish(problem, R, sel, lb, status, t0, hist, "+".join(steps))
     # --- exact: HiGHS on the reduced model, warm-started, cut off at the incumbent
-    t = time.perf_counter()
+    t = clock.now()
     c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, need)
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
@@ -598,7 +601,7 @@ def solve_target(
         verbose=verbose,
     )
     steps.append("highs")
-    hist["highs_s"] = time.perf_counter() - t
+    hist["highs_s"] = clock.now() - t
     hist["highs_status"] = res.status
     hist["highs_nodes"] = res.nodes
     if res.x is not None and res.objective < ub - 1e-9:
@@ -639,7 +642,7 @@ def _solve_group_target(
     if not np.any(need_g > 0) or nc == 0:
         return _finish(problem, R, np.zeros(nc), 0.0, "optimal", t0, hist, "reduce")
     rg = R.group if R.group is not None else np.zeros(R.A.shape[0], dtype=np.int64)
-    t = time.perf_counter()
+    t = clock.now()
     sel = group_greedy(R.A, R.weight, rg, need_g, R.cost)
     # drop redundant columns (most expensive first) while every district stays met
     for j in np.flatnonzero(sel)[np.argsort(-R.cost[sel], kind="stable")]:
@@ -648,17 +651,17 @@ def _solve_group_target(
         if np.any(np.bincount(rg, weights=R.weight * cov, minlength=G) < need_g):
             sel[j] = True
     hist["greedy"] = float(R.cost[sel].sum())
-    hist["heuristic_s"] = time.perf_counter() - t
+    hist["heuristic_s"] = clock.now() - t
     integral = bool(np.all(np.round(R.cost) == R.cost))
     c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, 0.0, group=rg, group_need=need_g)
     if method == "heuristic":
-        res = solve_milp(c, M, lo, hi, time_limit=max(0.1, deadline - time.perf_counter()))
+        res = solve_milp(c, M, lo, hi, time_limit=max(0.1, deadline - clock.now()))
         lb = res.objective if res.status == "optimal" else 0.0
         status = "optimal" if _lower_ok(lb, float(R.cost[sel].sum()), integral, 0) else "feasible"
         return _finish(problem, R, sel, lb, status, t0, hist, "reduce+group-greedy+lp")
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
-    t = time.perf_counter()
+    t = clock.now()
     res = solve_milp(
         c,
         M,
@@ -671,7 +674,7 @@ def _solve_group_target(
         start=x0,
         verbose=verbose,
     )
-    hist["highs_s"] = time.perf_counter() - t
+    hist["highs_s"] = clock.now() - t
     hist["highs_status"] = res.status
     ub = float(R.cost[sel].sum())
     if res.x is not None and res.objective < ub - 1e-9:
@@ -682,6 +685,7 @@ def _solve_group_target(
 
 
 # ---------------------------------------------------------------------- curve
+@clock.work_budget()
 def coverage_curve(
     problem: CoverageProblem,
     max_new: int | None = None,

@@ -1,0 +1,155 @@
+"""Work budgets (siting.optimize.clock): same seed and time limit -> same plan, whatever
+the machine load; the wall clock only as a safety net, and reported when it cuts in."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from siting.optimize import CoverageProblem, clock, solve_mclp, solve_target
+from siting.optimize import _kernels as kern
+
+
+def city(seed: int = 3, n: int = 4000, m: int = 500, radius: float = 0.06) -> CoverageProblem:
+    """Demand and candidate points in a unit square, covered within ``radius``."""
+    rng = np.random.default_rng(seed)
+    d = rng.random((n, 2))
+    s = rng.random((m, 2))
+    d2 = ((d[:, None, :] - s[None, :, :]) ** 2).sum(axis=2)
+    cover = sp.csr_matrix(d2 <= radius**2)
+    existing = np.zeros(m, dtype=bool)
+    existing[:10] = True
+    weight = rng.integers(1, 200, n).astype(float)
+    return CoverageProblem(cover=cover, weight=weight, existing=existing)
+
+
+@pytest.fixture
+def large_paths(monkeypatch):
+    """Send a small model down the city-scale paths (PDLP, iterated search on deadlines)."""
+    import siting.optimize.mclp as mclp_mod
+    import siting.optimize.target as target_mod
+
+    monkeypatch.setattr(target_mod, "LP_NNZ_LIMIT", 0)
+    monkeypatch.setattr(mclp_mod, "LP_NNZ_LIMIT", 0)
+
+
+def slowed(monkeypatch, seconds: float) -> None:
+    """Make every iterated-search round take ``seconds`` longer (a busy machine)."""
+    real = kern.iterated_swaps
+
+    def slow(*args):
+        time.sleep(seconds)
+        return real(*args)
+
+    monkeypatch.setattr(kern, "iterated_swaps", slow)
+
+
+def _outcome(sol) -> dict:
+    hist = {
+        k: v
+        for k, v in sol.history.items()
+        if not k.endswith("_s") and isinstance(v, int | float | str | bool)
+    }
+    return {
+        "new": sol.new.tolist(),
+        "objective": sol.objective,
+        "bound": sol.bound,
+        "status": sol.status,
+        **hist,
+    }
+
+
+def _check_repeatable(runs: list) -> None:
+    if not all(s.history["deterministic"] for s in runs):
+        pytest.skip("this machine is too slow for the work budget (the wall clock cut in)")
+    first = _outcome(runs[0])
+    for s in runs[1:]:
+        assert _outcome(s) == first
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_target_same_plan_under_load(large_paths, monkeypatch, threads: int) -> None:
+    P = city()
+    kw = {"time_limit": 3.0, "seed": 4, "threads": threads}
+    quiet = solve_target(P, 0.9, **kw)
+    assert "pdlp" in quiet.method  # the large path, whose searches end on the budget
+    assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]  # the budget was used
+    slowed(monkeypatch, 0.002)
+    busy = solve_target(P, 0.9, **kw)
+    _check_repeatable([quiet, busy])
+
+
+def test_mclp_same_plan_under_load(large_paths, monkeypatch) -> None:
+    P = city(seed=5, radius=0.08)
+    kw = {"time_limit": 3.0, "seed": 1, "threads": 2}
+    quiet = solve_mclp(P, 30, **kw)
+    assert "ils" in quiet.method  # the iterated search ran to the end of its budget
+    assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]
+    slowed(monkeypatch, 0.002)
+    busy = solve_mclp(P, 30, **kw)
+    _check_repeatable([quiet, busy])
+
+
+def test_wall_clock_cut_is_reported(large_paths, monkeypatch) -> None:
+    slowed(monkeypatch, 0.05)  # far slower than the calibrated rates
+    sol = solve_mclp(city(seed=5, radius=0.08), 30, time_limit=1.0, seed=0)
+    assert sol.history["deterministic"] is False
+    assert "wall clock" in sol.history["cut_by"]
+    assert sol.seconds < 1.0 + 2.0  # the time limit still holds (a round may overrun it)
+    assert all(v < 100 for k, v in sol.history.items() if k.endswith("_s"))
+
+
+def test_small_model_reports_deterministic() -> None:
+    sol = solve_target(city(n=300, m=40, radius=0.15), 0.8, time_limit=10)
+    assert sol.status == "optimal"
+    assert sol.history["deterministic"] is True
+    assert sol.history["work_s"] > 0
+
+
+def test_clock_nesting_and_jump() -> None:
+    assert clock.current() is None
+    t = time.perf_counter()
+    assert abs(clock.now() - t) < 1.0  # outside a solver: the wall clock
+    clock.charge(5.0)  # ignored outside a solver
+    with clock.budget(10.0) as outer:
+        start = clock.now()
+        clock.charge(1.5)
+        assert clock.now() == pytest.approx(start + 1.5)
+        with clock.budget(2.0) as inner:
+            clock.charge_sparse(0)  # the fixed cost of a step
+            clock.charge(0.5)
+            assert inner.work == pytest.approx(0.5 + clock.CALL_S)
+        assert outer.work == pytest.approx(2.0 + clock.CALL_S)  # charges reach the caller
+        assert outer.deterministic
+    with clock.budget(0.0) as clk:  # no real time at all: the net cuts in at once
+        before = clk.origin
+        time.sleep(0.01)
+        assert clock.now() >= before + clock.WALL_JUMP
+        assert clk.cuts == ["wall clock"]
+        assert not clk.deterministic
+        assert clock.wall_cap(5.0) == pytest.approx(0.01)
+    assert clock.current() is None
+
+
+def test_highs_time_limit_marks_the_run(monkeypatch) -> None:
+    from siting.optimize.highs import solve_milp
+
+    rng = np.random.default_rng(0)
+    A = sp.random(300, 300, density=0.05, random_state=1, format="csr")
+    with clock.budget(100.0) as clk:
+        res = solve_milp(
+            -rng.random(300),
+            A,
+            np.full(300, -np.inf),
+            np.ones(300),
+            integrality=np.ones(300),
+            time_limit=1e-9,
+        )
+    if res.status == "time_limit":
+        assert "HiGHS time limit" in clk.cuts
+        assert clk.work >= 1e-9
+    else:  # solved before HiGHS looked at the clock
+        assert clk.deterministic
