@@ -302,6 +302,7 @@ def run_ours(cover, pop, existing, args) -> list[dict]:
                 "share": s.covered_share,
                 "history": {k: v for k, v in s.history.items() if k != "reduce"},
                 "reduced": s.history.get("reduce"),
+                **_plan_fields(s),
             }
         )
         if stage == "cold" and args.quick and sec > 30:
@@ -320,9 +321,18 @@ def run_ours(cover, pop, existing, args) -> list[dict]:
                 "method": "ours",
                 "detail": s.method,
                 "share": s.covered_share,
+                **_plan_fields(s),
             }
         )
     return out
+
+
+def _plan_fields(s) -> dict:
+    """A fingerprint of the plan's new sites, and whether the run was repeatable."""
+    import hashlib
+
+    digest = hashlib.sha1(np.asarray(s.new, dtype=np.int64).tobytes()).hexdigest()[:10]
+    return {"plan": digest, "repeatable": bool(s.history.get("deterministic", True))}
 
 
 def mclp_p(P, args) -> int:
@@ -358,6 +368,7 @@ def run_ours_mclp(cover, pop, existing, args) -> list[dict]:
                 "p": p,
                 "mip_gap": gap,
                 "n_new": int(s.n_new),
+                **_plan_fields(s),
             }
         )
     return out
@@ -629,6 +640,27 @@ def compare(records: list[dict]) -> None:
             r["obj_vs_ours"] = r["objective"] - ref["objective"]
 
 
+def repeat_notes(records: list[dict]) -> list[str]:
+    """Same seed, same time limit: did the cold and warm target runs give one plan?"""
+    out = []
+    for inst in dict.fromkeys(r["instance"] for r in records):
+        runs = [
+            r
+            for r in records
+            if r["instance"] == inst and r["stage"] in ("target-cold", "target-warm")
+        ]
+        if len(runs) == 2 and all("plan" in r for r in runs):
+            same = runs[0]["plan"] == runs[1]["plan"]
+            flags = [r["repeatable"] for r in runs]
+            out.append(
+                f"{inst}: cold and warm target runs (same seed and limit) gave "
+                f"{'the same plan' if same else 'different plans'} "
+                f"({runs[0]['plan']}{'' if same else ' / ' + runs[1]['plan']}); "
+                f"work budget kept: {'yes' if all(flags) else 'no (the wall clock cut in)'}"
+            )
+    return out
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow peer runs")
@@ -700,6 +732,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 records.append(r)
                 print(_row(r), flush=True)
     compare(records)
+    notes += repeat_notes(records)
     print()
     print(table(records, notes))
     if args.json:

@@ -239,3 +239,29 @@ def test_pmedian_and_capacitated_models_through_solve(scenario):
         st.solve(cov, model="pmedian", p=3, max_distance=5000)
     near = st.solve(cov, model="pmedian", p=3, max_distance=900, drop_unreachable=True)
     assert near.summary()["max_distance"] == 900 and near.summary()["drop_unreachable"]
+
+
+def test_plan_reports_whether_the_run_is_repeatable(scenario, monkeypatch):
+    from siting.scenario import ScenarioResult
+
+    net, demand, existing, candidates = scenario
+    cov = st.coverage(net, demand, existing, candidates, minutes=5)
+    plan = st.solve(cov, model="target", target=0.9, seed=3)
+    again = st.solve(cov, model="target", target=0.9, seed=3)
+    assert plan.summary()["repeatable"] is True
+    assert np.array_equal(plan.selected, again.selected)
+    result = ScenarioResult(
+        name="x",
+        network=net,
+        demand=demand,
+        existing=existing,
+        candidates=candidates,
+        coverage=cov,
+        circle=None,
+        plan=plan,
+    )
+    assert "repeatable" not in result.table().index
+    # a run the wall clock cut short says so in the summary and in the scenario table
+    plan.solution.history["deterministic"] = False
+    assert plan.summary()["repeatable"] is False
+    assert result.table().loc["repeatable", "value"].startswith("no:")

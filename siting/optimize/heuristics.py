@@ -29,7 +29,6 @@ depend on thread timing either.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -288,11 +287,16 @@ def mclp_swap(
     return out, covered
 
 
+DEFAULT_WALKS = 2  # parallel walks of the iterated search unless ``threads`` says otherwise
+
+
 def search_workers(threads: int | None) -> int:
-    """Parallel walks for the iterated search: ``threads`` or every CPU (at most 8)."""
+    """Parallel walks for the iterated search: ``threads``, else ``DEFAULT_WALKS`` on every
+    machine (the walks decide the plan: a count that followed the CPUs would give
+    another plan on another machine)."""
     if threads is not None:
         return max(1, int(threads))
-    return max(1, min(8, os.cpu_count() or 1))
+    return DEFAULT_WALKS
 
 
 def mclp_iterated_search(

@@ -156,7 +156,7 @@ def solve_mclp(
         Seed of the randomised LP rounding.
     threads : int, optional
         HiGHS threads; on large models also the number of parallel iterated-search walks
-        (default: every CPU, at most 8).
+        (default: 2 walks on any machine, so that plans agree across machines).
     verbose : bool
         HiGHS log.
 

@@ -373,7 +373,7 @@ def solve_target(
         (``history["deterministic"]`` False; see :mod:`siting.optimize.clock`).
     threads : int, optional
         HiGHS threads; on large models also the number of parallel iterated-search walks
-        (default: every CPU, at most 8).
+        (default: 2 walks on any machine, so that plans agree across machines).
     verbose : bool
         Show HiGHS' log.
     threshold : str
