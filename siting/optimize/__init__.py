@@ -2,7 +2,8 @@
 
 Every model takes a :class:`CoverageProblem` (sparse coverage / distance matrices and
 weight arrays) and returns a :class:`Solution` with the objective, a proven bound and
-the gap. :func:`solve_matrix` is the single entry point.
+the gap. :func:`solve_matrix` is the single entry point. Time limits are work budgets
+(:mod:`siting.optimize.clock`): the same seed and limit give the same plan.
 """
 
 from siting.optimize.capacity import (

@@ -206,7 +206,8 @@ def improve_partial_cover(
     max_tries : int
         Open columns tried for removal per descent step (cheapest-to-remove first).
     time_limit : float
-        Safety limit in seconds; normal runs stop on the iteration limits.
+        Work seconds (:mod:`siting.optimize.clock`); normal runs stop on the iteration
+        limits.
 
     Returns
     -------
