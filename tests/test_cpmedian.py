@@ -232,7 +232,7 @@ def test_a_time_limit_too_short_is_not_called_infeasible(monkeypatch) -> None:
     from siting.errors import ParameterError
 
     class _NeverSolves(cpm._Assigner):
-        def __call__(self, sel, time_limit):
+        def __call__(self, sel, time_limit, *, required=False):
             return None
 
     monkeypatch.setattr(cpm, "_Assigner", _NeverSolves)

@@ -8,7 +8,8 @@ iterations, subgradient steps) at rates calibrated on the reference machine (2 c
 2026), set about 1.3 times slower than measured, so a run normally ends at about 3/4 of
 its ``time_limit``. Decisions - when to stop a search, how to share the time between
 steps - read :func:`now`, the work clock, so the same model, seed, ``time_limit`` and
-``threads`` give the same plan on any machine at least that fast.
+``threads`` give the same plan on any machine at least that fast (with at least two
+cores: the iterated search runs two walks side by side and is charged as one).
 
 The wall clock stays a safety net: a run never goes past ``time_limit`` seconds of real
 time. When the net cuts in (a slow or loaded machine), or a HiGHS branch-and-bound stops
@@ -37,10 +38,12 @@ __all__ = [
     "charge_kernel",
     "charge_sparse",
     "current",
+    "expired",
     "note_cut",
     "now",
     "wall_cap",
     "work_budget",
+    "work_done",
 ]
 
 # Rates of the reference machine, already slowed by the margin (see the module docstring).
@@ -72,6 +75,7 @@ class WorkClock:
         self.origin = time.perf_counter()
         self.work = 0.0  # work seconds charged
         self.jumped = 0.0  # added to the reading once the wall clock has run out
+        self.wall_out = False  # this clock's own real time has run out
         self.parent = parent
         self.cuts: list[str] = []
 
@@ -80,16 +84,29 @@ class WorkClock:
         """True while neither the wall clock nor a HiGHS time limit cut the run short."""
         return not self.cuts
 
+    def _chain(self) -> Iterator[WorkClock]:
+        clk: WorkClock | None = self
+        while clk is not None:
+            yield clk
+            clk = clk.parent
+
     def wall_left(self) -> float:
-        """Real seconds left before the safety net (>= 0)."""
-        return max(0.0, self.limit - (time.perf_counter() - self.origin))
+        """Real seconds left before the safety net of this clock or an enclosing one."""
+        t = time.perf_counter()
+        return max(0.0, min(c.limit - (t - c.origin) for c in self._chain()))
+
+    def expired(self) -> bool:
+        """True once real time has run out here or in an enclosing clock."""
+        if not self.wall_out and self.wall_left() <= 0.0:
+            self.wall_out = True
+            self.cut("wall clock")
+        return self.wall_out
 
     def now(self) -> float:
-        """Work seconds so far, as a clock reading (jumps past every deadline once the
-        wall-clock limit has passed)."""
-        if "wall clock" not in self.cuts and time.perf_counter() - self.origin > self.limit:
-            self.cut("wall clock")
-            self.jumped += WALL_JUMP
+        """Work seconds so far, as a clock reading (jumps past every deadline once real
+        time has run out, here or in an enclosing clock)."""
+        if self.expired() and not self.jumped:
+            self.jumped = WALL_JUMP
         return self.origin + self.work + self.jumped
 
     def charge(self, seconds: float) -> None:
@@ -122,6 +139,19 @@ def budget(time_limit: float) -> Iterator[WorkClock]:
 def current() -> WorkClock | None:
     """The clock of the solver call in progress, if any."""
     return _current.get()
+
+
+def expired() -> bool:
+    """True once the solver call in progress has run out of real time (a slow machine):
+    steps with a minimum share of the time limit should then be skipped."""
+    clk = _current.get()
+    return clk is not None and clk.expired()
+
+
+def work_done() -> float:
+    """Work seconds charged so far to the solver call in progress (0 outside one)."""
+    clk = _current.get()
+    return 0.0 if clk is None else clk.work
 
 
 def now() -> float:
@@ -189,7 +219,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def work_budget(default_limit: float = 60.0) -> Callable[[F], F]:
     """Decorator: run a solver on a work clock of its ``time_limit`` argument.
 
-    The returned solution's ``seconds`` is the real time taken; its ``history`` gets
+    The returned solution's ``seconds`` is the real time taken; its ``history`` (a
+    table's ``attrs``) gets
     ``deterministic`` (bool), ``work_s`` (work seconds charged) and, when the run was cut
     short, ``cut_by`` (the reasons). The step times in ``history`` (``*_s``) are work
     seconds.
@@ -211,9 +242,12 @@ def work_budget(default_limit: float = 60.0) -> Callable[[F], F]:
             if isinstance(getattr(out, "seconds", None), float):
                 out.seconds = time.perf_counter() - clk.origin  # real seconds, not work
             hist = getattr(out, "history", None)
+            if not isinstance(hist, dict):
+                hist = getattr(out, "attrs", None)  # a table (pandas' attrs)
             if isinstance(hist, dict):
                 for k, v in hist.items():  # step times measured across the wall cut
-                    if k.endswith("_s") and isinstance(v, float) and v >= WALL_JUMP / 2:
+                    timed = k.endswith(("_s", "seconds")) and isinstance(v, float)
+                    if timed and v >= WALL_JUMP / 2:
                         hist[k] = v - WALL_JUMP
                 hist["deterministic"] = clk.deterministic
                 hist["work_s"] = round(clk.work, 3)

@@ -54,18 +54,24 @@ def new_highs() -> highspy.Highs:
     return h
 
 
-def run_charged(h: highspy.Highs, time_limit: float, *, setup: bool = True) -> None:
+def run_charged(
+    h: highspy.Highs, time_limit: float, *, setup: bool = True, capped: bool = True
+) -> None:
     """``h.run()`` within the work budget of the solver call in progress (see
-    :mod:`siting.optimize.clock`): the time limit is capped by the real time left, and the
-    run is charged from HiGHS' iteration counts (``setup`` False: a warm re-solve, whose
-    model is already built)."""
-    h.setOptionValue("time_limit", clock.wall_cap(float(max(time_limit, 0.1))))
+    :mod:`siting.optimize.clock`): the time limit is capped by the real time left (unless
+    ``capped`` is False: a run the solver cannot do without), and the run is charged from
+    HiGHS' iteration counts (``setup`` False: a warm re-solve, whose model is already
+    built)."""
+    limit = float(max(time_limit, 0.1))
+    if capped:
+        limit = clock.wall_cap(limit)
+    # HiGHS compares its time limit with the object's run time over all its runs
+    h.setOptionValue("time_limit", h.getRunTime() + limit)
     h.run()
-    lp = h.getLp()
     if setup:
-        clock.charge_highs(h, len(lp.a_matrix_.value_), time_limit)
+        clock.charge_highs(h, int(h.getNumNz()), time_limit)
     else:
-        clock.charge_highs(h, 0, time_limit, columns=lp.num_col_)
+        clock.charge_highs(h, 0, time_limit, columns=int(h.getNumCol()))
 
 
 @dataclass
@@ -312,7 +318,7 @@ def solve_milp(
     if is_mip and x is not None and not _consistent(x, obj, c, A, row_lower, row_upper):
         # HiGHS returned an x that is not its reported solution (seen with a MIP start in
         # HiGHS 1.16: the start's x with the objective of a better solution); trust neither
-        if start is not None and time_limit - seconds > 0.05:
+        if start is not None:  # always (a choice on real time would not repeat)
             return solve_milp(
                 c,
                 A,
@@ -322,7 +328,7 @@ def solve_milp(
                 upper=upper,
                 integrality=integrality,
                 maximize=maximize,
-                time_limit=time_limit - seconds,
+                time_limit=max(time_limit - seconds, 0.1),
                 mip_rel_gap=mip_rel_gap,
                 threads=threads,
                 cutoff=cutoff,

@@ -446,7 +446,9 @@ def _finish(
             allocation of the open sites within capacity (NaN if it cannot be found)."""
             out = np.zeros(n)
             if shares is None:
-                alloc = _best_allocation(A, w, problem.capacity, open_, 10.0, load=load)
+                alloc = _best_allocation(
+                    A, w, problem.capacity, open_, 10.0, load=load, capped=False
+                )
                 if alloc is None:
                     return np.full(n, np.nan)
                 shares = alloc.x

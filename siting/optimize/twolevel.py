@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
+from siting.optimize import clock
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.target import psclp_matrices, solve_target
@@ -158,6 +159,7 @@ def _all_open(cover, weight, target: float, t0: float) -> Solution:
     )
 
 
+@clock.work_budget()
 def _centres(
     P: CoverageProblem,
     site_group: np.ndarray | None,
