@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from siting.optimize import CoverageProblem, clock, solve_mclp, solve_target
+from siting.optimize import CoverageProblem, clock, coverage_curve, solve_mclp, solve_target
 from siting.optimize import _kernels as kern
+from siting.optimize.heuristics import CoverIndex, mclp_iterated_search
 
 
 def city(seed: int = 3, n: int = 4000, m: int = 500, radius: float = 0.06) -> CoverageProblem:
@@ -115,6 +116,13 @@ def test_small_model_reports_deterministic() -> None:
     assert sol.status == "optimal"
     assert sol.history["deterministic"] is True
     assert sol.history["work_s"] > 0
+    curve = coverage_curve(city(n=300, m=40, radius=0.15), 5)  # a table: in its attrs
+    assert curve.attrs["deterministic"] is True
+    # no iterations: the start as it is (it ran one before)
+    idx = CoverIndex.build(sp.csr_matrix(np.eye(3, dtype=bool)), np.ones(3))
+    sel = np.array([True, False, False])
+    got, cov = mclp_iterated_search(idx, sel, max_iterations=0)
+    assert got.tolist() == sel.tolist() and cov == 1.0
 
 
 def test_clock_nesting_and_jump() -> None:

@@ -325,6 +325,8 @@ def mclp_iterated_search(
     seed and ``workers`` give the same answer. Returns the best selection (ties: the
     lowest seed) and its covered weight.
     """
+    if max_iterations <= 0:
+        return sel.astype(bool).copy(), idx.covered(sel.astype(bool))
     walks = [_Walk(idx, sel, seed + k) for k in range(max(1, int(workers)))]
     per_iteration = (
         ILS_ITERATION_ENTRIES * (idx.nnz / max(idx.n_cols, 1) * idx.nnz / max(idx.n_rows, 1))
