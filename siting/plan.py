@@ -192,6 +192,7 @@ class Plan:
             cb = float(self.served_before.sum())
             ca = float(served.sum())
         sol = self.solution
+        hist = getattr(sol, "history", None) or {}
         return {
             "model": self.model,
             "minutes": self.minutes,
@@ -211,7 +212,8 @@ class Plan:
             "solve_seconds": _num(getattr(sol, "seconds", None)),
             # False when real time (not the work budget) stopped a search: a rerun with
             # the same seed may then return another plan (siting.optimize.clock)
-            "repeatable": bool((getattr(sol, "history", None) or {}).get("deterministic", True)),
+            "repeatable": bool(hist.get("deterministic", True)),
+            "not_repeatable_because": "; ".join(hist.get("cut_by", [])),
             **{k: v for k, v in self.params.items() if isinstance(v, int | float | str)},
         }
 

@@ -107,13 +107,7 @@ class ScenarioResult:
             ("total run time", f"{sum(self.timings.values()):.1f} s"),
         ]
         if not s.get("repeatable", True):
-            rows.append(
-                (
-                    "repeatable",
-                    "no: the time limit ran out in real time before its work budget; "
-                    "a rerun may give another plan (raise solve.time_limit)",
-                )
-            )
+            rows.append(("repeatable", _why_not_repeatable(s.get("not_repeatable_because", ""))))
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
     def timing_table(self) -> pd.DataFrame:
@@ -121,6 +115,23 @@ class ScenarioResult:
         t = pd.Series(self.timings, name="seconds").round(2).to_frame()
         t.loc["total"] = round(sum(self.timings.values()), 2)
         return t
+
+
+def _why_not_repeatable(cuts: str) -> str:
+    """The scenario table's words for a run that real time cut short (and what helps)."""
+    out = []
+    if "wall clock" in cuts:
+        out.append(
+            "the machine could not do the work budget within time_limit real seconds "
+            "(raise solve.time_limit, or run on a faster or less busy machine)"
+        )
+    if "HiGHS" in cuts:
+        out.append(
+            "HiGHS' branch-and-bound stopped on its time limit, so its best plan depends "
+            "on the machine's speed (a longer solve.time_limit may let it finish; "
+            "method: heuristic never runs it)"
+        )
+    return "no: " + ("; ".join(out) if out else "a search stopped on real time")
 
 
 def _fmt(v) -> str:

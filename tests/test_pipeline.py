@@ -263,5 +263,10 @@ def test_plan_reports_whether_the_run_is_repeatable(scenario, monkeypatch):
     assert "repeatable" not in result.table().index
     # a run the wall clock cut short says so in the summary and in the scenario table
     plan.solution.history["deterministic"] = False
+    plan.solution.history["cut_by"] = ["HiGHS time limit"]
     assert plan.summary()["repeatable"] is False
-    assert result.table().loc["repeatable", "value"].startswith("no:")
+    assert plan.summary()["not_repeatable_because"] == "HiGHS time limit"
+    why = result.table().loc["repeatable", "value"]
+    assert why.startswith("no: HiGHS' branch-and-bound") and "method: heuristic" in why
+    plan.solution.history["cut_by"] = ["wall clock"]
+    assert "raise solve.time_limit" in result.table().loc["repeatable", "value"]
