@@ -360,10 +360,6 @@ def solve_milp(
     )
 
 
-# PDLP work per second assumed when a time budget becomes an iteration limit: measured
-# 2.5 ms per iteration on a 517,000-nonzero coverage LP (2 cores, 2026), i.e. about
-# 2e8 nonzero-iterations per second, plus ~0.6 s of set-up; 1.5e8 leaves room for it
-PDLP_RATE = 1.5e8
 PDLP_MIN_ITERATIONS = 100
 
 
@@ -384,14 +380,14 @@ def solve_lp_first_order(
     Variables are bounded by ``0 <= x <= 1``. Returns ``(x, row_dual)`` with HiGHS' sign
     convention, or None when PDLP produced nothing (e.g. the time limit was too short).
 
-    ``time_limit`` becomes an iteration limit (``PDLP_RATE`` nonzero-iterations per
+    ``time_limit`` becomes an iteration limit (``clock.PDLP_RATE`` nonzero-iterations per
     second), so the same model and ``time_limit`` give the same duals on any machine;
     the clock only stops runs that take over twice as long (a slow machine).
     """
     lp = highs_lp(c, A, row_lower, row_upper, maximize=maximize)
     n, n_rows = lp.num_col_, lp.num_row_
     nnz = max(1, len(lp.a_matrix_.value_))
-    iterations = max(PDLP_MIN_ITERATIONS, int(time_limit * PDLP_RATE / nnz))
+    iterations = max(PDLP_MIN_ITERATIONS, int(time_limit * clock.PDLP_RATE / nnz))
     h = new_highs()
     h.setOptionValue("solver", "pdlp")
     h.setOptionValue("pdlp_iteration_limit", iterations)
