@@ -53,8 +53,9 @@ SPARSE_RATE = 1.2e8  # nonzeros per second of a SciPy sparse product (subgradien
 SIMPLEX_ITERATION_S = 35e-6  # seconds per simplex iteration (HiGHS, models of 2,000 to
 SIMPLEX_NONZERO_S = 0.3e-9  # 16,000 rows: 20-140 us an iteration), plus this per nonzero
 # PDLP iterations x nonzeros per second: 2.5 ms an iteration on a 517,000-nonzero coverage
-# LP (2e8), less the margin; solvers also turn PDLP time budgets into iterations with it
-PDLP_RATE = 1.4e8
+# LP (2e8) less the margin, which also leaves room for its ~0.6-s set-up; solvers turn PDLP
+# time budgets into iterations with it
+PDLP_RATE = 1.5e8
 RESOLVE_COLUMN_S = 1.2e-7  # seconds per column of a warm re-solve (761,000 columns: 70 ms)
 MIP_NODE_S = 2e-3  # seconds per branch-and-bound node (HiGHS' node LPs are not counted)
 HIGHS_SETUP_RATE = 2.0e7  # nonzeros per second of building and presolving a HiGHS model
