@@ -214,6 +214,9 @@ class Plan:
             # the same seed may then return another plan (siting.optimize.clock)
             "repeatable": bool(hist.get("deterministic", True)),
             "not_repeatable_because": "; ".join(hist.get("cut_by", [])),
+            # False when the regional bound (large models) had regions left unsolved when
+            # its time ran out: the plan repeats, the bound may differ a little
+            "bound_repeatable": bool((hist.get("regional") or {}).get("complete", True)),
             **{k: v for k, v in self.params.items() if isinstance(v, int | float | str)},
         }
 

@@ -108,6 +108,15 @@ class ScenarioResult:
         ]
         if not s.get("repeatable", True):
             rows.append(("repeatable", _why_not_repeatable(s.get("not_repeatable_because", ""))))
+        elif not s.get("bound_repeatable", True):
+            rows.append(
+                (
+                    "bound repeatable",
+                    "no: the regional bound's time ran out before every region was solved, "
+                    "so the bound (not the plan) depends on the machine's speed "
+                    "(a longer solve.time_limit lets every region finish)",
+                )
+            )
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
     def timing_table(self) -> pd.DataFrame:

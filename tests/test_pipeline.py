@@ -270,3 +270,11 @@ def test_plan_reports_whether_the_run_is_repeatable(scenario, monkeypatch):
     assert why.startswith("no: HiGHS' branch-and-bound") and "method: heuristic" in why
     plan.solution.history["cut_by"] = ["wall clock"]
     assert "raise solve.time_limit" in result.table().loc["repeatable", "value"]
+    # a regional bound with unsolved regions: the plan repeats, the bound may not
+    plan.solution.history["deterministic"] = True
+    plan.solution.history.pop("cut_by")
+    assert plan.summary()["bound_repeatable"] is True
+    plan.solution.history["regional"] = {"regions": 23, "solved": 20, "complete": False}
+    assert plan.summary()["repeatable"] is True
+    assert plan.summary()["bound_repeatable"] is False
+    assert "the bound (not the plan)" in result.table().loc["bound repeatable", "value"]

@@ -279,12 +279,14 @@ def lp_mclp_first_order(
     limit: float,
     *,
     time_limit: float = 5.0,
-) -> tuple[float, np.ndarray | None]:
+    duals: bool = False,
+) -> tuple[float, np.ndarray | None] | tuple[float, np.ndarray | None, np.ndarray | None]:
     """LP bound of maximal covering for models too large for the simplex method.
 
     Like :func:`lp_psclp_first_order`: PDLP's duals become multipliers of
     :func:`mclp_dual_bound` (a proven upper bound, persons). Returns ``(bound, y)``
-    (``inf``, None when PDLP gave nothing).
+    (``inf``, None when PDLP gave nothing); with ``duals``, ``(bound, y, lam)``, ``lam``
+    the multipliers (persons) that gave the bound.
     """
     from siting.optimize.mclp import mclp_matrices
 
@@ -294,15 +296,15 @@ def lp_mclp_first_order(
     c, M, lo, hi, _ = mclp_matrices(A, w / scale, cost, limit)
     out = solve_lp_first_order(c, M, lo, hi, maximize=True, time_limit=time_limit)
     if out is None:
-        return np.inf, None
+        return (np.inf, None, None) if duals else (np.inf, None)
     x, dual = out
     # HiGHS' dual sign convention differs between senses: every lam >= 0 is valid, so
     # take the better of the two readings
-    bound = min(
-        mclp_dual_bound(A, w, cost, limit, np.maximum(dual[:nd], 0.0) * scale),
-        mclp_dual_bound(A, w, cost, limit, np.maximum(-dual[:nd], 0.0) * scale),
-    )
-    return bound, np.clip(x[:nc], 0.0, 1.0)
+    readings = [np.maximum(dual[:nd], 0.0) * scale, np.maximum(-dual[:nd], 0.0) * scale]
+    values = [mclp_dual_bound(A, w, cost, limit, lam) for lam in readings]
+    best = int(np.argmin(values))
+    y = np.clip(x[:nc], 0.0, 1.0)
+    return (values[best], y, readings[best]) if duals else (values[best], y)
 
 
 def mclp_lagrangian_curve(

@@ -9,6 +9,8 @@ an objective cutoff, and silence unless ``verbose``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -213,6 +215,21 @@ def _set_threads(h: highspy.Highs, threads: int) -> None:
         highspy.Highs.resetGlobalScheduler(True)
     h.setOptionValue("threads", threads)
     _threads_in_use = threads
+
+
+@contextmanager
+def single_thread_runs() -> Iterator[None]:
+    """HiGHS' global scheduler at one thread for the block (runs side by side in Python
+    threads, one HiGHS thread each), then back to what it was."""
+    global _threads_in_use
+    before = _threads_in_use
+    _set_threads(new_highs(), 1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            highspy.Highs.resetGlobalScheduler(True)
+            _threads_in_use = before  # None: the next run starts HiGHS' default again
 
 
 def solve_milp(

@@ -51,6 +51,7 @@ from siting.optimize.reduce import (
     merge_identical_rows,
     reduce_cover,
 )
+from siting.optimize.regional import mclp_regional_bound
 
 __all__ = ["mclp_matrices", "solve_mclp"]
 
@@ -58,6 +59,9 @@ LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
 ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
 RC_FIXING = True  # drop columns by LP reduced cost before HiGHS
 LARGE_ROUNDING_SHARE = 0.1  # share of the time for LP rounding on large models
+# large models: the regional decomposition bound (siting.optimize.regional) gets this share
+# of the time left after the first-order LP, when that share is at least REGIONAL_MIN_S
+REGIONAL_SHARE, REGIONAL_MIN_S = 0.6, 20.0
 # HiGHS' RINS/RENS/feasibility-jump/root-reduced-cost heuristics: off. With HiGHS 1.16 the
 # proof comes sooner without them on every model measured (2 cores, time to optimality):
 # grid sub-instance p = 90/105/113/125: 0.8/0.7/2.6-3.2/0.8 s against 1.1/1.3-1.6/4.1-5.8/
@@ -368,13 +372,20 @@ def _solve_large(
 
     t = clock.now()
     pd_time = first_order_seconds(deadline - t)
-    pdb, y_lp = lp_mclp_first_order(R.A, R.weight, R.cost, limit, time_limit=pd_time)
+    pdb, y_lp, lam = lp_mclp_first_order(
+        R.A, R.weight, R.cost, limit, time_limit=pd_time, duals=True
+    )
     hist["pdlp_s"] = clock.now() - t
     if np.isfinite(pdb):
         ub = min(ub, base + pdb)
         hist["pdlp_bound"] = base + pdb
         steps.append("pdlp")
     nc = R.A.shape[1]
+    # time kept for the regional bound at the end (siting.optimize.regional)
+    regional_s = REGIONAL_SHARE * (deadline - clock.now())
+    if lam is None or regional_s < REGIONAL_MIN_S:
+        regional_s = 0.0
+    deadline_search = deadline - regional_s
     if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
         t = clock.now()
         if y_lp is not None and LARGE_ROUNDING_SHARE > 0:
@@ -385,19 +396,20 @@ def _solve_large(
                 sel,
                 cov,
                 seed,
-                t + LARGE_ROUNDING_SHARE * (deadline - t),  # the iterated search is stronger
+                # the iterated search is stronger
+                t + LARGE_ROUNDING_SHARE * (deadline_search - t),
                 lambda c_: gap_of(c_, ub) <= mip_gap,
             )
             steps.append("rounding")
             hist["rounding"] = base + cov
             hist["rounding_s"] = clock.now() - t
-        if gap_of(cov, ub) > mip_gap and clock.now() < deadline:
+        if gap_of(cov, ub) > mip_gap and clock.now() < deadline_search:
             sel, cov = mclp_iterated_search(
                 idx,
                 sel,
                 stop_at=ub / (1.0 + mip_gap) - base,
                 seed=seed,
-                deadline=deadline,
+                deadline=deadline_search,
                 workers=search_workers(threads),
             )
             steps.append("ils")
@@ -410,7 +422,7 @@ def _solve_large(
         y = np.clip(y_lp, 0.0, 1.0)
         AT = sp.csr_matrix(sp.csr_matrix(R.A, dtype=float).T)
         step = 0.0  # the longest trial so far: no trial starts that would end past the limit
-        while clock.now() + step < deadline - 0.05 and gap_of(cov, ub) > mip_gap:
+        while clock.now() + step < deadline_search - 0.05 and gap_of(cov, ub) > mip_gap:
             t_trial = clock.now()
             # noise: a few columns the LP leaves at 0 come in (about 5 expected)
             noise = rng.uniform(0.0, min(0.1, 5.0 / nc))
@@ -426,6 +438,28 @@ def _solve_large(
         steps.append("rounding")
         hist["rounding"] = base + cov
         hist["rounding_s"] = clock.now() - t
+    if regional_s > 0 and gap_of(cov, ub) > mip_gap and not clock.expired():
+        # --- the LP's integrality gap, region by region
+        t = clock.now()
+        reg, details = mclp_regional_bound(
+            R.A,
+            R.weight,
+            R.cost,
+            limit,
+            lam,
+            time_limit=max(0.1, deadline - t - 0.05),
+            workers=search_workers(threads),
+        )
+        if details is not None:
+            ub = min(ub, base + reg)
+            hist["regional_bound"] = base + reg
+            hist["regional"] = {
+                **details.summary(),
+                "bound": base + details.model_bound,
+                "lp_bound": base + details.model_lp_bound,
+            }
+            steps.append("regional")
+        hist["regional_s"] = clock.now() - t
     timed_out = clock.now() >= deadline - 0.05
     status = "optimal" if gap_of(cov, ub) == 0 else ("time_limit" if timed_out else "feasible")
     return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))

@@ -68,6 +68,7 @@ from siting.optimize.heuristics import (
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 from siting.optimize.reduce import ReducedCover, reduce_cover
+from siting.optimize.regional import psclp_regional_bound
 
 __all__ = [
     "coverage_curve",
@@ -81,6 +82,9 @@ ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of site
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
 LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE = 0.25, 0.02  # cap of one rounding round
 ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
+# large models: the regional decomposition bound (siting.optimize.regional) gets this share
+# of the time left after the first-order LP, when that share is at least REGIONAL_MIN_S
+REGIONAL_SHARE, REGIONAL_MIN_S = 0.7, 20.0
 _EPS = 1e-9
 
 
@@ -436,6 +440,8 @@ def solve_target(
     steps = ["reduce", "greedy", "swap"]
     lb = 0.0
     y_frac = None
+    lam_best = None  # multipliers of the best first-order bound (large models)
+    regional_s = 0.0  # time kept for the regional bound at the end (large models)
     if use_lp:
         # --- LP bound (HiGHS); its solution guides the search
         t = clock.now()
@@ -455,7 +461,7 @@ def solve_target(
         pd_time = first_order_seconds(deadline - t, most=6.0 if integral else np.inf)
         pdb, lam, y_pd = lp_psclp_first_order(R.A, R.weight, R.cost, need, time_limit=pd_time)
         if y_pd is not None:
-            lag, _, _ = psclp_lagrangian(
+            lag, lam_lag, _ = psclp_lagrangian(
                 R.A,
                 R.weight,
                 R.cost,
@@ -468,9 +474,13 @@ def solve_target(
             )
             lb = max(lb, pdb, lag, 0.0)
             y_frac = y_pd
+            lam_best = lam_lag if lag > pdb else lam
             hist["pdlp_bound"] = max(pdb, lag)
             steps.append("pdlp")
         hist["pdlp_s"] = clock.now() - t
+        left = REGIONAL_SHARE * (deadline - clock.now())
+        if method == "auto" and lam_best is not None and left >= REGIONAL_MIN_S:
+            regional_s = left
     if y_frac is None:
         # --- Lagrangian bound; the average y-subproblem solution approximates the LP
         t = clock.now()
@@ -506,7 +516,7 @@ def solve_target(
         rng = np.random.default_rng(seed)
         unit = float(R.cost[0])
         share = 0.3 if use_lp else 1.0  # without an LP, HiGHS is hopeless: search instead
-        stop_round = t + share * (deadline - t)
+        stop_round = t + share * (deadline - regional_s - t)
         attempts = n_drop = 0
         rounding = True  # LP rounding while it succeeds (on large models: briefly)
         while not _lower_ok(lb, ub, integral, mip_gap) and clock.now() < stop_round:
@@ -565,12 +575,32 @@ def solve_target(
             sel,
             seed,
             # method="exact" goes on to HiGHS: only a brief round then
-            deadline - 0.05 if method != "exact" else now + _rounding_seconds(now, deadline),
+            deadline - regional_s - 0.05
+            if method != "exact"
+            else now + _rounding_seconds(now, deadline - regional_s),
             done=lambda cost: _lower_ok(lb, cost, integral, mip_gap),
         )
     hist["guided"] = ub
     hist["guided_s"] = clock.now() - t
     steps.append("rounding")
+    if regional_s > 0 and not _lower_ok(lb, ub, integral, mip_gap) and not clock.expired():
+        # --- the LP's integrality gap, region by region (siting.optimize.regional)
+        t = clock.now()
+        reg, details = psclp_regional_bound(
+            R.A,
+            R.weight,
+            R.cost,
+            need_t,
+            lam_best,
+            time_limit=max(0.1, deadline - t - 0.05),
+            workers=search_workers(threads),
+        )
+        if details is not None:
+            lb = max(lb, reg)
+            hist["regional_bound"] = reg
+            hist["regional"] = details.summary()
+            steps.append("regional")
+        hist["regional_s"] = clock.now() - t
     if (
         _lower_ok(lb, ub, integral, mip_gap)
         or clock.now() >= deadline
