@@ -156,6 +156,10 @@ def solve_mclp(
     mip_gap : float
         Accepted relative gap.
     method : {"auto", "exact", "heuristic"}
+        ``heuristic``: search and Lagrangian bound only; ``exact``: HiGHS closes the
+        gap; ``auto``: HiGHS where the model allows, else (more than ``LP_NNZ_LIMIT``
+        nonzeros) search with the first-order LP bound, tightened by the regional bound
+        (:mod:`siting.optimize.regional`) when the time allows.
     seed : int
         Seed of the randomised LP rounding.
     threads : int, optional

@@ -370,7 +370,11 @@ def solve_target(
         Accepted relative gap (0 = prove optimality).
     method : {"auto", "exact", "heuristic"}
         ``heuristic`` stops after the local search and the Lagrangian bound; ``exact``
-        always lets HiGHS close the gap; ``auto`` = exact within ``time_limit``.
+        always lets HiGHS close the gap; ``auto`` = exact within ``time_limit``. On
+        models too large for HiGHS (more than ``LP_NNZ_LIMIT`` nonzeros), ``auto``
+        searches and proves its bound from the first-order LP, tightened by the regional
+        bound (:mod:`siting.optimize.regional`) when at least ``REGIONAL_MIN_S`` seconds
+        are left for it.
     seed : int
         Seed of the randomised parts: the same seed, ``time_limit`` and ``threads`` give
         the same answer unless real time runs out before the work budget
