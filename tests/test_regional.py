@@ -410,3 +410,11 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     # never weaker than the first-order bound whose multipliers it starts from, up to the
     # module's slack (1e-7 x what the regions gain or pay; ~1e-6 relative here)
     assert h["regional_bound"] >= h["pdlp_bound"] - 1e-5 * max(1.0, abs(h["pdlp_bound"]))
+    # every region solved: the bound and the work charged repeat exactly (the charge is
+    # estimated from the regions' sizes, not measured)
+    again = solve_target(problem, 0.9, lp=False, time_limit=4)
+    if h["regional"]["complete"] and again.history["regional"]["complete"]:
+        assert again.history["regional_bound"] == h["regional_bound"]
+        assert again.history["work_s"] == h["work_s"]
+        assert np.array_equal(again.selected, s.selected)
+        assert s.status != "time_limit"  # a complete regional step is not charged it all
