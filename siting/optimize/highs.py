@@ -9,8 +9,6 @@ an objective cutoff, and silence unless ``verbose``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -217,21 +215,6 @@ def _set_threads(h: highspy.Highs, threads: int) -> None:
     _threads_in_use = threads
 
 
-@contextmanager
-def single_thread_runs() -> Iterator[None]:
-    """HiGHS' global scheduler at one thread for the block (runs side by side in Python
-    threads, one HiGHS thread each), then back to what it was."""
-    global _threads_in_use
-    before = _threads_in_use
-    _set_threads(new_highs(), 1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            highspy.Highs.resetGlobalScheduler(True)
-            _threads_in_use = before  # None: the next run starts HiGHS' default again
-
-
 def solve_milp(
     c: np.ndarray,
     A: sp.spmatrix,
@@ -407,6 +390,9 @@ def solve_lp_first_order(
     iterations = max(PDLP_MIN_ITERATIONS, int(time_limit * clock.PDLP_RATE / nnz))
     h = new_highs()
     h.setOptionValue("solver", "pdlp")
+    # without presolve: HiGHS 1.16 returns no solution from a presolved model stopped at
+    # its iteration limit (Wuhan core, 127,000 rows: nothing after 4,000 iterations)
+    h.setOptionValue("presolve", "off")
     h.setOptionValue("pdlp_iteration_limit", iterations)
     wall = clock.wall_cap(2.0 * float(max(time_limit, 0.05)) + 1.0)
     h.setOptionValue("time_limit", wall)

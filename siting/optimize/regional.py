@@ -47,10 +47,11 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from siting.optimize import clock
-from siting.optimize.highs import _LNS_HEURISTICS, highs_lp, new_highs, single_thread_runs
+from siting.optimize.highs import _LNS_HEURISTICS, highs_lp, new_highs
 
 __all__ = [
     "RegionalBound",
+    "estimate_seconds",
     "mclp_regional_bound",
     "partition_columns",
     "price_split",
@@ -60,10 +61,13 @@ __all__ = [
 
 SITES_PER_REGION = 85  # own sites per region: 1,000-2,000 demand rows, MIPs of 0.1-9 s
 MIN_REGIONS = 2
+FARTHEST_POINT_WORK = 5e7  # regions x graph edges above which seeds are sampled
+CENTRE_TRIALS = 64  # candidate centres tried per region when recentring
 SPLIT_FACTOR = 2.5  # regions above this x the median nonzeros are split
 # work of a solved region, charged as rows x columns / REGION_RATE seconds (HiGHS reports
 # no iteration count for its branch-and-bound): the grid's 23 regions, 5.1 M rows x
-# columns, took 34 s of CPU (HiGHS 1.16), charged as 44 s (the clock's margin of 1.3)
+# columns, took 34 s of CPU (HiGHS 1.16): 44 s with the clock's margin of 1.3, charged as
+# 22 s of work with the two workers side by side
 REGION_RATE = 1.15e5
 SPREAD = 3.0  # a region may take this x its fair share of the time left
 MIN_REGION_S = 0.05  # below this, a region keeps its LP bound
@@ -137,15 +141,20 @@ def partition_columns(A: sp.csr_matrix, n_regions: int) -> np.ndarray:
     G.eliminate_zeros()
     G.data[:] = 1.0
     deg = np.diff(G.indptr)
-    seeds = [int(np.argmax(deg))]
-    dist = csgraph.dijkstra(G, indices=seeds[0], unweighted=True)
-    for _ in range(k - 1):
-        far = np.where(np.isfinite(dist), dist, -1.0)
-        s = int(np.argmax(far))
-        if far[s] <= 0:
-            break
-        seeds.append(s)
-        dist = np.minimum(dist, csgraph.dijkstra(G, indices=s, unweighted=True))
+    if k * G.nnz <= FARTHEST_POINT_WORK:
+        seeds = [int(np.argmax(deg))]
+        dist = csgraph.dijkstra(G, indices=seeds[0], unweighted=True)
+        for _ in range(k - 1):
+            far = np.where(np.isfinite(dist), dist, -1.0)
+            s = int(np.argmax(far))
+            if far[s] <= 0:
+                break
+            seeds.append(s)
+            dist = np.minimum(dist, csgraph.dijkstra(G, indices=s, unweighted=True))
+    else:  # large cities: one search per seed would take minutes; seeded sample instead
+        linked = np.flatnonzero(deg > 0)
+        pick = np.random.default_rng(0).choice(linked.size, min(k, linked.size), replace=False)
+        seeds = [int(s) for s in np.sort(linked[pick])]
     labels = _nearest_seed(G, seeds)
     for _ in range(2):  # recentre: the site with the smallest total hops to its region
         labels = _nearest_seed(G, _centres(G, labels, seeds))
@@ -159,9 +168,11 @@ def _centres(G: sp.csr_matrix, labels: np.ndarray, seeds: list[int]) -> list[int
         if own.size < 3:
             moved.append(s)
             continue
-        d = csgraph.dijkstra(G[own][:, own], unweighted=True)
+        # hops from at most CENTRE_TRIALS sites of the region (evenly spread in index)
+        trial = np.unique(np.linspace(0, own.size - 1, min(own.size, CENTRE_TRIALS)).astype(int))
+        d = csgraph.dijkstra(G[own][:, own], indices=trial, unweighted=True)
         d[~np.isfinite(d)] = own.size
-        moved.append(int(own[np.argmin(d.sum(axis=1))]))
+        moved.append(int(own[trial[np.argmin(d.sum(axis=1))]]))
     return moved
 
 
@@ -205,8 +216,18 @@ def row_regions(A: sp.csr_matrix, col_labels: np.ndarray, n_regions: int) -> np.
     """Region of each row: the region most of its columns belong to (ties: lowest)."""
     nc = A.shape[1]
     onehot = sp.csr_matrix((np.ones(nc), (np.arange(nc), col_labels)), shape=(nc, n_regions))
-    counts = (sp.csr_matrix(A, dtype=float) @ onehot).toarray()
-    return np.argmax(counts, axis=1)
+    counts = (sp.csr_matrix(A, dtype=float) @ onehot).tocsr()  # sparse: rows x regions
+    counts.sort_indices()
+    nd = counts.shape[0]
+    out = np.zeros(nd, dtype=np.int64)
+    has = np.diff(counts.indptr) > 0
+    if counts.nnz:
+        # per row, the largest count; among equal counts the lowest region (sorted indices)
+        row = np.repeat(np.arange(nd), np.diff(counts.indptr))
+        order = np.lexsort((counts.indices, -counts.data, row))
+        first = counts.indptr[:-1][has]
+        out[has] = counts.indices[order[first]]
+    return out
 
 
 def price_split(
@@ -245,13 +266,15 @@ class _Region:
     c: np.ndarray
     M: sp.csr_matrix
     slack: float  # numerical safety margin added to the region's bound
+    lagrangian: float  # the region's share of the Lagrangian bound of ``lam`` (no solve)
 
 
 def _region_models(
-    A: sp.csr_matrix, gain: np.ndarray, S: sp.csr_matrix, rows_in: np.ndarray
+    A: sp.csr_matrix, gain: np.ndarray, lam: np.ndarray, S: sp.csr_matrix, rows_in: np.ndarray
 ) -> list[_Region]:
     out = []
     Af = sp.csr_matrix(A, dtype=float)
+    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
     order = np.argsort(rows_in, kind="stable")
     cuts = np.searchsorted(rows_in[order], np.arange(S.shape[0] + 1))
     for k in range(S.shape[0]):
@@ -259,11 +282,16 @@ def _region_models(
         sub = Af[rows]
         cols = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
         share = np.asarray(S[k].toarray()).ravel()  # >= 0: columns outside cannot gain
+        sub = sub[:, cols]
         c = np.r_[share[cols], -gain[rows]]  # minimise -(gain'z - share'y)
-        M = sp.hstack([-sub[:, cols], sp.identity(rows.size, format="csr")]).tocsr()
+        M = sp.hstack([-sub, sp.identity(rows.size, format="csr")]).tocsr()
         # HiGHS' tolerances (1e-7 relative) on what the region can gain or pay
         slack = 1e-7 * (float(np.abs(gain[rows]).sum()) + float(np.abs(share).sum())) + 1e-9
-        out.append(_Region(rows, cols, c, M, slack))
+        # for any lam: V_k <= sum (gain_i - lam_i)^+ + sum_j ((A_k' lam)_j - share_j)^+
+        paid = sub.T @ lam[rows]
+        lagrangian = float(np.maximum(gain[rows] - lam[rows], 0.0).sum())
+        lagrangian += float(np.maximum(paid - share[cols], 0.0).sum())
+        out.append(_Region(rows, cols, c, M, slack, lagrangian + slack))
     return out
 
 
@@ -271,13 +299,14 @@ class _Schedule:
     """Hands out regions (largest first) with a share of the time left, so that time an
     easy region does not use goes to the regions after it."""
 
-    def __init__(self, regions: list[_Region], seconds: float, workers: int) -> None:
+    def __init__(self, regions: list[_Region], stop: float, workers: int) -> None:
         self.queue = sorted(range(len(regions)), key=lambda k: -regions[k].M.nnz)
-        self.stop = time.perf_counter() + seconds
+        self.stop = stop  # time.perf_counter() reading
         self.workers = workers
         self.lock = threading.Lock()
 
     def next(self) -> tuple[int, float] | None:
+        """(region, seconds for it), or None when none is left."""
         with self.lock:
             if not self.queue:
                 return None
@@ -287,35 +316,46 @@ class _Schedule:
             return k, min(left, SPREAD * fair)
 
 
-def _solve_region(reg: _Region, seconds: float) -> tuple[float, float, str]:
-    """(LP optimum, proven upper bound, status) of one region (maximisation)."""
+def _solve_region(reg: _Region, seconds: float, stop: float) -> tuple[float, float, str]:
+    """(LP bound, proven upper bound, status) of one region (maximisation); no HiGHS run
+    ends after ``stop`` (a ``time.perf_counter()`` reading). Whatever goes wrong, the
+    region's Lagrangian term stays a valid bound."""
+    lag = reg.lagrangian
     n_y, n_z = reg.cols.size, reg.rows.size
     if n_z == 0:
         return 0.0, 0.0, "Optimal"
-    lp = highs_lp(reg.c, reg.M, np.full(n_z, -np.inf), np.zeros(n_z))
-    h = new_highs()
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return np.inf, np.inf, "error"
-    lp_up = -float(h.getInfo().objective_function_value) + reg.slack
-    if seconds < MIN_REGION_S:
-        return lp_up, lp_up, "skipped"
-    vt = highspy.HighsVarType
-    lp.integrality_ = [vt.kInteger] * n_y + [vt.kContinuous] * n_z
-    h = new_highs()
-    h.setOptionValue("threads", 1)
-    h.setOptionValue("random_seed", 0)
-    h.setOptionValue("mip_rel_gap", 0.0)
-    for name in _LNS_HEURISTICS:  # the bound is wanted, not a plan
-        h.setOptionValue(name, False)
-    h.setOptionValue("presolve", "off")  # twice as fast on these models (HiGHS 1.16)
-    h.setOptionValue("time_limit", float(seconds))
-    h.passModel(lp)
-    h.run()
-    status = str(h.getModelStatus()).rsplit("k", 1)[-1]
-    bound = float(h.getInfo().mip_dual_bound)
+    if seconds < MIN_REGION_S or stop - time.perf_counter() < MIN_REGION_S:
+        return lag, lag, "skipped"
+    try:
+        lp = highs_lp(reg.c, reg.M, np.full(n_z, -np.inf), np.zeros(n_z))
+        h = new_highs()
+        h.setOptionValue("threads", 1)
+        h.setOptionValue("time_limit", max(0.01, stop - time.perf_counter()))
+        h.passModel(lp)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return lag, lag, "skipped"
+        lp_up = min(lag, -float(h.getInfo().objective_function_value) + reg.slack)
+        seconds = min(seconds, stop - time.perf_counter())
+        if seconds < MIN_REGION_S:
+            return lp_up, lp_up, "skipped"
+        vt = highspy.HighsVarType
+        lp.integrality_ = [vt.kInteger] * n_y + [vt.kContinuous] * n_z
+        h = new_highs()
+        h.setOptionValue("threads", 1)  # each Python thread has its own HiGHS scheduler
+        h.setOptionValue("random_seed", 0)
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("mip_abs_gap", 0.0)
+        for name in _LNS_HEURISTICS:  # the bound is wanted, not a plan
+            h.setOptionValue(name, False)
+        h.setOptionValue("presolve", "off")  # twice as fast on these models (HiGHS 1.16)
+        h.setOptionValue("time_limit", float(seconds))
+        h.passModel(lp)
+        h.run()
+        status = str(h.getModelStatus()).rsplit("k", 1)[-1]
+        bound = float(h.getInfo().mip_dual_bound)
+    except Exception:
+        return lag, lag, "failed"
     if not np.isfinite(bound) or status not in ("Optimal", "TimeLimit"):
         return lp_up, lp_up, status
     return lp_up, min(lp_up, -bound + reg.slack), status
@@ -355,16 +395,30 @@ def regional_price_bound(
     workers : int
         Regions solved side by side (HiGHS with one thread each).
     """
+    t0 = time.perf_counter()
     A = sp.csr_matrix(A)
     nc = A.shape[1]
     k = n_regions if n_regions is not None else max(MIN_REGIONS, round(nc / SITES_PER_REGION))
     k = int(max(1, min(k, nc)))
-    seconds = clock.wall_cap(float(time_limit))
-    with single_thread_runs():  # HiGHS' scheduler is global: set before the threads
-        out = _one_pass(A, gain, price, lam, k, seconds, max(1, int(workers)))
+    gain = np.asarray(gain, dtype=float)
+    pos = gain[gain > 0]
+    unit = float(pos.mean()) if pos.size else 1.0  # HiGHS' tolerances are absolute
+    stop = t0 + clock.wall_cap(float(time_limit))
+    workers = max(1, int(workers))
+    out = _one_pass(
+        A,
+        gain / unit,
+        np.asarray(price, float) / unit,
+        np.asarray(lam, float) / unit,
+        k,
+        stop,
+        workers,
+    )
+    out.value *= unit
+    out.lp_value *= unit
     clock.charge_sparse(4.0 * A.nnz)  # partition and split
     if out.complete:  # an estimate from the regions' sizes: the same on any machine
-        work = sum(r[0] * (r[1] + 1) for r in out.sizes) / REGION_RATE / max(1, int(workers))
+        work = sum(r[0] * (r[1] + 1) for r in out.sizes) / REGION_RATE / workers
         clock.charge(min(float(time_limit), work))
     else:  # stopped by real time: the whole allowance
         clock.charge(float(time_limit))
@@ -377,34 +431,48 @@ def _one_pass(
     price: np.ndarray,
     lam: np.ndarray,
     k: int,
-    seconds: float,
+    stop: float,
     workers: int,
 ) -> RegionalBound:
     labels, rows_in = balanced_regions(A, k)
     k = int(labels.max()) + 1 if labels.size else 1
-    S = price_split(A, lam, np.asarray(price, float), rows_in, k)
-    regions = _region_models(A, np.asarray(gain, float), S, rows_in)
-    sched = _Schedule(regions, seconds, workers)
+    S = price_split(A, lam, price, rows_in, k)
+    regions = _region_models(A, gain, lam, S, rows_in)
+    sched = _Schedule(regions, stop, workers)
     results: list[tuple[float, float, str] | None] = [None] * len(regions)
 
     def work() -> None:
         while (task := sched.next()) is not None:
-            results[task[0]] = _solve_region(regions[task[0]], task[1])
+            results[task[0]] = _solve_region(regions[task[0]], task[1], stop)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for f in [pool.submit(work) for _ in range(workers)]:
             f.result()
-    done = [r for r in results if r is not None]
-    status = [r[2] for r in done]
+    status = [r[2] if r is not None else "skipped" for r in results]
+    done = [
+        r if r is not None else (g.lagrangian, g.lagrangian, "skipped")
+        for r, g in zip(results, regions, strict=True)
+    ]
+    solved = status.count("Optimal")
+    stopped = status.count("TimeLimit")
     return RegionalBound(
         value=float(sum(r[1] for r in done)),
         lp_value=float(sum(r[0] for r in done)),
         regions=k,
-        solved=status.count("Optimal"),
-        stopped=status.count("TimeLimit"),
-        skipped=status.count("skipped"),
+        solved=solved,
+        stopped=stopped,
+        skipped=len(status) - solved - stopped,
         sizes=[(r.rows.size, r.cols.size) for r in regions],
     )
+
+
+def estimate_seconds(A: sp.spmatrix, workers: int = 2) -> float:
+    """Work seconds the regional bound of ``A`` (rows x columns) is expected to need with
+    every region solved: each row sits in a region of about ``2.2 x SITES_PER_REGION``
+    columns (its own sites and the neighbours' at its edge), charged at ``REGION_RATE``
+    (grid: 5.5 M estimated, 5.1 M counted)."""
+    size = A.shape[0] * min(A.shape[1], 2.2 * SITES_PER_REGION)
+    return float(size / REGION_RATE / max(1, int(workers)))
 
 
 def _critical_ratio(value: np.ndarray, size: np.ndarray, room: float) -> float:
