@@ -29,8 +29,8 @@ a common demand point): farthest-point seeds, then each site joins its nearest s
 hops), and each demand row joins the region most of its sites belong to. No coordinates
 are needed. Used by :func:`siting.optimize.target.solve_target` and
 :func:`siting.optimize.mclp.solve_mclp` on models too large for HiGHS as a whole (the
-50,000-node grid of the benchmark: bound 102.5 -> 103.05 sites, so 104, with 23 regions
-solved in 17 s on 2 cores).
+50,000-node grid of the benchmark: bound 102.5 -> 103.14 sites, so 104, with 23 regions
+solved in 18 s on 2 cores).
 """
 
 from __future__ import annotations
