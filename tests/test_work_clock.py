@@ -85,7 +85,7 @@ def test_target_same_plan_under_load(large_paths, monkeypatch, threads: int) -> 
     _skip_if_cut(quiet)
     assert "pdlp" in quiet.method  # the large path, whose searches end on the budget
     assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]  # the budget was used
-    slowed(monkeypatch, 0.002)
+    slowed(monkeypatch, 0.001)
     busy = solve_target(P, 0.9, **kw)
     _check_repeatable([quiet, busy])
 
@@ -97,7 +97,7 @@ def test_mclp_same_plan_under_load(large_paths, monkeypatch) -> None:
     _skip_if_cut(quiet)
     assert "ils" in quiet.method  # the iterated search ran to the end of its budget
     assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]
-    slowed(monkeypatch, 0.002)
+    slowed(monkeypatch, 0.001)
     busy = solve_mclp(P, 30, **kw)
     _check_repeatable([quiet, busy])
 

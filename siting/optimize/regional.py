@@ -71,6 +71,7 @@ SPLIT_FACTOR = 2.5  # regions above this x the median nonzeros are split
 REGION_RATE = 1.15e5
 SPREAD = 3.0  # a region may take this x its fair share of the time left
 MIN_REGION_S = 0.05  # below this, a region keeps its LP bound
+WALL_MARGIN_S = 0.1  # real seconds kept free before the caller's time limit
 
 
 @dataclass
@@ -403,7 +404,11 @@ def regional_price_bound(
     gain = np.asarray(gain, dtype=float)
     pos = gain[gain > 0]
     unit = float(pos.mean()) if pos.size else 1.0  # HiGHS' tolerances are absolute
-    stop = t0 + clock.wall_cap(float(time_limit))
+    clk = clock.current()
+    seconds = float(time_limit)
+    if clk is not None:  # end a little before the solver's own safety net
+        seconds = min(seconds, clk.wall_left() - WALL_MARGIN_S)
+    stop = t0 + max(0.0, seconds)
     workers = max(1, int(workers))
     out = _one_pass(
         A,
