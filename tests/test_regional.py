@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from siting.optimize import CoverageProblem, solve_target
+from siting.optimize import regional as regional_mod
 from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     lp_mclp_first_order,
@@ -387,7 +388,7 @@ E2E = [
 def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radius, seed):
     monkeypatch.setattr(target_mod, "REGIONAL_MIN_S", 0.5)
     # about half of the 4 s for the regional step (its own estimate is tiny here)
-    monkeypatch.setattr(target_mod, "estimate_seconds", lambda A, workers: 1.6)
+    monkeypatch.setattr(regional_mod, "estimate_seconds", lambda A, workers: 1.6)
     A, w, _ = spatial_instance(seed, n_demand=n_demand, n_sites=n_sites, radius=radius)
     nc = A.shape[1]
     rng = np.random.default_rng(1000 + seed)
@@ -459,8 +460,6 @@ def test_regions_out_of_time_keep_their_lagrangian_term(seed):
 
 def test_a_failing_region_keeps_the_others(monkeypatch):
     """An error in one region's HiGHS run must not lose the bound (or the plan before it)."""
-    import siting.optimize.regional as regional_mod
-
     A, w, price = prize_instance(1, 0.45)
     lam = multipliers("random", A, w, 1)
     real = regional_mod.highs_lp

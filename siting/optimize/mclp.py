@@ -51,7 +51,7 @@ from siting.optimize.reduce import (
     merge_identical_rows,
     reduce_cover,
 )
-from siting.optimize.regional import estimate_seconds, mclp_regional_bound
+from siting.optimize.regional import mclp_regional_bound, reserve_seconds
 
 __all__ = ["mclp_matrices", "solve_mclp"]
 
@@ -59,9 +59,9 @@ LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
 ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
 RC_FIXING = True  # drop columns by LP reduced cost before HiGHS
 LARGE_ROUNDING_SHARE = 0.1  # share of the time for LP rounding on large models
-# large models: the regional decomposition bound (siting.optimize.regional) gets up to this
-# share of the time left after the first-order LP, when that is at least REGIONAL_MIN_S and
-# 1.25 x its estimated time (regional.estimate_seconds); it runs after the search
+# large models: the regional decomposition bound (siting.optimize.regional) runs after the
+# search when its time fits in this share of what the first-order LP leaves
+# (regional.reserve_seconds)
 REGIONAL_SHARE, REGIONAL_MIN_S = 0.65, 20.0
 # HiGHS' RINS/RENS/feasibility-jump/root-reduced-cost heuristics: off. With HiGHS 1.16 the
 # proof comes sooner without them on every model measured (2 cores, time to optimality):
@@ -387,11 +387,15 @@ def _solve_large(
         steps.append("pdlp")
     nc = R.A.shape[1]
     # time kept for the regional bound at the end (siting.optimize.regional)
-    left = REGIONAL_SHARE * (deadline - clock.now())
-    want = 1.25 * estimate_seconds(R.A, search_workers(threads))  # if it fits
-    regional_s = max(REGIONAL_MIN_S, min(left, want))
-    if lam is None or not REGIONAL_MIN_S <= left >= want:
-        regional_s = 0.0
+    regional_s = 0.0
+    if lam is not None:
+        regional_s = reserve_seconds(
+            R.A,
+            deadline - clock.now(),
+            share=REGIONAL_SHARE,
+            minimum=REGIONAL_MIN_S,
+            workers=search_workers(threads),
+        )
     deadline_search = deadline - regional_s
     if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
         t = clock.now()

@@ -57,6 +57,7 @@ __all__ = [
     "price_split",
     "psclp_regional_bound",
     "regional_price_bound",
+    "reserve_seconds",
 ]
 
 SITES_PER_REGION = 85  # own sites per region: 1,000-2,000 demand rows, MIPs of 0.1-9 s
@@ -478,6 +479,17 @@ def estimate_seconds(A: sp.spmatrix, workers: int = 2) -> float:
     (grid: 5.5 M estimated, 5.1 M counted)."""
     size = A.shape[0] * min(A.shape[1], 2.2 * SITES_PER_REGION)
     return float(size / REGION_RATE / max(1, int(workers)))
+
+
+def reserve_seconds(
+    A: sp.spmatrix, seconds_left: float, *, share: float, minimum: float, workers: int = 2
+) -> float:
+    """Work seconds a solver keeps for the regional bound out of ``seconds_left``: 1.25 x
+    :func:`estimate_seconds` (at least ``minimum``), or 0 when that does not fit in
+    ``share`` of what is left."""
+    left = share * seconds_left
+    want = 1.25 * estimate_seconds(A, workers)
+    return max(minimum, want) if minimum <= left >= want else 0.0
 
 
 def _critical_ratio(value: np.ndarray, size: np.ndarray, room: float) -> float:

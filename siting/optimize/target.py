@@ -68,7 +68,7 @@ from siting.optimize.heuristics import (
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 from siting.optimize.reduce import ReducedCover, reduce_cover
-from siting.optimize.regional import estimate_seconds, psclp_regional_bound
+from siting.optimize.regional import psclp_regional_bound, reserve_seconds
 
 __all__ = [
     "coverage_curve",
@@ -82,9 +82,9 @@ ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of site
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
 LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE = 0.25, 0.02  # cap of one rounding round
 ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
-# large models: the regional decomposition bound (siting.optimize.regional) gets up to this
-# share of the time left after the first-order LP, when that is at least REGIONAL_MIN_S and
-# 1.25 x its estimated time (regional.estimate_seconds); it runs after the search
+# large models: the regional decomposition bound (siting.optimize.regional) runs after the
+# search when its time fits in this share of what the first-order LP leaves
+# (regional.reserve_seconds)
 REGIONAL_SHARE, REGIONAL_MIN_S = 0.7, 20.0
 _EPS = 1e-9
 
@@ -484,10 +484,14 @@ def solve_target(
             steps.append("pdlp")
         hist["pdlp_s"] = clock.now() - t
         # the regional bound, if it fits: the time it should need and a quarter more
-        left = REGIONAL_SHARE * (deadline - clock.now())
-        want = 1.25 * estimate_seconds(R.A, search_workers(threads))
-        if method == "auto" and lam_best is not None and REGIONAL_MIN_S <= left >= want:
-            regional_s = max(REGIONAL_MIN_S, min(left, want))
+        if method == "auto" and lam_best is not None:
+            regional_s = reserve_seconds(
+                R.A,
+                deadline - clock.now(),
+                share=REGIONAL_SHARE,
+                minimum=REGIONAL_MIN_S,
+                workers=search_workers(threads),
+            )
     if y_frac is None:
         # --- Lagrangian bound; the average y-subproblem solution approximates the LP
         t = clock.now()
