@@ -8,10 +8,12 @@ Model (Church & ReVelle 1974), existing sites fixed open::
          y binary, 0 <= z <= 1
 
 Pipeline: reduce -> greedy -> 1-swap local search -> Lagrangian upper bound (unit costs)
--> LP bound + randomised LP rounding (p version) -> reduced-cost fixing (columns whose LP
-reduced cost exceeds the LP-incumbent gap cannot improve on the incumbent), then on the
-kept columns empty rows dropped, identical rows merged, dominated columns dropped ->
-HiGHS on that model warm-started with the incumbent (``method != "heuristic"``).
+-> LP bound -> triangle cuts (:mod:`siting.optimize.cuts`: rounds of valid inequalities
+that often make the LP's optimum integral, and so the plan proven optimal) ->
+randomised LP rounding (p version) -> reduced-cost fixing (columns whose LP reduced cost
+exceeds the LP-incumbent gap cannot improve on the incumbent), then on the kept columns
+empty rows dropped, identical rows merged (without cuts), dominated columns dropped ->
+HiGHS on that model with the cuts (``method != "heuristic"``).
 
 Models above ``LP_NNZ_LIMIT`` reduced nonzeros skip the simplex LP and HiGHS (which
 cannot solve their root LP in useful time) unless ``method="exact"``: HiGHS' first-order
@@ -36,6 +38,7 @@ from siting.optimize.bounds import (
     lp_mclp_first_order,
     mclp_lagrangian_curve,
 )
+from siting.optimize.cuts import tighten_lp
 from siting.optimize.heuristics import (
     CoverIndex,
     greedy_cover,
@@ -74,6 +77,9 @@ HIGHS_HEURISTICS = False
 # 6.0-7.1 s with it, 4.1-4.6 s without; Liechtenstein p = 37: 4.0 vs 3.6 s); the incumbent
 # is kept anyway when HiGHS returns nothing better.
 HIGHS_WARM_START = False
+# Triangle cuts on the LP before rounding, fixing and HiGHS (siting.optimize.cuts): on the
+# grid sub-instance they close the LP's whole gap in 1-2 rounds (p = 105, 113)
+CUTS = True
 
 
 def mclp_matrices(
@@ -262,6 +268,7 @@ def solve_mclp(
         )
     c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
     keep: np.ndarray | None = None
+    cuts: sp.csr_matrix | None = None  # triangle cuts over [y, z] (right-hand side 1)
     if R.A.nnz <= LP_NNZ_LIMIT:
         # LP bound, then randomised LP rounding repaired by 1-swaps (p version)
         t = clock.now()
@@ -271,6 +278,34 @@ def solve_mclp(
         if lp is not None:
             ub = min(ub, base + float(lp.objective))
             hist["lp_bound"] = base + float(lp.objective)
+            if CUTS and gap_of(cov, ub) > mip_gap:
+                # --- triangle cuts (siting.optimize.cuts): the LP's gap, closed
+                tc = clock.now()
+                tg = tighten_lp(
+                    lp.h,
+                    R.A,
+                    lp.objective,
+                    lp.x,
+                    lp.dual,
+                    deadline=tc + 0.3 * (deadline - tc),
+                    closed=lambda o: gap_of(cov, base + o) <= mip_gap,
+                )
+                if tg.rounds:
+                    lp = _LP(tg.x, tg.col_dual, tg.objective, lp.h)
+                    cuts = tg.rows
+                    ub = min(ub, base + float(lp.objective))
+                    hist["cut_bound"] = base + float(lp.objective)
+                    hist["cuts"] = {"rounds": tg.rounds, "added": int(cuts.shape[0])}
+                    steps.append("cuts")
+                    y_lp = lp.x[:nc]
+                    if np.all(np.minimum(y_lp, 1.0 - y_lp) <= 1e-9):
+                        # an integral LP optimum is a plan (the best one, if p is met)
+                        s_ = y_lp > 0.5
+                        if float(cost[s_].sum()) <= limit + 1e-9:
+                            c_ = idx.covered(s_)
+                            if c_ > cov + idx.tol():
+                                sel, cov = s_, c_
+                hist["cuts_s"] = clock.now() - tc
             if p is not None and gap_of(cov, ub) > mip_gap:
                 sel, cov, trials = _round_lp(
                     idx,
@@ -301,18 +336,26 @@ def solve_mclp(
                 steps.append("rcfix")
     t = clock.now()
     if keep is not None:
-        Ak, wk = _restrict(R.A, R.weight, keep)
+        # with cuts, the rows stay as they are (the cuts name them); else merged
+        restrict = _restrict if cuts is None else _columns
+        Ak, wk = restrict(R.A, R.weight, keep)
         dom = dominated_columns(Ak, cost[keep]) & ~sel[keep]
         if dom.any():
             keep = keep[~dom]
-            Ak, wk = _restrict(R.A, R.weight, keep)
+            Ak, wk = restrict(R.A, R.weight, keep)
         hist["rc_kept"] = (int(keep.size), int(Ak.shape[0]))
         c, M, lo, hi, integ = mclp_matrices(Ak, wk, cost[keep], limit)
         y0 = sel[keep]
         zrow = (np.asarray(Ak @ y0.astype(float)).ravel() > 0).astype(float)
+        if cuts is not None:  # columns fixed at 0 leave the cuts valid
+            cuts = sp.csr_matrix(cuts[:, np.r_[keep, nc + np.arange(R.A.shape[0])]])
     else:
         y0 = sel
         zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
+    if cuts is not None and cuts.shape[0]:
+        M = sp.vstack([M, cuts[:, : M.shape[1]]]).tocsr()
+        lo = np.r_[lo, np.full(cuts.shape[0], -np.inf)]
+        hi = np.r_[hi, np.ones(cuts.shape[0])]
     nk = y0.size
     res = solve_milp(
         c,
@@ -518,13 +561,21 @@ def _restrict(
     return sp.csr_matrix(Am), wm
 
 
-class _LP:
-    """LP optimum with column reduced costs."""
+def _columns(A: sp.csr_matrix, w: np.ndarray, keep: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Columns ``keep`` of ``A``, every row kept (cuts refer to rows by position)."""
+    Ak = sp.csr_matrix(A[:, keep])
+    Ak.sort_indices()
+    return Ak, np.asarray(w, dtype=float)
 
-    def __init__(self, x: np.ndarray, dual: np.ndarray, objective: float) -> None:
+
+class _LP:
+    """LP optimum with column reduced costs, and the HiGHS object that holds it."""
+
+    def __init__(self, x: np.ndarray, dual: np.ndarray, objective: float, h: highspy.Highs) -> None:
         self.x = x
         self.dual = dual
         self.objective = objective
+        self.h = h
 
 
 def _lp_with_duals(
@@ -542,7 +593,7 @@ def _lp_with_duals(
     if not sol.dual_valid:
         return None
     obj = float(h.getInfo().objective_function_value)
-    return _LP(np.asarray(sol.col_value, float), np.asarray(sol.col_dual, float), obj)
+    return _LP(np.asarray(sol.col_value, float), np.asarray(sol.col_dual, float), obj, h)
 
 
 def _finish(
