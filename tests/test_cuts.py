@@ -12,7 +12,8 @@ import scipy.sparse as sp
 
 import siting.optimize.cuts as cuts_mod
 import siting.optimize.mclp as mclp_mod
-from siting.optimize import CoverageProblem, solve_mclp
+import siting.optimize.target as target_mod
+from siting.optimize import CoverageProblem, solve_mclp, solve_target
 from siting.optimize.cuts import cut_rows, tighten_lp, triangle_cuts
 from siting.optimize.highs import highs_lp
 from siting.optimize.mclp import mclp_matrices
@@ -225,3 +226,47 @@ def test_cuts_are_used_on_fractional_instances(monkeypatch: pytest.MonkeyPatch) 
         with_highs += "cuts" in sol.method and sol.method.endswith("+highs")
     assert with_highs >= 4
     assert len(cut_rows_seen) == with_highs and min(cut_rows_seen) >= 1
+
+
+# ------------------------------------------------------------------ target (fewest sites)
+def brute_target(P: CoverageProblem, share: float) -> float:
+    Y = all_plans(P.n_sites).astype(bool)
+    Y = Y[(Y[:, P.existing]).all(axis=1)]
+    covered = (P.cover.astype(float) @ Y.T.astype(float)) > 0
+    ok = P.weight @ covered >= share * P.weight.sum() - 1e-9
+    return float(Y[ok][:, ~P.existing].sum(axis=1).min())
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("few_cuts", [False, True])
+def test_target_with_cuts_matches_brute_force(
+    seed: int, few_cuts: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if few_cuts:
+        real = cuts_mod.tighten_lp
+        monkeypatch.setattr(
+            target_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1})
+        )
+        monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
+    P = gadgets(seed, n_gadgets=5)
+    share = float(np.random.default_rng(seed).uniform(0.6, 0.95))
+    best = brute_target(P, share)
+    sol = solve_target(P, share)
+    assert sol.status == "optimal"
+    assert sol.n_new == best
+    assert sol.bound == pytest.approx(best)
+    assert sol.covered_share >= share - 1e-9
+
+
+def test_target_cuts_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The target comparisons above reach the cut loop, and with one cut, HiGHS after it."""
+    shares = [float(np.random.default_rng(s).uniform(0.6, 0.95)) for s in range(12)]
+    used = sum("cuts" in solve_target(gadgets(s, n_gadgets=5), shares[s]).method for s in range(12))
+    assert used >= 5
+    real = cuts_mod.tighten_lp
+    monkeypatch.setattr(
+        target_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1})
+    )
+    monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
+    ends = [solve_target(gadgets(s, n_gadgets=5), shares[s]).method for s in range(12)]
+    assert sum(m.endswith("+cuts+highs") for m in ends) >= 4

@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import highspy
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -49,11 +50,11 @@ from siting.errors import InfeasibleError, ParameterError
 from siting.optimize import clock
 from siting.optimize.bounds import (
     first_order_seconds,
-    lp_psclp,
     lp_psclp_first_order,
     mclp_lagrangian_curve,
     psclp_lagrangian,
 )
+from siting.optimize.cuts import tighten_lp
 from siting.optimize.heuristics import (
     CoverIndex,
     drop_redundant,
@@ -65,7 +66,7 @@ from siting.optimize.heuristics import (
     search_workers,
     swap_search,
 )
-from siting.optimize.highs import solution_status, solve_milp
+from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 from siting.optimize.reduce import ReducedCover, reduce_cover
 from siting.optimize.regional import psclp_regional_bound, reserve_seconds
@@ -79,6 +80,8 @@ __all__ = [
 
 LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
 ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
+# triangle cuts on the LP (siting.optimize.cuts) before the rounding and HiGHS
+CUTS = True
 LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
 LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE = 0.25, 0.02  # cap of one rounding round
 ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
@@ -264,6 +267,17 @@ def _lower_ok(bound: float, ub: float, integral: bool, mip_gap: float) -> bool:
     return relative_gap(ub, bound, integral=integral) <= mip_gap + 1e-12
 
 
+def _lp(R: ReducedCover, need: float, seconds: float) -> highspy.Highs | None:
+    """The LP relaxation solved by HiGHS' dual simplex, kept for cuts; None if unsolved."""
+    c, M, lo, hi, _ = psclp_matrices(R.A, R.weight, R.cost, need)
+    h = new_highs()
+    h.passModel(highs_lp(c, M, lo, hi))
+    run_charged(h, seconds)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return h
+
+
 def _lp_rounding(
     idx: CoverIndex,
     need_t: float,
@@ -445,15 +459,17 @@ def solve_target(
     steps = ["reduce", "greedy", "swap"]
     lb = 0.0
     y_frac = None
+    cuts: sp.csr_matrix | None = None  # triangle cuts over [y, z] (right-hand side 1)
+    h_lp = None  # the solved LP, kept for the cuts
     lam_best = None  # multipliers of the best first-order bound (large models)
     regional_s = 0.0  # time kept for the regional bound at the end (large models)
     if use_lp:
         # --- LP bound (HiGHS); its solution guides the search
         t = clock.now()
-        lpv, y_frac = lp_psclp(
-            R.A, R.weight, R.cost, need, time_limit=max(0.1, 0.5 * (deadline - t))
-        )
-        if np.isfinite(lpv):
+        h_lp = _lp(R, need, max(0.1, 0.5 * (deadline - t)))
+        lpv = -np.inf if h_lp is None else float(h_lp.getInfo().objective_function_value)
+        if h_lp is not None:
+            y_frac = np.asarray(h_lp.getSolution().col_value, dtype=float)[:nc]
             lb = lpv
         hist["lp_bound"] = lpv
         hist["lp_s"] = clock.now() - t
@@ -612,6 +628,32 @@ def solve_target(
             hist["regional"] = details.summary()
             steps.append("regional")
         hist["regional_s"] = clock.now() - t
+    if h_lp is not None and CUTS and not _lower_ok(lb, ub, integral, mip_gap):
+        # --- triangle cuts (siting.optimize.cuts): a higher bound before HiGHS, which
+        # gets them too; an integral LP optimum that meets the target is the plan
+        t = clock.now()
+        sol = h_lp.getSolution()
+        tg = tighten_lp(
+            h_lp,
+            R.A,
+            float(h_lp.getInfo().objective_function_value),
+            np.asarray(sol.col_value, dtype=float),
+            np.asarray(sol.col_dual, dtype=float),
+            deadline=t + 0.3 * (deadline - t),
+            closed=lambda o: _lower_ok(o, ub, integral, mip_gap),
+        )
+        if tg.rounds:
+            lb = max(lb, tg.objective)
+            cuts = tg.rows
+            hist["cut_bound"] = tg.objective
+            hist["cuts"] = {"rounds": tg.rounds, "added": int(cuts.shape[0])}
+            steps.append("cuts")
+            y_cut = tg.x[:nc]
+            if np.all(np.minimum(y_cut, 1.0 - y_cut) <= 1e-9):
+                s_ = y_cut > 0.5
+                if idx.covered(s_) >= need_t and float(idx.cost[s_].sum()) < ub - 1e-9:
+                    sel, ub = s_, float(idx.cost[s_].sum())
+        hist["cuts_s"] = clock.now() - t
     if (
         _lower_ok(lb, ub, integral, mip_gap)
         or clock.now() >= deadline
@@ -627,6 +669,10 @@ def solve_target(
     # --- exact: HiGHS on the reduced model, warm-started, cut off at the incumbent
     t = clock.now()
     c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, need)
+    if cuts is not None:
+        M = sp.vstack([M, cuts[:, : M.shape[1]]]).tocsr()
+        lo = np.r_[lo, np.full(cuts.shape[0], -np.inf)]
+        hi = np.r_[hi, np.ones(cuts.shape[0])]
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
     res = solve_milp(
