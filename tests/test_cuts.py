@@ -191,6 +191,7 @@ def test_mclp_with_cuts_matches_brute_force(
 
         monkeypatch.setattr(mclp_mod, "tighten_lp", one_cut)
         monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
+        monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)  # HiGHS gets even a weak cut
     P = gadgets(seed)
     p = int(np.random.default_rng(seed).integers(4, 8))
     best = brute_mclp(P, p)
@@ -219,6 +220,7 @@ def test_cuts_are_used_on_fractional_instances(monkeypatch: pytest.MonkeyPatch) 
     real = cuts_mod.tighten_lp
     monkeypatch.setattr(mclp_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1}))
     monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
+    monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)
     monkeypatch.setattr(mclp_mod, "solve_milp", spy)
     with_highs = 0
     for s in range(12):
@@ -248,6 +250,7 @@ def test_target_with_cuts_matches_brute_force(
             target_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1})
         )
         monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
+        monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)
     P = gadgets(seed, n_gadgets=5)
     share = float(np.random.default_rng(seed).uniform(0.6, 0.95))
     best = brute_target(P, share)
@@ -268,5 +271,29 @@ def test_target_cuts_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
         target_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1})
     )
     monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
+    monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)
     ends = [solve_target(gadgets(s, n_gadgets=5), shares[s]).method for s in range(12)]
     assert sum(m.endswith("+cuts+highs") for m in ends) >= 4
+
+
+def test_useful_follows_the_share_of_the_gap_closed() -> None:
+    """``useful``: the cuts closed at least USEFUL of the LP's distance to the goal."""
+    A = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool))
+    w = np.ones(3)
+    h, obj, x = _lp(A, w, 1)  # LP: a third of each site, all three rows at 2/3: 2.0
+    dual = np.asarray(h.getSolution().col_dual)
+    assert obj == pytest.approx(2.0)
+    # a site covers two rows: the optimum is 2, so cuts cannot move this LP
+    tg = tighten_lp(h, A, obj, x, dual, deadline=np.inf, goal=2.0)
+    assert tg.objective == pytest.approx(2.0)
+    A2 = sp.csr_matrix(sp.block_diag([A, A]))
+    h2, obj2, x2 = _lp(A2, np.ones(6), 3)  # two triangles, 3 sites: LP 6, optimum 5
+    dual2 = np.asarray(h2.getSolution().col_dual)
+    tg2 = tighten_lp(h2, A2, obj2, x2, dual2, deadline=np.inf, goal=5.0)
+    assert obj2 == pytest.approx(6.0) and tg2.objective == pytest.approx(5.0)
+    assert tg2.useful and tg2.summary()["to_highs"]
+    h3, obj3, x3 = _lp(A2, np.ones(6), 3)
+    tg3 = tighten_lp(
+        h3, A2, obj3, x3, np.asarray(h3.getSolution().col_dual), deadline=np.inf, goal=-1e9
+    )
+    assert not tg3.useful  # a far goal: one site's worth is under 10% of the distance

@@ -230,6 +230,10 @@ def cut_rows(A: sp.csr_matrix, triples: np.ndarray) -> sp.csr_matrix:
 MAX_ROUNDS = 20  # separation rounds at most
 ROUND_CUTS = 1000  # cuts added per round at most
 STALL = 1e-7  # a round that moves the LP optimum by less than this (relative) ends it
+# With a goal (the bound that would prove the incumbent): a round that closes less than
+# MIN_PROGRESS of what is left ends the loop, and cuts that closed less than USEFUL of the
+# LP's distance to it are not worth a MIP's rows
+MIN_PROGRESS, USEFUL = 0.05, 0.1
 
 
 @dataclass
@@ -241,11 +245,16 @@ class Tightened:
     col_dual: np.ndarray  # column reduced costs
     rows: sp.csr_matrix  # the cuts, over the LP's columns (right-hand side 1)
     log: list[tuple[float, int]] = field(default_factory=list)  # (optimum, cuts) per round
+    useful: bool = True  # they closed at least USEFUL of the LP's distance to the goal
 
     @property
     def rounds(self) -> int:
         """Separation rounds that added cuts."""
         return len(self.log)
+
+    def summary(self) -> dict:
+        """Plain-data summary for a solution's history."""
+        return {"rounds": self.rounds, "added": int(self.rows.shape[0]), "to_highs": self.useful}
 
 
 def tighten_lp(
@@ -257,6 +266,7 @@ def tighten_lp(
     *,
     deadline: float,
     closed: Callable[[float], bool] | None = None,
+    goal: float | None = None,
     max_rounds: int | None = None,
 ) -> Tightened:
     """Add violated triangle cuts to the solved LP ``h`` and re-solve, round by round.
@@ -267,8 +277,13 @@ def tighten_lp(
     ``closed(objective)`` says the bound is good enough, after ``max_rounds`` (default
     ``MAX_ROUNDS``), when a
     round no longer moves the optimum, or at ``deadline`` (a
-    :func:`siting.optimize.clock.now` reading). A re-solve that does not end optimal is
-    dropped (its values are not a bound); the result keeps the last optimal one.
+    :func:`siting.optimize.clock.now` reading). ``goal``: the value the bound must pass for
+    a proof (the incumbent's); a round that closes less than ``MIN_PROGRESS`` of the
+    distance left to it ends the loop, and ``useful`` says whether the cuts closed at least
+    ``USEFUL`` of the LP's distance (else they are not worth adding to a MIP); without
+    one, rounds go on while cuts are found and the optimum moves. A re-solve
+    that does not end optimal is dropped (its values are not a bound); the result keeps
+    the last optimal one.
     """
     nd, nc = A.shape
     n = int(h.getNumCol())
@@ -304,8 +319,13 @@ def tighten_lp(
         out.x = np.asarray(sol.col_value, dtype=float)
         out.col_dual = np.asarray(sol.col_dual, dtype=float)
         out.log.append((out.objective, int(C.shape[0])))
-        if abs(before - out.objective) <= STALL * max(1.0, abs(before)):
+        moved = abs(before - out.objective)
+        if moved <= STALL * max(1.0, abs(before)):
+            break
+        if goal is not None and moved < MIN_PROGRESS * abs(before - goal):
             break
     if added:
         out.rows = sp.vstack(added).tocsr()
+    if goal is not None:
+        out.useful = abs(objective - out.objective) >= USEFUL * abs(objective - goal)
     return out

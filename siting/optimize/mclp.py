@@ -289,13 +289,15 @@ def solve_mclp(
                     lp.dual,
                     deadline=tc + 0.3 * (deadline - tc),
                     closed=lambda o: gap_of(cov, base + o) <= mip_gap,
+                    # no goal: rounds go on while they move the LP (the incumbent is the
+                    # greedy one yet, a poor yardstick for progress)
                 )
                 if tg.rounds:
                     lp = _LP(tg.x, tg.col_dual, tg.objective, lp.h)
                     cuts = tg.rows
                     ub = min(ub, base + float(lp.objective))
                     hist["cut_bound"] = base + float(lp.objective)
-                    hist["cuts"] = {"rounds": tg.rounds, "added": int(cuts.shape[0])}
+                    hist["cuts"] = tg.summary()
                     steps.append("cuts")
                     y_lp = lp.x[:nc]
                     if np.all(np.minimum(y_lp, 1.0 - y_lp) <= 1e-9):

@@ -263,6 +263,13 @@ def _finish(
     )
 
 
+def _proof_goal(ub: float, integral: bool, mip_gap: float) -> float:
+    """The lower bound that proves a plan of cost ``ub`` (see :func:`_lower_ok`)."""
+    if integral:
+        return float(np.round(ub)) - 1.0
+    return ub / (1.0 + mip_gap)
+
+
 def _lower_ok(bound: float, ub: float, integral: bool, mip_gap: float) -> bool:
     return relative_gap(ub, bound, integral=integral) <= mip_gap + 1e-12
 
@@ -641,12 +648,13 @@ def solve_target(
             np.asarray(sol.col_dual, dtype=float),
             deadline=t + 0.3 * (deadline - t),
             closed=lambda o: _lower_ok(o, ub, integral, mip_gap),
+            goal=_proof_goal(ub, integral, mip_gap),
         )
         if tg.rounds:
             lb = max(lb, tg.objective)
-            cuts = tg.rows
+            cuts = tg.rows if tg.useful else None
             hist["cut_bound"] = tg.objective
-            hist["cuts"] = {"rounds": tg.rounds, "added": int(cuts.shape[0])}
+            hist["cuts"] = tg.summary()
             steps.append("cuts")
             y_cut = tg.x[:nc]
             if np.all(np.minimum(y_cut, 1.0 - y_cut) <= 1e-9):
