@@ -7,7 +7,8 @@ from three half-open sites, each shared by two of them. For any three rows::
     z_a + z_b + z_c <= 1 + sum_j ceil(k_j / 2) y_j,    k_j = rows of {a, b, c} site j reaches
 
 (the {0, 1/2}-Chvatal-Gomory cut of the three link rows and ``z <= 1``). It holds for every
-binary ``y``: no site open covers none of the three; covering all three takes two sites
+binary ``y``: with no site open no row is covered; each open site near the rows adds at
+least 1 to the right side, so two covered rows always fit; all three need two sites
 (coefficient >= 1 each) or one that reaches all three (coefficient 2). So no plan is cut
 off, and the LP with these cuts is still a relaxation: its optimum is a proven bound.
 
