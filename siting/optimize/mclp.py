@@ -38,7 +38,7 @@ from siting.optimize.bounds import (
     lp_mclp_first_order,
     mclp_lagrangian_curve,
 )
-from siting.optimize.cuts import tighten_lp
+from siting.optimize.cuts import add_cuts, tighten_lp
 from siting.optimize.heuristics import (
     CoverIndex,
     greedy_cover,
@@ -354,10 +354,7 @@ def solve_mclp(
     else:
         y0 = sel
         zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
-    if cuts is not None and cuts.shape[0]:
-        M = sp.vstack([M, cuts[:, : M.shape[1]]]).tocsr()
-        lo = np.r_[lo, np.full(cuts.shape[0], -np.inf)]
-        hi = np.r_[hi, np.ones(cuts.shape[0])]
+    M, lo, hi = add_cuts(M, lo, hi, cuts)
     nk = y0.size
     res = solve_milp(
         c,

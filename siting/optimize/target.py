@@ -54,7 +54,7 @@ from siting.optimize.bounds import (
     mclp_lagrangian_curve,
     psclp_lagrangian,
 )
-from siting.optimize.cuts import tighten_lp
+from siting.optimize.cuts import add_cuts, tighten_lp
 from siting.optimize.heuristics import (
     CoverIndex,
     drop_redundant,
@@ -677,10 +677,7 @@ def solve_target(
     # --- exact: HiGHS on the reduced model, warm-started, cut off at the incumbent
     t = clock.now()
     c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, need)
-    if cuts is not None:
-        M = sp.vstack([M, cuts[:, : M.shape[1]]]).tocsr()
-        lo = np.r_[lo, np.full(cuts.shape[0], -np.inf)]
-        hi = np.r_[hi, np.ones(cuts.shape[0])]
+    M, lo, hi = add_cuts(M, lo, hi, cuts)
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
     res = solve_milp(
