@@ -16,11 +16,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from test_audit import CRS, STATION, X0, Y0, world
 
 import siting as st
 from siting.errors import ParameterError
-
-from .test_audit import CRS, STATION, X0, Y0, world
 
 
 @pytest.fixture(scope="module")
