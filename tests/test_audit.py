@@ -468,7 +468,7 @@ def test_unknown_facility_types_list_the_known_ones():
 def test_missing_floor_areas_are_named_and_unknown_never_zero(caplog):
     with caplog.at_level(logging.WARNING, logger="siting.compliance.core"):
         a = run("national-2011", households=[1000], facilities=[(STATION, None, 0)])
-    assert "1 facilities have no floor area (community_service_station 0 " in caplog.text
+    assert "1 facility has no floor area (community_service_station 0 " in caplog.text
     r = row(a, "floor-area-per-100-households", "A")
     assert r["status"] == "unknown" and pd.isna(r["passed"])  # not 'fail' as if 0 m²
     assert a.missing_floor_area["name"].tolist() == ["community_service_station 0"]
@@ -477,7 +477,7 @@ def test_missing_floor_areas_are_named_and_unknown_never_zero(caplog):
     b = run("national-2011", households=[1000], facilities=[(STATION, 200, 0), (STATION, None, 0)])
     assert row(b, "floor-area-per-100-households", "A")["status"] == "pass"
     w = world(facilities=[(STATION, None, 0)])
-    with pytest.raises(DataError, match="1 facilities have no floor area"):
+    with pytest.raises(DataError, match="1 facility has no floor area"):
         st.audit(None, w["demand"], w["facilities"], communities=w["communities"],
                  missing_floor_area="error")  # fmt: skip
 

@@ -191,7 +191,7 @@ class Audit:
             ignore_index=True,
         )
         fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=self.facilities.crs)
-        return _evaluate(self.inputs, fac, sp.vstack([self.walk, walk]).tocsr())
+        return _evaluate(self.inputs, fac, sp.vstack([self.walk, walk]).tocsr(), quiet=True)
 
     def to_file(
         self, directory: str | os.PathLike, *, force: bool = False, cells: bool = False
@@ -303,7 +303,7 @@ def audit(
         demand_m = cov.demand
     else:
         demand_in = _with_population(demand, pph)
-        fac_in = _typed(facilities, preset, "facilities")
+        fac_in = typed_facilities(facilities, preset, "facilities")
         limit = max(distance_m.values(), default=walk_metres(15, speed_kmh))
         cov = None
         if walk_needed and len(fac_in):
@@ -385,7 +385,7 @@ def _households(demand: gpd.GeoDataFrame) -> np.ndarray | None:
     return hh
 
 
-def _typed(facilities: Any, preset: Preset, source: str) -> gpd.GeoDataFrame:
+def typed_facilities(facilities: Any, preset: Preset, source: str) -> gpd.GeoDataFrame:
     """Facilities with a checked ``type`` and a numeric ``floor_area_m2`` (NaN: unknown).
 
     OSM features that no type row matches are left out; ``attrs["input_rows"]`` holds the
@@ -455,7 +455,7 @@ def _from_coverage(
         extra = facilities.drop(columns=facilities.geometry.name).reset_index(drop=True)
         sites = sites.drop(columns=[c for c in extra.columns if c in sites.columns])
         sites = gpd.GeoDataFrame(pd.concat([sites, extra], axis=1), geometry="geometry")
-    fac = _typed(sites, preset, "facilities (the coverage's existing sites)")
+    fac = typed_facilities(sites, preset, "facilities (the coverage's existing sites)")
     return fac, cov.distance[rows[fac.attrs["input_rows"]]].tocsr()
 
 
@@ -485,8 +485,13 @@ def _metric(network, demand, fac) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _evaluate(inputs: _Inputs, fac: gpd.GeoDataFrame, walk: sp.csr_matrix) -> Audit:
-    """Every rule and level for these facilities (the units and demand stay fixed)."""
+def _evaluate(
+    inputs: _Inputs, fac: gpd.GeoDataFrame, walk: sp.csr_matrix, *, quiet: bool = False
+) -> Audit:
+    """Every rule and level for these facilities (the units and demand stay fixed).
+
+    ``quiet``: do not log the facilities without floor area again (a re-run).
+    """
     preset = inputs.preset
     fac = fac.copy()
     fac_unit = {}
@@ -496,7 +501,7 @@ def _evaluate(inputs: _Inputs, fac: gpd.GeoDataFrame, walk: sp.csr_matrix) -> Au
         fac[level] = np.where(codes >= 0, u.names[codes.clip(0)], None)
     area_m2 = fac["floor_area_m2"].to_numpy(float)
     types = fac["type"].to_numpy(dtype=object)
-    missing = _missing_floor_area(preset, fac, inputs.options["missing_floor_area"])
+    missing = _missing_floor_area(preset, fac, inputs.options["missing_floor_area"], quiet)
     facts = rules.Facts(inputs.units, inputs.tables, types, area_m2, fac_unit)
     compliance = _compliance(preset, facts)
     lc, lc_table = None, pd.DataFrame(columns=list(reach.COLUMNS))
@@ -509,7 +514,9 @@ def _evaluate(inputs: _Inputs, fac: gpd.GeoDataFrame, walk: sp.csr_matrix) -> Au
     return Audit(inputs, fac, walk, compliance, lc_table, missing, lc)
 
 
-def _missing_floor_area(preset: Preset, fac: gpd.GeoDataFrame, how: str) -> pd.DataFrame:
+def _missing_floor_area(
+    preset: Preset, fac: gpd.GeoDataFrame, how: str, quiet: bool = False
+) -> pd.DataFrame:
     """Facilities of a type some floor-area rule reads whose floor area is unknown."""
     needs = {
         t
@@ -526,12 +533,13 @@ def _missing_floor_area(preset: Preset, fac: gpd.GeoDataFrame, how: str) -> pd.D
         )
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         text = (
-            f"{len(missing)} facilities have no floor area ({shown}{more}); rules they could "
+            f"{len(missing)} {'facility has' if len(missing) == 1 else 'facilities have'} no "
+            f"floor area ({shown}{more}); rules they could "
             "decide are reported as 'unknown'. Add 'floor_area_m2' (m²) to the facilities."
         )
         if how == "error":
             raise DataError(text)
-        log.warning(text)
+        (log.debug if quiet else log.warning)(text)
     return missing
 
 
@@ -566,6 +574,16 @@ def _compliance(preset: Preset, facts: rules.Facts) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- by unit
+_SINGULAR = {
+    "facilities": "facility",
+    "workers": "worker",
+    "households": "household",
+    "communities": "community",
+    "sub-districts": "sub-district",
+    "districts": "district",
+}
+
+
 def _by_unit(a: Audit) -> pd.DataFrame:
     frames = []
     c = a.compliance
@@ -606,7 +624,7 @@ def _rule_columns(rows: pd.DataFrame) -> pd.DataFrame:
     out["failed"] = fails.groupby("unit")["rule"].agg(", ".join).reindex(out.index).fillna("")
     text = pd.Series(
         [
-            f"{r}: {v:,.0f} {m} short"
+            f"{r}: {v:,.0f} {_SINGULAR.get(m, m) if v == 1 else m} short"
             for r, v, m in zip(fails["rule"], fails["shortfall"], fails["measure"], strict=True)
         ],
         index=fails.index,
