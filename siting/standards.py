@@ -544,6 +544,14 @@ def from_file(path: str | os.PathLike) -> Preset:
     return _parse_preset(_read_yaml(p), str(p), p)
 
 
+def from_dict(data: Mapping[str, Any], *, source: str = "preset mapping") -> Preset:
+    """A preset from a mapping shaped like a preset file (see :meth:`Preset.to_dict`)."""
+    if not isinstance(data, Mapping):
+        msg = f"{source}: a preset is a mapping of keys ({', '.join(_PRESET_KEYS)})."
+        raise DataError(msg)
+    return _parse_preset(data, source)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

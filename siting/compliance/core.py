@@ -430,9 +430,9 @@ def typed_facilities(facilities: Any, preset: Preset, source: str) -> gpd.GeoDat
         fac["floor_area_m2"] = area.to_numpy(float)
     else:
         fac["floor_area_m2"] = np.nan
-    if "name" not in fac.columns:
-        fac["name"] = [f"facility {i + 1}" for i in range(len(fac))]
-    fac["name"] = fac["name"].astype("string").fillna("").astype(str)
+    generated = pd.Series([f"facility {i + 1}" for i in range(len(fac))], index=fac.index)
+    names = fac["name"].astype("string").str.strip() if "name" in fac.columns else generated
+    fac["name"] = names.mask(names.isna() | (names == ""), generated).astype(str)
     rows = fac.index.to_numpy()
     fac = fac.reset_index(drop=True)
     fac.attrs["input_rows"] = rows
@@ -604,8 +604,9 @@ def _by_unit(a: Audit) -> pd.DataFrame:
 def _type_counts(fac: gpd.GeoDataFrame, level: str, u: UnitLevel) -> pd.Series:
     if level not in fac.columns or not len(fac):
         return pd.Series("", index=u.names)
-    counts = fac.groupby([level, "type"]).size()
-    text = counts.groupby(level).apply(lambda s: ", ".join(f"{t} {n}" for (_, t), n in s.items()))
+    counts = fac.groupby([level, "type"]).size().reset_index(name="n")
+    label = counts["type"].astype(str) + " " + counts["n"].astype(str)
+    text = label.groupby(counts[level].to_numpy()).agg(", ".join)
     return text.reindex(u.names).fillna("")
 
 
