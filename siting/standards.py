@@ -343,6 +343,13 @@ class Level:
     share: float | None
     cite: Citation
 
+    def describe(self) -> str:
+        """The level in words, e.g. ``within 300 m (5 min): station, kindergarten``."""
+        parts = [f"{self.threshold_m:g} m" if self.threshold_m is not None else ""]
+        parts.append(f"{self.minutes:g} min" if self.minutes is not None else "")
+        where = " / ".join(p for p in parts if p)
+        return f"within {where}: {', '.join(self.requirements)}"
+
     @property
     def requirements(self) -> tuple[str, ...]:
         """The basket's requirement labels (``"a|b"`` for alternatives)."""
@@ -406,13 +413,11 @@ class Preset:
             {"id": r.id, "kind": r.kind, "unit": r.unit, "norm": r.describe(), **_cite(r.cite)}
             for r in self.rules
         ]
-        for lv in self.levels:
-            dist = f"{lv.threshold_m:g} m" if lv.threshold_m is not None else f"{lv.minutes:g} min"
-            norm = f"within {dist}: {', '.join(lv.requirements)}"
-            rows.append(
-                {"id": lv.name, "kind": "life_circle", "unit": "demand", "norm": norm}
-                | _cite(lv.cite)
-            )
+        rows += [
+            {"id": lv.name, "kind": "life_circle", "unit": "demand", "norm": lv.describe()}
+            | _cite(lv.cite)
+            for lv in self.levels
+        ]
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:

@@ -332,6 +332,33 @@ def test_every_level_of_every_preset_inside_and_outside_its_distance():
             assert _met(short, lv.name, reach.COMPLETE) == 0.0
 
 
+def test_levels_in_the_compliance_table_judged_only_with_a_target():
+    w = world(n=2)
+    fac = gpd.GeoDataFrame(
+        {"type": ["kindergarten"]}, geometry=[shapely.Point(X0 + 250, Y0 + 250)], crs=CRS
+    )
+    a = st.audit(None, w["demand"], fac, preset="gb50180-2018", communities=w["communities"])
+    r = row(a, "5min", "A")
+    assert r["kind"] == "life_circle" and r["status"] == "no target"
+    assert r["provided"] == 0.0 and "fewest reach community_service_station (0%)" in r["detail"]
+    assert row(a, "5min", "(all residents)")["unit_level"] == "total"
+    # a planner's target: 5% of persons with the whole 5-minute basket
+    goal = S.load_preset("gb50180-2018").edit("5min", share=0.05)
+    b = st.audit(None, w["demand"], fac, preset=goal, communities=w["communities"])
+    r = row(b, "5min", "A")
+    assert (r["status"], r["required"], r["shortfall"]) == ("fail", 0.05, 0.05)
+    assert b.by_unit.loc[("community", "A"), "status"] == "fail"
+    # the whole basket at A's south-west point: 250 of A's 1,000 persons (25%)
+    basket = [t for alt in goal.levels[2].basket for t in alt]
+    full = gpd.GeoDataFrame(
+        {"type": basket}, geometry=[shapely.Point(X0 + 250, Y0 + 250)] * len(basket), crs=CRS
+    )
+    c = st.audit(None, w["demand"], full, preset=goal, communities=w["communities"])
+    r = row(c, "5min", "A")
+    assert (r["status"], r["provided"]) == ("pass", 0.25)
+    assert row(c, "5min", "(all residents)")["provided"] == 0.125
+
+
 def test_life_circle_shares_per_unit_and_for_buildings():
     w = world(n=2)
     w["demand"]["building"] = "apartments"  # each demand point is a building

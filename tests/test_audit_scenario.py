@@ -109,6 +109,33 @@ def test_life_circles_agree_with_an_independent_coverage(tmp_path):
     assert 0 < got < 1
 
 
+def test_one_walking_search_for_all_levels_and_types(tmp_path, monkeypatch):
+    from siting.compliance import core, reach
+
+    a = run_audit(_scenario(tmp_path, preset="gb50180-2018"), write=False).audit
+    calls = {"coverage": [], "nearest": 0}
+    coverage, nearest = core.coverage, reach.nearest_by_type
+
+    def counted_coverage(*args, **kw):
+        calls["coverage"].append(kw.get("threshold_m"))
+        return coverage(*args, **kw)
+
+    def counted_nearest(*args, **kw):
+        calls["nearest"] += 1
+        return nearest(*args, **kw)
+
+    monkeypatch.setattr(core, "coverage", counted_coverage)
+    monkeypatch.setattr(reach, "nearest_by_type", counted_nearest)
+    net = st.read_network(HELSINKI, bbox=[W, S, E, N])
+    b = st.audit(net, a.inputs.demand, a.facilities, preset="gb50180-2018")
+    # 4 levels, 16 basket types: one search to the largest distance, one pass over its matrix
+    assert calls == {"coverage": [1000.0], "nearest": 1}
+    pd.testing.assert_frame_equal(
+        b.life_circle[b.life_circle["unit_level"] == "total"].reset_index(drop=True),
+        a.life_circle[a.life_circle["unit_level"] == "total"].reset_index(drop=True),
+    )
+
+
 def test_cli_audit_plan_and_force(tmp_path, capsys):
     path = _scenario(tmp_path, plan={"floor_area_m2": 350, "coverage_target": 0.5})
     assert main(["audit", path]) == 0

@@ -503,7 +503,6 @@ def _evaluate(
     types = fac["type"].to_numpy(dtype=object)
     missing = _missing_floor_area(preset, fac, inputs.options["missing_floor_area"], quiet)
     facts = rules.Facts(inputs.units, inputs.tables, types, area_m2, fac_unit)
-    compliance = _compliance(preset, facts)
     lc, lc_table = None, pd.DataFrame(columns=list(reach.COLUMNS))
     if preset.levels:
         names = tuple(preset.known_types)
@@ -511,6 +510,7 @@ def _evaluate(
         lc = reach.evaluate(preset.levels, walk, code.to_numpy(np.int64), names, inputs.distance_m)
         buildings = "building" in inputs.demand.columns
         lc_table = reach.table(lc, list(inputs.units.values()), inputs.population, buildings)
+    compliance = _compliance(preset, facts, lc_table)
     return Audit(inputs, fac, walk, compliance, lc_table, missing, lc)
 
 
@@ -543,34 +543,46 @@ def _missing_floor_area(
     return missing
 
 
-def _compliance(preset: Preset, facts: rules.Facts) -> pd.DataFrame:
+_COMPLIANCE_COLUMNS = [
+    "rule",
+    "kind",
+    *rules.COLUMNS,
+    "passed",
+    "attribution",
+    "norm",
+    "source",
+    "clause",
+    "verified",
+]
+
+
+def _compliance(preset: Preset, facts: rules.Facts, lc_table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of every rule, then of every life-circle level, with the norm and its source."""
     frames = []
     for rule in preset.rules:
         rows = rules.evaluate(rule, facts)
         unit = facts.units.get(rule.unit)
         rows.insert(0, "rule", rule.id)
         rows.insert(1, "kind", rule.kind)
-        rows["passed"] = rows["status"].map({"pass": True, "fail": False}).astype("boolean")
         rows["attribution"] = unit.attribution if unit is not None else ""
-        rows["norm"] = rule.describe()
-        rows["source"] = rule.cite.source
-        rows["clause"] = rule.cite.clause
-        rows["verified"] = rule.cite.verified
-        frames.append(rows)
-    columns = [
-        "rule",
-        "kind",
-        *rules.COLUMNS,
-        "passed",
-        "attribution",
-        "norm",
-        "source",
-        "clause",
-        "verified",
-    ]
+        frames.append(_cited(rows, rule.describe(), rule.cite))
+    level_rows = reach.compliance_rows(preset.levels, lc_table)
+    for lv in preset.levels:
+        rows = level_rows[level_rows["rule"] == lv.name].copy()
+        rows["attribution"] = ""
+        frames.append(_cited(rows, lv.describe(), lv.cite))
     if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+        return pd.DataFrame(columns=_COMPLIANCE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[_COMPLIANCE_COLUMNS]
+
+
+def _cited(rows: pd.DataFrame, norm: str, cite) -> pd.DataFrame:
+    rows["passed"] = rows["status"].map({"pass": True, "fail": False}).astype("boolean")
+    rows["norm"] = norm
+    rows["source"] = cite.source
+    rows["clause"] = cite.clause
+    rows["verified"] = cite.verified
+    return rows
 
 
 # ----------------------------------------------------------------------------- by unit

@@ -186,3 +186,57 @@ def cell_columns(lc: LifeCircles, n_demand: int) -> pd.DataFrame:
     if lc.levels:
         data["complete life circle"] = lc.complete_all(n_demand)
     return pd.DataFrame(data)
+
+
+#: status of a level's row when the preset sets no target share
+NO_TARGET = "no target"
+
+
+def compliance_rows(levels: Sequence[Level], lc_table: pd.DataFrame) -> pd.DataFrame:
+    """One compliance row per level and unit: the share of persons with the whole basket.
+
+    ``required`` is the level's target share (``share`` in the preset; NaN and status
+    ``"no target"`` when it sets none), ``provided`` the share reached; ``detail`` names
+    the requirement reached by the fewest persons.
+    """
+    frames = []
+    for lv in levels:
+        rows = lc_table[lc_table["level"] == lv.name]
+        whole = rows[rows["requirement"] == COMPLETE].set_index(["unit_level", "unit"])
+        parts = rows[rows["requirement"] != COMPLETE].sort_values("share", kind="stable")
+        lowest = parts.groupby(["unit_level", "unit"], sort=False).first()
+        lowest = lowest.reindex(whole.index)
+        share = whole["share"].to_numpy(float)
+        target = np.nan if lv.share is None else float(lv.share)
+        if lv.share is None:
+            status = np.full(len(share), NO_TARGET, dtype=object)
+        else:
+            status = np.where(share >= target - 1e-12, "pass", "fail")
+        detail = [
+            f"{s:.0%} of {p:,.0f} persons reach the whole {lv.name} basket within {t:,.0f} m"
+            + (f"; fewest reach {req} ({rs:.0%})" if isinstance(req, str) else "")
+            for s, p, t, req, rs in zip(
+                share,
+                whole["population"],
+                whole["threshold_m"],
+                lowest["requirement"],
+                lowest["share"],
+                strict=True,
+            )
+        ]
+        frame = pd.DataFrame(
+            {
+                "rule": lv.name,
+                "kind": "life_circle",
+                "unit_level": whole.index.get_level_values(0),
+                "unit": ["(all residents)" if lvl == "total" else u for lvl, u in whole.index],
+                "status": status,
+                "required": target,
+                "provided": share,
+                "shortfall": np.maximum(target - share, 0.0),
+                "measure": "share of persons",
+                "detail": detail,
+            }
+        )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
