@@ -193,6 +193,10 @@ CASES = [
     ("hangzhou", "rehabilitation-90pct-communities",
      {"n": 10, "facilities": [("rehabilitation_station", None, i) for i in range(8)]},
      "(all communities)", "fail", 9, 8, 1),
+    # 9 of 11: ceil(0.9 x 11) = ceil(9.9) = 10 needed, 1 short
+    ("hangzhou", "rehabilitation-90pct-communities",
+     {"n": 11, "facilities": [("rehabilitation_station", None, i) for i in range(9)]},
+     "(all communities)", "fail", 10, 9, 1),
     # complete community: B has one of each, A none; the activity ground needs >= 150 m²
     *[
         ("complete-community-2022", rid,

@@ -100,3 +100,29 @@ def test_bad_plans(setup):
     no_candidates = st.audit(None, w["demand"], w["facilities"], communities=w["communities"])
     with pytest.raises(ParameterError, match="needs candidate sites"):
         no_candidates.plan()
+
+
+def test_a_coverage_target_in_every_community():
+    # A: 3,000 persons, B: 1,000. After the norm step each community has half its points
+    # within reach (2,000 of 4,000 persons); 75% overall is reached by covering the rest of
+    # A alone, 75% in every community needs B too.
+    w = world(n=2, households=[3000, 1000], population=[3000.0, 1000.0],
+              facilities=[(STATION, 250, 0)])  # fmt: skip
+    demand = w["demand"].assign(community=np.repeat(["A", "B"], 4))
+    xs, ys = np.meshgrid(np.arange(0, 2001, 250), np.arange(0, 1001, 250))
+    cand = gpd.GeoDataFrame(geometry=gpd.points_from_xy(X0 + xs.ravel(), Y0 + ys.ravel()), crs=CRS)
+    cov = st.coverage(None, demand, w["facilities"], cand, mode="circle", threshold_m=300)
+    a = st.audit(cov, preset="national-2011", communities=w["communities"])
+    inside_b = demand["community"].to_numpy() == "B"
+
+    def share_b(plan) -> float:
+        reached = np.zeros(cov.n_demand, bool)
+        for row in plan.new_sites["site_row"]:
+            d = cov.distance[row]
+            reached[d.indices[d.data <= 300]] = True
+        return cov.population[inside_b & reached].sum() / cov.population[inside_b].sum()
+
+    overall = a.plan(floor_area_m2=1000, coverage_target=0.75)
+    assert overall.summary()["share_after"] >= 0.75 and share_b(overall) == 0.5
+    each = a.plan(floor_area_m2=1000, coverage_target=0.75, by="community")
+    assert share_b(each) >= 0.75

@@ -6,7 +6,8 @@ residents are within the walk" is solved in two steps:
 1. **Norm step** (per community): a community short of ``D`` m² of station floor area, or
    missing a station a rule asks for, needs ``ceil(D / floor_area_m2)`` (or the missing
    count of) new stations inside it. They are chosen among its candidate sites, one at a
-   time, each reaching the most persons no station reaches yet (greedy).
+   time, each reaching the most of the community's own residents that no station reaches
+   yet (greedy).
 2. **Coverage step**: with those stations built, :func:`siting.solve` (model
    ``"target"``, optionally ``by=`` a unit column for a target per unit) adds the fewest
    further stations that bring ``coverage_target`` of residents within the walk, with
@@ -263,7 +264,8 @@ def _norm_step(
     covered: np.ndarray,
     unit: str,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Greedy stations inside each unit in need; units without enough candidates."""
+    """Greedy stations inside each unit in need (by its own residents newly reached);
+    units without enough candidates."""
     if need.empty:
         return np.zeros(0, dtype=np.int64), pd.DataFrame(columns=["unit", "needed", "placed"])
     level = audit.inputs.units[unit]
@@ -273,11 +275,13 @@ def _norm_step(
     picked: list[int] = []
     unmet = []
     for name, n in need.items():
-        pool = candidates[code == int(np.flatnonzero(names == name)[0])]
+        k = int(np.flatnonzero(names == name)[0])
+        pool = candidates[code == k]
+        own = pop * (level.demand_code == k)  # the unit's own residents
         sub = A[:, pool]
         chosen = []
         for _ in range(min(int(n), len(pool))):
-            gain = sub.T @ (pop * ~covered)
+            gain = sub.T @ (own * ~covered)
             gain[np.isin(pool, chosen)] = -1.0
             best = int(np.argmax(gain))
             chosen.append(int(pool[best]))
