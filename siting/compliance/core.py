@@ -30,9 +30,10 @@ import scipy.sparse as sp
 from ..coverage import DEFAULT_SPEED_KMH, Coverage, coverage, walk_metres
 from ..crs import WGS84
 from ..errors import DataError, MissingColumnError, ParameterError
+from ..io._tables import Source, numeric_values
 from ..network.graph import Network
 from ..network.snap import MAX_SNAP_M
-from ..standards import Preset, check_types, classify_osm, load_preset
+from ..standards import Preset, _positive, check_types, classify_osm, load_preset
 from . import reach, rules
 from .units import PLURAL, UNIT_COLUMNS, UnitLevel, prepare_level, unit_table
 
@@ -332,13 +333,7 @@ def audit(
 
 def _household_size(value: float | None, preset: Preset) -> float:
     pph = preset.household_size if value is None else value
-    try:
-        ok = float(pph) > 0 and np.isfinite(float(pph))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        msg = f"persons_per_household={pph!r}: must be a number of persons > 0, e.g. 2.62."
-        raise ParameterError(msg)
+    _positive("persons_per_household", pph)
     return float(pph)
 
 
@@ -373,16 +368,7 @@ def _with_population(demand: gpd.GeoDataFrame | None, pph: float) -> gpd.GeoData
 def _households(demand: gpd.GeoDataFrame) -> np.ndarray | None:
     if "households" not in demand.columns:
         return None
-    hh = pd.to_numeric(demand["households"], errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(hh) | (hh < 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (
-            f"Demand row {i}, field 'households': {demand['households'].iloc[i]!r} is not a "
-            "number >= 0; fill it, or drop the column to derive households from population."
-        )
-        raise DataError(msg)
-    return hh
+    return numeric_values(demand["households"], source=Source("demand"), field="households")
 
 
 def typed_facilities(facilities: Any, preset: Preset, source: str) -> gpd.GeoDataFrame:
@@ -417,17 +403,11 @@ def typed_facilities(facilities: Any, preset: Preset, source: str) -> gpd.GeoDat
             f"'type' column with one of: {', '.join(known)}."
         )
         raise MissingColumnError(msg)
-    if "floor_area_m2" in fac.columns:
-        area = pd.to_numeric(fac["floor_area_m2"], errors="coerce")
-        bad = (area < 0) | (fac["floor_area_m2"].notna() & area.isna())
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            msg = (
-                f"{source}: row {i}, field 'floor_area_m2': {fac['floor_area_m2'].iloc[i]!r} "
-                "is not a number >= 0 (m²); leave the cell empty when unknown."
-            )
-            raise DataError(msg)
-        fac["floor_area_m2"] = area.to_numpy(float)
+    if "floor_area_m2" in fac.columns:  # empty cells: unknown
+        fac["floor_area_m2"] = numeric_values(
+            fac["floor_area_m2"], source=Source(source), field="floor_area_m2", unit="m²",
+            allow_missing=True,
+        )  # fmt: skip
     else:
         fac["floor_area_m2"] = np.nan
     generated = pd.Series([f"facility {i + 1}" for i in range(len(fac))], index=fac.index)

@@ -26,6 +26,7 @@ import shapely
 
 from ..crs import WGS84
 from ..errors import DataError, MissingColumnError, ParameterError
+from ..io._tables import Source, numeric_values
 from ..standards import PERSONS_PER_HOUSEHOLD, UNIT_PLURAL
 
 log = logging.getLogger(__name__)
@@ -200,16 +201,7 @@ def _from_polygons(
 def _numeric(units: gpd.GeoDataFrame, col: str, level: str) -> np.ndarray:
     if col not in units.columns:
         return np.full(len(units), np.nan)
-    values = pd.to_numeric(units[col], errors="coerce").to_numpy(float)
-    bad = (values < 0) | (units[col].notna().to_numpy() & np.isnan(values))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (
-            f"{PLURAL[level]}: row {i} ({units['name'].iloc[i]}), field {col!r}: "
-            f"{units[col].iloc[i]!r} is not a number >= 0."
-        )
-        raise DataError(msg)
-    return values
+    return numeric_values(units[col], source=Source(PLURAL[level]), field=col, allow_missing=True)
 
 
 def _urban(units: gpd.GeoDataFrame, level: str) -> np.ndarray:
