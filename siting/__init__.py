@@ -15,6 +15,7 @@ load → measure → solve → show::
 from __future__ import annotations
 
 from . import errors, standards
+from .compliance import Audit, audit
 from .coverage import Coverage, candidate_sites, coverage, walk_metres
 from .errors import (
     CRSError,
@@ -44,6 +45,7 @@ from .scenario import load_scenario, run_scenario
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audit",
     "CRSError",
     "Coverage",
     "DataError",
@@ -55,6 +57,7 @@ __all__ = [
     "ParameterError",
     "Plan",
     "SitingError",
+    "audit",
     "candidate_sites",
     "circles",
     "compare_areas",

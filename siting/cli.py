@@ -5,6 +5,7 @@ Commands
 ``siting run SCENARIO.yaml [...]``  run one or more scenarios (batch)
 ``siting demo [--city liechtenstein|helsinki]``  the bundled end-to-end example
 ``siting network CITY.osm.pbf -o CITY.npz``  parse a walking network once, save it
+``siting audit SCENARIO.yaml [...]``  the norm audit of each scenario's ``audit`` section
 """
 
 from __future__ import annotations
@@ -115,6 +116,49 @@ def _network(pbf: str, out: str, force: bool, verbose: bool = False) -> int:
     return 0
 
 
+def _print_audit(result) -> None:
+    import pandas as pd
+
+    a = result.audit
+    s = a.summary()
+    c = a.compliance
+    units = ", ".join(f"{k} {v} ({s['attribution'][k]})" for k, v in s["units"].items())
+    counts = c["status"].value_counts().to_dict()
+    print(f"\n{result.name}\nnorms: {s['preset']} ({s['title']})")
+    print(f"units: {units or 'none given'}; facilities: {s['facilities']}")
+    print("compliance rows: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    with pd.option_context("display.max_colwidth", 70, "display.width", 160):
+        if not a.by_unit.empty:
+            cols = ["population", "households", "status", "failed", "shortfall_text"]
+            print(a.by_unit[cols].round(0).to_string())
+        if s["complete_share"]:
+            print(
+                "persons with the complete basket within reach: "
+                + ", ".join(f"{k} {v:.1%}" for k, v in s["complete_share"].items())
+            )
+    if s["facilities_missing_floor_area"]:
+        print(f"{s['facilities_missing_floor_area']} facilities have no floor area: see the table")
+    if result.plan is not None:
+        print(repr(result.plan))
+    for what, path in result.outputs.items():
+        print(f"wrote {what}: {path}")
+
+
+def _audit(paths: list[str], force: bool, write: bool, quiet: bool, verbose: bool) -> int:
+    """Audit every scenario; a failing one is reported and the batch goes on."""
+    from .scenario import run_audit
+
+    failed = 0
+    for p in paths:
+        say = (lambda s: None) if quiet else (lambda s: print(f"  {s}", file=sys.stderr))
+        try:
+            _print_audit(run_audit(p, force=force, write=write, progress=say))
+        except Exception as exc:  # report per scenario, keep going with the others
+            _report(f"{p}: " if not str(exc).startswith(p) else "", exc, verbose)
+            failed += 1
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``siting`` command."""
     ap = argparse.ArgumentParser(prog="siting", description=__doc__.split("\n")[0])
@@ -135,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("pbf")
     n.add_argument("-o", "--out", required=True)
     n.add_argument("--force", action="store_true")
+    au = sub.add_parser("audit", help="the norm audit of scenario YAML files (audit: section)")
+    au.add_argument("scenario", nargs="+")
+    au.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    au.add_argument("--dry-run", action="store_true", help="compute, write nothing")
+    au.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -142,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "run":
         return _run(args.scenario, args.force, not args.dry_run, args.quiet, args.verbose)
+    if args.command == "audit":
+        return _audit(args.scenario, args.force, not args.dry_run, args.quiet, args.verbose)
     if args.command == "demo":
         return _demo(args.city, args.force, args.out, args.verbose)
     return _network(args.pbf, args.out, args.force, args.verbose)

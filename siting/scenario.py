@@ -52,11 +52,19 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from .errors import DataError
 from .scenario_spec import _spec, load_scenario, validate_scenario
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScenarioResult", "load_scenario", "run_scenario", "validate_scenario"]
+__all__ = [
+    "AuditResult",
+    "ScenarioResult",
+    "load_scenario",
+    "run_audit",
+    "run_scenario",
+    "validate_scenario",
+]
 
 
 @dataclass
@@ -268,3 +276,191 @@ def run_scenario(
 
                 result.outputs["map"] = save_map(plan.explore(), spec.output_map, force=force)
     return result
+
+
+# ----------------------------------------------------------------------------- audit
+@dataclass
+class AuditResult:
+    """What ``siting audit`` produced: the audit, the plan (if asked), timings, files."""
+
+    name: str
+    audit: Any
+    plan: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def run_audit(
+    cfg: Mapping[str, Any] | str | os.PathLike,
+    *,
+    force: bool = False,
+    write: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Run a scenario's ``audit`` section: the norm audit per community and sub-district.
+
+    Reads the population (``population``), the facilities (``audit.facilities``, else
+    ``existing``), the units and, when a life circle, a walk attribution or a plan needs
+    walking distances, the network (``network``, ``coverage.speed_kmh``). Writes
+    ``compliance.csv``, ``by_unit.csv``, ``life_circle.csv`` (UTF-8 with BOM),
+    ``units.gpkg`` and ``audit.json`` into ``output.dir`` (and, with ``audit.plan``,
+    ``plan_compliance.csv`` and ``plan_sites.gpkg``). Outputs are checked before any data
+    is read; existing files are kept unless ``force``.
+    """
+    from .compliance import audit as run
+
+    if not isinstance(cfg, Mapping):
+        cfg = load_scenario(cfg)
+    spec = _spec(cfg)
+    a = spec.audit
+    if a is None:
+        msg = f"{spec.source}: no 'audit' section; add e.g. 'audit: {{preset: national-2011}}'."
+        raise DataError(msg)
+    if write and a.output_dir is None:
+        msg = f"{spec.source}: 'siting audit' writes into output.dir; set output.dir."
+        raise DataError(msg)
+    if write:
+        from .output import check_writable
+
+        for path in a.outputs():
+            check_writable(path, force=force)
+    say = progress or (lambda s: log.info(s))
+    timings: dict[str, float] = {}
+
+    def stage(name: str, func: Callable[[], Any]) -> Any:
+        say(f"{name} …")
+        t = time.perf_counter()
+        out = func()
+        timings[name] = time.perf_counter() - t
+        return out
+
+    demand = stage("population", lambda: _audit_demand(spec))
+    facilities = stage("facilities", lambda: _audit_facilities(spec))
+    units = stage("units", lambda: _audit_units(spec))
+    cov = None
+    if _audit_needs_walk(a, units):
+        cov = stage("coverage", lambda: _audit_coverage(spec, demand, facilities))
+    result = stage(
+        "audit",
+        lambda: run(
+            cov,
+            None if cov is not None else demand,
+            None if cov is not None else facilities,
+            preset=a.preset,
+            speed_kmh=spec.speed_kmh,
+            **units,
+            **a.kwargs,
+        ),
+    )
+    plan = stage("plan", lambda: result.plan(**a.plan)) if a.plan is not None else None
+    out = AuditResult(spec.name, result, plan, timings)
+    if write:
+        out.outputs.update(stage("outputs", lambda: _audit_write(a, result, plan, force)))
+    return out
+
+
+def _audit_demand(spec) -> gpd.GeoDataFrame:
+    from . import io as sio
+
+    districts = None
+    if spec.districts is not None:
+        districts = sio.read_districts(spec.districts.path, **spec.districts.kwargs)
+    pop = spec.population
+    if pop.kind == "buildings":
+        demand = sio.population_from_buildings(
+            sio.read_buildings(pop.path), districts=districts, **pop.kwargs
+        )
+    else:
+        demand = sio.read_population(pop.path, districts=districts, **pop.kwargs)
+    if spec.persons_per_household is not None:
+        demand["households"] = demand["population"] / spec.persons_per_household
+    return demand
+
+
+def _audit_facilities(spec) -> gpd.GeoDataFrame | None:
+    from . import io as sio
+    from .standards import osm_filter
+
+    source = spec.audit.facilities or spec.existing
+    if source is None:
+        return None
+    if source.kind == "osm" and spec.audit.facilities is not None:
+        return sio.facilities_from_osm(source.path, **osm_filter(), **source.kwargs)
+    if source.kind == "osm":
+        return sio.facilities_from_osm(source.path, **source.kwargs)
+    kwargs = dict(source.kwargs)
+    type_column = kwargs.pop("type", None)
+    fac = sio.read_facilities(source.path, **kwargs)
+    if type_column is not None and type_column != "type":
+        if type_column not in fac.columns:
+            msg = f"{source.path}: no column {type_column!r} (audit.facilities.type)."
+            raise DataError(msg)
+        fac = fac.rename(columns={type_column: "type"})
+    return fac
+
+
+def _audit_units(spec) -> dict[str, Any]:
+    from .compliance import units_from_osm
+    from .io import read_districts
+
+    out: dict[str, Any] = {}
+    for level, src in spec.audit.units.items():
+        if src.kind == "column":
+            out[level] = src.kwargs["column"]
+        elif src.kind == "osm":
+            out[level] = units_from_osm(src.path, **src.kwargs)
+        else:
+            out[level] = read_districts(src.path, **src.kwargs)
+    return out
+
+
+def _audit_needs_walk(a, units: Mapping[str, Any]) -> bool:
+    return (
+        bool(a.preset.levels)
+        or a.plan is not None
+        or a.kwargs.get("attribution") == "walk"
+        or any(isinstance(u, str) for u in units.values())
+    )
+
+
+def _audit_coverage(spec, demand, facilities):
+    """One walking search up to the largest distance any level or the plan needs."""
+    from .coverage import candidate_sites, coverage, walk_metres
+    from .io.network import read_network
+
+    a = spec.audit
+    net = read_network(spec.network.path, crs=spec.crs, **spec.network.kwargs)
+    speed = spec.speed_kmh
+    how = a.kwargs.get("level_distance", "standard")
+    limits = [lv.distance_m(how, speed) for lv in a.preset.levels]
+    candidates = None
+    if a.plan is not None:
+        limits.append(walk_metres(a.plan.get("minutes") or max(spec.minutes), speed))
+        if spec.candidates.kind == "file":
+            from . import io as sio
+
+            candidates = sio.read_candidates(spec.candidates.path, **spec.candidates.kwargs)
+        else:
+            candidates = candidate_sites(net, spec.candidates.kwargs["spacing_m"], demand=demand)
+    limit = max(limits, default=walk_metres(max(spec.minutes), speed))
+    from .compliance.core import typed_facilities
+
+    typed = typed_facilities(facilities, a.preset, "facilities")
+    return coverage(
+        net,
+        demand,
+        typed,
+        candidates,
+        threshold_m=limit,
+        speed_kmh=speed,
+        max_snap_m=spec.max_snap_m,
+    )
+
+
+def _audit_write(a, result, plan, force: bool) -> dict[str, Path]:
+    written = {
+        f"audit {k}": v for k, v in result.to_file(a.output_dir, force=force, cells=a.cells).items()
+    }
+    if plan is not None:
+        written.update({f"plan {k}": v for k, v in plan.to_file(a.output_dir, force=force).items()})
+    return written

@@ -34,6 +34,7 @@ _TOP_KEYS = {
     "solve",
     "output",
     "crs",
+    "audit",
 }
 
 
@@ -150,6 +151,7 @@ class _Spec:
     solve: dict[str, Any]
     output_dir: Path | None
     output_map: Path | None
+    audit: Any = None  # _AuditSpec (siting audit), see _audit_spec
 
     def outputs(self) -> list[Path]:
         """Every file a run writes (``output.dir`` files and the map)."""
@@ -700,6 +702,7 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
         solve=solve,
         output_dir=out_dir,
         output_map=out_map,
+        audit=_audit_spec(c, cfg, out_dir),
     )
 
 
@@ -798,3 +801,165 @@ def _share(c: _Checker, where: str, value: Any) -> float:
         pct = c.number(where, value.strip()[:-1], minimum=0.0, maximum=100.0, form=form)
         return pct / 100.0
     return c.number(where, value, minimum=0.0, maximum=1.0, form=form)
+
+
+# ----------------------------------------------------------------------------- audit
+#: keys of the ``audit`` section (``siting audit``) and of its unit and plan entries
+_AUDIT = frozenset(
+    {
+        "preset",
+        "communities",
+        "subdistricts",
+        "districts",
+        "facilities",
+        "persons_per_household",
+        "level_distance",
+        "attribution",
+        "missing_floor_area",
+        "plan",
+        "cells",
+    }
+)
+_AUDIT_UNITS = {
+    "file": frozenset({"file", "name", "layer", "datum", "crs"}),
+    "osm": frozenset({"osm", "admin_level", "within"}),
+    "column": frozenset({"column"}),
+}
+_AUDIT_FACILITIES = {
+    "osm": frozenset({"osm", "bbox"}),
+    "file": _SITES_FILE | {"type"},
+}
+_AUDIT_PLAN = frozenset(
+    {"station_type", "floor_area_m2", "coverage_target", "minutes", "unit", "by", "time_limit"}
+)
+#: files :meth:`siting.Audit.to_file` and :meth:`siting.compliance.AuditPlan.to_file` write
+_AUDIT_OUTPUTS = ("compliance.csv", "by_unit.csv", "life_circle.csv", "units.gpkg", "audit.json")
+_AUDIT_PLAN_OUTPUTS = ("plan_compliance.csv", "plan_sites.gpkg")
+
+
+@dataclass(frozen=True)
+class _AuditSpec:
+    """The checked ``audit`` section: the preset and how to read units and facilities."""
+
+    preset: Any  # a siting.standards.Preset
+    units: dict[str, _Input]  # level -> kind "file" / "osm" / "column"
+    facilities: _Input | None  # None: the scenario's 'existing' section
+    kwargs: dict[str, Any]  # persons_per_household, level_distance, attribution, ...
+    plan: dict[str, Any] | None
+    cells: bool
+    output_dir: Path | None
+
+    def outputs(self) -> list[Path]:
+        """Every file ``siting audit`` writes."""
+        if self.output_dir is None:
+            return []
+        names = _AUDIT_OUTPUTS + (_AUDIT_PLAN_OUTPUTS if self.plan is not None else ())
+        return [self.output_dir / n for n in names]
+
+
+def _audit_spec(c: _Checker, cfg: Mapping[str, Any], out_dir: Path | None) -> _AuditSpec | None:
+    """Check the ``audit`` section (``None`` when the scenario has none)."""
+    from . import standards
+
+    sec = c.section(cfg, "audit", text_key="preset")
+    if not sec:
+        return None
+    c.keys("audit", sec, _AUDIT)
+    name = sec.get("preset", "national-2011")
+    text = c.text("audit.preset", name, "a preset name such as 'national-2011' or a YAML path")
+    if text.endswith((".yaml", ".yml")):
+        text = str(c.input_path("audit.preset", text))
+    try:
+        preset = standards.load_preset(text)
+    except SitingError as exc:
+        msg = f"{c.source}: audit.preset: {exc}"
+        raise type(exc)(msg) from exc
+    units = {}
+    for level in ("communities", "subdistricts", "districts"):
+        if sec.get(level) is not None:
+            units[level] = _audit_units(c, f"audit.{level}", sec[level])
+    kwargs: dict[str, Any] = {}
+    put = partial(c.put, kwargs, sec, "audit")
+    put("persons_per_household", c.number, minimum=0.0, form="persons > 0, e.g. 2.62")
+    put("level_distance", c.choice, ("standard", "minutes"))
+    put("attribution", c.choice, ("containment", "walk"))
+    put("missing_floor_area", c.choice, ("unknown", "error"))
+    return _AuditSpec(
+        preset=preset,
+        units=units,
+        facilities=_audit_facilities(c, sec),
+        kwargs=kwargs,
+        plan=_audit_plan(c, sec),
+        cells=c.flag("audit.cells", sec["cells"]) if "cells" in sec else False,
+        output_dir=out_dir,
+    )
+
+
+def _audit_units(c: _Checker, where: str, value: Any) -> _Input:
+    """Units: ``{file: polygons, ...}``, ``{osm: pbf, admin_level: 8}`` or ``{column: c}``."""
+    sec = {"column": value} if isinstance(value, str) else value
+    if not isinstance(sec, Mapping):
+        c.fail(where, value, "a demand column name or a mapping with 'file' or 'osm'", DataError)
+    kind = c.form(where, sec, _AUDIT_UNITS, "'file: <polygons>', 'osm: <pbf>' or 'column: <name>'")
+    if kind == "column":
+        return _Input("column", None, {"column": c.text(f"{where}.column", sec["column"])})
+    kw: dict[str, Any] = {}
+    put = partial(c.put, kw, sec, where)
+    if kind == "osm":
+        kw["admin_level"] = c.integer(
+            f"{where}.admin_level",
+            sec.get("admin_level"),
+            minimum=1,
+            form="an OSM admin_level, e.g. 8",
+        )
+        put("within", c.text, "the name of an enclosing boundary")
+    else:
+        put("name", c.text, "a column name")
+        put("datum", c.datum)
+        put("crs", c.crs)
+        if sec.get("layer") is not None:
+            kw["layer"] = sec["layer"]
+    return _Input(kind, c.input_path(f"{where}.{kind}", sec[kind]), kw)
+
+
+def _audit_facilities(c: _Checker, sec: Mapping[str, Any]) -> _Input | None:
+    """Typed facilities: ``{osm: pbf}`` (every mapped tag) or ``{file: ..., type: col}``."""
+    value = sec.get("facilities")
+    if value is None:
+        return None
+    fsec = {"file": value} if isinstance(value, str) else value
+    if not isinstance(fsec, Mapping):
+        c.fail("audit.facilities", value, "a path or a mapping with 'file' or 'osm'", DataError)
+    kind = c.form("audit.facilities", fsec, _AUDIT_FACILITIES, "'osm: <pbf>' or 'file: <table>'")
+    if kind == "osm":
+        kw = {}
+        c.put(kw, fsec, "audit.facilities", "bbox", c.bbox)
+    else:
+        kw = _site_kwargs(c, "audit.facilities", fsec)
+        c.put(kw, fsec, "audit.facilities", "type", c.text, "the column of facility types")
+    return _Input(kind, c.input_path(f"audit.facilities.{kind}", fsec[kind]), kw)
+
+
+def _audit_plan(c: _Checker, sec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``audit.plan``: new stations from the deficits (``true`` for the defaults)."""
+    value = sec.get("plan")
+    if value in (None, False):
+        return None
+    psec = {} if value is True else value
+    if not isinstance(psec, Mapping):
+        c.fail("audit.plan", value, "true or a mapping of plan settings", DataError)
+    c.keys("audit.plan", psec, _AUDIT_PLAN)
+    kw: dict[str, Any] = {}
+    put = partial(c.put, kw, psec, "audit.plan")
+    put("station_type", c.text, "a facility type, e.g. community_service_station")
+    put("floor_area_m2", c.number, minimum=0.0, form="m² > 0 per new station, e.g. 350")
+    put("minutes", c.number, minimum=0.0, form="minutes > 0")
+    put("unit", c.choice, ("community", "subdistrict", "district"))
+    put("by", c.text, "a demand column")
+    put("time_limit", c.number, minimum=0.0, form="seconds > 0")
+    if "coverage_target" in psec:
+        target = psec["coverage_target"]
+        kw["coverage_target"] = (
+            None if target is None else _share(c, "audit.plan.coverage_target", target)
+        )
+    return kw

