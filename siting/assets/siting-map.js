@@ -82,21 +82,27 @@
 
     _groups: function () {
       // draw order: colour class, then opacity band (4 bands by persons)
-      var spec = this.spec, bands = 4, groups = {};
-      for (var i = 0; i < spec.pop.length; i++) {
-        var r = Math.sqrt(spec.pop[i] / 10 / Math.max(spec.alpha_ref, 1e-9));
-        var band = Math.min(bands - 1, Math.floor(r * bands));
-        var key = spec.cls.charCodeAt(i) - 48 + "," + band;
-        (groups[key] = groups[key] || []).push(i);
+      var spec = this.spec, bands = 4, n = spec.pop.length, ref = Math.max(spec.alpha_ref, 1e-9);
+      var key = new Int32Array(n), counts = new Int32Array(spec.colours.length * bands);
+      for (var i = 0; i < n; i++) {
+        var band = Math.min(bands - 1, Math.floor(Math.sqrt(spec.pop[i] / 10 / ref) * bands));
+        key[i] = (spec.cls.charCodeAt(i) - 48) * bands + band;
+        counts[key[i]]++;
       }
-      return Object.keys(groups).sort().map(function (key) {
-        var parts = key.split(","), band = +parts[1];
-        return {
-          colour: spec.colours[+parts[0]],
-          alpha: 0.35 + 0.55 * (band + 1) / bands,
-          index: Int32Array.from(groups[key]),
-        };
-      });
+      var groups = [];
+      for (var k = 0; k < counts.length; k++) {
+        groups.push({
+          colour: spec.colours[Math.floor(k / bands)],
+          alpha: 0.45 + 0.5 * ((k % bands) + 1) / bands,
+          index: new Int32Array(counts[k]),
+          fill: 0,
+        });
+      }
+      for (var j = 0; j < n; j++) {
+        var g = groups[key[j]];
+        g.index[g.fill++] = j;
+      }
+      return groups.filter(function (g) { return g.fill > 0; });
     },
 
     onAdd: function (map) {
@@ -104,7 +110,7 @@
       var paneName = pane(map, "siting" + this.z, this.z), p = map.getPane(paneName);
       p.style.pointerEvents = "none";
       this._canvas = L.DomUtil.create("canvas", "siting-cells leaflet-zoom-hide", p);
-      map.on("moveend zoomend resize viewreset", this.redraw, this);
+      map.on("moveend resize viewreset", this._schedule, this);
       map.on("mousemove", this._hover, this);
       map.on("mouseout", this._clearInfo, this);
       this.redraw();
@@ -112,10 +118,20 @@
 
     onRemove: function (map) {
       L.DomUtil.remove(this._canvas);
-      map.off("moveend zoomend resize viewreset", this.redraw, this);
+      map.off("moveend resize viewreset", this._schedule, this);
       map.off("mousemove", this._hover, this);
       map.off("mouseout", this._clearInfo, this);
       this._clearInfo();
+    },
+
+    /* One redraw per animation frame, however many view events arrive. */
+    _schedule: function () {
+      var self = this;
+      if (self._pending) return;
+      self._pending = L.Util.requestAnimFrame(function () {
+        self._pending = null;
+        self.redraw();
+      });
     },
 
     _frame: function () {
@@ -326,8 +342,9 @@
   /* Draw a payload on a Leaflet map; returns the registry entry. */
   S.draw = function (map, payload) {
     var start = performance.now();
-    var entry = { map: map, layers: {}, payload: payload };
+    var entry = { map: map, layers: {}, payload: payload, timings: {} };
     S.maps.push(entry);
+    map.fitBounds(payload.bounds, { padding: [12, 12], animate: false });
     var basemap = tiles(payload);
     basemap.forEach(function (t) { t.addTo(map); });
     if (!basemap.length) map.getContainer().classList.add("siting-no-tiles");
@@ -336,7 +353,7 @@
     var control = L.control.layers(null, null, { collapsed: false, position: "topright" });
     var z = 400;
     payload.layers.forEach(function (spec) {
-      var layer;
+      var layer, t0 = performance.now();
       if (spec.kind === "cells") layer = new CellLayer(spec, info, payload.lang, (z += 5));
       else if (spec.kind === "polygons") layer = polygons(spec, map, (z += 5));
       else if (spec.kind === "points") layer = points(spec, map);
@@ -347,10 +364,10 @@
       entry.layers[spec.name] = layer;
       control.addOverlay(layer, escapeHtml(spec.name));
       if (spec.show) layer.addTo(map);
+      entry.timings[spec.name] = performance.now() - t0;
     });
     control.addTo(map);
     if (payload.legend) new LegendControl(payload.legend).addTo(map);
-    map.fitBounds(payload.bounds, { padding: [12, 12] });
     entry.drawMs = performance.now() - start;
     entry.readyAt = performance.now();
     return entry;

@@ -48,7 +48,7 @@ SHARE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
 #: most demand cells drawn one by one; beyond this they are gridded coarser
 MAX_CELLS = 250_000
 #: the squares drawn for demand points: at least this many metres, at most that many
-CELL_MIN_M, CELL_MAX_M = 10.0, 250.0
+CELL_MIN_M, CELL_MAX_M = 25.0, 250.0
 
 
 @dataclass
@@ -295,7 +295,7 @@ def district_polygons(
         }
         for name, row in stats.iterrows()
     ]
-    style = {"color": "#404040", "weight": 1.2, "fillOpacity": 0.45}
+    style = {"color": "#404040", "weight": 1.2, "fillOpacity": 0.3}
     spec = _polygons(t["layer.districts"], geoms, style, show=True, features=features)
     items = [
         _item(c, "square", label) for c, label in zip(SHARE_COLOURS, _share_labels(), strict=True)
