@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import re
 from importlib import resources
 
@@ -19,6 +18,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from test_io_datum import ref_wgs84_to_gcj02
 
 import siting as st
 from siting.errors import DataError, OutputExistsError, ParameterError
@@ -115,33 +115,8 @@ def test_basemap_tiles(case, name, host) -> None:
     assert plan_map(plan, basemap="none", areas=False).payload["tiles"] == []
 
 
-# the published WGS-84 -> GCJ-02 formula, written out here independently of siting.io.datum
-_A, _EE = 6378245.0, 0.00669342162296594323
-
-
-def _gcj_lat(x: float, y: float) -> float:
-    r = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-    r += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-    r += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-    r += (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
-    return r
-
-
-def _gcj_lon(x: float, y: float) -> float:
-    r = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-    r += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-    r += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-    r += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
-    return r
-
-
-def published_gcj02(lon: float, lat: float) -> tuple[float, float]:
-    dlat, dlon = _gcj_lat(lon - 105.0, lat - 35.0), _gcj_lon(lon - 105.0, lat - 35.0)
-    rad = lat / 180.0 * math.pi
-    magic = 1 - _EE * math.sin(rad) ** 2
-    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * math.sqrt(magic)) * math.pi)
-    dlon = (dlon * 180.0) / (_A / math.sqrt(magic) * math.cos(rad) * math.pi)
-    return lon + dlon, lat + dlat
+# the published WGS-84 -> GCJ-02 formula, transcribed independently of siting.io.datum
+published_gcj02 = ref_wgs84_to_gcj02
 
 
 GEOD = pyproj.Geod(ellps="WGS84")
