@@ -394,7 +394,7 @@ def _map_part(plan: Plan, map: Any, options: dict[str, Any]) -> dict[str, Any] |
     """``{"srcdoc": html}`` for an embedded map, ``{"src": link}`` for a linked one."""
     if map is None or map is False:
         return None
-    if map == "embed":
+    if map is True or map == "embed":
         from .maps import map_html
 
         return {"srcdoc": map_html(plan_map(plan, **options))}
@@ -437,8 +437,8 @@ def report(
     lang
         ``"en"`` or ``"zh"``.
     map
-        ``"embed"`` (the map inside the report), a link such as ``"map.html"`` (a file
-        beside the report), or None for no map.
+        ``"embed"`` or True (the map inside the report), a link such as ``"map.html"``
+        (a file beside the report), or None/False for no map.
     basemap, assets
         The embedded map's options (see :func:`siting.maps.plan_map`).
     title
