@@ -9,7 +9,8 @@ load → measure → solve → show::
     cov = st.coverage(net, demand, existing, st.candidate_sites(net), minutes=15)
     print(cov.stats())                                     # who is covered today
     plan = st.solve(cov, model="target", target=0.90)      # fewest new sites; bound, gap
-    plan.explore()                                         # folium map
+    plan.explore()                                         # map (opens offline)
+    st.report(plan, "report.html")                         # self-contained report
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .io import (
 from .io.network import read_network
 from .network import Network, circles, compare_areas, service_areas
 from .plan import Plan, coverage_curve, solve, solve_two_level
+from .report import report
 from .scenario import load_scenario, run_scenario
 
 __version__ = "0.1.0"
@@ -74,6 +76,7 @@ __all__ = [
     "read_facilities",
     "read_network",
     "read_population",
+    "report",
     "run_scenario",
     "service_areas",
     "solve",

@@ -249,25 +249,38 @@ class Plan:
             dissolve=dissolve,
         )
 
-    def explore(self, *, areas: bool = True, **kwargs):
-        """Interactive folium map of the plan (with the open sites' service areas).
+    def explore(
+        self,
+        *,
+        basemap: str = "osm",
+        lang: str = "en",
+        assets: str = "inline",
+        areas: bool = True,
+        **kwargs: Any,
+    ):
+        """Interactive map of the plan (a folium map that opens with no network).
 
-        Keywords go to :class:`folium.Map`, e.g. ``tiles="CartoDB positron"``.
+        ``basemap``: ``"osm"``, ``"amap"``, ``"amap-satellite"``, ``"tianditu"`` or
+        ``"none"``; ``lang``: ``"en"`` or ``"zh"``; ``assets``: ``"inline"`` or ``"cdn"``;
+        ``areas``: draw the walking service areas at each threshold. Other keywords
+        (``districts``, ``circle_m``, ``title``, and :class:`folium.Map` options such as
+        ``width``) go to :func:`siting.maps.plan_map`.
         """
         from .maps import plan_map
 
-        return plan_map(self, areas=self.service_areas() if areas else None, **kwargs)
+        return plan_map(self, basemap=basemap, lang=lang, assets=assets, areas=areas, **kwargs)
 
     def to_file(
         self, directory: str | os.PathLike, *, force: bool = False, map_html: bool = True
     ) -> dict[str, Path]:
-        """Write ``plan.gpkg`` (sites, new_sites, demand), ``stats.csv``, ``summary.json``
-        and ``map.html`` into ``directory``. Each file is written atomically; existing
-        files are kept unless ``force``."""
+        """Write ``plan.gpkg`` (sites, new_sites, demand), ``stats.csv``, ``summary.json``,
+        ``map.html`` and ``report.html`` (which links the map) into ``directory``. Each
+        file is written atomically; existing files are kept unless ``force``."""
         directory = Path(directory)
         names = {"gpkg": "plan.gpkg", "stats": "stats.csv", "summary": "summary.json"}
         if map_html:
             names["map"] = "map.html"
+            names["report"] = "report.html"
         for name in names.values():
             check_writable(directory / name, force=force)
         directory.mkdir(parents=True, exist_ok=True)
@@ -295,8 +308,12 @@ class Plan:
         )
         if map_html:
             from .maps import save_map
+            from .report import report
 
             written["map"] = save_map(self.explore(), directory / names["map"], force=force)
+            written["report"] = report(
+                self, directory / names["report"], map=names["map"], force=force
+            )
         return written
 
 

@@ -1,0 +1,275 @@
+"""Compose the maps: which layers a plan or a coverage shows, and writing them to a file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+
+from ..io._tables import load_districts
+from ..output import atomic_write_text, check_writable
+from . import layers as ly
+from . import text as tx
+from .basemaps import basemap as get_basemap
+from .basemaps import check_assets
+from .figure import SitingMap
+from .geometry import Display, bounds
+from .tables import check_district_names, district_table
+
+if TYPE_CHECKING:
+    from ..coverage import Coverage
+    from ..plan import Plan
+
+log = logging.getLogger(__name__)
+
+#: radius of the straight-line circles layer by default, metres (GB 50180 15-minute circle)
+DEFAULT_CIRCLE_M = 1000.0
+
+
+def threshold_text(cov: Coverage, minutes: float | None, t: tx.Texts) -> str:
+    """``15-minute walk (1,125 m)`` or ``1,000 m straight line``."""
+    metres = cov.threshold_m(minutes)
+    if cov.mode == "circle":
+        return t("unit.circle", metres=tx.metres(metres, t))
+    walk_min = metres / (cov.speed_kmh * 1000.0 / 60.0)
+    return t("unit.walk", minutes=tx.minutes(round(walk_min, 2)), metres=tx.metres(metres, t))
+
+
+def model_name(model: str, t: tx.Texts) -> str:
+    """The model's name in the page's language."""
+    key = f"model.{model}"
+    return t[key] if key in tx.STRINGS else model
+
+
+def plan_headline(plan: Plan, t: tx.Texts) -> str:
+    """``Fewest sites to a target: 34.0% → 90.0% covered with 16 new sites``."""
+    s = plan.summary()
+    return t(
+        "legend.plan",
+        model=model_name(plan.model, t),
+        before=tx.share(s["covered_share_before"]),
+        after=tx.share(s["covered_share_after"]),
+        new=s["new_sites"],
+    )
+
+
+def _legend(title: str, parts: list[ly.Layer], notes: list[str]) -> dict[str, Any]:
+    """One legend: the layers' sections merged by title, residents and sites first."""
+    sections: dict[str, list[dict[str, str]]] = {}
+    first = [p for p in parts if p.spec["kind"] in ("cells", "points")]
+    for part in first + [p for p in parts if p not in first]:
+        if part.legend is not None:
+            sections.setdefault(part.legend["title"], []).extend(part.legend["items"])
+    return {
+        "title": title,
+        "sections": [{"title": k, "items": v} for k, v in sections.items()],
+        "notes": notes,
+    }
+
+
+def _payload(
+    parts: list[ly.Layer], view: tuple[np.ndarray, np.ndarray], base, lang: str, legend: dict
+) -> dict[str, Any]:
+    return {
+        "bounds": bounds(*view),
+        "lang": lang,
+        "tiles": [tiles.to_json() for tiles in base.tiles],
+        "layers": [part.spec for part in parts],
+        "legend": legend,
+    }
+
+
+def _service_areas(plan: Plan, areas: Any) -> gpd.GeoDataFrame | None:
+    """Dissolved walking service areas of the open sites at each computed threshold."""
+    if areas is None or areas is False:
+        return None
+    if isinstance(areas, gpd.GeoDataFrame):
+        return areas
+    cov = plan.coverage
+    if cov.network is None or cov.mode != "network":
+        return None  # a straight-line coverage: its areas are the circles layer
+    from ..network.isochrones import service_areas
+
+    minutes = sorted({float(m) for m in cov.minutes} | {float(plan.minutes)})
+    return service_areas(
+        cov.network,
+        cov.sites[plan.selected],
+        minutes=minutes,
+        speed_kmh=cov.speed_kmh,
+        dissolve=True,
+    )
+
+
+def _district_layers(
+    plan: Plan, districts: Any, display: Display, t: tx.Texts
+) -> tuple[list[ly.Layer], list[str]]:
+    """The district layer (with ``districts=`` polygons), or a note why there is none."""
+    if districts is None:
+        has_column = "district" in plan.coverage.demand.columns
+        if has_column:
+            log.info("The demand has districts but no polygons were given: no district layer.")
+        return [], [t["legend.no_districts"]] if has_column else []
+    polygons = load_districts(districts)
+    table = district_table(plan, polygons)
+    check_district_names(table, polygons)
+    return [ly.district_polygons(polygons, table, display, t)], []
+
+
+def _open_sites_view(plan: Plan, display: Display) -> tuple[np.ndarray, np.ndarray]:
+    demand = plan.coverage.demand
+    sites = plan.sites[plan.selected]
+    lon1, lat1 = display.lonlat(demand) if len(demand) else (np.array([]), np.array([]))
+    lon2, lat2 = display.lonlat(sites) if len(sites) else (np.array([]), np.array([]))
+    return np.r_[lon1, lon2], np.r_[lat1, lat2]
+
+
+def plan_map(
+    plan: Plan,
+    *,
+    basemap: str = "osm",
+    lang: str = "en",
+    assets: str = "inline",
+    districts: gpd.GeoDataFrame | str | os.PathLike | None = None,
+    areas: bool | gpd.GeoDataFrame | None = True,
+    circle_m: float | None = DEFAULT_CIRCLE_M,
+    title: str | None = None,
+    **map_kwargs: Any,
+) -> SitingMap:
+    """Map of a plan: residents covered today / newly / not, existing and new sites,
+    districts by share covered, service areas per threshold and straight-line circles.
+
+    Parameters
+    ----------
+    plan
+        A :class:`siting.Plan`.
+    basemap
+        ``"osm"``, ``"amap"``, ``"amap-satellite"`` (overlays shifted to GCJ-02),
+        ``"tianditu"`` (key in the ``TIANDITU_KEY`` environment variable) or ``"none"``.
+    lang
+        ``"en"`` or ``"zh"``: every label, legend and popup.
+    assets
+        ``"inline"``: Leaflet inside the file (opens with no network); ``"cdn"``: linked.
+    districts
+        District polygons (GeoDataFrame or file, ``name`` column matching the demand's
+        ``district``; a demand without one is assigned to them). Without polygons there is
+        no district layer (the legend says so when the demand has districts).
+    areas
+        True: walking service areas of the open sites at each threshold of the coverage
+        (network coverages only); a GeoDataFrame (``minutes`` column) to draw given ones;
+        False/None: none.
+    circle_m
+        Radius of the straight-line circles around the open sites, metres (a layer
+        hidden at first); None: no such layer.
+    title
+        A title above the legend's headline.
+    **map_kwargs
+        Passed to :class:`folium.Map` (``width``, ``height``, ``zoom_start``; ``tiles``
+        replaces the basemap).
+
+    Returns
+    -------
+    SitingMap
+        A folium map: displays inline in Jupyter, ``.save(path)``, extend it with folium.
+    """
+    t = tx.texts(lang)
+    base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
+    check_assets(assets)
+    display = Display(base.datum)
+    district_parts, notes = _district_layers(plan, districts, display, t)
+    parts = list(district_parts)
+    area_gdf = _service_areas(plan, areas)
+    if area_gdf is not None and len(area_gdf):
+        parts += ly.area_polygons(area_gdf, plan.minutes, display, t)
+    if circle_m is not None and plan.selected.any():
+        parts.append(ly.circle_polygons(plan.sites[plan.selected], circle_m, display, t))
+    before = plan.demand["covered_before"].to_numpy(bool)
+    after = plan.demand["covered_after"].to_numpy(bool)
+    status = np.where(before, 1, np.where(after, 2, 0))
+    classes = [
+        (ly.UNCOVERED, t["status.none"]),
+        (ly.COVERED, t["status.covered"]),
+        (ly.NEWLY_COVERED, t["status.new"]),
+    ]
+    parts.append(ly.demand_cells(plan.coverage.demand, status, classes, display, t))
+    parts.append(ly.site_points(plan, display, t, new=False))
+    parts.append(ly.site_points(plan, display, t, new=True))
+    if base.datum == "gcj02":
+        notes.append(t["legend.datum"])
+    headline = plan_headline(plan, t)
+    legend = _legend(title or headline, parts, ([headline] if title else []) + notes)
+    m = SitingMap(assets=assets, **map_kwargs)
+    m.add_layers(_payload(parts, _open_sites_view(plan, display), base, lang, legend))
+    return m
+
+
+def coverage_map(
+    cov: Coverage,
+    *,
+    minutes: float | None = None,
+    areas: gpd.GeoDataFrame | None = None,
+    basemap: str = "osm",
+    lang: str = "en",
+    assets: str = "inline",
+    **map_kwargs: Any,
+) -> SitingMap:
+    """Map of who the existing facilities cover today (no plan), same options as
+    :func:`plan_map`; ``areas``: service areas to draw (e.g. from
+    :func:`siting.service_areas`)."""
+    t = tx.texts(lang)
+    base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
+    check_assets(assets)
+    display = Display(base.datum)
+    parts: list[ly.Layer] = []
+    if areas is not None and len(areas):
+        parts += ly.area_polygons(areas, minutes, display, t)
+    covered = cov.covered(None, minutes)
+    classes = [(ly.UNCOVERED, t["status.none"]), (ly.COVERED, t["status.covered"])]
+    parts.append(ly.demand_cells(cov.demand, covered.astype(int), classes, display, t))
+    parts.append(ly.coverage_sites(cov, display, t))
+    pop = cov.population
+    headline = t(
+        "legend.coverage",
+        mode=t[f"mode.{cov.mode}"],
+        share=tx.share(float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else 0.0),
+        threshold=threshold_text(cov, minutes, t),
+    )
+    notes = [t["legend.datum"]] if base.datum == "gcj02" else []
+    view = display.lonlat(cov.demand) if len(cov.demand) else (np.array([]), np.array([]))
+    m = SitingMap(assets=assets, **map_kwargs)
+    m.add_layers(_payload(parts, view, base, lang, _legend(headline, parts, notes)))
+    return m
+
+
+def map_html(m: folium.Map) -> str:
+    """The page of a map as text (any folium map; siting's render the same bytes)."""
+    return m.to_html() if isinstance(m, SitingMap) else m.get_root().render()
+
+
+def save_map(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write a map to HTML atomically (refuses to overwrite without ``force``)."""
+    return atomic_write_text(path, map_html(m), force=force)
+
+
+def write_map(
+    plan: Plan,
+    path: str | os.PathLike,
+    *,
+    force: bool = False,
+    basemap: str = "osm",
+    lang: str = "en",
+    assets: str = "inline",
+    **options: Any,
+) -> Path:
+    """Write the map of ``plan`` to ``path`` (``map.html``) atomically.
+
+    Same options as :func:`plan_map` (``basemap``, ``lang``, ``assets``, ``districts``,
+    ``areas``, ``circle_m``, ``title``); refuses to overwrite without ``force``.
+    """
+    check_writable(path, force=force)  # before the work, not after it
+    m = plan_map(plan, basemap=basemap, lang=lang, assets=assets, **options)
+    return save_map(m, path, force=force)

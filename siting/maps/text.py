@@ -1,0 +1,258 @@
+"""Every word the maps and the report show, in English and Chinese: one table.
+
+Look a string up with ``texts(lang)["key"]``; templates with ``{name}`` fields are filled
+with :meth:`str.format`. A new label is one new row of :data:`STRINGS` (both languages;
+a test checks that none is missing). Numbers are formatted by :func:`persons`,
+:func:`share`, :func:`metres` and :func:`minutes`, never by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ..errors import ParameterError
+
+#: languages of every label, legend, popup and report text
+LANGS = ("en", "zh")
+
+#: key -> {lang: text}
+STRINGS: dict[str, dict[str, str]] = {
+    # ---------------------------------------------------------------- map layers
+    "layer.demand": {"en": "Residents", "zh": "居民"},
+    "layer.districts": {"en": "Districts: share covered", "zh": "街区覆盖率"},
+    "layer.area": {"en": "{minutes}-minute walk", "zh": "步行{minutes}分钟范围"},
+    "layer.area_m": {"en": "{metres} straight line", "zh": "直线{metres}范围"},
+    "layer.circles": {"en": "{metres} circles", "zh": "{metres}圆形范围"},
+    "layer.existing": {"en": "Existing facilities", "zh": "现有设施"},
+    "layer.new": {"en": "New sites", "zh": "新增选址"},
+    # ---------------------------------------------------------------- legend
+    "legend.demand": {"en": "Residents (cells)", "zh": "居民（网格）"},
+    "legend.sites": {"en": "Sites", "zh": "设施"},
+    "legend.districts": {"en": "District share covered", "zh": "街区覆盖率"},
+    "legend.areas": {"en": "Service areas", "zh": "服务范围"},
+    "legend.no_districts": {
+        "en": "No district polygons given: district layer not drawn.",
+        "zh": "未提供街区边界：不绘制街区图层。",
+    },
+    "legend.plan": {
+        "en": "{model}: {before} → {after} covered with {new} new sites",
+        "zh": "{model}：覆盖率 {before} → {after}，新增 {new} 处",
+    },
+    "legend.coverage": {
+        "en": "{mode}: {share} covered today ({threshold})",
+        "zh": "{mode}：现状覆盖率 {share}（{threshold}）",
+    },
+    "legend.datum": {
+        "en": "Overlays shifted to GCJ-02 to match the basemap.",
+        "zh": "图层已转换为GCJ-02坐标以匹配底图。",
+    },
+    # ---------------------------------------------------------------- status
+    "status.covered": {"en": "covered today", "zh": "现状已覆盖"},
+    "status.new": {"en": "covered by new sites", "zh": "新增覆盖"},
+    "status.none": {"en": "not covered", "zh": "未覆盖"},
+    "status.existing": {"en": "existing facility", "zh": "现有设施"},
+    "status.new_site": {"en": "new site", "zh": "新增选址"},
+    # ---------------------------------------------------------------- popups
+    "pop.persons": {"en": "Residents", "zh": "居民"},
+    "pop.covered": {"en": "Covered before → after", "zh": "覆盖（前 → 后）"},
+    "pop.share": {"en": "Share before → after", "zh": "覆盖率（前 → 后）"},
+    "pop.new_sites": {"en": "New sites", "zh": "新增选址"},
+    "pop.kind": {"en": "Kind", "zh": "类型"},
+    "pop.amenity": {"en": "Type", "zh": "设施类型"},
+    "pop.gain": {"en": "Residents newly covered", "zh": "新增覆盖居民"},
+    "pop.only_here": {"en": "…of whom only this site", "zh": "其中仅由此处覆盖"},
+    "pop.served": {"en": "Residents nearest this site", "zh": "最近设施为此处的居民"},
+    "pop.mean_walk": {"en": "Their mean walk", "zh": "其平均步行距离"},
+    "pop.mean_walk_after": {"en": "Mean walk after", "zh": "规划后平均步行距离"},
+    "pop.unnamed": {"en": "(unnamed)", "zh": "（未命名）"},
+    # ---------------------------------------------------------------- units
+    "unit.persons": {"en": "{n} persons", "zh": "{n} 人"},
+    "unit.metres": {"en": "{n} m", "zh": "{n} 米"},
+    "unit.minutes": {"en": "{n} min", "zh": "{n} 分钟"},
+    "unit.walk": {"en": "{minutes}-minute walk ({metres})", "zh": "步行{minutes}分钟（{metres}）"},
+    "unit.circle": {"en": "{metres} straight line", "zh": "直线{metres}"},
+    # ---------------------------------------------------------------- models
+    "model.target": {"en": "Fewest sites to a target", "zh": "达标最少选址"},
+    "model.mclp": {"en": "Most covered with p sites", "zh": "最大覆盖"},
+    "model.lscp": {"en": "Cover every coverable resident", "zh": "全覆盖"},
+    "model.pmedian": {"en": "Shortest mean walk", "zh": "最短平均步行"},
+    "mode.network": {"en": "Walking network", "zh": "步行路网"},
+    "mode.circle": {"en": "Straight-line circle", "zh": "直线圆形"},
+    # ---------------------------------------------------------------- report
+    "report.title": {"en": "Siting plan", "zh": "设施选址规划"},
+    "report.subtitle": {
+        "en": "{model}, {threshold}, {n} residents",
+        "zh": "{model}，{threshold}，居民 {n}",
+    },
+    "report.headline": {"en": "Headline numbers", "zh": "核心指标"},
+    "report.population": {"en": "Residents", "zh": "居民总数"},
+    "report.share": {"en": "Share covered, today → plan", "zh": "覆盖率（现状 → 规划）"},
+    "report.persons_covered": {
+        "en": "Residents covered, today → plan",
+        "zh": "覆盖居民（现状 → 规划）",
+    },
+    "report.new_sites": {"en": "New sites", "zh": "新增选址"},
+    "report.existing_sites": {"en": "Existing facilities", "zh": "现有设施"},
+    "report.objective": {"en": "Objective / proven bound", "zh": "目标值 / 已证明界"},
+    "report.gap": {"en": "Gap to the bound", "zh": "与界的差距"},
+    "report.status": {"en": "Solver status", "zh": "求解状态"},
+    "report.binding": {"en": "Binding target", "zh": "约束目标"},
+    "report.binding_target": {
+        "en": "{target} of residents within {threshold} (reached {reached})",
+        "zh": "{threshold}内居民达到{target}（实际{reached}）",
+    },
+    "report.binding_group": {
+        "en": "{target} in every {by}; tightest: {group} ({reached})",
+        "zh": "每个{by}均达到{target}；最紧：{group}（{reached}）",
+    },
+    "report.binding_p": {"en": "{p} new sites", "zh": "新增 {p} 处"},
+    "report.binding_budget": {"en": "budget {budget}", "zh": "预算 {budget}"},
+    "report.binding_all": {"en": "every coverable resident", "zh": "全部可覆盖居民"},
+    "report.bound_note.target": {
+        "en": "No plan with fewer than {bound} new sites reaches the target.",
+        "zh": "已证明：少于 {bound} 处新增选址无法达到目标。",
+    },
+    "report.bound_note.mclp": {
+        "en": "No plan with these sites covers more than {bound} residents.",
+        "zh": "已证明：同样数量的选址最多覆盖 {bound} 名居民。",
+    },
+    "report.bound_note.other": {
+        "en": "Objective {objective}; proven bound {bound}.",
+        "zh": "目标值 {objective}；已证明界 {bound}。",
+    },
+    "report.curve": {"en": "Coverage curve", "zh": "覆盖率曲线"},
+    "report.curve_note": {
+        "en": "Share covered as new sites are added one at a time (greedy order); "
+        "the dashed line is a proven upper bound for each number of new sites.",
+        "zh": "逐一增加选址（贪心顺序）时的覆盖率；虚线为每个选址数量下已证明的覆盖率上界。",
+    },
+    "report.curve_x": {"en": "new sites", "zh": "新增选址数"},
+    "report.curve_y": {"en": "share covered", "zh": "覆盖率"},
+    "report.curve_greedy": {"en": "greedy plan", "zh": "贪心方案"},
+    "report.curve_bound": {"en": "upper bound", "zh": "上界"},
+    "report.curve_plan": {"en": "this plan", "zh": "本方案"},
+    "report.walk": {"en": "Walk to the nearest facility", "zh": "到最近设施的步行距离"},
+    "report.walk_note": {
+        "en": "Residents by walk to the nearest open facility, today and with the plan; "
+        "the last bar holds those beyond {limit}.",
+        "zh": "按到最近设施步行距离统计的居民（现状与规划）；最后一栏为超过{limit}的居民。",
+    },
+    "report.walk_x": {"en": "walk to the nearest facility (m)", "zh": "到最近设施的步行距离（米）"},
+    "report.walk_y": {"en": "residents", "zh": "居民"},
+    "report.beyond": {"en": "beyond", "zh": "超出"},
+    "report.today": {"en": "today", "zh": "现状"},
+    "report.plan": {"en": "with the plan", "zh": "规划后"},
+    "report.districts": {"en": "Districts", "zh": "街区"},
+    "report.no_districts": {
+        "en": "The demand has no district column: no per-district table.",
+        "zh": "需求数据没有街区字段：不生成分街区统计。",
+    },
+    "report.district": {"en": "District", "zh": "街区"},
+    "report.share_before": {"en": "Share today", "zh": "现状覆盖率"},
+    "report.share_after": {"en": "Share with plan", "zh": "规划后覆盖率"},
+    "report.covered_before": {"en": "Covered today", "zh": "现状覆盖"},
+    "report.covered_after": {"en": "Covered with plan", "zh": "规划后覆盖"},
+    "report.mean_walk": {"en": "Mean walk (m)", "zh": "平均步行（米）"},
+    "report.sites": {"en": "New sites", "zh": "新增选址"},
+    "report.site": {"en": "Site", "zh": "选址"},
+    "report.sites_note": {
+        "en": "Each new site with the residents it brings within reach (newly covered) and "
+        "those only it reaches; {shown} of {total} shown.",
+        "zh": "每个新增选址新覆盖的居民及仅由其覆盖的居民；显示 {shown} / {total} 处。",
+    },
+    "report.compare": {
+        "en": "Walking network and straight-line circle",
+        "zh": "步行路网与直线圆形对比",
+    },
+    "report.compare_note": {
+        "en": "The same residents and facilities, measured by walking on streets and by a "
+        "straight line.",
+        "zh": "相同的居民和设施，分别按沿街步行距离和直线距离计算。",
+    },
+    "report.compare_none": {
+        "en": "No straight-line coverage given: no comparison.",
+        "zh": "未提供直线覆盖：不作对比。",
+    },
+    "report.measure": {"en": "Measure", "zh": "度量"},
+    "report.both": {"en": "Within both", "zh": "两者均覆盖"},
+    "report.circle_only": {
+        "en": "Within the circle but not the walk",
+        "zh": "在圆内但步行不可达",
+    },
+    "report.walk_only": {"en": "Within the walk but not the circle", "zh": "步行可达但不在圆内"},
+    "report.inputs": {"en": "Inputs, parameters and versions", "zh": "输入、参数与版本"},
+    "report.file": {"en": "File", "zh": "文件"},
+    "report.role": {"en": "Input", "zh": "输入"},
+    "report.size": {"en": "Bytes", "zh": "字节"},
+    "report.missing": {"en": "(not found)", "zh": "（未找到）"},
+    "report.no_inputs": {"en": "No input files given.", "zh": "未提供输入文件。"},
+    "report.parameter": {"en": "Parameter", "zh": "参数"},
+    "report.value": {"en": "Value", "zh": "值"},
+    "report.package": {"en": "Package", "zh": "软件包"},
+    "report.version": {"en": "Version", "zh": "版本"},
+    "report.map": {"en": "Map", "zh": "地图"},
+    "report.map_link": {"en": "Open the map", "zh": "打开地图"},
+    "report.footer": {
+        "en": "Made with siting {version}. Residents and distances as computed; "
+        "the bound proves how far any other plan could improve on this one.",
+        "zh": "由 siting {version} 生成。已证明的界说明任何其他方案最多能改进多少。",
+    },
+}
+
+
+class Texts(Mapping[str, str]):
+    """The strings of one language (a read-only mapping: ``texts("zh")["layer.new"]``)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = check_lang(lang)
+
+    def __getitem__(self, key: str) -> str:
+        return STRINGS[key][self.lang]
+
+    def __iter__(self):
+        return iter(STRINGS)
+
+    def __len__(self) -> int:
+        return len(STRINGS)
+
+    def __call__(self, key: str, **fields: object) -> str:
+        """The string ``key`` with its ``{fields}`` filled in."""
+        return self[key].format(**fields)
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is one of :data:`LANGS`, else a :class:`ParameterError`."""
+    if lang not in LANGS:
+        msg = f"lang={lang!r}: choose one of {', '.join(map(repr, LANGS))}."
+        raise ParameterError(msg)
+    return lang
+
+
+def texts(lang: str) -> Texts:
+    """The strings of ``lang`` (``"en"`` or ``"zh"``)."""
+    return Texts(lang)
+
+
+def _number(x: float, decimals: int = 0) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:,.{decimals}f}"
+
+
+def persons(x: float, t: Texts) -> str:
+    """``12,345 persons`` / ``12,345 人``."""
+    return t("unit.persons", n=_number(x))
+
+
+def share(x: float) -> str:
+    """A share 0–1 as a percentage with one decimal (``90.0%``)."""
+    return "–" if x is None or not math.isfinite(x) else f"{x:.1%}"
+
+
+def metres(x: float, t: Texts) -> str:
+    """``1,125 m`` / ``1,125 米``."""
+    return t("unit.metres", n=_number(x))
+
+
+def minutes(x: float) -> str:
+    """Minutes without a needless decimal (``15``, ``7.5``)."""
+    return f"{x:g}"
