@@ -23,6 +23,7 @@ from .errors import (
     MissingColumnError,
     NetworkError,
     OutputExistsError,
+    OutputPathError,
     ParameterError,
     SitingError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Network",
     "NetworkError",
     "OutputExistsError",
+    "OutputPathError",
     "ParameterError",
     "Plan",
     "SitingError",

@@ -65,7 +65,7 @@ def test_plan_files_are_written_once(tmp_path, scenario):
     cov = st.coverage(net, demand, existing, candidates, minutes=3)
     plan = st.solve(cov, model="target", target=0.8)
     written = plan.to_file(tmp_path / "out")
-    assert set(written) == {"gpkg", "stats", "summary", "map"}
+    assert set(written) == {"gpkg", "stats", "summary", "tables", "map"}
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["new_sites"] == plan.summary()["new_sites"]
     html = (tmp_path / "out" / "map.html").read_text()
