@@ -181,7 +181,8 @@ def write_xlsx(path: str | os.PathLike, sheets: Mapping[str, pd.DataFrame]) -> N
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xw:
         for name, frame in sheets.items():
-            _excel_ready(frame).to_excel(xw, sheet_name=name[:31])
+            plain = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+            _excel_ready(frame).to_excel(xw, sheet_name=name[:31], index=not plain)
         import datetime as dt
 
         fixed = dt.datetime(*_ZIP_DATE)
@@ -193,6 +194,8 @@ def write_xlsx(path: str | os.PathLike, sheets: Mapping[str, pd.DataFrame]) -> N
 def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Excel has no time zones, no nullable booleans, no geometries: plain values."""
     out = pd.DataFrame(frame).copy()
+    if not out.index.name:
+        out.index.name = "item"
     for col in out.columns:
         if out[col].dtype == "geometry":
             out[col] = out[col].to_wkt()

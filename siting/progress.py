@@ -60,48 +60,46 @@ class BarDisplay:
     """
 
     def __init__(self, *, title: str = "", enabled: bool | None = None) -> None:
+        self.title = title
+        self.enabled = enabled
+        self.bar: Any = None  # made by plan(): a run that fails before has drawn nothing
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def plan(self, names: Sequence[str]) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(
-            total=1,
-            desc=title,
-            unit="stage",
-            disable=False if enabled else None if enabled is None else True,
+            total=len(names),
+            desc=self.title,
+            disable=True if self.enabled is False else None if self.enabled is None else False,
             file=sys.stderr,
             leave=True,
             bar_format="{desc} {bar} {n_fmt}/{total_fmt} stages [{elapsed}]",
         )
-        self.title = title
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
         if not self.bar.disable:  # redraw while a long stage works, so the clock moves
             self._ticker = threading.Thread(target=self._tick, daemon=True)
             self._ticker.start()
-
-    @property
-    def shown(self) -> bool:
-        return not self.bar.disable
-
-    def plan(self, names: Sequence[str]) -> None:
-        self.bar.total = len(names)
-        self.bar.refresh()
 
     def _tick(self) -> None:
         while not self._stop.wait(REFRESH_S):
             self.bar.refresh()
 
     def start(self, name: str) -> None:
-        self.bar.set_description_str(f"{self.title}: {name}" if self.title else name)
+        if self.bar is not None:
+            self.bar.set_description_str(f"{self.title}: {name}" if self.title else name)
 
     def done(self, name: str, seconds: float) -> None:
-        self.bar.update(1)
+        if self.bar is not None:
+            self.bar.update(1)
 
     def close(self) -> None:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
-        self.bar.set_description_str(f"{self.title}: done" if self.title else "done")
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class Stages:
