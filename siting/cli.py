@@ -294,7 +294,7 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"  {f.level:<7} {f.what}: {f.text}")
         errors = sum(f.level == "error" for f in findings)
         bad += errors > 0
-        print(f"  {'FAILED' if errors else 'OK'}: {errors} error(s)")
+        print(f"  FAILED: {errors} error(s)" if errors else "  OK")
     if len(args.scenario) > 1:
         print(f"{len(args.scenario) - bad} of {len(args.scenario)} scenarios passed")
     return 1 if bad else 0

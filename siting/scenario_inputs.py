@@ -64,7 +64,26 @@ def check_inputs(cfg: Mapping[str, Any]) -> list[Finding]:
         boxes[what] = box
         findings.append(Finding("ok", what, text))
     findings += _overlaps(boxes)
+    findings += _output_findings(spec)
     return findings
+
+
+def _output_findings(spec: _Spec) -> list[Finding]:
+    """An output that exists is a warning (a run needs --force), one that cannot be
+    written an error."""
+    from .errors import OutputExistsError, OutputPathError
+    from .scenario import check_outputs
+
+    if spec.output_dir is None and spec.output_map is None:
+        return [Finding("warning", "output", "no output.dir or output.map: a run writes nothing")]
+    try:
+        check_outputs(spec, force=False)
+    except OutputExistsError as exc:
+        return [Finding("warning", "output", f"{exc} (a run needs --force)")]
+    except OutputPathError as exc:
+        return [Finding("error", "output", str(exc))]
+    where = spec.output_dir or spec.output_map
+    return [Finding("ok", "output", f"{where} can be written")]
 
 
 def _inputs(spec: _Spec) -> list[tuple[str, _Input, Callable[[_Input], tuple[Box | None, str]]]]:
@@ -98,7 +117,8 @@ def _look_network(inp: _Input) -> tuple[Box | None, str]:
             raise DataError(msg)
         crs = pyproj.CRS.from_wkt(meta["crs"])
         box = _to_lonlat(crs, (x.min(), y.min(), x.max(), y.max()))
-        return box, f"{path.name}: saved network, {len(x):,} nodes, {crs.to_string()}"
+        text = f"{path.name}: saved network, {len(x):,} nodes, {crs.to_string()}, {_fmt(box)}"
+        return box, text
     if suffix.endswith(".pbf"):
         return _look_pbf(inp)
     return None, f"{path.name}: read as it is at run time (its extent is not checked here)"
@@ -155,7 +175,7 @@ def _load_districts(inp: _Input) -> tuple[Box | None, str]:
 
     d = read_districts(inp.path, **inp.kwargs)
     box = _frame_box(d)
-    names = ", ".join(map(str, d["district"].head(5))) if "district" in d else ""
+    names = ", ".join(map(str, d["name"].head(5))) if "name" in d else ""
     return box, f"{inp.path.name}: {len(d)} districts ({names}), {_fmt(box)}"  # type: ignore[union-attr]
 
 
