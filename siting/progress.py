@@ -98,6 +98,7 @@ class BarDisplay:
         if self._ticker is not None:
             self._ticker.join()
         if self.bar is not None:
+            self.bar.set_description_str(f"{self.title}: done" if self.title else "done")
             self.bar.close()
             self.bar = None
 

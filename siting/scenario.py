@@ -51,6 +51,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ import geopandas as gpd
 import pandas as pd
 
 from .output import check_output_dir, check_writable
-from .progress import Display, Stages
+from .progress import BarDisplay, Display, Stages
 from .scenario_spec import _Spec, _spec, load_scenario, validate_scenario
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,8 @@ def run_scenario(
         )
         if write:
             with stages("outputs"):
-                result.outputs.update(write_outputs(result, spec, force=force))
+                step = partial(_show_step, stages.display)
+                result.outputs.update(write_outputs(result, spec, force=force, step=step))
     finally:
         stages.close()
     return result
@@ -296,9 +298,21 @@ def _measure(spec: _Spec, net, demand, existing, candidates, stages: Stages):
     return cov, circle
 
 
-def write_outputs(result: ScenarioResult, spec: _Spec, *, force: bool) -> dict[str, Path]:
+def _show_step(display: Display, name: str) -> None:
+    """Name the file being written in the progress display (``outputs: map.html``)."""
+    if isinstance(display, BarDisplay):
+        display.start(f"outputs: {name}")
+
+
+def write_outputs(
+    result: ScenarioResult,
+    spec: _Spec,
+    *,
+    force: bool,
+    step: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
     """The bundle into ``output.dir`` (and the map's copy to ``output.map``), as a whole;
-    or only the map when no folder is given."""
+    or only the map when no folder is given. ``step(file name)`` is told of each file."""
     from .bundle import write_bundle, write_map
     from .output import atomic_write
 
@@ -323,5 +337,6 @@ def write_outputs(result: ScenarioResult, spec: _Spec, *, force: bool) -> dict[s
         map_copy=spec.output_map,
         summary_table=result.table(timings=False),
         extra=extra,
+        step=step,
     )
     return {"folder": spec.output_dir, **written}
