@@ -118,6 +118,20 @@ def test_ctrl_c_while_replacing_keeps_the_old_bundle(tmp_path, city):
     assert not [p for p in tmp_path.iterdir() if ".siting-" in p.name]
 
 
+def test_ctrl_c_during_the_final_renames_does_not_stop_half_way(tmp_path, city):
+    out = tmp_path / "run1"
+    path = scenario(tmp_path, city, out)
+    flag = tmp_path / "arrived"
+    proc = siting_cmd("run", str(path), "-q", env={"SITING_TEST_PAUSE": f"commit:{flag}"})
+    wait_for(flag, proc)
+    proc.send_signal(signal.SIGINT)  # held back while the folder is renamed into place
+    time.sleep(0.5)
+    flag.unlink()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert {p.name for p in out.iterdir()} == BUNDLE
+
+
 # ----------------------------------------------------------------------------- init
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_init_writes_a_starter_that_validates_once_its_paths_are_set(tmp_path, city, lang):
