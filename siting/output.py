@@ -370,13 +370,14 @@ def pause_point(name: str) -> None:
     """Test hook: pause here when ``SITING_TEST_PAUSE`` names this point.
 
     The value is ``NAME:FILE``: the run creates ``FILE`` (to tell the test it has
-    arrived) and sleeps up to 60 s, so a test can interrupt it at a known point. Unset,
-    this costs one dictionary look-up.
+    arrived) and waits until the test deletes it (at most 60 s), so a test can interrupt
+    it at a known point. Unset, this costs one dictionary look-up.
     """
     spec = os.environ.get(PAUSE_ENV)
     if not spec or not spec.startswith(f"{name}:"):
         return
-    Path(spec.split(":", 1)[1]).touch()
+    flag = Path(spec.split(":", 1)[1])
+    flag.touch()
     deadline = time.monotonic() + 60.0
-    while time.monotonic() < deadline:
+    while flag.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
