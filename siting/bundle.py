@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -183,11 +184,6 @@ def write_xlsx(path: str | os.PathLike, sheets: Mapping[str, pd.DataFrame]) -> N
         for name, frame in sheets.items():
             plain = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
             _excel_ready(frame).to_excel(xw, sheet_name=name[:31], index=not plain)
-        import datetime as dt
-
-        fixed = dt.datetime(*_ZIP_DATE)
-        xw.book.properties.created = fixed
-        xw.book.properties.modified = fixed
     Path(path).write_bytes(_fixed_zip_dates(buf.getvalue()))
 
 
@@ -204,8 +200,12 @@ def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_W3CDTF = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*<")
+
+
 def _fixed_zip_dates(data: bytes) -> bytes:
-    """The same zip with every entry dated :data:`_ZIP_DATE` (no time of writing)."""
+    """The same zip with every entry, and the workbook's created / modified properties,
+    dated :data:`FIXED_DATE` (no time of writing)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -213,7 +213,10 @@ def _fixed_zip_dates(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_DATE)
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the time of saving
+                data = _W3CDTF.sub(rb"\g<1>" + FIXED_DATE[:19].encode() + b"Z<", data)
+            dst.writestr(fixed, data)
     return buf.getvalue()
 
 

@@ -60,7 +60,7 @@ def _outcome_text(outcome, *, timings: bool = True) -> str:
 
     lines = [f"\n{outcome.name}"]
     with pd.option_context("display.max_colwidth", 80, "display.width", 120):
-        lines.append(outcome.table.to_string())
+        lines += _two_columns(outcome.table)
         if timings and outcome.timings:
             t = pd.Series(outcome.timings, name="seconds").round(2).to_frame()
             t.loc["total"] = round(sum(outcome.timings.values()), 2)
@@ -69,6 +69,12 @@ def _outcome_text(outcome, *, timings: bool = True) -> str:
             lines += ["\nper district", outcome.districts.round(3).to_string()]
     lines += _written(outcome.outputs)
     return "\n".join(lines)
+
+
+def _two_columns(table) -> list[str]:
+    """The run's table as ``label  value`` lines, left-aligned (values can be long)."""
+    width = max((len(str(k)) for k in table.index), default=0)
+    return [f"{k!s:<{width}}  {v}" for k, v in table.iloc[:, 0].items()]
 
 
 def _written(outputs: dict[str, str]) -> list[str]:
