@@ -59,6 +59,7 @@ def write_bundle(
     summary_table: pd.DataFrame | None = None,
     extra: Mapping[str, Any] | None = None,
     sheets: Mapping[str, pd.DataFrame] | None = None,
+    report: Mapping[str, Any] | None = None,
     step: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Write a plan's bundle into ``directory`` as a whole; return the files written.
@@ -77,6 +78,9 @@ def write_bundle(
         More entries for ``summary.json`` (e.g. ``timings``, ``notes``, ``scenario``).
     sheets
         More sheets for ``tables.xlsx`` (e.g. ``compliance`` from the norm audit).
+    report
+        More options for ``report.html`` (e.g. ``circle``, ``inputs``, ``title``), when
+        this siting has a report (see :func:`write_report`).
     step
         Called with the name of each file before it is written (progress).
     """
@@ -113,10 +117,9 @@ def write_bundle(
             write_map(plan, out.path("map.html"), map_options or {})
             if map_copy is not None:
                 out.file_beside(map_copy).write_bytes(out.path("map.html").read_bytes())
-        report = _report_writer()
-        if report is not None:
+        if _report_writer() is not None:
             step("report.html")
-            report(plan, out.path("report.html"), map_options or {})
+            write_report(plan, out.path("report.html"), {**(map_options or {}), **(report or {})})
         names = sorted(p.name for p in out.staging.iterdir())  # type: ignore[union-attr]
     written = {_KEYS.get(n, Path(n).stem): directory / n for n in names}
     if map_html and map_copy is not None:
@@ -269,21 +272,27 @@ def write_map(plan: Plan, path: Path, options: Mapping[str, Any]) -> Path:
     return maps.save_map(plan.explore(**explore_kw), path, **save_kw)
 
 
-def _report_writer() -> Callable[[Plan, Path, Mapping[str, Any]], None] | None:
-    """``report.html``'s writer when this siting has a report module, else None.
+def _report_writer() -> Callable[..., Any] | None:
+    """``report.html``'s writer when this siting has :mod:`siting.report`, else None.
 
-    Hook for :mod:`siting.report`: a function ``write_report(plan, path, **options)``
-    (options as for the map, when it names them).
+    The hook takes ``siting.report.write_report`` or ``siting.report.report``, called as
+    ``fn(plan, path, **options)`` with the options it names among the map's
+    (``basemap``, ``lang``, ``assets``), ``map="map.html"`` (the bundle's map, linked),
+    and what the run adds (``circle``, ``inputs``, ``title``).
     """
     try:
         from . import report  # type: ignore[attr-defined]
     except ImportError:
         return None
-    write = getattr(report, "write_report", None)
+    write = getattr(report, "write_report", None) or getattr(report, "report", None)
+    return write if callable(write) else None
+
+
+def write_report(plan: Plan, path: Path, options: Mapping[str, Any]) -> bool:
+    """Write ``report.html`` through the hook (see :func:`_report_writer`); False if none."""
+    write = _report_writer()
     if write is None:
-        return None
-
-    def run(plan: Plan, path: Path, options: Mapping[str, Any]) -> None:
-        write(plan, path, **_accepted(write, options))
-
-    return run
+        return False
+    given = {k: v for k, v in options.items() if v is not None}
+    write(plan, path, **_accepted(write, {"map": "map.html", **given}))
+    return True

@@ -298,6 +298,18 @@ def _measure(spec: _Spec, net, demand, existing, candidates, stages: Stages):
     return cov, circle
 
 
+def _input_files(spec: _Spec) -> dict[str, Path]:
+    """The scenario's input files by role (listed, with their hashes, in the report)."""
+    inputs = {
+        "network": spec.network,
+        "districts": spec.districts,
+        "population": spec.population,
+        "existing": spec.existing,
+        "candidates": spec.candidates,
+    }
+    return {role: i.path for role, i in inputs.items() if i is not None and i.path is not None}
+
+
 def _show_step(display: Display, name: str) -> None:
     """Name the file being written in the progress display (``outputs: map.html``)."""
     if isinstance(display, BarDisplay):
@@ -337,6 +349,7 @@ def write_outputs(
         map_copy=spec.output_map,
         summary_table=result.table(timings=False),
         extra=extra,
+        report={"circle": result.circle, "inputs": _input_files(spec), "title": spec.name},
         step=step,
     )
     return {"folder": spec.output_dir, **written}

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import small_city
 
+import siting
 import siting.io.network
 from siting.cli import main
 from siting.errors import OutputExistsError, OutputPathError
@@ -225,3 +226,31 @@ def test_output_folder_is_atomic_for_extra_files_too(tmp_path):
         out.file_beside(tmp_path / "map.html")
     assert (tmp_path / "map.html").read_text() == "old map"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.html"]
+
+
+def test_report_hook_writes_report_html_into_the_bundle(tmp_path, city, monkeypatch):
+    """With a ``siting.report`` module (the maps work), the bundle gains report.html,
+    written with the scenario's language, the linked map and the circle comparison."""
+    import types
+
+    calls = {}
+
+    def report(plan, path, *, lang="en", map="embed", circle=None, inputs=None, force=False):
+        calls.update(lang=lang, map=map, circle=circle, inputs=inputs)
+        Path(path).write_text(f"<html>{lang}</html>", encoding="utf-8")
+        return Path(path)
+
+    fake = types.ModuleType("siting.report")
+    fake.report = report
+    monkeypatch.setitem(sys.modules, "siting.report", fake)
+    monkeypatch.setattr(siting, "report", fake, raising=False)
+    out = tmp_path / "out"
+    text = small_city.scenario_text(city, out).replace("output: {dir: ", "output: {lang: zh, dir: ")
+    text = text.replace("coverage: {minutes: [5]}", "coverage: {minutes: [5], circle_m: 400}")
+    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
+    assert main(["run", str(tmp_path / "s.yaml"), "-q"]) == 0
+    assert {p.name for p in out.iterdir()} == BUNDLE | {"report.html"}
+    assert (out / "report.html").read_text(encoding="utf-8") == "<html>zh</html>"
+    assert calls["lang"] == "zh" and calls["map"] == "map.html"
+    assert calls["circle"] is not None and calls["circle"].limit_m == 400
+    assert set(calls["inputs"]) == {"network", "districts", "population", "existing", "candidates"}
