@@ -214,7 +214,8 @@ def _fix_mode(path: Path, *, directory: bool = False) -> None:
 
 
 # ----------------------------------------------------------------------------- a folder
-#: file names a bundle may hold (``check_output_dir`` replaces a folder of only these)
+#: file names siting writes into an output folder (``check_output_dir`` replaces, with
+#: ``force``, a folder that holds only these): the run's bundle and the norm audit's files
 BUNDLE_NAMES = frozenset(
     {
         "plan.gpkg",
@@ -224,6 +225,12 @@ BUNDLE_NAMES = frozenset(
         "map.html",
         "report.html",
         "compliance.csv",
+        "by_unit.csv",
+        "life_circle.csv",
+        "units.gpkg",
+        "audit.json",
+        "plan_compliance.csv",
+        "plan_sites.gpkg",
     }
 )
 
