@@ -25,6 +25,7 @@ from .errors import (
     MissingColumnError,
     NetworkError,
     OutputExistsError,
+    OutputPathError,
     ParameterError,
     SitingError,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Network",
     "NetworkError",
     "OutputExistsError",
+    "OutputPathError",
     "ParameterError",
     "Plan",
     "SitingError",

@@ -41,6 +41,11 @@ class OutputExistsError(FileExistsError, SitingError):
     """An output file already exists and ``force`` was not given."""
 
 
+class OutputPathError(OSError, SitingError):
+    """An output path cannot be written: a file where a folder is needed (or the other
+    way round), or a folder without write permission. Raised before any data is read."""
+
+
 __all__ = [
     "CRSError",
     "DataError",
@@ -48,6 +53,7 @@ __all__ = [
     "MissingColumnError",
     "NetworkError",
     "OutputExistsError",
+    "OutputPathError",
     "ParameterError",
     "SitingError",
 ]

@@ -7,7 +7,6 @@ solver's objective, bound and gap.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ import scipy.sparse as sp
 
 from .coverage import Coverage, walk_metres
 from .errors import DataError, ParameterError
-from .output import atomic_write, check_writable
 
 MODELS = ("target", "mclp", "lscp", "pmedian")
 #: models with capacities, chosen when ``capacity=`` is given
@@ -271,50 +269,30 @@ class Plan:
         return plan_map(self, basemap=basemap, lang=lang, assets=assets, areas=areas, **kwargs)
 
     def to_file(
-        self, directory: str | os.PathLike, *, force: bool = False, map_html: bool = True
+        self,
+        directory: str | os.PathLike,
+        *,
+        force: bool = False,
+        map_html: bool = True,
+        basemap: str | None = None,
+        lang: str | None = None,
+        assets: str | None = None,
     ) -> dict[str, Path]:
-        """Write ``plan.gpkg`` (sites, new_sites, demand), ``stats.csv``, ``summary.json``,
-        ``map.html`` and ``report.html`` (which links the map) into ``directory``. Each
-        file is written atomically; existing files are kept unless ``force``."""
-        directory = Path(directory)
-        names = {"gpkg": "plan.gpkg", "stats": "stats.csv", "summary": "summary.json"}
-        if map_html:
-            names["map"] = "map.html"
-            names["report"] = "report.html"
-        for name in names.values():
-            check_writable(directory / name, force=force)
-        directory.mkdir(parents=True, exist_ok=True)
-        written: dict[str, Path] = {}
+        """Write the plan's bundle into the folder ``directory``, as a whole.
 
-        def gpkg(tmp: Path) -> None:
-            for layer, frame in (
-                ("sites", self.sites),
-                ("new_sites", self.new_sites),
-                ("demand", self.demand),
-            ):
-                frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+        ``plan.gpkg`` (layers sites, new_sites, demand), ``stats.csv`` (UTF-8 with BOM),
+        ``summary.json``, ``tables.xlsx`` and ``map.html`` (``basemap``, ``lang``,
+        ``assets`` go to the map); see :mod:`siting.bundle`. The files are written into a
+        temporary sibling folder that is renamed into place at the end, so an
+        interrupted write leaves nothing. An existing bundle is replaced only with
+        ``force`` (:class:`~siting.errors.OutputExistsError` otherwise); a path that is a
+        file, or a folder that cannot be written, gives
+        :class:`~siting.errors.OutputPathError` before anything is written.
+        """
+        from .bundle import write_bundle
 
-        written["gpkg"] = atomic_write(directory / names["gpkg"], gpkg, force=force)
-        by = "district" if "district" in self.coverage.demand.columns else None
-        stats = self.stats(by)
-        written["stats"] = atomic_write(
-            directory / names["stats"], lambda p: stats.to_csv(p), force=force
-        )
-        text = json.dumps(self.summary(), indent=2, ensure_ascii=False)
-        written["summary"] = atomic_write(
-            directory / names["summary"],
-            lambda p: p.write_text(text, encoding="utf-8"),
-            force=force,
-        )
-        if map_html:
-            from .maps import save_map
-            from .report import report
-
-            written["map"] = save_map(self.explore(), directory / names["map"], force=force)
-            written["report"] = report(
-                self, directory / names["report"], map=names["map"], force=force
-            )
-        return written
+        options = {"basemap": basemap, "lang": lang, "assets": assets}
+        return write_bundle(self, directory, force=force, map_html=map_html, map_options=options)
 
 
 def _num(v) -> float | None:

@@ -19,8 +19,11 @@ Example (paths are relative to the YAML file)::
       model: target
       target: 0.9
     output:
-      dir: ../out/liechtenstein
-      map: ../maps/demo.html
+      dir: ../out/liechtenstein     # the bundle: plan.gpkg, stats.csv, summary.json, ...
+      map: ../maps/demo.html        # optional: a copy of the bundle's map.html
+      basemap: osm                  # osm, amap, amap-satellite, tianditu, none
+      lang: en                      # zh or en: the map's (and report's) labels
+    notes: free text shown with the results, e.g. what the data lacks
 
 ``population`` may instead name a ``file`` (GeoTIFF, CSV, vector) with ``column``,
 ``scale``; ``persons_per_household`` adds a ``households`` column (statistics then report
@@ -30,13 +33,16 @@ a mapping with ``file``, ``bbox``, ``factors``, ``simplify``, ``keep``. ``solve`
 ``model`` (target, mclp, lscp, pmedian), ``target``, ``p``, ``minutes``, ``by``,
 ``time_limit``, ``mip_gap``, ``method``, ``seed``, ``capacity`` (a site column), ``budget``
 (mclp: total cost instead of ``p``) and, for pmedian, ``drop_unreachable``,
-``max_distance`` (metres) and ``single_source``.
+``max_distance`` (metres) and ``single_source``. ``output.dir`` is a folder written as a
+whole (see :mod:`siting.bundle`); ``output.assets`` (``inline`` or ``cdn``) chooses how the
+map carries its JavaScript.
 
 Everything is checked before any data is read: unknown keys (with a "did you mean"),
 value types and ranges, the CRS, that input files exist and, when writing, that no
-output exists (unless ``force``). ``solve.target`` is a share (``0.9``) or a percentage
-text (``"90%"``). Errors name the scenario file, the ``section.field`` and the form
-expected.
+output exists (unless ``force``) and that the output folders can be written. A key given
+twice in one section is refused, naming both lines. ``solve.target`` is a share
+(``0.9``) or a percentage text (``"90%"``). Errors name the scenario file, the
+``section.field`` and the form expected.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +60,13 @@ import geopandas as gpd
 import pandas as pd
 
 from .errors import DataError
-from .scenario_spec import _spec, load_scenario, validate_scenario
+from .output import check_output_dir, check_writable
+from .progress import BarDisplay, Display, Stages
+from .scenario_spec import _Spec, _spec, load_scenario, validate_scenario
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "AuditResult",
-    "ScenarioResult",
-    "load_scenario",
-    "run_audit",
-    "run_scenario",
-    "validate_scenario",
-]
+__all__ = ["ScenarioResult", "load_scenario", "run_scenario", "validate_scenario"]
 
 
 @dataclass
@@ -81,9 +83,14 @@ class ScenarioResult:
     plan: Any
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
+    notes: str | None = None
 
-    def table(self) -> pd.DataFrame:
-        """The headline table: population, coverage before/after, sites added, gap, time."""
+    def table(self, *, timings: bool = True) -> pd.DataFrame:
+        """The headline table: population, coverage before/after, sites added, gap, time.
+
+        ``timings=False`` leaves out the run time (for files that must repeat byte for
+        byte: timings are kept in ``summary.json`` only).
+        """
         s = self.plan.summary()
         # with capacities the plan counts persons served within them, not within reach
         verb = "covered" if self.plan.served is None else "served within capacity"
@@ -112,8 +119,9 @@ class ScenarioResult:
             ("new sites", f"{s['new_sites']}"),
             ("objective / bound", f"{_fmt(s['objective'])} / {_fmt(s['bound'])}"),
             ("solver gap", f"{s['gap']:.2%} ({s['status']})" if s["gap"] is not None else "n/a"),
-            ("total run time", f"{sum(self.timings.values()):.1f} s"),
         ]
+        if timings:
+            rows.append(("total run time", f"{sum(self.timings.values()):.1f} s"))
         if not s.get("repeatable", True):
             rows.append(("repeatable", _why_not_repeatable(s.get("not_repeatable_because", ""))))
         elif not s.get("bound_repeatable", True):
@@ -163,52 +171,86 @@ def run_scenario(
     *,
     force: bool = False,
     write: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: Display | Callable[[str], None] | None = None,
 ) -> ScenarioResult:
-    """Run a scenario: load, measure coverage, solve, write map and tables.
+    """Run a scenario: load, measure coverage, solve, write the bundle.
 
-    The whole scenario is validated and every output file checked (refused if it exists,
-    unless ``force``) before any data is read. ``force`` allows overwriting outputs;
-    ``write=False`` skips all files.
+    The whole scenario is validated and its outputs checked (an existing bundle is
+    refused unless ``force``; a path that cannot be written is refused) before any data
+    is read. ``write=False`` skips all files. The bundle (see :mod:`siting.bundle`) is
+    written into a temporary folder and renamed into place at the end, so an
+    interrupted run leaves nothing behind. ``progress`` is a
+    :class:`siting.progress.Display` or a callable taking a text, told of each stage.
     """
-    from . import io as sio
-    from .coverage import candidate_sites, coverage
-    from .io.network import read_network
     from .plan import solve
 
     if not isinstance(cfg, Mapping):
         cfg = load_scenario(cfg)
     spec = _spec(cfg)
-    say = progress or (lambda s: log.info(s))
-    timings: dict[str, float] = {}
+    if write:  # refuse before any work if an output exists or cannot be written
+        check_outputs(spec, force=force)
+    stages = Stages(progress)
+    try:
+        stages.plan(stage_names(spec, write=write))
+        net, demand, existing, candidates = _load_inputs(spec, stages)
+        cov, circle = _measure(spec, net, demand, existing, candidates, stages)
+        with stages("solve"):
+            plan = solve(cov, **spec.solve)
+        result = ScenarioResult(
+            spec.name,
+            net,
+            cov.demand,
+            cov.sites[cov.existing],
+            cov.sites[~cov.existing],
+            cov,
+            circle,
+            plan,
+            stages.timings,
+            notes=spec.notes,
+        )
+        if write:
+            with stages("outputs"):
+                step = partial(_show_step, stages.display)
+                result.outputs.update(write_outputs(result, spec, force=force, step=step))
+    finally:
+        stages.close()
+    return result
 
-    def stage(name: str):
-        class _T:
-            def __enter__(self):
-                say(f"{name} …")
-                self.t = time.perf_counter()
 
-            def __exit__(self, *exc):
-                timings[name] = time.perf_counter() - self.t
+def stage_names(spec: _Spec, *, write: bool = True) -> list[str]:
+    """The stages a run of ``spec`` goes through, in order."""
+    names = ["network"]
+    names += ["districts"] if spec.districts is not None else []
+    names += ["population", "facilities", "coverage"]
+    names += ["circles"] if spec.circle_m is not None else []
+    names += ["solve"]
+    names += ["outputs"] if write and (spec.output_dir or spec.output_map) else []
+    return names
 
-        return _T()
 
-    if write:  # refuse before any work if an output exists
-        from .output import check_writable
+def check_outputs(spec: _Spec, *, force: bool) -> None:
+    """Refuse, before any data is read, outputs that exist (without ``force``) or that
+    cannot be written (:class:`OutputExistsError`, :class:`OutputPathError`)."""
+    if spec.output_dir is not None:
+        check_output_dir(spec.output_dir, force=force)
+    if spec.output_map is not None:
+        check_writable(spec.output_map, force=force)
 
-        for path in spec.outputs():
-            check_writable(path, force=force)
 
-    with stage("network"):
+def _load_inputs(spec: _Spec, stages: Stages):
+    """Network, demand (with districts), existing facilities and candidate sites."""
+    from . import io as sio
+    from .coverage import candidate_sites
+    from .io.network import read_network
+
+    with stages("network"):
         net = read_network(spec.network.path, crs=spec.crs, **spec.network.kwargs)
-
     districts = None
     if spec.districts is not None:
-        with stage("districts"):
+        with stages("districts"):
             districts = sio.read_districts(spec.districts.path, **spec.districts.kwargs)
-
     pop = spec.population
-    with stage("population"):
+    with stages("population"):
         if pop.kind == "buildings":
             b = sio.read_buildings(pop.path)
             demand = sio.population_from_buildings(b, districts=districts, **pop.kwargs)
@@ -216,8 +258,7 @@ def run_scenario(
             demand = sio.read_population(pop.path, districts=districts, **pop.kwargs)
         if spec.persons_per_household is not None:
             demand["households"] = demand["population"] / spec.persons_per_household
-
-    with stage("facilities"):
+    with stages("facilities"):
         existing = None
         if spec.existing is not None and spec.existing.kind == "osm":
             existing = sio.facilities_from_osm(spec.existing.path, **spec.existing.kwargs)
@@ -227,8 +268,14 @@ def run_scenario(
             candidates = sio.read_candidates(spec.candidates.path, **spec.candidates.kwargs)
         else:
             candidates = candidate_sites(net, spec.candidates.kwargs["spacing_m"], demand=demand)
+    return net, demand, existing, candidates
 
-    with stage("coverage"):
+
+def _measure(spec: _Spec, net, demand, existing, candidates, stages: Stages):
+    """Walking coverage, and the straight-line circles when ``coverage.circle_m`` is set."""
+    from .coverage import coverage
+
+    with stages("coverage"):
         cov = coverage(
             net,
             demand,
@@ -240,7 +287,7 @@ def run_scenario(
         )
     circle = None
     if spec.circle_m is not None:
-        with stage("circles"):
+        with stages("circles"):
             circle = coverage(
                 None,
                 demand,
@@ -250,35 +297,66 @@ def run_scenario(
                 threshold_m=spec.circle_m,
                 speed_kmh=spec.speed_kmh,
             )
+    return cov, circle
 
-    with stage("solve"):
-        plan = solve(cov, **spec.solve)
 
-    result = ScenarioResult(
-        spec.name,
-        net,
-        cov.demand,
-        cov.sites[cov.existing],
-        cov.sites[~cov.existing],
-        cov,
-        circle,
-        plan,
-        timings,
+def _input_files(spec: _Spec) -> dict[str, Path]:
+    """The scenario's input files by role (listed, with their hashes, in the report)."""
+    inputs = {
+        "network": spec.network,
+        "districts": spec.districts,
+        "population": spec.population,
+        "existing": spec.existing,
+        "candidates": spec.candidates,
+    }
+    return {role: i.path for role, i in inputs.items() if i is not None and i.path is not None}
+
+
+def _show_step(display: Display, name: str) -> None:
+    """Name the file being written in the progress display (``outputs: map.html``)."""
+    if isinstance(display, BarDisplay):
+        display.start(f"outputs: {name}")
+
+
+def write_outputs(
+    result: ScenarioResult,
+    spec: _Spec,
+    *,
+    force: bool,
+    step: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """The bundle into ``output.dir`` (and the map's copy to ``output.map``), as a whole;
+    or only the map when no folder is given. ``step(file name)`` is told of each file."""
+    from .bundle import write_bundle, write_map
+    from .output import atomic_write
+
+    if spec.output_dir is None:
+        path = atomic_write(
+            spec.output_map,
+            lambda p: write_map(result.plan, p, spec.map_options),
+            force=force,
+        )
+        return {"map": path}
+    extra = {
+        "scenario": spec.name,
+        "scenario_file": spec.source,
+        "notes": spec.notes,
+        "timings": {"stage_seconds": {k: round(v, 3) for k, v in result.timings.items()}},
+    }
+    written = write_bundle(
+        result.plan,
+        spec.output_dir,
+        force=force,
+        map_options=spec.map_options,
+        map_copy=spec.output_map,
+        summary_table=result.table(timings=False),
+        extra=extra,
+        report={"circle": result.circle, "inputs": _input_files(spec), "title": spec.name},
+        step=step,
     )
-    if write:
-        with stage("outputs"):
-            if spec.output_dir is not None:  # the map goes to output.map when given, else dir
-                result.outputs.update(
-                    plan.to_file(spec.output_dir, force=force, map_html=spec.output_map is None)
-                )
-            if spec.output_map is not None:
-                from .maps import save_map
-
-                result.outputs["map"] = save_map(plan.explore(), spec.output_map, force=force)
-    return result
+    return {"folder": spec.output_dir, **written}
 
 
-# ----------------------------------------------------------------------------- audit
 @dataclass
 class AuditResult:
     """What ``siting audit`` produced: the audit, the plan (if asked), timings, files."""

@@ -13,7 +13,7 @@ import difflib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import pyproj
 import yaml
 
-from .errors import CRSError, DataError, ParameterError, SitingError
+from .errors import CRSError, DataError, OutputPathError, ParameterError, SitingError
 
 _TOP_KEYS = {
     "name",
@@ -35,6 +35,7 @@ _TOP_KEYS = {
     "output",
     "crs",
     "audit",
+    "notes",
 }
 
 
@@ -93,7 +94,13 @@ _SOLVE = frozenset(
     }
 )
 _PMEDIAN_ONLY = ("drop_unreachable", "max_distance", "single_source")
-_OUTPUT = frozenset({"dir", "map"})
+_OUTPUT = frozenset({"dir", "map", "basemap", "lang", "assets"})
+#: the map's options (``output.basemap`` / ``lang`` / ``assets``) and their values
+_MAP_CHOICES = {
+    "basemap": ("osm", "amap", "amap-satellite", "tianditu", "none"),
+    "lang": ("zh", "en"),
+    "assets": ("inline", "cdn"),
+}
 #: common other words for a key, suggested when difflib finds nothing close
 _ALIASES = {
     "directory": "dir",
@@ -114,10 +121,6 @@ _ALIASES = {
     "amenities": "amenity",
     "population": "total",
 }
-#: files :meth:`siting.plan.Plan.to_file` writes into ``output.dir``
-_DIR_OUTPUTS = ("plan.gpkg", "stats.csv", "summary.json")
-#: the ``output.dir`` map, written there when ``output.map`` is not given
-_DIR_MAP = "map.html"
 #: ``network.keep`` values of :func:`siting.io.network.read_network`
 _NETWORK_KEEP = ("largest", "all")
 
@@ -149,19 +152,11 @@ class _Spec:
     max_snap_m: float
     circle_m: float | None
     solve: dict[str, Any]
-    output_dir: Path | None
-    output_map: Path | None
+    output_dir: Path | None  # the bundle folder (see siting.bundle)
+    output_map: Path | None  # an extra copy of the map, outside the folder
+    map_options: dict[str, str] = field(default_factory=dict)  # basemap, lang, assets
+    notes: str | None = None  # free text shown with the results (e.g. what data lacks)
     audit: Any = None  # _AuditSpec (siting audit), see _audit_spec
-
-    def outputs(self) -> list[Path]:
-        """Every file a run writes (``output.dir`` files and the map)."""
-        paths: list[Path] = []
-        if self.output_dir is not None:
-            names = _DIR_OUTPUTS if self.output_map is not None else (*_DIR_OUTPUTS, _DIR_MAP)
-            paths += [self.output_dir / n for n in names]
-        if self.output_map is not None:
-            paths.append(self.output_map)
-        return paths
 
 
 class _Checker:
@@ -422,6 +417,57 @@ class _Checker:
         return p if p.is_absolute() else (self.base / p).resolve()
 
 
+# ----------------------------------------------------------------------------- YAML
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first_line: int, second_line: int) -> None:
+        super().__init__(key, first_line, second_line)
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping, at any depth.
+
+    Plain YAML keeps the last of two equal keys, so a second ``solve:`` block would
+    silently replace the first. Merge keys (``<<: *defaults``) may still be overridden.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            line = key_node.start_mark.line + 1
+            if first is not None:
+                raise _DuplicateKey(key, first, line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Read a YAML file safely, refusing keys given twice (naming the key and both lines)."""
+    path = Path(path)
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # safe
+    except _DuplicateKey as exc:
+        msg = (
+            f"{path}: the key {exc.key!r} is given twice in the same section (lines "
+            f"{exc.first_line} and {exc.second_line}); YAML would keep only the second. "
+            "Keep one of them, with all the settings you want in it."
+        )
+        raise DataError(msg) from None
+    except yaml.YAMLError as exc:
+        msg = f"{path}: not valid YAML ({exc})."
+        raise DataError(msg) from exc
+    except UnicodeDecodeError as exc:
+        msg = f"{path}: not a UTF-8 text file ({exc.reason}); save the scenario as UTF-8."
+        raise DataError(msg) from exc
+
+
 # ----------------------------------------------------------------------------- load
 def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a scenario YAML.
@@ -435,11 +481,7 @@ def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         msg = f"{path}: no such scenario file."
         raise DataError(msg)
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        msg = f"{path}: not valid YAML ({exc})."
-        raise DataError(msg) from exc
+    cfg = read_yaml(path)
     if not isinstance(cfg, dict):
         msg = f"{path}: a scenario is a mapping of keys ({', '.join(sorted(_TOP_KEYS))})."
         raise DataError(msg)
@@ -484,9 +526,46 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
         name = "scenario"
     if isinstance(name, bool) or not isinstance(name, str | int | float):
         c.bad("name", name, "a text title")
+    notes = None if cfg.get("notes") is None else c.text("notes", cfg["notes"], "a text")
     crs = None if cfg.get("crs") is None else c.crs("crs", cfg["crs"], metric=True)
+    network = _network_input(c, cfg)
+    districts = _districts_input(c, cfg)
+    population, pph = _population_input(c, cfg)
+    existing = _existing_input(c, cfg)
+    candidates = _candidates_input(c, cfg)
+    minutes, speed, snap, circle = _coverage_values(c, cfg)
 
-    # network: a path, or {file, bbox, factors, simplify, keep}
+    # solve: the same checks as siting.plan.solve / siting.optimize.solve_matrix, up front
+    ssec = c.section(cfg, "solve", text_key=None)
+    c.keys("solve", ssec, _SOLVE)
+    solve = _solve_kwargs(c, ssec, minutes, MODELS, CAPACITATED)
+
+    out_dir, out_map, map_options = _output_values(c, cfg)
+    return _Spec(
+        source=source,
+        name=str(name),
+        crs=crs,
+        network=network,
+        districts=districts,
+        population=population,
+        persons_per_household=pph,
+        existing=existing,
+        candidates=candidates,
+        minutes=minutes,
+        speed_kmh=speed,
+        max_snap_m=snap,
+        circle_m=circle,
+        solve=solve,
+        output_dir=out_dir,
+        output_map=out_map,
+        map_options=map_options,
+        notes=notes,
+        audit=_audit_spec(c, cfg, out_dir),
+    )
+
+
+def _network_input(c: _Checker, cfg: Mapping[str, Any]) -> _Input:
+    """``network``: a path, or {file, bbox, factors, simplify, keep}."""
     nsec = c.section(cfg, "network", text_key="file")
     c.keys("network", nsec, _NETWORK)
     if "file" not in nsec:
@@ -504,28 +583,33 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
         nkw["simplify"] = c.flag("network.simplify", nsec["simplify"])
     if "keep" in nsec:
         nkw["keep"] = c.choice("network.keep", nsec["keep"], _NETWORK_KEEP)
-    network = _Input("file", c.input_path("network.file", nsec["file"]), nkw)
+    return _Input("file", c.input_path("network.file", nsec["file"]), nkw)
 
-    # districts: {file, name, datum, layer, crs}
-    districts = None
+
+def _districts_input(c: _Checker, cfg: Mapping[str, Any]) -> _Input | None:
+    """``districts``: {file, name, datum, layer, crs}; may be absent."""
     dsec = c.section(cfg, "districts", text_key="file")
-    if dsec:
-        c.keys("districts", dsec, _DISTRICTS)
-        if "file" not in dsec:
-            c.fail("districts", dsec, "a mapping with 'file: <polygons>'", DataError)
-        dkw: dict[str, Any] = {}
-        dput = partial(c.put, dkw, dsec, "districts")
-        dput("name", c.text, "a column name")
-        dput("datum", c.datum)
-        if dsec.get("layer") is not None:
-            layer = dsec["layer"]
-            if isinstance(layer, bool) or not isinstance(layer, str | int):
-                c.bad("districts.layer", layer, "a layer name or number")
-            dkw["layer"] = layer
-        dput("crs", c.crs)
-        districts = _Input("file", c.input_path("districts.file", dsec["file"]), dkw)
+    if not dsec:
+        return None
+    c.keys("districts", dsec, _DISTRICTS)
+    if "file" not in dsec:
+        c.fail("districts", dsec, "a mapping with 'file: <polygons>'", DataError)
+    dkw: dict[str, Any] = {}
+    dput = partial(c.put, dkw, dsec, "districts")
+    dput("name", c.text, "a column name")
+    dput("datum", c.datum)
+    if dsec.get("layer") is not None:
+        layer = dsec["layer"]
+        if isinstance(layer, bool) or not isinstance(layer, str | int):
+            c.bad("districts.layer", layer, "a layer name or number")
+        dkw["layer"] = layer
+    dput("crs", c.crs)
+    return _Input("file", c.input_path("districts.file", dsec["file"]), dkw)
 
-    # population: {buildings, total, ...} or {file, column, ...}
+
+def _population_input(c: _Checker, cfg: Mapping[str, Any]) -> tuple[_Input, float | None]:
+    """``population``: {buildings, total, ...} or {file, column, ...}; and persons per
+    household (``None`` when not given)."""
     psec = c.section(cfg, "population", text_key="file")
     pmodes = {"buildings": _POPULATION_BUILDINGS, "file": _POPULATION_FILE}
     kind = c.form(
@@ -535,7 +619,6 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
         "'buildings: <osm.pbf>' (population from building footprints) or 'file: <grid or table>'",
     )
     pkw: dict[str, Any] = {}
-    pput = partial(c.put, pkw, psec, "population")
     pph = None
     if psec.get("persons_per_household") is not None:
         pph = c.number(
@@ -544,100 +627,117 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
             minimum=0.0,
             form="a number of persons > 0, e.g. 2.1",
         )
-    pput("crs", c.crs)
+    partial(c.put, pkw, psec, "population")("crs", c.crs)
     if kind == "buildings":
-        pput("total", c.number, minimum=0.0, form="a number of persons > 0")
-        pput(
-            "m2_per_person",
-            c.number,
-            minimum=0.0,
-            form="floor area in m² per person > 0, e.g. 35",
-        )
-        pput("levels_column", c.text, "an OSM tag name")
-        if psec.get("default_levels") is not None:
-            form = "a number of levels > 0 or a mapping of building type to levels"
-            v = psec["default_levels"]
-            pkw["default_levels"] = (
-                c.weights("population.default_levels", v, allow_list=False, form=form)
-                if isinstance(v, Mapping)
-                else c.number("population.default_levels", v, minimum=0.0, form=form)
-            )
-        pput(
-            "residential_types",
-            c.weights,
-            allow_list=True,
-            form="a list of building types or a mapping of type to weight >= 0",
-        )
+        _buildings_kwargs(c, psec, pkw)
     else:
-        for key in ("column", "x", "y"):
-            pput(key, c.text, "a column name")
-        pput("datum", c.datum)
-        pput("scale", c.number, minimum=0.0, form="a factor > 0, e.g. 1.2")
-        pput(
-            "min_population",
-            c.number,
-            minimum=0.0,
-            strict=False,
-            form="a number of persons >= 0",
-        )
-    population = _Input(kind, c.input_path(f"population.{kind}", psec[kind]), pkw)
+        _population_file_kwargs(c, psec, pkw)
+    return _Input(kind, c.input_path(f"population.{kind}", psec[kind]), pkw), pph
 
-    # existing: {osm, amenity, extra_tags, bbox} or {file, x, y, ...}; may be absent
-    existing = None
+
+def _buildings_kwargs(c: _Checker, psec: Mapping[str, Any], pkw: dict[str, Any]) -> None:
+    pput = partial(c.put, pkw, psec, "population")
+    pput("total", c.number, minimum=0.0, form="a number of persons > 0")
+    pput(
+        "m2_per_person",
+        c.number,
+        minimum=0.0,
+        form="floor area in m² per person > 0, e.g. 35",
+    )
+    pput("levels_column", c.text, "an OSM tag name")
+    if psec.get("default_levels") is not None:
+        form = "a number of levels > 0 or a mapping of building type to levels"
+        v = psec["default_levels"]
+        pkw["default_levels"] = (
+            c.weights("population.default_levels", v, allow_list=False, form=form)
+            if isinstance(v, Mapping)
+            else c.number("population.default_levels", v, minimum=0.0, form=form)
+        )
+    pput(
+        "residential_types",
+        c.weights,
+        allow_list=True,
+        form="a list of building types or a mapping of type to weight >= 0",
+    )
+
+
+def _population_file_kwargs(c: _Checker, psec: Mapping[str, Any], pkw: dict[str, Any]) -> None:
+    pput = partial(c.put, pkw, psec, "population")
+    for key in ("column", "x", "y"):
+        pput(key, c.text, "a column name")
+    pput("datum", c.datum)
+    pput("scale", c.number, minimum=0.0, form="a factor > 0, e.g. 1.2")
+    pput(
+        "min_population",
+        c.number,
+        minimum=0.0,
+        strict=False,
+        form="a number of persons >= 0",
+    )
+
+
+def _existing_input(c: _Checker, cfg: Mapping[str, Any]) -> _Input | None:
+    """``existing``: {osm, amenity, extra_tags, bbox} or {file, x, y, ...}; may be absent."""
     esec = c.section(cfg, "existing", text_key="file")
+    if not esec:
+        return None
     emodes = {"osm": _EXISTING_OSM, "file": _EXISTING_FILE}
-    if esec:
-        kind = c.form(
-            "existing",
-            esec,
-            emodes,
-            "'osm: <osm.pbf>' (with 'amenity') or 'file: <table>'; remove the section if "
-            "there are no existing facilities",
-        )
-        ekw: dict[str, Any] = {}
-        eput = partial(c.put, ekw, esec, "existing")
-        if kind == "osm":
-            eput("amenity", c.names)
-            if esec.get("extra_tags") is not None:
-                tags = esec["extra_tags"]
-                if not isinstance(tags, Mapping) or not all(isinstance(k, str) for k in tags):
-                    c.bad(
-                        "existing.extra_tags",
-                        tags,
-                        "a mapping of OSM key to values, e.g. {healthcare: [clinic]}",
-                    )
-                ekw["extra_tags"] = dict(tags)
-            eput("bbox", c.bbox)
-        else:
-            ekw = _site_kwargs(c, "existing", esec)
-            if esec.get("existing") is not None:
-                v = esec["existing"]
-                if not isinstance(v, bool | str):
-                    c.bad("existing.existing", v, "true, false or a column name")
-                ekw["existing"] = v
-        existing = _Input(kind, c.input_path(f"existing.{kind}", esec[kind]), ekw)
+    kind = c.form(
+        "existing",
+        esec,
+        emodes,
+        "'osm: <osm.pbf>' (with 'amenity') or 'file: <table>'; remove the section if "
+        "there are no existing facilities",
+    )
+    ekw: dict[str, Any] = {}
+    eput = partial(c.put, ekw, esec, "existing")
+    if kind == "osm":
+        eput("amenity", c.names)
+        if esec.get("extra_tags") is not None:
+            tags = esec["extra_tags"]
+            if not isinstance(tags, Mapping) or not all(isinstance(k, str) for k in tags):
+                c.bad(
+                    "existing.extra_tags",
+                    tags,
+                    "a mapping of OSM key to values, e.g. {healthcare: [clinic]}",
+                )
+            ekw["extra_tags"] = dict(tags)
+        eput("bbox", c.bbox)
+    else:
+        ekw = _site_kwargs(c, "existing", esec)
+        if esec.get("existing") is not None:
+            v = esec["existing"]
+            if not isinstance(v, bool | str):
+                c.bad("existing.existing", v, "true, false or a column name")
+            ekw["existing"] = v
+    return _Input(kind, c.input_path(f"existing.{kind}", esec[kind]), ekw)
 
-    # candidates: {file, x, y, ...} or {spacing_m}
+
+def _candidates_input(c: _Checker, cfg: Mapping[str, Any]) -> _Input:
+    """``candidates``: {file, x, y, ...} or {spacing_m} (default: a 150 m grid)."""
     csec = c.section(cfg, "candidates", text_key="file")
     cmodes = {"file": _SITES_FILE, "spacing_m": _CANDIDATES_GRID}
     if "file" in csec:
         c.keys("candidates", csec, _SITES_FILE, cmodes)
-        candidates = _Input(
+        return _Input(
             "file",
             c.input_path("candidates.file", csec["file"]),
             _site_kwargs(c, "candidates", csec),
         )
-    else:
-        c.keys("candidates", csec, _CANDIDATES_GRID, cmodes)
-        spacing = c.number(
-            "candidates.spacing_m",
-            csec.get("spacing_m", 150.0),
-            minimum=0.0,
-            form="metres > 0 between candidate sites, e.g. 150",
-        )
-        candidates = _Input("grid", None, {"spacing_m": spacing})
+    c.keys("candidates", csec, _CANDIDATES_GRID, cmodes)
+    spacing = c.number(
+        "candidates.spacing_m",
+        csec.get("spacing_m", 150.0),
+        minimum=0.0,
+        form="metres > 0 between candidate sites, e.g. 150",
+    )
+    return _Input("grid", None, {"spacing_m": spacing})
 
-    # coverage: {minutes, speed_kmh, max_snap_m, circle_m}
+
+def _coverage_values(
+    c: _Checker, cfg: Mapping[str, Any]
+) -> tuple[tuple[float, ...], float, float, float | None]:
+    """``coverage``: minutes, speed (km/h), snap distance (m), circle radius (m) or None."""
     cvsec = c.section(cfg, "coverage", text_key=None)
     c.keys("coverage", cvsec, _COVERAGE)
     mform = "minutes > 0, one number or a list such as [5, 10, 15]"
@@ -670,40 +770,32 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
             minimum=0.0,
             form="a radius in metres > 0 (omit it for no straight-line comparison)",
         )
+    return minutes, speed, snap, circle
 
-    # solve: the same checks as siting.plan.solve / siting.optimize.solve_matrix, up front
-    ssec = c.section(cfg, "solve", text_key=None)
-    c.keys("solve", ssec, _SOLVE)
-    solve = _solve_kwargs(c, ssec, minutes, MODELS, CAPACITATED)
 
-    # output: {dir, map}
+def _output_values(
+    c: _Checker, cfg: Mapping[str, Any]
+) -> tuple[Path | None, Path | None, dict[str, str]]:
+    """``output``: the bundle folder, an extra copy of the map, and the map's options."""
     osec = c.section(cfg, "output", text_key=None)
     c.keys("output", osec, _OUTPUT)
     # an empty value means "not wanted", as before
     out_dir = None if osec.get("dir") in (None, "") else c.output_path("output.dir", osec["dir"])
     out_map = None if osec.get("map") in (None, "") else c.output_path("output.map", osec["map"])
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        c.fail("output.dir", osec["dir"], f"a folder, but {out_dir} is a file", DataError)
-
-    return _Spec(
-        source=source,
-        name=str(name),
-        crs=crs,
-        network=network,
-        districts=districts,
-        population=population,
-        persons_per_household=pph,
-        existing=existing,
-        candidates=candidates,
-        minutes=minutes,
-        speed_kmh=speed,
-        max_snap_m=snap,
-        circle_m=circle,
-        solve=solve,
-        output_dir=out_dir,
-        output_map=out_map,
-        audit=_audit_spec(c, cfg, out_dir),
-    )
+        c.fail("output.dir", osec["dir"], f"a folder, but {out_dir} is a file", OutputPathError)
+    if out_map is not None and out_dir is not None and out_map.is_relative_to(out_dir):
+        c.fail(
+            "output.map",
+            osec["map"],
+            f"a file outside output.dir (the folder {out_dir} already holds map.html)",
+            OutputPathError,
+        )
+    options = {}
+    for key, choices in _MAP_CHOICES.items():
+        if osec.get(key) is not None:
+            options[key] = c.choice(f"output.{key}", osec[key], choices)
+    return out_dir, out_map, options
 
 
 def _site_kwargs(c: _Checker, section: str, sec: Mapping[str, Any]) -> dict[str, Any]:

@@ -387,7 +387,7 @@ def test_coverage_map_shows_who_is_covered_today(case) -> None:
 def test_plan_to_file_writes_the_report_beside_the_map(tmp_path, case) -> None:
     plan, _, _ = case
     written = plan.to_file(tmp_path / "out")
-    assert set(written) == {"gpkg", "stats", "summary", "map", "report"}
+    assert set(written) == {"gpkg", "stats", "summary", "tables", "map", "report"}
     report = (tmp_path / "out" / "report.html").read_text()
     assert 'src="map.html"' in report
     assert st.OutputExistsError is OutputExistsError

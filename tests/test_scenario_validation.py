@@ -269,18 +269,19 @@ def test_demo_refuses_existing_outputs_before_parsing(tmp_path, monkeypatch, no_
     demo = Path(siting.cli.REPO_DATA) / siting.cli.DEMOS["helsinki"]
     (data / demo.name).write_text(demo.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setattr(siting.cli, "REPO_DATA", data)
-    out = tmp_path / "demo.html"
-    out.write_text("kept")
+    out = tmp_path / "demo"  # --out is the bundle's folder
+    out.mkdir()
+    (out / "map.html").write_text("kept")
     assert main(["demo", "--city", "helsinki", "--out", str(out)]) == 1
-    assert "demo.html already exists" in capsys.readouterr().err
-    assert out.read_text() == "kept"
-    out.unlink()  # the map is free, but the demo's output folder is not
+    assert "demo already exists and holds map.html" in capsys.readouterr().err
+    assert (out / "map.html").read_text() == "kept"
+    # without --out: the scenario's own folder and map copy
     summary = tmp_path / "out" / "demo-helsinki" / "summary.json"
     summary.parent.mkdir(parents=True)
     summary.write_text("{}")
-    assert main(["demo", "--city", "helsinki", "--out", str(out)]) == 1
-    assert "summary.json already exists" in capsys.readouterr().err
-    assert not out.exists()
+    assert main(["demo", "--city", "helsinki"]) == 1
+    assert "holds summary.json" in capsys.readouterr().err
+    assert not (tmp_path / "maps").exists()
 
 
 # ------------------------------------------------------------------- CLI batch

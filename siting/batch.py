@@ -1,0 +1,266 @@
+"""Run many scenarios: one after another, or in parallel processes; a failure stays isolated.
+
+A *backend* runs the scenarios: ``serial`` (in this process) or ``process``
+(:class:`concurrent.futures.ProcessPoolExecutor`). Another backend (e.g. Dask's
+``distributed.Client``) plugs in with :func:`register_backend`: it needs ``submit``
+(returning futures with ``.result()``), ``as_completed``, ``interrupt`` and ``close``.
+
+Each run returns a small, picklable :class:`Outcome` (tables and numbers, not the
+network or the coverage matrices), so nothing large travels between processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import ParameterError, SitingError
+
+
+@dataclass
+class Outcome:
+    """What one scenario run tells the batch: its tables on success, its error otherwise."""
+
+    source: str
+    name: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    table: pd.DataFrame | None = None
+    districts: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    headline: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run_one(
+    path: str | Mapping[str, Any],
+    *,
+    force: bool = False,
+    write: bool = True,
+    progress: Any = None,
+) -> Outcome:
+    """Run one scenario (a file, or a loaded mapping); any error becomes the outcome's
+    message (Ctrl-C passes through)."""
+    from . import scenario
+
+    source = str(path.get("_file", "scenario")) if isinstance(path, Mapping) else str(path)
+    try:
+        result = scenario.run_scenario(path, force=force, write=write, progress=progress)
+    except Exception as exc:  # isolate: report it, let the batch go on
+        return failed(source, exc)
+    s = result.plan.summary()
+    has_district = "district" in result.coverage.demand.columns
+    return Outcome(
+        source=source,
+        name=result.name,
+        table=result.table(),
+        districts=result.plan.stats("district") if has_district else None,
+        timings=dict(result.timings),
+        outputs={k: str(v) for k, v in result.outputs.items()},
+        headline={
+            "population": s["population"],
+            "share_before": s["covered_share_before"],
+            "share_after": s["covered_share_after"],
+            "new_sites": s["new_sites"],
+            "gap": s["gap"],
+            "seconds": sum(result.timings.values()),
+        },
+    )
+
+
+def failed(path: str, exc: BaseException) -> Outcome:
+    """The outcome of a run that raised ``exc``."""
+    if isinstance(exc, SitingError):
+        text = str(exc)
+    else:  # a bug or an unforeseen input: name the exception type
+        text = f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)"
+    return Outcome(
+        source=str(path),
+        error=text,
+        error_type=type(exc).__name__,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+# ----------------------------------------------------------------------------- backends
+@dataclass
+class Backend:
+    """Where scenario runs execute (see the module docstring)."""
+
+    submit: Callable[..., Any]
+    as_completed: Callable[[Iterable[Any]], Iterable[Any]]
+    interrupt: Callable[[], None]
+    close: Callable[[], None]
+    parallel: bool = True
+
+
+def _serial(jobs: int) -> Backend:
+    def submit(fn, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        fut.set_result(fn(*args, **kwargs))  # run now; Ctrl-C goes straight through
+        return fut
+
+    return Backend(submit, as_completed, lambda: None, lambda: None, parallel=False)
+
+
+_BUSY = False
+
+
+def _worker_init() -> None:
+    """In a worker: Ctrl-C stops a running scenario (its outputs are cleaned up); an
+    idle worker leaves quietly instead of printing a traceback."""
+
+    def on_sigint(signum, frame):
+        if _BUSY:
+            raise KeyboardInterrupt
+        raise SystemExit(130)
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def _in_worker(path: str, force: bool, write: bool) -> Outcome:
+    global _BUSY
+    _BUSY = True
+    try:
+        return run_one(path, force=force, write=write)
+    finally:
+        _BUSY = False
+
+
+def _process(jobs: int) -> Backend:
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
+        initializer=_worker_init,
+    )
+
+    def submit(fn, path: str, **kwargs) -> Future:
+        return pool.submit(_in_worker, path, kwargs["force"], kwargs["write"])
+
+    def interrupt() -> None:
+        # pass Ctrl-C on: the workers clean up their partial outputs, then stop
+        for pid in list((getattr(pool, "_processes", None) or {}).keys()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    return Backend(submit, as_completed, interrupt, lambda: pool.shutdown(wait=True))
+
+
+BACKENDS: dict[str, Callable[[int], Backend]] = {"serial": _serial, "process": _process}
+
+
+def register_backend(name: str, factory: Callable[[int], Backend]) -> None:
+    """Make ``factory(jobs) -> Backend`` available as ``run_batch(..., backend=name)``."""
+    BACKENDS[name] = factory
+
+
+# ----------------------------------------------------------------------------- batch
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch; ``finished`` holds the outcomes of the runs that had ended."""
+
+    def __init__(self, finished: list[Outcome]) -> None:
+        super().__init__()
+        self.finished = finished
+
+
+def run_batch(
+    paths: Sequence[str],
+    *,
+    jobs: int = 1,
+    backend: str | None = None,
+    force: bool = False,
+    write: bool = True,
+    on_done: Callable[[Outcome], None] | None = None,
+    progress: Callable[[str], Any] | None = None,
+) -> list[Outcome]:
+    """Run scenario files; return their outcomes in the order of ``paths``.
+
+    ``jobs`` > 1 runs them in that many processes (backend ``process``, unless another
+    is named); ``on_done`` is called as each one ends. ``progress(path)`` gives the
+    stage display of a run in this process (serial backend only). Ctrl-C stops every
+    run, removes their partial outputs and raises :class:`Interrupted`.
+    """
+    if jobs < 1:
+        msg = f"jobs = {jobs}: give a number of processes >= 1 (e.g. --jobs 2)."
+        raise ParameterError(msg)
+    name = backend or ("process" if jobs > 1 and len(paths) > 1 else "serial")
+    if name not in BACKENDS:
+        msg = f"backend {name!r}: choose one of {', '.join(sorted(BACKENDS))}."
+        raise ParameterError(msg)
+    runner = BACKENDS[name](min(jobs, max(len(paths), 1)))
+    done: dict[str, Outcome] = {}
+    futures: dict[Any, str] = {}
+    try:
+        for p in paths:
+            kwargs: dict[str, Any] = {"force": force, "write": write}
+            if not runner.parallel and progress is not None:
+                kwargs["progress"] = progress(p)
+            futures[runner.submit(run_one, p, **kwargs)] = p
+            if not runner.parallel:  # serial: report as each one ends
+                _collect(futures, done, on_done, runner)
+        _collect(futures, done, on_done, runner)
+    except KeyboardInterrupt:
+        runner.interrupt()
+        raise Interrupted([done[p] for p in paths if p in done]) from None
+    finally:
+        runner.close()
+    return [done[p] for p in paths]
+
+
+def _collect(futures, done, on_done, runner: Backend) -> None:
+    pending = [f for f, p in futures.items() if p not in done]
+    for fut in runner.as_completed(pending):
+        path = futures[fut]
+        try:
+            outcome = fut.result()
+        except BrokenProcessPool as exc:  # a worker died (killed, or out of memory)
+            outcome = failed(path, exc)
+            outcome.error = (
+                f"the worker process running {path} stopped unexpectedly (killed, or out "
+                "of memory?); run this scenario alone to see why."
+            )
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # e.g. an outcome that could not be sent back
+            outcome = failed(path, exc)
+        done[path] = outcome
+        if on_done is not None:
+            on_done(outcome)
+
+
+def summary_table(outcomes: Sequence[Outcome]) -> pd.DataFrame:
+    """One row per scenario: status, persons, shares before / after, new sites, gap, time."""
+    rows = []
+    for o in outcomes:
+        h = o.headline
+        rows.append(
+            {
+                "scenario": o.name or Path(o.source).name,
+                "status": "ok" if o.ok else f"failed ({o.error_type})",
+                "population": f"{h['population']:,.0f}" if o.ok else "",
+                "covered before": f"{h['share_before']:.1%}" if o.ok else "",
+                "covered after": f"{h['share_after']:.1%}" if o.ok else "",
+                "new sites": f"{h['new_sites']}" if o.ok else "",
+                "gap": f"{h['gap']:.2%}" if o.ok and h["gap"] is not None else "",
+                "seconds": f"{h['seconds']:.1f}" if o.ok else "",
+                "outputs": o.outputs.get("folder", o.outputs.get("map", "")) if o.ok else "",
+            }
+        )
+    return pd.DataFrame(rows)
