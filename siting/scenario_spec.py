@@ -61,6 +61,7 @@ _POPULATION_FILE = frozenset(
         "datum",
         "scale",
         "min_population",
+        "nodata",
         "persons_per_household",
     }
 )
@@ -578,6 +579,7 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
             strict=False,
             form="a number of persons >= 0",
         )
+        pput("nodata", c.number, form="the number that marks grid cells without data")
     population = _Input(kind, c.input_path(f"population.{kind}", psec[kind]), pkw)
 
     # existing: {osm, amenity, extra_tags, bbox} or {file, x, y, ...}; may be absent
