@@ -12,9 +12,11 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import pytest
+import rasterio
+import shapely
 
 import siting as st
-from siting.errors import NetworkError
+from siting.errors import CRSError, DataError, NetworkError
 from siting.io.datum import wgs84_to_gcj02
 from siting.network.graph import Network
 
@@ -149,3 +151,73 @@ def test_demand_off_the_network_names_the_cause(vaduz):
     )
     with pytest.raises(NetworkError, match=r"do not overlap.*longitude and latitude are swapped"):
         st.coverage(net, swapped, demand.iloc[:1], minutes=5)
+
+
+# ------------------------------------------------------------------ empty demand
+def test_all_zero_population_is_refused_at_load(tmp_path):
+    path = tmp_path / "pop.csv"
+    path.write_text("lon,lat,population\n9.52,47.14,0\n9.53,47.14,0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pop\.csv: all 2 points have a population of at most 0"):
+        st.read_population(path)
+
+
+def test_raster_without_populated_cells_is_refused_at_load(tmp_path):
+    path = tmp_path / "empty.tif"
+    profile = {"driver": "GTiff", "height": 4, "width": 4, "count": 1, "dtype": "float32"}
+    transform = rasterio.transform.from_origin(9.5, 47.2, 0.001, 0.001)
+    with rasterio.open(path, "w", crs="EPSG:4326", transform=transform, nodata=-1, **profile) as f:
+        f.write(np.full((4, 4), -1, np.float32), 1)
+    with pytest.raises(DataError, match=r"empty\.tif: no populated cell or point was read"):
+        st.read_population(path)
+
+
+def test_population_all_outside_the_districts_is_refused(tmp_path):
+    path = tmp_path / "pop.csv"
+    path.write_text("lon,lat,population\n9.52,47.14,5\n9.53,47.14,7\n", encoding="utf-8")
+    wuhan = gpd.GeoDataFrame({"name": ["Wuchang"]}, geometry=[shapely.box(114, 30, 115, 31)])
+    with pytest.raises(DataError, match=r"none of the 2 population points \(12 persons\) lies"):
+        st.read_population(path, districts=wuhan.set_crs(4326))
+
+
+@pytest.mark.parametrize("reader", [st.read_population, st.read_facilities])
+def test_metres_labelled_as_degrees_in_a_vector_file(tmp_path, reader):
+    path = tmp_path / "points.gpkg"
+    g = gpd.GeoDataFrame(
+        {"population": [3.0, 4.0]},
+        geometry=gpd.points_from_xy([760_000.0, 760_100.0], [5_224_000.0, 5_224_000.0]),
+        crs=4326,
+    )
+    g.to_file(path)
+    with pytest.raises(CRSError, match=r"points\.gpkg: the file says EPSG:4326.*look like metres"):
+        reader(path)
+
+
+# ------------------------------------------------------------ points outside districts
+def test_points_outside_districts_warn_with_persons_and_reach_the_table(tmp_path, caplog):
+    net = city(*VADUZ)
+    net.save(tmp_path / "net.npz")
+    ll = lonlat_points(net, nodes(net, slice(None)))
+    lon, lat = ll.geometry.x.to_numpy(), ll.geometry.y.to_numpy()
+    people = np.full(len(lon), 10.0)
+    people[:11] = [1.0, 2.0, 3.0] + [4.0] * 8  # the bottom street: 38 persons
+    (tmp_path / "pop.csv").write_text(
+        "lon,lat,population\n"
+        + "".join(f"{x:.8f},{y:.8f},{p:g}\n" for x, y, p in zip(lon, lat, people, strict=True)),
+        encoding="utf-8",
+    )
+    box = shapely.box(lon.min() - 1e-4, lat[11] - 1e-4, lon.max() + 1e-4, lat.max() + 1e-4)
+    districts = gpd.GeoDataFrame({"name": ["north"]}, geometry=[box], crs=4326)
+    districts.to_file(tmp_path / "districts.geojson")
+    cfg = {
+        "network": str(tmp_path / "net.npz"),
+        "districts": {"file": str(tmp_path / "districts.geojson")},
+        "population": {"file": str(tmp_path / "pop.csv")},
+        "candidates": {"spacing_m": 200},
+        "solve": {"model": "target", "target": 0.5},
+    }
+    with caplog.at_level(logging.WARNING):
+        result = st.run_scenario(cfg, write=False)
+    assert "11 of 121 population points (38 persons, 3.3% of the persons)" in caplog.text
+    assert "lie outside every district and were dropped" in caplog.text
+    assert result.demand.attrs["dropped_outside_districts"] == {"points": 11, "persons": 38.0}
+    assert result.table().loc["dropped outside the districts", "value"] == "38 persons (11 points)"

@@ -229,9 +229,9 @@ def set_source_crs(gdf: gpd.GeoDataFrame, crs: Any, source: Source) -> gpd.GeoDa
             log.warning(
                 "%s: file CRS %s overridden by crs=%s", source.name, gdf.crs, target.to_string()
             )
-        return gdf.set_crs(target, allow_override=True)
+        return check_degrees(gdf.set_crs(target, allow_override=True), source, "crs=")
     if gdf.crs is not None:
-        return gdf
+        return check_degrees(gdf, source, "the file")
     xmin, ymin, xmax, ymax = gdf.total_bounds if len(gdf) else (0.0, 0.0, 0.0, 0.0)
     if np.all(np.isfinite([xmin, ymin, xmax, ymax])) and (
         xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90
@@ -246,6 +246,22 @@ def set_source_crs(gdf: gpd.GeoDataFrame, crs: Any, source: Source) -> gpd.GeoDa
         f"{source.name}: the file has no CRS and its coordinates (x {xmin:.6g}..{xmax:.6g}, "
         f"y {ymin:.6g}..{ymax:.6g}) are not longitude/latitude degrees. Pass crs= with the "
         "projected CRS they are in (e.g. crs='EPSG:32650')."
+    )
+    raise CRSError(msg)
+
+
+def check_degrees(gdf: gpd.GeoDataFrame, source: Source, said_by: str) -> gpd.GeoDataFrame:
+    """Raise CRSError if a geographic CRS labels coordinates that are not degrees."""
+    if len(gdf) == 0 or not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
+        return gdf
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    if xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90:
+        return gdf
+    msg = (
+        f"{source.name}: {said_by} says {gdf.crs.to_string()} (longitude/latitude degrees), but "
+        f"the coordinates (x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}) are not "
+        "degrees: they look like metres. Pass crs= with the projected CRS they are in "
+        "(e.g. crs='EPSG:32650')."
     )
     raise CRSError(msg)
 
@@ -348,22 +364,58 @@ def load_districts(districts: Any) -> gpd.GeoDataFrame:
 
 
 def assign_districts(
-    points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, what: str
+    points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, what: str, source: str = ""
 ) -> gpd.GeoDataFrame:
     """Add a ``district`` column (the name of the district containing each point) and
-    drop points outside every district (logged). A point on a shared boundary goes to
-    the first district in ``districts``."""
+    drop points outside every district. A point on a shared boundary goes to the first
+    district in ``districts``.
+
+    Dropped points are logged as a warning with the persons they held and kept in
+    ``attrs["dropped_outside_districts"]`` (``{"points": n, "persons": x}``); when every
+    point is outside, a DataError says so.
+    """
     pts = points.to_crs(WGS84) if points.crs != districts.crs else points
     dist_idx, pt_idx = pts.sindex.query(districts.geometry, predicate="intersects")
     order = np.lexsort((dist_idx, pt_idx))
     pt_sorted, dist_sorted = pt_idx[order], dist_idx[order]
     first = np.unique(pt_sorted, return_index=True)[1]
     keep, owner = pt_sorted[first], dist_sorted[first]
-    dropped = len(points) - len(keep)
-    if dropped:
-        log.info(
-            "%d of %d %s lie outside every district and were dropped", dropped, len(points), what
+    outside = np.ones(len(points), dtype=bool)
+    outside[keep] = False
+    people = (
+        points["population"].to_numpy(dtype=np.float64)
+        if "population" in points.columns
+        else np.zeros(len(points))
+    )
+    dropped = {"points": int(outside.sum()), "persons": float(people[outside].sum())}
+    where = f"{source}: " if source else ""
+    if len(points) and not len(keep):
+        msg = (
+            f"{where}none of the {len(points):,} {what} ({dropped['persons']:,.0f} persons) "
+            f"lies inside the districts (points: {_bounds(pts)}; districts: "
+            f"{_bounds(districts)}, degrees). Use the districts of the same area, or check "
+            "the datum (datum='gcj02' for Amap/Tencent coordinates) and the CRS of both."
+        )
+        raise DataError(msg)
+    if dropped["points"]:
+        total = float(people.sum())
+        share = f", {dropped['persons'] / total:.1%} of the persons" if total > 0 else ""
+        log.warning(
+            "%s%d of %d %s (%.0f persons%s) lie outside every district and were dropped",
+            where,
+            dropped["points"],
+            len(points),
+            what,
+            dropped["persons"],
+            share,
         )
     out = points.iloc[keep].copy()
     out["district"] = districts["name"].astype(str).to_numpy()[owner]
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["dropped_outside_districts"] = dropped
+    return out
+
+
+def _bounds(gdf: gpd.GeoDataFrame) -> str:
+    xmin, ymin, xmax, ymax = gdf.to_crs(WGS84).total_bounds
+    return f"lon {xmin:.4f}..{xmax:.4f}, lat {ymin:.4f}..{ymax:.4f}"

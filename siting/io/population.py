@@ -219,9 +219,11 @@ def read_population(
         )
     pts = to_wgs84(pts, key)
     pts["population"] = pts["population"].to_numpy(dtype=np.float64) * float(scale)
+    n_read = len(pts)
     pts = pts.loc[pts["population"].to_numpy() > min_population].reset_index(drop=True)
+    _check_some_population(pts, n_read, min_population, source)
     if dist is not None:
-        pts = assign_districts(pts, dist, "population points")
+        pts = assign_districts(pts, dist, "population points", source.name)
     pts = _order_columns(pts)
     pts.attrs.update(datum=key, source=source.name, unit="persons")
     log.info(
@@ -231,6 +233,27 @@ def read_population(
         float(pts["population"].sum()),
     )
     return pts
+
+
+def _check_some_population(
+    pts: gpd.GeoDataFrame, n_read: int, min_population: float, source: Source
+) -> None:
+    """Raise DataError when no point holds persons: the demand would be empty."""
+    if len(pts):
+        return
+    if n_read == 0:
+        msg = (
+            f"{source.name}: no populated cell or point was read (every cell is nodata, 0 or a "
+            "fill value, or the districts' window holds none). Check the file covers the "
+            "study area and holds persons per cell."
+        )
+    else:
+        msg = (
+            f"{source.name}: all {n_read:,} points have a population of at most "
+            f"{min_population:g} persons (min_population={min_population:g}), so the demand "
+            "is empty. Check the population column (column=) and scale=."
+        )
+    raise DataError(msg)
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool) -> None:
@@ -400,6 +423,14 @@ def population_from_buildings(
     people = floor / float(m2_per_person)
     _log_types(btype, weight, area)
     keep = people > 0
+    if not keep.any():
+        msg = (
+            f"buildings: none of the {len(gdf):,} footprints houses anyone (types: "
+            f"{_top_types(btype)}; residential types: {', '.join(sorted(weights)) or 'none'}; "
+            f"footprints under {MIN_FOOTPRINT_M2:.0f} m² count as 0). Pass residential_types= "
+            "with the building types that hold homes."
+        )
+        raise DataError(msg)
     geoms = shapely.point_on_surface(np.asarray(gdf.geometry.values)[keep])
     out = gpd.GeoDataFrame(
         {
@@ -415,7 +446,7 @@ def population_from_buildings(
         if col in gdf.columns:
             out.insert(len(out.columns) - 1, col, gdf[col].to_numpy()[keep])
     if districts is not None:
-        out = assign_districts(out, load_districts(districts), "buildings")
+        out = assign_districts(out, load_districts(districts), "buildings", "buildings")
     out = _scale_to_total(out, total)
     out = _order_columns(out)
     out.attrs.update(unit="persons", m2_per_person=float(m2_per_person), source="buildings")
@@ -502,6 +533,11 @@ def _levels(
         }
         fallback = pd.Series(btype).map(table).fillna(FALLBACK_LEVELS).to_numpy(np.float64)
     return np.where(np.isnan(levels), fallback, levels)
+
+
+def _top_types(btype: np.ndarray) -> str:
+    counts = pd.Series(btype).value_counts().head(5)
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
 
 def _log_types(btype: np.ndarray, weight: np.ndarray, area: np.ndarray) -> None:
