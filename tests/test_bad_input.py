@@ -221,3 +221,38 @@ def test_points_outside_districts_warn_with_persons_and_reach_the_table(tmp_path
     assert "lie outside every district and were dropped" in caplog.text
     assert result.demand.attrs["dropped_outside_districts"] == {"points": 11, "persons": 38.0}
     assert result.table().loc["dropped outside the districts", "value"] == "38 persons (11 points)"
+
+
+# ------------------------------------------------------------------ duplicate facilities
+def test_duplicate_ids_names_and_coordinates_are_named(tmp_path, caplog):
+    path = tmp_path / "centres.csv"
+    path.write_text(
+        "id,name,lon,lat\n"
+        "1,Library,9.5200,47.1400\n"
+        "2,Clinic,9.5300,47.1400\n"
+        "2,Youth centre,9.5400,47.1400\n"
+        "4,Library,9.5500,47.1400\n"
+        "5,Day care,9.5300,47.1400\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING):
+        f = st.read_facilities(path)
+    assert len(f) == 5  # kept: two facilities may share a name or a building
+    text = caplog.text
+    assert (
+        "2 facilities share their id (id) with another row: row 1 (line 3), row 2 (line 4) (2)"
+        in text
+    )
+    assert (
+        "2 facilities share their name with another row: row 0 (line 2), row 3 (line 5) ('Library')"
+        in text
+    )
+    assert "coordinates with another row: row 1 (line 3), row 4 (line 6) at (9.530000," in text
+
+
+def test_distinct_candidates_do_not_warn(tmp_path, caplog):
+    path = tmp_path / "candidates.csv"
+    path.write_text("lon,lat\n9.52,47.14\n9.53,47.14\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        st.read_candidates(path)
+    assert "share their" not in caplog.text

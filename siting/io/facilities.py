@@ -19,6 +19,7 @@ import shapely
 
 from ..crs import WGS84
 from ..errors import DataError, ParameterError
+from ._duplicates import warn_duplicates
 from ._osm import BBox, open_osm, quiet_read
 from ._tables import (
     TEXT_SUFFIXES,
@@ -185,6 +186,7 @@ def _read_sites(
         log.warning("%s: no facilities in the input", source.name)
     first = ["name", "existing", *[f for f in NUMERIC_FIELDS if f in gdf.columns]]
     gdf = gdf[first + [c for c in gdf.columns if c not in first]].reset_index(drop=True)
+    warn_duplicates(gdf, source, "facilities" if default_existing else "candidate sites")
     gdf.attrs.update(datum=key, source=source.name)
     log.info(
         "%s: %d %s sites read",
@@ -368,6 +370,7 @@ def facilities_from_osm(
         log.warning("%s: no OSM features match %s", source, custom)
         return _empty_osm_frame(extra)
     out = _osm_points(pois, extra)
+    warn_duplicates(out, Source(source), "OSM facilities", names=False)
     log.info(
         "%s: %d facilities from OSM (%s)",
         source,
