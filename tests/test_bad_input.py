@@ -256,3 +256,47 @@ def test_distinct_candidates_do_not_warn(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         st.read_candidates(path)
     assert "share their" not in caplog.text
+
+
+# ------------------------------------------------------------------ semicolon CSVs
+def test_semicolon_csv_with_decimal_commas_is_read_right(tmp_path):
+    path = tmp_path / "einrichtungen.csv"
+    path.write_text(
+        "name;lon;lat;capacity\nBibliothek;9,5210;47,1410;120,5\nKita;9,5305;47,1398;40\n",
+        encoding="utf-8",
+    )
+    f = st.read_facilities(path)
+    assert f["name"].tolist() == ["Bibliothek", "Kita"]
+    assert f.geometry.x.tolist() == [9.521, 9.5305]
+    assert f.geometry.y.tolist() == [47.141, 47.1398]
+    assert f["capacity"].tolist() == [120.5, 40.0]
+
+
+def test_semicolon_population_table(tmp_path):
+    path = tmp_path / "pop.csv"
+    path.write_text("x;y;population\n9,52;47,14;12,5\n9,53;47,14;7\n", encoding="utf-8")
+    assert st.read_population(path)["population"].tolist() == [12.5, 7.0]
+
+
+def test_ambiguous_decimal_commas_suggest_decimal(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("lon;lat;population\n9.52;47.14;12,5\n9.53;47.14;7\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"value '12,5' is not a number; it has a decimal comma: pass decimal=','"
+    ):
+        st.read_population(path)
+    assert st.read_population(path, decimal=",")["population"].tolist() == [12.5, 7.0]
+
+
+def test_ragged_semicolon_header_suggests_sep(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("name;lon;lat\nA;9.52;47.14\nB;9.53;47.14;extra\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"header looks separated by ';', not commas: pass sep=';'"):
+        st.read_facilities(path)
+
+
+def test_comma_csv_is_unchanged(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text('name,lon,lat\n"Hall; north",9.52,47.14\n', encoding="utf-8")
+    f = st.read_facilities(path)
+    assert f["name"].tolist() == ["Hall; north"] and f.geometry.x.tolist() == [9.52]

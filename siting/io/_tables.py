@@ -6,9 +6,11 @@ Private to :mod:`siting.io`; every helper raises the typed errors of
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,24 +101,69 @@ def decode_text(path: Path, encoding: str | None = None) -> tuple[str, str]:
     raise DataError(msg)
 
 
-def read_text_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    """Read a CSV/TXT table with detected encoding; ``.csv`` is comma-separated,
-    ``.txt``/``.tsv`` have their delimiter sniffed."""
+def read_text_table(
+    path: Path,
+    encoding: str | None = None,
+    *,
+    sep: str | None = None,
+    decimal: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV/TXT table with detected encoding, delimiter and decimal mark.
+
+    The delimiter (``,``, ``;``, tab or ``|``) is the one that splits every sampled line
+    into the same number (> 1) of fields; with ``;``/tab/``|`` delimiters, numbers
+    written with decimal commas (``114,30``) are read as decimals. ``sep`` and
+    ``decimal`` override the detection.
+    """
     text, enc = decode_text(path, encoding)
     if not text.strip():
         msg = f"{path}: the file is empty. Expected a header line and one row per point."
         raise DataError(msg)
-    kwargs: dict[str, Any] = (
-        {"sep": ","} if path.suffix.lower() == ".csv" else {"sep": None, "engine": "python"}
-    )
+    found_sep, found_decimal = sniff_format(text)
+    sep = sep or found_sep or ("," if path.suffix.lower() == ".csv" else None)
+    decimal = decimal or (found_decimal if sep == found_sep else None) or "."
+    kwargs: dict[str, Any] = {"sep": sep, "decimal": decimal}
+    if sep is None:  # let Python's csv sniffer try
+        kwargs = {"sep": None, "engine": "python"}
     try:
         df = pd.read_csv(io.StringIO(text), **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        msg = f"{path}: cannot parse the table ({err}). Check the delimiter and quoting."
+        msg = (
+            f"{path}: cannot parse the table ({err}). Check the delimiter and quoting; pass "
+            "sep= (e.g. sep=';') and decimal= (e.g. decimal=',') if they are unusual."
+        )
         raise DataError(msg) from err
     df.columns = [str(c).strip() for c in df.columns]
-    log.debug("Read %s (%d rows) as %s", path, len(df), enc)
+    log.debug("Read %s (%d rows) as %s, sep=%r, decimal=%r", path, len(df), enc, sep, decimal)
     return df
+
+
+#: delimiters tried, in order of preference on a tie
+DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[+-]?\d+\.\d+\s*$")
+
+
+def sniff_format(text: str, sample_lines: int = 50) -> tuple[str | None, str | None]:
+    """The delimiter and decimal mark of a delimited text (None when unclear).
+
+    The delimiter splits every sampled line into the same number (> 1) of fields, the
+    most fields winning. Decimal commas are reported for non-comma delimiters when some
+    cells are numbers with a comma and none are numbers with a point.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip()][:sample_lines]
+    best, best_fields, best_rows = None, 1, []
+    for delimiter in DELIMITERS:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        counts = {len(r) for r in rows}
+        if len(counts) == 1 and (n := counts.pop()) > best_fields:
+            best, best_fields, best_rows = delimiter, n, rows
+    if best is None or best == ",":
+        return best, None
+    cells = [c for r in best_rows[1:] for c in r]
+    comma = any(_DECIMAL_COMMA.match(c) for c in cells)
+    point = any(_DECIMAL_POINT.match(c) for c in cells)
+    return best, ("," if comma and not point else None)
 
 
 def read_vector(path: Path, layer: str | int | None = None) -> gpd.GeoDataFrame:
@@ -168,8 +215,16 @@ def find_column(
     msg = (
         f"{source.name}: cannot find the {field} column; looked for "
         f"{', '.join(map(repr, candidates))}. Columns present: "
-        f"{', '.join(map(repr, cols)) or 'none'}. Pass {param}='<column>' to name it."
+        f"{', '.join(map(repr, cols)) or 'none'}. "
     )
+    glued = next((d for d in (";", "\t", "|") for c in cols if d in c), None)
+    if glued is not None:
+        msg += (
+            f"The header looks separated by {glued!r}, not commas: pass sep={glued!r} (and "
+            "decimal=',' if numbers use decimal commas)."
+        )
+    else:
+        msg += f"Pass {param}='<column>' to name it."
     raise MissingColumnError(msg)
 
 
@@ -214,6 +269,8 @@ def numeric_values(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             shown = "empty" if raw_missing[i] else show_value(values.iloc[i])
+            if isinstance(values.iloc[i], str) and _DECIMAL_COMMA.match(values.iloc[i]):
+                fix = "it has a decimal comma: pass decimal=',' (and sep= if needed)"
             msg = f"{source.name}: {source.row(i)}, field '{field}': value {shown} {what}; {fix}."
             raise DataError(msg)
     return num

@@ -147,6 +147,8 @@ def read_population(
     scale: float = 1.0,
     min_population: float = 0.0,
     nodata: float | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read population (persons) as points in WGS84 (EPSG:4326).
 
@@ -185,6 +187,9 @@ def read_population(
     nodata
         Rasters only: a value marking cells without data, besides the file's own nodata
         value (for grids written without one, e.g. ``nodata=65535``).
+    sep, decimal
+        Text tables only: the delimiter and decimal mark; detected if None (``;`` with
+        decimal commas is read right).
 
     Returns
     -------
@@ -215,7 +220,15 @@ def read_population(
     else:
         p = existing_path(path, "population")
         pts, source = _read_file(
-            p, dist, column=column, x=x, y=y, crs=crs, datum=key, nodata=nodata
+            p,
+            dist,
+            column=column,
+            x=x,
+            y=y,
+            crs=crs,
+            datum=key,
+            nodata=nodata,
+            text_format={"sep": sep, "decimal": decimal},
         )
     pts = to_wgs84(pts, key)
     pts["population"] = pts["population"].to_numpy(dtype=np.float64) * float(scale)
@@ -279,6 +292,7 @@ def _read_file(
     crs: Any,
     datum: str,
     nodata: float | None,
+    text_format: dict[str, str | None],
 ) -> tuple[gpd.GeoDataFrame, Source]:
     """Dispatch on the file suffix: raster, text table or vector file."""
     suffix = p.suffix.lower()
@@ -290,7 +304,7 @@ def _read_file(
         raise ParameterError(msg)
     if suffix in TEXT_SUFFIXES:
         source = Source(str(p), first_line=2)
-        df = read_text_table(p)
+        df = read_text_table(p, **text_format)
         col = find_column(
             df.columns,
             column,
