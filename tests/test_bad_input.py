@@ -60,6 +60,11 @@ def lonlat_points(net: Network, xy: np.ndarray, **cols) -> gpd.GeoDataFrame:
     return g.to_crs(4326)
 
 
+def write_text(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def nodes(net: Network, which) -> np.ndarray:
     return np.column_stack([net.node_x[which], net.node_y[which]])
 
@@ -155,8 +160,7 @@ def test_demand_off_the_network_names_the_cause(vaduz):
 
 # ------------------------------------------------------------------ empty demand
 def test_all_zero_population_is_refused_at_load(tmp_path):
-    path = tmp_path / "pop.csv"
-    path.write_text("lon,lat,population\n9.52,47.14,0\n9.53,47.14,0\n", encoding="utf-8")
+    path = write_text(tmp_path / "pop.csv", "lon,lat,population\n9.52,47.14,0\n9.53,47.14,0\n")
     with pytest.raises(DataError, match=r"pop\.csv: all 2 points have a population of at most 0"):
         st.read_population(path)
 
@@ -172,8 +176,7 @@ def test_raster_without_populated_cells_is_refused_at_load(tmp_path):
 
 
 def test_population_all_outside_the_districts_is_refused(tmp_path):
-    path = tmp_path / "pop.csv"
-    path.write_text("lon,lat,population\n9.52,47.14,5\n9.53,47.14,7\n", encoding="utf-8")
+    path = write_text(tmp_path / "pop.csv", "lon,lat,population\n9.52,47.14,5\n9.53,47.14,7\n")
     wuhan = gpd.GeoDataFrame({"name": ["Wuchang"]}, geometry=[shapely.box(114, 30, 115, 31)])
     with pytest.raises(DataError, match=r"none of the 2 population points \(12 persons\) lies"):
         st.read_population(path, districts=wuhan.set_crs(4326))
@@ -251,8 +254,7 @@ def test_duplicate_ids_names_and_coordinates_are_named(tmp_path, caplog):
 
 
 def test_distinct_candidates_do_not_warn(tmp_path, caplog):
-    path = tmp_path / "candidates.csv"
-    path.write_text("lon,lat\n9.52,47.14\n9.53,47.14\n", encoding="utf-8")
+    path = write_text(tmp_path / "candidates.csv", "lon,lat\n9.52,47.14\n9.53,47.14\n")
     with caplog.at_level(logging.WARNING):
         st.read_candidates(path)
     assert "share their" not in caplog.text
@@ -273,14 +275,12 @@ def test_semicolon_csv_with_decimal_commas_is_read_right(tmp_path):
 
 
 def test_semicolon_population_table(tmp_path):
-    path = tmp_path / "pop.csv"
-    path.write_text("x;y;population\n9,52;47,14;12,5\n9,53;47,14;7\n", encoding="utf-8")
+    path = write_text(tmp_path / "pop.csv", "x;y;population\n9,52;47,14;12,5\n9,53;47,14;7\n")
     assert st.read_population(path)["population"].tolist() == [12.5, 7.0]
 
 
 def test_ambiguous_decimal_commas_suggest_decimal(tmp_path):
-    path = tmp_path / "mixed.csv"
-    path.write_text("lon;lat;population\n9.52;47.14;12,5\n9.53;47.14;7\n", encoding="utf-8")
+    path = write_text(tmp_path / "mixed.csv", "lon;lat;population\n9.52;47.14;12,5\n9.53;47.14;7\n")
     with pytest.raises(
         DataError, match=r"value '12,5' is not a number; it has a decimal comma: pass decimal=','"
     ):
@@ -289,14 +289,12 @@ def test_ambiguous_decimal_commas_suggest_decimal(tmp_path):
 
 
 def test_ragged_semicolon_header_suggests_sep(tmp_path):
-    path = tmp_path / "ragged.csv"
-    path.write_text("name;lon;lat\nA;9.52;47.14\nB;9.53;47.14;extra\n", encoding="utf-8")
+    path = write_text(tmp_path / "ragged.csv", "name;lon;lat\nA;9.52;47.14\nB;9.53;47.14;extra\n")
     with pytest.raises(DataError, match=r"header looks separated by ';', not commas: pass sep=';'"):
         st.read_facilities(path)
 
 
 def test_comma_csv_is_unchanged(tmp_path):
-    path = tmp_path / "plain.csv"
-    path.write_text('name,lon,lat\n"Hall; north",9.52,47.14\n', encoding="utf-8")
+    path = write_text(tmp_path / "plain.csv", 'name,lon,lat\n"Hall; north",9.52,47.14\n')
     f = st.read_facilities(path)
     assert f["name"].tolist() == ["Hall; north"] and f.geometry.x.tolist() == [9.52]
