@@ -527,8 +527,7 @@ def coverage(
             + offnetwork.explain_demand(network, demand, given, max_snap_m)
         )
         raise NetworkError(msg)
-    given = offnetwork.layer("sites", [existing, candidates])
-    offnetwork.check_sites(network, sites, ss.snapped, given, max_snap_m)
+    offnetwork.check_sites(network, sites, ss.snapped, [existing, candidates], max_snap_m)
     if not ss.snapped.any():
         msg = (
             f"None of the {len(ss)} sites lies within {max_snap_m:.0f} m of the walking network; "

@@ -90,12 +90,20 @@ def _lonlat(f: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def check_sites(
-    network: Network, sites: gpd.GeoDataFrame, snapped: np.ndarray, given: _Layer, max_snap_m
+    network: Network,
+    sites: gpd.GeoDataFrame,
+    snapped: np.ndarray,
+    frames: Sequence[gpd.GeoDataFrame | None],
+    max_snap_m: float,
 ) -> None:
     """Refuse (or warn) when existing facilities miss the network; warn for candidates.
 
-    ``given`` holds the sites as the user gave them (same order as ``sites``).
+    ``frames`` are the existing facilities and the candidates as the user gave them
+    (``sites`` is their concatenation, projected).
     """
+    if snapped.all():
+        return
+    given = layer("sites", frames)
     existing = sites["existing"].to_numpy(bool)
     x, y = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
     finder = None

@@ -298,3 +298,15 @@ def test_comma_csv_is_unchanged(tmp_path):
     path = write_text(tmp_path / "plain.csv", 'name,lon,lat\n"Hall; north",9.52,47.14\n')
     f = st.read_facilities(path)
     assert f["name"].tolist() == ["Hall; north"] and f.geometry.x.tolist() == [9.52]
+
+
+def test_metres_labelled_as_degrees_given_to_coverage(vaduz):
+    net, demand = vaduz
+    metres = nodes(net, [0, 1])
+    wrong = gpd.GeoDataFrame(
+        {"population": [1.0, 2.0]},
+        geometry=gpd.points_from_xy(metres[:, 0], metres[:, 1]),
+        crs=4326,
+    )
+    with pytest.raises(CRSError, match=r"The demand is labelled EPSG:4326 .* look like metres"):
+        st.coverage(net, wrong, demand.iloc[:1], minutes=5)
