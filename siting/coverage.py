@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from . import offnetwork
 from .crs import require_crs, to_metric
 from .errors import DataError, MissingColumnError, NetworkError, ParameterError
 from .network.graph import Network
@@ -494,7 +495,7 @@ def coverage(
         from .crs import metric_crs
 
         crs = metric_crs(demand)
-    demand = _prepare_demand(demand, crs)
+    demand_in, demand = demand, _prepare_demand(demand, crs)
     sites = _prepare_sites(existing, candidates, crs)
     dx, dy = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
     sx, sy = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
@@ -519,12 +520,14 @@ def coverage(
     sites["snapped"] = ss.snapped
     sites["access_m"] = ss.access_m
     if not ds.snapped.any():
+        given = offnetwork.layer("demand points", [demand_in])
         msg = (
             f"None of the {len(ds)} demand points lies within {max_snap_m:.0f} m of the walking "
-            "network: the demand and the network do not overlap (different areas, or a CRS "
-            "mix-up). Check both cover the same place."
+            "network: the demand and the network do not overlap. "
+            + offnetwork.explain_demand(network, demand, given, max_snap_m)
         )
         raise NetworkError(msg)
+    offnetwork.check_sites(network, sites, ss.snapped, [existing, candidates], max_snap_m)
     if not ss.snapped.any():
         msg = (
             f"None of the {len(ss)} sites lies within {max_snap_m:.0f} m of the walking network; "

@@ -110,9 +110,25 @@ def to_metric(
             "zone) or leave it unset to choose one automatically."
         )
         raise CRSError(msg)
-    if pyproj.CRS.from_user_input(gdf.crs) == target:
+    source = pyproj.CRS.from_user_input(gdf.crs)
+    if source.is_geographic and len(gdf):
+        _check_degrees(gdf, source, what)
+    if source == target:
         return gdf
     return gdf.to_crs(target)
+
+
+def _check_degrees(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: pyproj.CRS, what: str) -> None:
+    """Raise if coordinates labelled with a geographic CRS are not degrees."""
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    if not (xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90):
+        msg = (
+            f"The {what} is labelled {crs.to_string()} (longitude/latitude degrees), but its "
+            f"coordinates (x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}) are not "
+            "degrees: they look like metres. Label it with the CRS the numbers are in, e.g. "
+            "gdf.set_crs('EPSG:32650', allow_override=True)."
+        )
+        raise CRSError(msg)
 
 
 def check_lonlat_range(x: np.ndarray, y: np.ndarray, where: str) -> None:

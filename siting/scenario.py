@@ -107,6 +107,15 @@ class ScenarioResult:
                 f"{s['covered_before']:,.0f} ({s['covered_share_before']:.1%})",
             ),
         ]
+        dropped = self.demand.attrs.get("dropped_outside_districts")
+        if dropped:  # points the districts left out: the population above excludes them
+            rows.insert(
+                2,
+                (
+                    "dropped outside the districts",
+                    f"{dropped['persons']:,.0f} persons ({dropped['points']:,} points)",
+                ),
+            )
         if circle_share is not None:
             rows.append(
                 (f"covered today, {self.circle.limit_m:.0f} m circle", f"{circle_share:.1%}")

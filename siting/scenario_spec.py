@@ -63,6 +63,7 @@ _POPULATION_FILE = frozenset(
         "datum",
         "scale",
         "min_population",
+        "nodata",
         "persons_per_household",
     }
 )
@@ -674,6 +675,7 @@ def _population_file_kwargs(c: _Checker, psec: Mapping[str, Any], pkw: dict[str,
         strict=False,
         form="a number of persons >= 0",
     )
+    pput("nodata", c.number, form="the number that marks grid cells without data")
 
 
 def _existing_input(c: _Checker, cfg: Mapping[str, Any]) -> _Input | None:

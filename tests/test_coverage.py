@@ -339,7 +339,7 @@ def test_demand_outside_the_network():
     far = pts([(X0 + 9000, Y0), (X0 + 9000, Y0 + 100)], population=[1, 2])
     with pytest.raises(NetworkError, match="do not overlap"):
         coverage(t_network(), far, existing())
-    with pytest.raises(NetworkError, match="sites"):
+    with pytest.raises(NetworkError, match="1 of the 1 existing facilities lie more than 500 m"):
         coverage(t_network(), demand(), pts([(X0 + 9000, Y0)]))
 
 

@@ -386,7 +386,7 @@ def test_dasymetric_errors():
         population_from_buildings(b, m2_per_person=0)
     with pytest.raises(DataError, match="buildings: the GeoDataFrame is empty"):
         population_from_buildings(b.iloc[:0])
-    with pytest.raises(DataError, match="no residential building"):
+    with pytest.raises(DataError, match=r"none of the 1 footprints houses anyone \(types: garage"):
         population_from_buildings(b[b["building"] == "garage"], total=10)
 
 

@@ -12,6 +12,7 @@ import shapely
 
 from ..crs import WGS84
 from ..errors import DataError, ParameterError
+from ._pbf import check_pbf, osm_errors
 from ._tables import PathLike, existing_path
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,11 @@ def open_osm(pbf_path: PathLike, bbox: BBox | None, what: str) -> Any:
     import pyrosm  # heavy import, only when OSM data is read
 
     p = existing_path(pbf_path, what)
+    check_pbf(p)
     bb = bbox_arg(bbox)
     try:
         return pyrosm.OSM(str(p), bounding_box=bb, complete_relations=bb is not None)
-    except (ValueError, OSError, RuntimeError) as err:
+    except osm_errors() as err:
         msg = f"{p}: cannot open as an OSM PBF extract ({err}). Check the file is a .osm.pbf."
         raise DataError(msg) from err
 
@@ -60,6 +62,6 @@ def quiet_read(func: Callable[..., Any], source: str, /, **kwargs: Any) -> Any:
         warnings.filterwarnings("ignore", message="Could not find any", category=UserWarning)
         try:
             return func(**kwargs)
-        except (ValueError, OSError, RuntimeError) as err:
+        except osm_errors() as err:
             msg = f"{source}: cannot read OSM data ({type(err).__name__}: {err})."
             raise DataError(msg) from err

@@ -6,9 +6,11 @@ Private to :mod:`siting.io`; every helper raises the typed errors of
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,24 +101,69 @@ def decode_text(path: Path, encoding: str | None = None) -> tuple[str, str]:
     raise DataError(msg)
 
 
-def read_text_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    """Read a CSV/TXT table with detected encoding; ``.csv`` is comma-separated,
-    ``.txt``/``.tsv`` have their delimiter sniffed."""
+def read_text_table(
+    path: Path,
+    encoding: str | None = None,
+    *,
+    sep: str | None = None,
+    decimal: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV/TXT table with detected encoding, delimiter and decimal mark.
+
+    The delimiter (``,``, ``;``, tab or ``|``) is the one that splits every sampled line
+    into the same number (> 1) of fields; with ``;``/tab/``|`` delimiters, numbers
+    written with decimal commas (``114,30``) are read as decimals. ``sep`` and
+    ``decimal`` override the detection.
+    """
     text, enc = decode_text(path, encoding)
     if not text.strip():
         msg = f"{path}: the file is empty. Expected a header line and one row per point."
         raise DataError(msg)
-    kwargs: dict[str, Any] = (
-        {"sep": ","} if path.suffix.lower() == ".csv" else {"sep": None, "engine": "python"}
-    )
+    found_sep, found_decimal = sniff_format(text)
+    sep = sep or found_sep or ("," if path.suffix.lower() == ".csv" else None)
+    decimal = decimal or (found_decimal if sep == found_sep else None) or "."
+    kwargs: dict[str, Any] = {"sep": sep, "decimal": decimal}
+    if sep is None:  # let Python's csv sniffer try
+        kwargs = {"sep": None, "engine": "python"}
     try:
         df = pd.read_csv(io.StringIO(text), **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        msg = f"{path}: cannot parse the table ({err}). Check the delimiter and quoting."
+        msg = (
+            f"{path}: cannot parse the table ({err}). Check the delimiter and quoting; pass "
+            "sep= (e.g. sep=';') and decimal= (e.g. decimal=',') if they are unusual."
+        )
         raise DataError(msg) from err
     df.columns = [str(c).strip() for c in df.columns]
-    log.debug("Read %s (%d rows) as %s", path, len(df), enc)
+    log.debug("Read %s (%d rows) as %s, sep=%r, decimal=%r", path, len(df), enc, sep, decimal)
     return df
+
+
+#: delimiters tried, in order of preference on a tie
+DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[+-]?\d+\.\d+\s*$")
+
+
+def sniff_format(text: str, sample_lines: int = 50) -> tuple[str | None, str | None]:
+    """The delimiter and decimal mark of a delimited text (None when unclear).
+
+    The delimiter splits every sampled line into the same number (> 1) of fields, the
+    most fields winning. Decimal commas are reported for non-comma delimiters when some
+    cells are numbers with a comma and none are numbers with a point.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip()][:sample_lines]
+    best, best_fields, best_rows = None, 1, []
+    for delimiter in DELIMITERS:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        counts = {len(r) for r in rows}
+        if len(counts) == 1 and (n := counts.pop()) > best_fields:
+            best, best_fields, best_rows = delimiter, n, rows
+    if best is None or best == ",":
+        return best, None
+    cells = [c for r in best_rows[1:] for c in r]
+    comma = any(_DECIMAL_COMMA.match(c) for c in cells)
+    point = any(_DECIMAL_POINT.match(c) for c in cells)
+    return best, ("," if comma and not point else None)
 
 
 def read_vector(path: Path, layer: str | int | None = None) -> gpd.GeoDataFrame:
@@ -168,8 +215,16 @@ def find_column(
     msg = (
         f"{source.name}: cannot find the {field} column; looked for "
         f"{', '.join(map(repr, candidates))}. Columns present: "
-        f"{', '.join(map(repr, cols)) or 'none'}. Pass {param}='<column>' to name it."
+        f"{', '.join(map(repr, cols)) or 'none'}. "
     )
+    glued = next((d for d in (";", "\t", "|") for c in cols if d in c), None)
+    if glued is not None:
+        msg += (
+            f"The header looks separated by {glued!r}, not commas: pass sep={glued!r} (and "
+            "decimal=',' if numbers use decimal commas)."
+        )
+    else:
+        msg += f"Pass {param}='<column>' to name it."
     raise MissingColumnError(msg)
 
 
@@ -214,6 +269,8 @@ def numeric_values(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             shown = "empty" if raw_missing[i] else show_value(values.iloc[i])
+            if isinstance(values.iloc[i], str) and _DECIMAL_COMMA.match(values.iloc[i]):
+                fix = "it has a decimal comma: pass decimal=',' (and sep= if needed)"
             msg = f"{source.name}: {source.row(i)}, field '{field}': value {shown} {what}; {fix}."
             raise DataError(msg)
     return num
@@ -229,9 +286,9 @@ def set_source_crs(gdf: gpd.GeoDataFrame, crs: Any, source: Source) -> gpd.GeoDa
             log.warning(
                 "%s: file CRS %s overridden by crs=%s", source.name, gdf.crs, target.to_string()
             )
-        return gdf.set_crs(target, allow_override=True)
+        return check_degrees(gdf.set_crs(target, allow_override=True), source, "crs=")
     if gdf.crs is not None:
-        return gdf
+        return check_degrees(gdf, source, "the file")
     xmin, ymin, xmax, ymax = gdf.total_bounds if len(gdf) else (0.0, 0.0, 0.0, 0.0)
     if np.all(np.isfinite([xmin, ymin, xmax, ymax])) and (
         xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90
@@ -246,6 +303,22 @@ def set_source_crs(gdf: gpd.GeoDataFrame, crs: Any, source: Source) -> gpd.GeoDa
         f"{source.name}: the file has no CRS and its coordinates (x {xmin:.6g}..{xmax:.6g}, "
         f"y {ymin:.6g}..{ymax:.6g}) are not longitude/latitude degrees. Pass crs= with the "
         "projected CRS they are in (e.g. crs='EPSG:32650')."
+    )
+    raise CRSError(msg)
+
+
+def check_degrees(gdf: gpd.GeoDataFrame, source: Source, said_by: str) -> gpd.GeoDataFrame:
+    """Raise CRSError if a geographic CRS labels coordinates that are not degrees."""
+    if len(gdf) == 0 or not pyproj.CRS.from_user_input(gdf.crs).is_geographic:
+        return gdf
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    if xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90:
+        return gdf
+    msg = (
+        f"{source.name}: {said_by} says {gdf.crs.to_string()} (longitude/latitude degrees), but "
+        f"the coordinates (x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}) are not "
+        "degrees: they look like metres. Pass crs= with the projected CRS they are in "
+        "(e.g. crs='EPSG:32650')."
     )
     raise CRSError(msg)
 
@@ -348,22 +421,58 @@ def load_districts(districts: Any) -> gpd.GeoDataFrame:
 
 
 def assign_districts(
-    points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, what: str
+    points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, what: str, source: str = ""
 ) -> gpd.GeoDataFrame:
     """Add a ``district`` column (the name of the district containing each point) and
-    drop points outside every district (logged). A point on a shared boundary goes to
-    the first district in ``districts``."""
+    drop points outside every district. A point on a shared boundary goes to the first
+    district in ``districts``.
+
+    Dropped points are logged as a warning with the persons they held and kept in
+    ``attrs["dropped_outside_districts"]`` (``{"points": n, "persons": x}``); when every
+    point is outside, a DataError says so.
+    """
     pts = points.to_crs(WGS84) if points.crs != districts.crs else points
     dist_idx, pt_idx = pts.sindex.query(districts.geometry, predicate="intersects")
     order = np.lexsort((dist_idx, pt_idx))
     pt_sorted, dist_sorted = pt_idx[order], dist_idx[order]
     first = np.unique(pt_sorted, return_index=True)[1]
     keep, owner = pt_sorted[first], dist_sorted[first]
-    dropped = len(points) - len(keep)
-    if dropped:
-        log.info(
-            "%d of %d %s lie outside every district and were dropped", dropped, len(points), what
+    outside = np.ones(len(points), dtype=bool)
+    outside[keep] = False
+    people = (
+        points["population"].to_numpy(dtype=np.float64)
+        if "population" in points.columns
+        else np.zeros(len(points))
+    )
+    dropped = {"points": int(outside.sum()), "persons": float(people[outside].sum())}
+    where = f"{source}: " if source else ""
+    if len(points) and not len(keep):
+        msg = (
+            f"{where}none of the {len(points):,} {what} ({dropped['persons']:,.0f} persons) "
+            f"lies inside the districts (points: {_bounds(pts)}; districts: "
+            f"{_bounds(districts)}, degrees). Use the districts of the same area, or check "
+            "the datum (datum='gcj02' for Amap/Tencent coordinates) and the CRS of both."
+        )
+        raise DataError(msg)
+    if dropped["points"]:
+        total = float(people.sum())
+        share = f", {dropped['persons'] / total:.1%} of the persons" if total > 0 else ""
+        log.warning(
+            "%s%d of %d %s (%.0f persons%s) lie outside every district and were dropped",
+            where,
+            dropped["points"],
+            len(points),
+            what,
+            dropped["persons"],
+            share,
         )
     out = points.iloc[keep].copy()
     out["district"] = districts["name"].astype(str).to_numpy()[owner]
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["dropped_outside_districts"] = dropped
+    return out
+
+
+def _bounds(gdf: gpd.GeoDataFrame) -> str:
+    xmin, ymin, xmax, ymax = gdf.to_crs(WGS84).total_bounds
+    return f"lon {xmin:.4f}..{xmax:.4f}, lat {ymin:.4f}..{ymax:.4f}"

@@ -19,6 +19,7 @@ import shapely
 
 from ..crs import WGS84
 from ..errors import DataError, ParameterError
+from ._duplicates import warn_duplicates
 from ._osm import BBox, open_osm, quiet_read
 from ._tables import (
     TEXT_SUFFIXES,
@@ -69,6 +70,8 @@ def read_facilities(
     floor_area_m2: Field = None,
     cost: Field = None,
     encoding: str | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read facilities (existing by default) as points in WGS84 (EPSG:4326).
 
@@ -97,6 +100,9 @@ def read_facilities(
         numbers >= 0; empty cells become NaN (unknown).
     encoding
         Text encoding of a table; detected if None.
+    sep, decimal
+        Delimiter and decimal mark of a table; detected if None (``;`` with decimal
+        commas is read right).
 
     Returns
     -------
@@ -123,7 +129,7 @@ def read_facilities(
         existing=existing,
         default_existing=True,
         fields={"capacity": capacity, "floor_area_m2": floor_area_m2, "cost": cost},
-        encoding=encoding,
+        text_format={"encoding": encoding, "sep": sep, "decimal": decimal},
         prefix="facility",
     )
 
@@ -140,6 +146,8 @@ def read_candidates(
     floor_area_m2: Field = None,
     cost: Field = None,
     encoding: str | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read candidate sites: :func:`read_facilities` with ``existing=False``.
 
@@ -155,7 +163,7 @@ def read_candidates(
         existing=False,
         default_existing=False,
         fields={"capacity": capacity, "floor_area_m2": floor_area_m2, "cost": cost},
-        encoding=encoding,
+        text_format={"encoding": encoding, "sep": sep, "decimal": decimal},
         prefix="candidate",
     )
 
@@ -171,11 +179,11 @@ def _read_sites(
     existing: bool | str | None,
     default_existing: bool,
     fields: dict[str, Field],
-    encoding: str | None,
+    text_format: dict[str, str | None],
     prefix: str,
 ) -> gpd.GeoDataFrame:
     key = normalize_datum(datum)
-    gdf, source = _load(path_or_gdf, x=x, y=y, crs=crs, encoding=encoding)
+    gdf, source = _load(path_or_gdf, x=x, y=y, crs=crs, text_format=text_format)
     gdf = to_wgs84(to_points(gdf, source, "facility"), key)
     gdf = _with_names(gdf, name, source, prefix)
     gdf = _with_existing(gdf, existing, default_existing, source)
@@ -185,6 +193,7 @@ def _read_sites(
         log.warning("%s: no facilities in the input", source.name)
     first = ["name", "existing", *[f for f in NUMERIC_FIELDS if f in gdf.columns]]
     gdf = gdf[first + [c for c in gdf.columns if c not in first]].reset_index(drop=True)
+    warn_duplicates(gdf, source, "facilities" if default_existing else "candidate sites")
     gdf.attrs.update(datum=key, source=source.name)
     log.info(
         "%s: %d %s sites read",
@@ -201,7 +210,7 @@ def _load(
     x: str | None,
     y: str | None,
     crs: Any,
-    encoding: str | None,
+    text_format: dict[str, str | None],
 ) -> tuple[gpd.GeoDataFrame, Source]:
     """Geometry-bearing frame (not yet converted) and its source label."""
     if isinstance(obj, gpd.GeoDataFrame):
@@ -216,7 +225,7 @@ def _load(
     p = existing_path(obj, "facilities")
     if p.suffix.lower() in TEXT_SUFFIXES:
         source = Source(str(p), first_line=2)
-        df = read_text_table(p, encoding)
+        df = read_text_table(p, **text_format)
         return points_from_table(df, x=x, y=y, crs=crs, source=source), source
     source = Source(str(p))
     return set_source_crs(read_vector(p), crs, source), source
@@ -368,6 +377,7 @@ def facilities_from_osm(
         log.warning("%s: no OSM features match %s", source, custom)
         return _empty_osm_frame(extra)
     out = _osm_points(pois, extra)
+    warn_duplicates(out, Source(source), "OSM facilities", names=False)
     log.info(
         "%s: %d facilities from OSM (%s)",
         source,

@@ -20,6 +20,7 @@ from ..crs import is_metric, utm_crs_for
 from ..errors import CRSError, DataError, NetworkError, ParameterError
 from ..network.graph import Network
 from ._osm import bbox_arg
+from ._pbf import check_pbf, osm_errors
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,17 @@ def _from_pbf(path, *, crs, bbox, factors, simplify, keep) -> Network:
     if not path.exists():
         msg = f"{path}: no such OSM file. Pass the path of an .osm.pbf extract."
         raise DataError(msg)
+    check_pbf(path)
     import pyrosm
 
     try:
         osm = pyrosm.OSM(str(path), bounding_box=bbox_arg(bbox))
         nodes, edges = osm.get_network(network_type="walking", nodes=True)
-    except (ValueError, OSError, RuntimeError) as exc:
-        msg = f"{path}: could not read the OSM walking network ({exc})."
+    except osm_errors() as exc:
+        msg = (
+            f"{path}: could not read the OSM walking network ({type(exc).__name__}: {exc}). "
+            "The file may be damaged: download the .osm.pbf extract again."
+        )
         raise DataError(msg) from exc
     if edges is None or nodes is None or len(edges) == 0:
         msg = (

@@ -16,15 +16,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
-import rasterio
 import shapely
-from rasterio.warp import transform_bounds
-from rasterio.windows import Window
 
 from ..crs import WGS84, to_metric
 from ..errors import CRSError, DataError, MissingColumnError, ParameterError
 from ._osm import BBox, open_osm, quiet_read
+from ._raster import RASTER_SUFFIXES, read_raster
 from ._tables import (
     POPULATION_COLUMNS,
     TEXT_SUFFIXES,
@@ -46,9 +43,6 @@ from ._tables import (
 from .datum import normalize_datum
 
 log = logging.getLogger(__name__)
-
-#: File suffixes read as population rasters (persons per cell, e.g. WorldPop).
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 
 #: Building types counted as homes, with the share of their floor area that is
 #: residential. ``yes`` (untagged) counts fully: most untagged buildings are homes,
@@ -152,14 +146,19 @@ def read_population(
     datum: str = "wgs84",
     scale: float = 1.0,
     min_population: float = 0.0,
+    nodata: float | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read population (persons) as points in WGS84 (EPSG:4326).
 
     Parameters
     ----------
     path
-        ``.tif/.tiff`` raster of persons per cell (WorldPop style; nodata, NaN and
-        negative cells dropped; each cell becomes its centre point; any CRS);
+        ``.tif/.tiff`` raster of persons per cell (WorldPop style; nodata, NaN, zero and
+        negative cells and the data type's fill values (65535 in uint16, 3.4e38 in
+        float32) dropped; each cell becomes its centre point; any CRS; read in strips,
+        so a mostly empty country grid is fine);
         ``.csv/.txt`` table with x/y/population columns (UTF-8 or GBK); or a vector
         file (GeoPackage, GeoJSON, Shapefile, GeoParquet) or GeoDataFrame of points or
         polygons (polygons -> a representative point inside each, population kept).
@@ -185,6 +184,12 @@ def read_population(
     min_population
         Points with ``population <= min_population`` persons (after scaling) are
         dropped, so empty cells never become demand points.
+    nodata
+        Rasters only: a value marking cells without data, besides the file's own nodata
+        value (for grids written without one, e.g. ``nodata=65535``).
+    sep, decimal
+        Text tables only: the delimiter and decimal mark; detected if None (``;`` with
+        decimal commas is read right).
 
     Returns
     -------
@@ -195,8 +200,9 @@ def read_population(
     ------
     DataError
         Missing/unreadable file, a non-numeric, missing or negative population (the
-        message names the file, row and field), geometry that is not point/polygon, or
-        districts that do not overlap a raster.
+        message names the file, row and field), geometry that is not point/polygon,
+        districts that do not overlap a raster, or a raster cell denser than 100,000
+        persons per hectare (a fill value: pass ``nodata=``).
     MissingColumnError
         No population or coordinate column found.
     CRSError
@@ -213,12 +219,24 @@ def read_population(
         pts = _vector_points(path.copy(), column, crs, source)
     else:
         p = existing_path(path, "population")
-        pts, source = _read_file(p, dist, column=column, x=x, y=y, crs=crs, datum=key)
+        pts, source = _read_file(
+            p,
+            dist,
+            column=column,
+            x=x,
+            y=y,
+            crs=crs,
+            datum=key,
+            nodata=nodata,
+            text_format={"sep": sep, "decimal": decimal},
+        )
     pts = to_wgs84(pts, key)
     pts["population"] = pts["population"].to_numpy(dtype=np.float64) * float(scale)
+    n_read = len(pts)
     pts = pts.loc[pts["population"].to_numpy() > min_population].reset_index(drop=True)
+    _check_some_population(pts, n_read, min_population, source)
     if dist is not None:
-        pts = assign_districts(pts, dist, "population points")
+        pts = assign_districts(pts, dist, "population points", source.name)
     pts = _order_columns(pts)
     pts.attrs.update(datum=key, source=source.name, unit="persons")
     log.info(
@@ -228,6 +246,27 @@ def read_population(
         float(pts["population"].sum()),
     )
     return pts
+
+
+def _check_some_population(
+    pts: gpd.GeoDataFrame, n_read: int, min_population: float, source: Source
+) -> None:
+    """Raise DataError when no point holds persons: the demand would be empty."""
+    if len(pts):
+        return
+    if n_read == 0:
+        msg = (
+            f"{source.name}: no populated cell or point was read (every cell is nodata, 0 or a "
+            "fill value, or the districts' window holds none). Check the file covers the "
+            "study area and holds persons per cell."
+        )
+    else:
+        msg = (
+            f"{source.name}: all {n_read:,} points have a population of at most "
+            f"{min_population:g} persons (min_population={min_population:g}), so the demand "
+            "is empty. Check the population column (column=) and scale=."
+        )
+    raise DataError(msg)
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool) -> None:
@@ -252,15 +291,20 @@ def _read_file(
     y: str | None,
     crs: Any,
     datum: str,
+    nodata: float | None,
+    text_format: dict[str, str | None],
 ) -> tuple[gpd.GeoDataFrame, Source]:
     """Dispatch on the file suffix: raster, text table or vector file."""
     suffix = p.suffix.lower()
     if suffix in RASTER_SUFFIXES:
         pad = 0.0 if datum in ("wgs84", "cgcs2000") else 0.02  # datum offset < 0.01°
-        return _read_raster(p, dist, crs, pad), Source(str(p))
+        return read_raster(p, dist, crs, pad, nodata), Source(str(p))
+    if nodata is not None:
+        msg = f"nodata={nodata!r} applies to rasters only; {p} is read as a table or vector."
+        raise ParameterError(msg)
     if suffix in TEXT_SUFFIXES:
         source = Source(str(p), first_line=2)
-        df = read_text_table(p)
+        df = read_text_table(p, **text_format)
         col = find_column(
             df.columns,
             column,
@@ -292,92 +336,6 @@ def _vector_points(
     gdf = rename_column(gdf, col, "population")
     gdf["population"] = values
     return to_points(gdf, source, "population unit")
-
-
-def _raster_crs(src: rasterio.io.DatasetReader, crs: Any, source: str) -> pyproj.CRS:
-    """The raster's CRS (``crs`` overrides); none -> EPSG:4326 if bounds are degrees."""
-    if crs is not None:
-        return pyproj.CRS.from_user_input(crs)
-    if src.crs is not None:
-        return pyproj.CRS.from_user_input(src.crs.to_wkt())
-    b = src.bounds
-    lo, hi = min(b.bottom, b.top), max(b.bottom, b.top)
-    if -180 <= b.left <= b.right <= 180 and -90 <= lo <= hi <= 90:
-        log.warning(
-            "%s: raster has no CRS; its bounds fit longitude/latitude, so EPSG:4326 "
-            "is assumed. Pass crs= to state it.",
-            source,
-        )
-        return WGS84
-    msg = (
-        f"{source}: the raster has no CRS and its bounds ({b.left:.6g}, {b.bottom:.6g}, "
-        f"{b.right:.6g}, {b.top:.6g}) are not degrees. Pass crs= (e.g. crs='EPSG:32650')."
-    )
-    raise CRSError(msg)
-
-
-def _window(
-    src: rasterio.io.DatasetReader,
-    rcrs: pyproj.CRS,
-    dist: gpd.GeoDataFrame,
-    pad: float,
-    source: str,
-) -> Window:
-    """The raster window (whole cells) covering the districts' bounds."""
-    xmin, ymin, xmax, ymax = dist.total_bounds + np.array([-pad, -pad, pad, pad])
-    bx0, by0, bx1, by1 = transform_bounds(WGS84, rcrs, xmin, ymin, xmax, ymax, densify_pts=21)
-    inv = ~src.transform
-    bx, by = np.array([bx0, bx0, bx1, bx1]), np.array([by0, by1, by0, by1])
-    corners = np.column_stack((inv.a * bx + inv.b * by + inv.c, inv.d * bx + inv.e * by + inv.f))
-    c0, r0 = (int(v) for v in np.floor(corners.min(axis=0)))
-    c1, r1 = (int(v) for v in np.ceil(corners.max(axis=0)))
-    c0, r0 = max(c0, 0), max(r0, 0)
-    c1, r1 = min(c1, src.width), min(r1, src.height)
-    if c1 <= c0 or r1 <= r0:
-        b = src.bounds
-        msg = (
-            f"{source}: the districts (lon {xmin:.4f}..{xmax:.4f}, lat {ymin:.4f}..{ymax:.4f}) "
-            f"do not overlap the raster (bounds {b.left:.6g}, {b.bottom:.6g}, {b.right:.6g}, "
-            f"{b.top:.6g} in {rcrs.to_string()}). Use the raster of the study area."
-        )
-        raise DataError(msg)
-    return Window(c0, r0, c1 - c0, r1 - r0)
-
-
-def _read_raster(
-    path: Path, dist: gpd.GeoDataFrame | None, crs: Any, pad: float
-) -> gpd.GeoDataFrame:
-    """Cell-centre points of the positive, valid cells of band 1 (persons per cell)."""
-    source = str(path)
-    try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as err:
-        msg = f"{source}: cannot read as a raster ({err}). Use a GeoTIFF of persons per cell."
-        raise DataError(msg) from err
-    with src:
-        rcrs = _raster_crs(src, crs, source)
-        window = _window(src, rcrs, dist, pad, source) if dist is not None else None
-        if src.count > 1:
-            log.info("%s: %d bands; using band 1 as persons per cell", source, src.count)
-        values = src.read(1, window=window).astype(np.float64)
-        valid = src.read_masks(1, window=window) > 0
-        if src.nodata is not None and not np.isnan(src.nodata):
-            valid &= values != src.nodata
-        t = src.transform
-        c0, r0 = (int(window.col_off), int(window.row_off)) if window is not None else (0, 0)
-        values = values * src.scales[0] + src.offsets[0]
-    valid &= np.isfinite(values)
-    negative = valid & (values < 0)
-    if negative.any():
-        log.warning("%s: %d cells with negative values dropped", source, int(negative.sum()))
-    rows, cols = np.nonzero(valid & (values > 0))
-    cc, rc = cols + (c0 + 0.5), rows + (r0 + 0.5)  # cell centres, full-raster indices
-    xs = t.c + cc * t.a + rc * t.b
-    ys = t.f + cc * t.d + rc * t.e
-    log.info("%s: %d populated cells read (window %s)", source, rows.size, window)
-    return gpd.GeoDataFrame(
-        {"population": values[rows, cols]}, geometry=gpd.points_from_xy(xs, ys), crs=rcrs
-    )
 
 
 def _order_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -479,6 +437,14 @@ def population_from_buildings(
     people = floor / float(m2_per_person)
     _log_types(btype, weight, area)
     keep = people > 0
+    if not keep.any():
+        msg = (
+            f"buildings: none of the {len(gdf):,} footprints houses anyone (types: "
+            f"{_top_types(btype)}; residential types: {', '.join(sorted(weights)) or 'none'}; "
+            f"footprints under {MIN_FOOTPRINT_M2:.0f} m² count as 0). Pass residential_types= "
+            "with the building types that hold homes."
+        )
+        raise DataError(msg)
     geoms = shapely.point_on_surface(np.asarray(gdf.geometry.values)[keep])
     out = gpd.GeoDataFrame(
         {
@@ -494,7 +460,7 @@ def population_from_buildings(
         if col in gdf.columns:
             out.insert(len(out.columns) - 1, col, gdf[col].to_numpy()[keep])
     if districts is not None:
-        out = assign_districts(out, load_districts(districts), "buildings")
+        out = assign_districts(out, load_districts(districts), "buildings", "buildings")
     out = _scale_to_total(out, total)
     out = _order_columns(out)
     out.attrs.update(unit="persons", m2_per_person=float(m2_per_person), source="buildings")
@@ -581,6 +547,11 @@ def _levels(
         }
         fallback = pd.Series(btype).map(table).fillna(FALLBACK_LEVELS).to_numpy(np.float64)
     return np.where(np.isnan(levels), fallback, levels)
+
+
+def _top_types(btype: np.ndarray) -> str:
+    counts = pd.Series(btype).value_counts().head(5)
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
 
 def _log_types(btype: np.ndarray, weight: np.ndarray, area: np.ndarray) -> None:
