@@ -51,7 +51,8 @@ def _execute(name: str, probe: str, monkeypatch, out_dir: Path | None = None):
         params[0].source = source
     nb.cells.append(nbformat.v4.new_code_cell(probe))
     # the kernel imports this checkout's siting and draws figures inline
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     monkeypatch.delenv("MPLBACKEND", raising=False)
     client = nbclient.NotebookClient(
         nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(NOTEBOOKS)}}
@@ -124,7 +125,7 @@ def test_quickstart_runs_and_says_true_things(tmp_path, monkeypatch):
     # how sure: the bound is below the plan, the gap is what they say
     assert s["bound"] <= s["objective"]
     assert s["gap"] == pytest.approx((s["objective"] - s["bound"]) / s["objective"])
-    if s["gap"] == 0:  # proven optimal: the optimum of this instance (tests/test_pipeline.py)
+    if s["gap"] == 0:  # proven optimal: this instance's optimum is 16 new sites
         assert s["new_sites"] == 16
     # the map shows inline and draws with no network (Leaflet inside, no script from a CDN)
     html = [o.data["text/html"] for o in _outputs(nb, "plan.explore(") if "data" in o]
