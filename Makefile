@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo demo-helsinki test test-all lint bench clean
+.PHONY: install demo demo-helsinki test test-all lint strip-notebooks bench clean
 
 install:  ## install siting with its test tools (editable)
 	$(PIP) install -e ".[dev]"
@@ -22,6 +22,9 @@ test-all:  ## also the slow tests
 lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+
+strip-notebooks:  ## remove outputs and execution counts from notebooks/*.ipynb (before committing)
+	$(PYTHON) notebooks/strip_outputs.py
 
 bench:  ## benchmarks against the peers (networkx, scipy, pandana, HiGHS, spopt)
 	$(PIP) install -e ".[dev,bench]" || echo "some peer packages did not install; the benchmark says which"
