@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import jinja2
 import numpy as np
+import pandas as pd
 
 from . import charts
 from .maps import text as tx
@@ -55,6 +56,12 @@ PACKAGES = (
 MAX_SITE_ROWS = 50
 #: most districts drawn in the bar chart (lowest share after the plan first)
 MAX_DISTRICT_BARS = 40
+#: the coverage curve's bound: nonzeros x points x subgradient steps it may take (about
+#: 2 s at 1.2e8 nonzeros per second), at most this many steps per point, and a cap in
+#: seconds (work seconds, see siting.optimize.clock)
+CURVE_BOUND_WORK = 2.5e8
+MAX_BOUND_STEPS = 100
+CURVE_TIME_LIMIT_S = 30.0
 
 
 # ---------------------------------------------------------------------- sections
@@ -154,14 +161,65 @@ def _fmt(v: float | None) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:,.4g}"
 
 
-def curve_section(plan: Plan, t: tx.Texts, max_new: int | None = None) -> dict[str, Any]:
-    """The coverage curve (greedy share and bound against new sites), with the plan."""
-    from .plan import coverage_curve
+def curve_steps(plan: Plan) -> int:
+    """New sites on the report's coverage curve: 1.5 × the plan's, at least 10."""
+    return max(10, math.ceil(1.5 * plan.summary()["new_sites"]))
 
+
+def bound_steps(nonzeros: int, points: int) -> int:
+    """Subgradient steps per point of the curve's bound: as many as
+    :data:`CURVE_BOUND_WORK` allows for ``points`` points of a ``nonzeros`` matrix,
+    between 1 and :data:`MAX_BOUND_STEPS`."""
+    per_step = max(1, nonzeros) * max(1, points)
+    return int(np.clip(CURVE_BOUND_WORK // per_step, 1, MAX_BOUND_STEPS))
+
+
+def report_curve(
+    plan: Plan, max_new: int | None = None, *, steps: int | None = None
+) -> pd.DataFrame:
+    """The report's coverage curve: greedy share and a proven upper bound at every number
+    of new sites from 0 to ``max_new`` (default :func:`curve_steps`).
+
+    The same greedy plans as :func:`siting.coverage_curve`; its bound (a Lagrangian bound,
+    :func:`siting.optimize.coverage_curve`) takes ``steps`` subgradient steps per point
+    (default :func:`bound_steps`: the full 100 on small cities, fewer on large ones, so
+    that the report takes seconds). Every bound is proven; fewer steps make it looser,
+    never wrong. Columns: ``new_sites``, ``covered`` (persons), ``share``, ``bound``
+    (persons), ``bound_share``; ``attrs["bound_steps"]``.
+    """
+    from .optimize import CoverageProblem, coverage_curve
+
+    cov = plan.coverage
+    max_new = curve_steps(plan) if max_new is None else int(max_new)
+    cover = cov.matrix(plan.minutes)
+    steps = bound_steps(cover.nnz, max_new + 1) if steps is None else int(steps)
+    problem = CoverageProblem(
+        cover=cover,
+        weight=cov.population,
+        existing=cov.existing,
+        cost=cov.sites["cost"].to_numpy(float),
+    )
+    raw = coverage_curve(problem, max_new, iterations=steps, time_limit=CURVE_TIME_LIMIT_S)
+    total = float(cov.population.sum())
+    out = pd.DataFrame(
+        {
+            "new_sites": raw["new_sites"].to_numpy(),
+            "covered": raw["covered_weight"].to_numpy(float),
+            "share": raw["covered_share"].to_numpy(float),
+            "bound": raw["bound"].to_numpy(float),
+        }
+    )
+    out["bound_share"] = out["bound"] / total if total > 0 else 1.0
+    out.attrs["bound_steps"] = steps
+    return out
+
+
+def curve_section(
+    plan: Plan, t: tx.Texts, max_new: int | None = None, steps: int | None = None
+) -> dict[str, Any]:
+    """The coverage curve (greedy share and bound against new sites), with the plan."""
     s = plan.summary()
-    if max_new is None:
-        max_new = max(10, math.ceil(1.5 * s["new_sites"]))
-    curve = coverage_curve(plan.coverage, max_new, minutes=plan.minutes)
+    curve = report_curve(plan, max_new, steps=steps)
     labels = {
         "x": t["report.curve_x"],
         "y": t["report.curve_y"],
@@ -171,7 +229,8 @@ def curve_section(plan: Plan, t: tx.Texts, max_new: int | None = None) -> dict[s
     }
     target = plan.params.get("target") if plan.model == "target" else None
     svg = charts.coverage_curve(curve, (s["new_sites"], s["covered_share_after"]), labels, target)
-    return {"id": "curve", "title": t["report.curve"], "note": t["report.curve_note"], "svg": svg}
+    note = t["report.curve_note"] + " " + t("report.curve_steps", steps=curve.attrs["bound_steps"])
+    return {"id": "curve", "title": t["report.curve"], "note": note, "svg": svg}
 
 
 def _walk_edges(limit_m: float) -> np.ndarray:
@@ -414,6 +473,7 @@ def report(
     assets: str = "inline",
     title: str | None = None,
     curve_max_new: int | None = None,
+    curve_bound_steps: int | None = None,
     force: bool = False,
 ) -> str | Path:
     """A self-contained HTML report of ``plan``.
@@ -446,6 +506,10 @@ def report(
     curve_max_new
         Largest number of new sites on the coverage curve (default 1.5 × the plan's,
         at least 10).
+    curve_bound_steps
+        Subgradient steps per point of the curve's proven upper bound (default: up to
+        100, fewer on large cities so that the report takes seconds; see
+        :func:`report_curve`).
     force
         Overwrite an existing ``path``.
 
@@ -472,7 +536,7 @@ def report(
         "t": t,
         "head": head,
         "sections": [
-            curve_section(plan, t, curve_max_new),
+            curve_section(plan, t, curve_max_new, curve_bound_steps),
             walk_section(plan, t),
             district_section(plan, t, districts),
             sites_section(plan, t),

@@ -127,6 +127,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "the dashed line is a proven upper bound for each number of new sites.",
         "zh": "逐一增加选址（贪心顺序）时的覆盖率；虚线为每个选址数量下已证明的覆盖率上界。",
     },
+    "report.curve_steps": {
+        "en": "Bound effort: {steps} subgradient steps per point; every bound shown is "
+        "proven, and more steps can only tighten it.",
+        "zh": "上界计算：每个点 {steps} 步次梯度迭代；所示上界均已证明，增加迭代只会使其更紧。",
+    },
     "report.curve_x": {"en": "new sites", "zh": "新增选址数"},
     "report.curve_y": {"en": "share covered", "zh": "覆盖率"},
     "report.curve_greedy": {"en": "greedy plan", "zh": "贪心方案"},
