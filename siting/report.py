@@ -29,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 from . import charts
+from . import report_audit as ra
+from .errors import ParameterError
+from .maps import norms
 from .maps import text as tx
 from .maps.build import DEFAULT_CIRCLE_M, model_name, plan_headline, plan_map, threshold_text
 from .maps.tables import district_table, site_table, with_districts
@@ -449,21 +452,84 @@ def _template() -> jinja2.Template:
     return env.from_string(source)
 
 
-def _map_part(plan: Plan, map: Any, options: dict[str, Any]) -> dict[str, Any] | None:
-    """``{"srcdoc": html}`` for an embedded map, ``{"src": link}`` for a linked one."""
+def _map_part(build: Any, map: Any) -> dict[str, Any] | None:
+    """``{"srcdoc": html}`` for an embedded map (``build()`` makes it), ``{"src": link}``
+    for a linked one."""
     if map is None or map is False:
         return None
     if map is True or map == "embed":
         from .maps import map_html
 
-        return {"srcdoc": map_html(plan_map(plan, **options))}
+        return {"srcdoc": map_html(build())}
     return {"src": str(map)}
 
 
+def _plan_and_audit(plan: Any, audit: Any) -> tuple[Plan | None, norms.Shown | None]:
+    """The plan (None for a report of an audit alone) and the audit as shown."""
+    from .plan import Plan
+
+    if plan is not None and not isinstance(plan, Plan):  # st.report(audit, ...)
+        if audit is not None:
+            msg = "report: give the plan first and audit= second, or an audit alone."
+            raise ParameterError(msg)
+        plan, audit = None, plan
+    if plan is None and audit is None:
+        msg = "report: give a plan (st.solve(...)), an audit (st.audit(...)) or both."
+        raise ParameterError(msg)
+    return plan, None if audit is None else norms.Shown.of(audit)
+
+
+def _plan_page(plan: Plan, shown: norms.Shown | None, t: tx.Texts, o: dict[str, Any]) -> dict:
+    """Headline, sections, parameters and map of a report of a plan (and its audit)."""
+    plan = with_districts(plan, o["districts"])
+    circle = o["circle"]
+    options = {
+        "basemap": o["basemap"],
+        "lang": t.lang,
+        "assets": o["assets"],
+        "districts": o["districts"],
+        "circle_m": circle.limit_m if circle is not None else DEFAULT_CIRCLE_M,
+        "audit": None if shown is None else (shown.plan or shown.audit),
+    }
+    sections = [
+        curve_section(plan, t, o["curve_max_new"], o["curve_bound_steps"]),
+        walk_section(plan, t),
+        district_section(plan, t, o["districts"]),
+        sites_section(plan, t),
+        compare_section(plan, circle, t),
+    ]
+    if shown is not None:
+        sections += ra.audit_sections(shown, t)
+    return {
+        "title": t["report.title"],
+        "head": headline(plan, t),
+        "sections": sections,
+        "parameters": parameters(plan),
+        "map": _map_part(lambda: plan_map(plan, **options), o["map"]),
+    }
+
+
+def _audit_page(shown: norms.Shown, t: tx.Texts, o: dict[str, Any]) -> dict:
+    """Headline, sections, parameters and map of a report of an audit alone."""
+    from .maps import audit_map
+
+    source = shown.plan or shown.audit
+    options = {"basemap": o["basemap"], "lang": t.lang, "assets": o["assets"]}
+    return {
+        "title": t["report.audit_title"],
+        "head": ra.audit_head(shown, t),
+        "sections": ra.audit_sections(shown, t),
+        "parameters": ra.audit_parameters(shown),
+        "map": _map_part(lambda: audit_map(source, **options), o["map"]),
+        "footer": "report.audit_footer",
+    }
+
+
 def report(
-    plan: Plan,
+    plan: Any = None,
     path: str | os.PathLike | None = None,
     *,
+    audit: Any = None,
     circle: Coverage | None = None,
     inputs: Mapping[str, str | os.PathLike | Sequence[str | os.PathLike]] | None = None,
     districts: gpd.GeoDataFrame | str | os.PathLike | None = None,
@@ -476,15 +542,21 @@ def report(
     curve_bound_steps: int | None = None,
     force: bool = False,
 ) -> str | Path:
-    """A self-contained HTML report of ``plan``.
+    """A self-contained HTML report of ``plan`` (and of a norm audit), or of an audit.
 
     Parameters
     ----------
     plan
-        A :class:`siting.Plan`.
+        A :class:`siting.Plan`; or an audit (``st.report(audit, ...)``: a report of the
+        audit alone, titled "Norm audit").
     path
         Where to write it (atomically; refuses to overwrite without ``force``). None:
         return the HTML text.
+    audit
+        A norm audit (:func:`siting.audit`) or the plan from one (``audit.plan(...)``):
+        adds the compliance sections (pass rates per rule, the life circles, the
+        compliance table; before → after for a plan from the audit) and the compliance
+        layer to the map.
     circle
         A straight-line coverage of the same demand and sites (``st.coverage(None, ...,
         mode="circle", threshold_m=1000)``) for the network/circle comparison.
@@ -502,7 +574,7 @@ def report(
     basemap, assets
         The embedded map's options (see :func:`siting.maps.plan_map`).
     title
-        The report's title (default "Siting plan").
+        The report's title (default "Siting plan", or "Norm audit").
     curve_max_new
         Largest number of new sites on the coverage curve (default 1.5 × the plan's,
         at least 10).
@@ -520,33 +592,28 @@ def report(
     t = tx.texts(lang)
     if path is not None:
         check_writable(path, force=force)
-    plan = with_districts(plan, districts)
-    head = headline(plan, t)
-    circle_m = circle.limit_m if circle is not None else DEFAULT_CIRCLE_M
+    plan, shown = _plan_and_audit(plan, audit)
     options = {
-        "basemap": basemap,
-        "lang": lang,
-        "assets": assets,
+        "circle": circle,
         "districts": districts,
-        "circle_m": circle_m,
+        "map": map,
+        "basemap": basemap,
+        "assets": assets,
+        "curve_max_new": curve_max_new,
+        "curve_bound_steps": curve_bound_steps,
     }
+    if plan is not None:
+        part = _plan_page(plan, shown, t, options)
+    else:
+        part = _audit_page(shown, t, options)
     page = {
+        **part,
         "lang": "zh-CN" if lang == "zh" else "en",
-        "title": title or t["report.title"],
+        "title": title or part["title"],
         "t": t,
-        "head": head,
-        "sections": [
-            curve_section(plan, t, curve_max_new, curve_bound_steps),
-            walk_section(plan, t),
-            district_section(plan, t, districts),
-            sites_section(plan, t),
-            compare_section(plan, circle, t),
-        ],
         "inputs": inputs_section(inputs, t),
-        "parameters": parameters(plan),
         "versions": versions(),
-        "map": _map_part(plan, map, options),
-        "footer": t("report.footer", version=versions()[1][1]),
+        "footer": t(part.get("footer", "report.footer"), version=versions()[1][1]),
     }
     html = _template().render(**page)
     if path is None:

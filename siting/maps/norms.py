@@ -37,12 +37,13 @@ class Shown:
     audit: Any  # siting.Audit
     before: Any = None  # siting.Audit before the plan, or None
     new_sites: Any = None  # GeoDataFrame of the plan's new stations, or None
+    plan: Any = None  # the siting.compliance.AuditPlan, or None
 
     @classmethod
     def of(cls, audit: Any) -> Shown:
         """An :class:`~siting.Audit` or an :class:`~siting.compliance.AuditPlan`."""
         if hasattr(audit, "after") and hasattr(audit, "before"):
-            return cls(audit.after, audit.before, audit.new_sites)
+            return cls(audit.after, audit.before, audit.new_sites, audit)
         if not hasattr(audit, "compliance") or not hasattr(audit, "preset"):
             msg = (
                 f"audit=: expected a siting.Audit (st.audit(...)) or the plan from one "
@@ -55,6 +56,11 @@ class Shown:
     def preset(self):
         """The norms audited."""
         return self.audit.preset
+
+    @property
+    def plan_summary(self) -> dict[str, Any]:
+        """The plan's :meth:`~siting.compliance.AuditPlan.summary` ({} without a plan)."""
+        return self.plan.summary() if self.plan is not None else {}
 
 
 # ---------------------------------------------------------------------- names
@@ -73,6 +79,13 @@ def level_name(level: Any, t: tx.Texts) -> str:
     if t.lang == "zh" and level.minutes is not None:
         return t("level.minutes", minutes=tx.minutes(level.minutes))
     return str(level.label or level.name)
+
+
+def level_short(level: Any, t: tx.Texts) -> str:
+    """A life-circle level in a word or two (``5 min`` / ``5分钟``), for chart labels."""
+    if level.minutes is None:
+        return str(level.label or level.name)
+    return t("level.short", minutes=tx.minutes(level.minutes))
 
 
 def level_names(preset: Any, t: tx.Texts) -> dict[str, str]:
@@ -327,21 +340,21 @@ def _life_circle_rows(shown: Shown, level: str, t: tx.Texts) -> dict[str, list[l
 def headline(shown: Shown, t: tx.Texts) -> str:
     """The audit in one line: units failing a rule (before → after with a plan)."""
     name = shown.preset.name
-    failing, units = _failing(shown.audit)
+    failing, units = failing_units(shown.audit)
     if shown.before is None:
         return t("legend.audit", preset=name, failed=failing, units=units)
     return t(
         "legend.audit_plan",
         preset=name,
-        before=_failing(shown.before)[0],
+        before=failing_units(shown.before)[0],
         after=failing,
         units=units,
         new=len(shown.new_sites) if shown.new_sites is not None else 0,
     )
 
 
-def _failing(audit: Any) -> tuple[int, int]:
-    """Units failing at least one rule, and units judged (every level)."""
+def failing_units(audit: Any) -> tuple[int, int]:
+    """Units failing at least one rule, and units with a result (every level)."""
     by_unit = audit.by_unit
     if by_unit.empty or "status" not in by_unit:
         return 0, 0

@@ -120,6 +120,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.step.coverage": {"en": "the coverage target", "zh": "达到覆盖率目标"},
     "status.facility": {"en": "facility audited", "zh": "参评设施"},
     "status.new_station": {"en": "new station", "zh": "新增服务站"},
+    "level.short": {"en": "{minutes} min", "zh": "{minutes}分钟"},
     "level.minutes": {"en": "{minutes}-minute life circle", "zh": "{minutes}分钟生活圈"},
     "rule.floor_area": {"en": "Floor area: {types}", "zh": "{types}建筑面积"},
     "rule.size": {"en": " ≥ {m2} m²", "zh": "（≥ {m2} 平方米）"},
@@ -279,6 +280,72 @@ STRINGS: dict[str, dict[str, str]] = {
     "report.version": {"en": "Version", "zh": "版本"},
     "report.map": {"en": "Map", "zh": "地图"},
     "report.map_link": {"en": "Open the map", "zh": "打开地图"},
+    "report.audit_title": {"en": "Norm audit", "zh": "规范达标评估"},
+    "report.audit": {"en": "Norms: pass rate per rule", "zh": "规范达标率（按规则）"},
+    "report.audit_note": {
+        "en": "Each rule of the norms {preset}: the units it judges, how many pass, fail or "
+        "cannot be judged (a value missing), and the rule's overall result.",
+        "zh": "{preset} 的每条规则：评估单元数，达标、未达标与无法判定（数据缺失）的"
+        "单元数，以及总体结果。",
+    },
+    "report.audit_note_plan": {
+        "en": "Figures that the plan changes read before → after.",
+        "zh": "方案改变的数值以“规划前 → 规划后”表示。",
+    },
+    "report.rule": {"en": "Rule", "zh": "规则"},
+    "report.norm": {"en": "Norm", "zh": "规范要求"},
+    "report.unit_level": {"en": "Level", "zh": "层级"},
+    "report.units": {"en": "Units", "zh": "单元数"},
+    "report.pass": {"en": "Pass", "zh": "达标"},
+    "report.fail": {"en": "Fail", "zh": "未达标"},
+    "report.unknown": {"en": "Unknown", "zh": "无法判定"},
+    "report.pass_rate": {"en": "Pass rate", "zh": "达标率"},
+    "report.overall": {"en": "Overall", "zh": "总体"},
+    "report.source": {"en": "Source", "zh": "依据"},
+    "report.life_circles": {"en": "Life circles", "zh": "生活圈"},
+    "report.life_note": {
+        "en": "Share of all residents reaching each required facility type within its "
+        "level's walk, the level's whole basket and every level's basket.",
+        "zh": "全部居民中，在各层级步行距离内可达各类必配设施、该层级全部设施及全部层级"
+        "设施的比例。",
+    },
+    "report.life_level": {"en": "Life circle", "zh": "生活圈"},
+    "report.requirement": {"en": "Facility type", "zh": "设施类型"},
+    "report.walk_limit": {"en": "Within", "zh": "距离"},
+    "report.reached": {"en": "Residents reached", "zh": "可达居民"},
+    "report.share_reached": {"en": "Share", "zh": "比例"},
+    "report.compliance": {"en": "Compliance table", "zh": "达标明细"},
+    "report.compliance_note": {
+        "en": "{shown} of {total} rows, failing first; every row is in compliance.csv.",
+        "zh": "共 {total} 行，显示 {shown} 行（未达标在前）；全部数据见 compliance.csv。",
+    },
+    "report.unit": {"en": "Unit", "zh": "单元"},
+    "report.required": {"en": "Required", "zh": "要求"},
+    "report.provided": {"en": "Provided", "zh": "现状"},
+    "report.deficit": {"en": "Deficit", "zh": "缺口"},
+    "report.result": {"en": "Result", "zh": "结果"},
+    "report.of": {"en": "{n} of {total}", "zh": "{n} / {total}"},
+    "report.preset": {"en": "Norms", "zh": "规范"},
+    "report.units_assessed": {"en": "Units assessed", "zh": "评估单元"},
+    "report.household_size": {"en": "Persons per household", "zh": "户均人口"},
+    "report.facilities_audited": {"en": "Facilities audited", "zh": "参评设施"},
+    "report.missing_floor_area": {
+        "en": "Facilities without floor area",
+        "zh": "缺少建筑面积的设施",
+    },
+    "report.units_failing": {"en": "Units failing a rule", "zh": "未达标单元"},
+    "report.rules_failing": {"en": "Rules failing somewhere", "zh": "存在未达标的规则"},
+    "report.new_stations": {"en": "New stations", "zh": "新增服务站"},
+    "report.unverified": {
+        "en": "{n} of the {total} norms are not yet checked against their primary text "
+        "(verified: false in the preset).",
+        "zh": "{total} 条规范中有 {n} 条尚未与原文核对（预设中 verified: false）。",
+    },
+    "report.audit_footer": {
+        "en": "Made with siting {version}. Every rule with its source; unknown values are "
+        "reported as unknown, never as zero.",
+        "zh": "由 siting {version} 生成。每条规则均注明依据；缺失数据记为无法判定，从不按零计。",
+    },
     "report.footer": {
         "en": "Made with siting {version}. Residents and distances as computed; "
         "the bound proves how far any other plan could improve on this one.",
