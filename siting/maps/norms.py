@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
 from . import text as tx
 
 #: a unit row's result as one mark (the words are ``check.<status>``)
@@ -49,7 +50,7 @@ class Shown:
                 f"audit=: expected a siting.Audit (st.audit(...)) or the plan from one "
                 f"(audit.plan(...)), not {type(audit).__name__}."
             )
-            raise TypeError(msg)
+            raise ParameterError(msg)
         return cls(audit)
 
     @property
@@ -267,6 +268,8 @@ def _rule_lines(
     before = {} if old is None else {r["rule"]: r for r in old.to_dict("records")}
     lines = []
     for r in mine.to_dict("records"):
+        if r["status"] == "no target":  # a life circle without a target: its own rows
+            continue
         value = rule_value(r, t)
         if r["rule"] in before:
             value = _changed(rule_value(before[r["rule"]], t), value)
@@ -315,6 +318,14 @@ def _life_circle_rows(shown: Shown, level: str, t: tx.Texts) -> dict[str, list[l
     if lc.empty:
         return {}
     lc = lc[lc["unit_level"] == level]
+    # each level's whole basket first (it heads the level's rows), then its requirements
+    units = {u: k for k, u in enumerate(dict.fromkeys(lc["unit"]))}
+    levels_seen = {lv: k for k, lv in enumerate(dict.fromkeys(lc["level"]))}
+    lc = lc.assign(
+        _unit=lc["unit"].map(units),
+        _level=lc["level"].map(levels_seen),
+        _part=lc["requirement"] != COMPLETE,
+    ).sort_values(["_unit", "_level", "_part"], kind="stable")
     before = None
     if shown.before is not None and not shown.before.life_circle.empty:
         b = shown.before.life_circle

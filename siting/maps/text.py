@@ -76,8 +76,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "{preset}：{units} 个单元中 {failed} 个未达标",
     },
     "legend.audit_plan": {
-        "en": "{preset}: units failing a rule {before} → {after} of {units}, "
-        "with {new} new stations",
+        "en": "{preset}: units failing a rule {before} → {after} of {units}; new stations: {new}",
         "zh": "{preset}：未达标单元 {before} → {after}（共 {units} 个），新增服务站 {new} 处",
     },
     "compliance.pass": {"en": "every rule met", "zh": "全部达标"},
