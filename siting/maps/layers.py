@@ -7,8 +7,9 @@ A layer is a JSON-ready ``spec`` of one of three kinds the page's script draws
 * ``polygons``: GeoJSON geometries, each with an optional fill, popup and tooltip;
 * ``points``: sites as symbols with a tooltip (the name) and a popup.
 
-Popups are a title and ``[label, value]`` rows of plain text; the page puts them in with
-``textContent``, so no string from the data is ever read as HTML. A new layer (e.g. a
+Popups are a title and ``[label, value]`` rows of plain text (a row whose value is ``""``
+heads the rows after it); the page puts them in with ``textContent``, so no string from
+the data is ever read as HTML. A new layer (e.g. a
 compliance layer) is one more builder that returns a ``polygons`` or ``points`` spec.
 """
 
