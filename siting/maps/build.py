@@ -122,10 +122,13 @@ def _district_layers(
     return [ly.district_polygons(polygons, table, display, t, show=show)], []
 
 
-def compliance_layers(shown: norms.Shown, display: Display, t: tx.Texts) -> list[ly.Layer]:
+def compliance_layers(
+    shown: norms.Shown, display: Display, t: tx.Texts, units: gpd.GeoDataFrame | None = None
+) -> list[ly.Layer]:
     """One compliance layer per unit level given: the smallest (communities) shown with
-    the legend, the larger ones (sub-districts, districts) in the layer box."""
-    units = shown.audit.units
+    the legend, the larger ones (sub-districts, districts) in the layer box. ``units``:
+    the audit's :attr:`~siting.Audit.units` when already at hand."""
+    units = shown.audit.units if units is None else units
     levels = [lv for lv in norms.UNIT_LEVELS if lv in shown.audit.inputs.units]
     layers = []
     for k, level in enumerate(levels):
@@ -154,9 +157,10 @@ def _facility_layers(shown: norms.Shown, display: Display, t: tx.Texts) -> list[
     ]
 
 
-def _units_view(shown: norms.Shown, display: Display) -> tuple[np.ndarray, np.ndarray]:
+def _units_view(
+    shown: norms.Shown, units: gpd.GeoDataFrame, display: Display
+) -> tuple[np.ndarray, np.ndarray]:
     """Corners of the units' outlines (else the facilities) in display lon/lat."""
-    units = shown.audit.units
     if len(units):
         box = shapely.bounds(display.geoms(units))
         box = box[np.isfinite(box).all(axis=1)]
@@ -335,14 +339,15 @@ def audit_map(
     check_assets(assets)
     display = Display(base.datum)
     shown = norms.Shown.of(audit)
-    parts = compliance_layers(shown, display, t)
+    units = shown.audit.units
+    parts = compliance_layers(shown, display, t, units)
     if facilities:
         parts += _facility_layers(shown, display, t)
     headline = norms.headline(shown, t)
     notes = [t["legend.datum"]] if base.datum == "gcj02" else []
     legend = _legend(title or headline, parts, ([headline] if title else []) + notes)
     m = SitingMap(assets=assets, **map_kwargs)
-    m.add_layers(_payload(parts, _units_view(shown, display), base, lang, legend))
+    m.add_layers(_payload(parts, _units_view(shown, units, display), base, lang, legend))
     return m
 
 

@@ -208,18 +208,15 @@ def per_unit_rows(compliance: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- unit cards
-def _status_line(statuses: pd.Series, t: tx.Texts) -> tuple[str, int]:
+def _status_line(statuses: list[str], t: tx.Texts) -> tuple[str, int]:
     """``2 of 7 rules failed`` and the unit's class (see :func:`compliance_class`)."""
-    judged = statuses[statuses.isin(["pass", "fail", "unknown"])]
-    failed = int((judged == "fail").sum())
-    unknown = int((judged == "unknown").sum())
-    total = len(judged)
+    judged = [s for s in statuses if s in ("pass", "fail", "unknown")]
+    failed, unknown, total = judged.count("fail"), judged.count("unknown"), len(judged)
     if total == 0:
         return t["compliance.none"], compliance_class("", 0)
     if failed:
-        return f"{MARKS['fail']} " + t("audit.status_fail", n=failed, total=total), (
-            compliance_class("fail", failed)
-        )
+        line = f"{MARKS['fail']} " + t("audit.status_fail", n=failed, total=total)
+        return line, compliance_class("fail", failed)
     if unknown:
         line = f"{MARKS['unknown']} " + t("audit.status_unknown", n=unknown, total=total)
         return line, compliance_class("unknown", 0)
@@ -253,21 +250,30 @@ class UnitCard:
     cls: int
 
 
-def _unit_rows(audit: Any, level: str) -> dict[str, pd.DataFrame]:
-    """The per-unit compliance rows of ``level``, by unit."""
+_RECORD = ["unit", "rule", "status", "required", "provided", "shortfall", "measure"]
+
+
+def _unit_rows(audit: Any, level: str) -> dict[str, list[dict[str, Any]]]:
+    """The per-unit compliance rows of ``level`` as records, by unit (in table order)."""
     if audit is None:
         return {}
     rows = per_unit_rows(audit.compliance)
-    return dict(tuple(rows[rows["unit_level"] == level].groupby("unit", sort=False)))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows.loc[rows["unit_level"] == level, _RECORD].to_dict("records"):
+        out.setdefault(r["unit"], []).append(r)
+    return out
 
 
 def _rule_lines(
-    mine: pd.DataFrame, old: pd.DataFrame | None, names: Mapping[str, str], t: tx.Texts
+    mine: list[dict[str, Any]],
+    old: list[dict[str, Any]] | None,
+    names: Mapping[str, str],
+    t: tx.Texts,
 ) -> list[list[str]]:
     """One ``[rule, value]`` row per rule of a unit (``before → after`` with a plan)."""
-    before = {} if old is None else {r["rule"]: r for r in old.to_dict("records")}
+    before = {r["rule"]: r for r in old or []}
     lines = []
-    for r in mine.to_dict("records"):
+    for r in mine:
         if r["status"] == "no target":  # a life circle without a target: its own rows
             continue
         value = rule_value(r, t)
@@ -284,14 +290,14 @@ def unit_cards(shown: Shown, level: str, t: tx.Texts) -> list[UnitCard]:
     rows = _unit_rows(a, level)
     before = _unit_rows(shown.before, level)
     circles = _life_circle_rows(shown, level, t)
-    empty = per_unit_rows(a.compliance).iloc[:0]
+    table = a.inputs.tables[level]
     cards = []
-    for unit, info in a.inputs.tables[level].iterrows():
-        mine = rows.get(unit, empty)
-        status, cls = _status_line(mine["status"], t)
-        old = before.get(unit) if shown.before is not None else None
+    for unit, info in zip(table.index, table.to_dict("records"), strict=True):
+        mine = rows.get(unit, [])
+        status, cls = _status_line([r["status"] for r in mine], t)
+        old = before.get(unit, []) if shown.before is not None else None
         if old is not None:
-            status = _changed(_status_line(old["status"], t)[0], status)
+            status = _changed(_status_line([r["status"] for r in old], t)[0], status)
         lines = [
             [t["audit.status"], status],
             [t["pop.persons"], tx.persons(info["population"], t)],
@@ -304,7 +310,7 @@ def unit_cards(shown: Shown, level: str, t: tx.Texts) -> list[UnitCard]:
     return cards
 
 
-def _households(info: pd.Series, t: tx.Texts) -> str:
+def _households(info: Mapping[str, Any], t: tx.Texts) -> str:
     n = _number(float(info["households"]))
     source = str(info.get("households_source", ""))
     if source.startswith("population ÷ "):
@@ -326,24 +332,28 @@ def _life_circle_rows(shown: Shown, level: str, t: tx.Texts) -> dict[str, list[l
         _level=lc["level"].map(levels_seen),
         _part=lc["requirement"] != COMPLETE,
     ).sort_values(["_unit", "_level", "_part"], kind="stable")
-    before = None
+    before: dict[tuple, float] = {}
     if shown.before is not None and not shown.before.life_circle.empty:
         b = shown.before.life_circle
-        before = b[b["unit_level"] == level].set_index(["unit", "level", "requirement"])["share"]
+        b = b[b["unit_level"] == level]
+        keys = zip(b["unit"], b["level"], b["requirement"], strict=True)
+        before = dict(zip(keys, b["share"], strict=True))
     types = shown.preset.known_types
     levels = level_names(shown.preset, t)
+    names = {req: requirement_name(req, t, types) for req in lc["requirement"].unique()}
     out: dict[str, list[list[str]]] = {}
-    for r in lc.itertuples(index=False):
-        share = tx.share(r.share)
-        if before is not None and (r.unit, r.level, r.requirement) in before.index:
-            share = _changed(tx.share(before.loc[(r.unit, r.level, r.requirement)]), share)
-        rows = out.setdefault(str(r.unit), [[t["audit.life_circles"], ""]])
-        if r.level == ALL_LEVELS:
+    cols = ["unit", "level", "requirement", "share"]
+    for unit, level_, req, value in lc[cols].itertuples(index=False, name=None):
+        share = tx.share(value)
+        if (unit, level_, req) in before:
+            share = _changed(tx.share(before[(unit, level_, req)]), share)
+        rows = out.setdefault(str(unit), [[t["audit.life_circles"], ""]])
+        if level_ == ALL_LEVELS:
             rows.append([t["audit.complete_all"], share])
-        elif r.requirement == COMPLETE:
-            rows.append([f"{levels.get(r.level, r.level)}: {t['audit.complete']}", share])
+        elif req == COMPLETE:
+            rows.append([f"{levels.get(level_, level_)}: {t['audit.complete']}", share])
         else:
-            rows.append([f"  · {requirement_name(r.requirement, t, types)}", share])
+            rows.append([f"  · {names[req]}", share])
     return out
 
 
