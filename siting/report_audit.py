@@ -55,6 +55,22 @@ def unit_label(unit: str, t: tx.Texts) -> str:
     return f"全部{where}{level or words[-1]}"
 
 
+def _table(
+    key: str, title: str, note: str, header: list[str], rows: list, text: list, wrap: list
+) -> dict[str, Any]:
+    """A section with a table: ``text`` columns are left-aligned, only ``wrap`` columns
+    may wrap."""
+    return {
+        "id": key,
+        "title": title,
+        "note": note,
+        "header": header,
+        "rows": rows,
+        "text_cols": text,
+        "wrap_cols": wrap,
+    }
+
+
 # ---------------------------------------------------------------------- pass rates
 def _counts(compliance: pd.DataFrame) -> pd.DataFrame:
     """Per rule and unit level: units judged, pass / fail / unknown and the overall
@@ -137,15 +153,7 @@ def rules_section(shown: norms.Shown, t: tx.Texts) -> dict[str, Any]:
     note = t("report.audit_note", preset=a.preset.name)
     if shown.before is not None:
         note += " " + t["report.audit_note_plan"]
-    return {
-        "id": "audit",
-        "title": t["report.audit"],
-        "note": note,
-        "header": header,
-        "rows": rows,
-        "text_cols": [0, 1, 2, 9],
-        "wrap_cols": [0, 1, 9],
-    }
+    return _table("audit", t["report.audit"], note, header, rows, [0, 1, 2, 9], [0, 1, 9])
 
 
 def _level_rank(level: str) -> int:
@@ -198,20 +206,12 @@ def life_circle_section(shown: norms.Shown, t: tx.Texts) -> dict[str, Any] | Non
         t["report.reached"],
         t["report.share_reached"],
     ]
-    return {
-        "id": "life-circles",
-        "title": t["report.life_circles"],
-        "note": t["report.life_note"],
-        "svg": svg,
-        "header": header,
-        "rows": rows,
-        "text_cols": [0, 1],
-        "wrap_cols": [1],
-    }
+    title, note = t["report.life_circles"], t["report.life_note"]
+    return {**_table("life-circles", title, note, header, rows, [0, 1], [1]), "svg": svg}
 
 
 # ---------------------------------------------------------------------- the table
-def _table(shown: norms.Shown) -> pd.DataFrame:
+def _rows_failing_first(shown: norms.Shown) -> pd.DataFrame:
     """Compliance rows (with ``*_before`` columns for a plan), failing first."""
     a = shown.audit
     table = a.compliance.copy()
@@ -233,7 +233,7 @@ def compliance_section(
     shown: norms.Shown, t: tx.Texts, max_rows: int = MAX_COMPLIANCE_ROWS
 ) -> dict[str, Any]:
     """The compliance table: one row per rule and unit, failing first."""
-    table = _table(shown)
+    table = _rows_failing_first(shown)
     shown_rows = table.head(max_rows)
     names = norms.rule_names(shown.preset, t)
     plan = shown.before is not None
@@ -272,15 +272,8 @@ def compliance_section(
         t["report.source"],
     ]
     note = t("report.compliance_note", shown=len(shown_rows), total=len(table))
-    return {
-        "id": "compliance",
-        "title": t["report.compliance"],
-        "note": note,
-        "header": header,
-        "rows": rows,
-        "text_cols": [0, 1, 2, 7],
-        "wrap_cols": [0, 2, 7],
-    }
+    title = t["report.compliance"]
+    return _table("compliance", title, note, header, rows, [0, 1, 2, 7], [0, 2, 7])
 
 
 def audit_sections(shown: norms.Shown, t: tx.Texts) -> list[dict[str, Any]]:

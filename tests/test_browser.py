@@ -89,16 +89,23 @@ def _fresh(browser: Browser) -> None:
     browser.events.clear()
 
 
-def test_map_offline_draws_layers_and_legend_and_runs_no_names(tmp_path, browser, xss_case):
-    plan, districts, _ = xss_case
-    path = write_map(plan, tmp_path / "map.html", districts=districts, basemap="none")
+def _probed(browser: Browser, path: Path, shot: str) -> dict:
+    """Open a map, open every popup and tooltip, save a screenshot; check that no name
+    ran as code, no image came in through a popup and the console has no errors."""
     _fresh(browser)
     browser.open(path)
     state = browser.eval(PROBE)
-    browser.screenshot(ARTIFACTS / "map.png")
+    browser.screenshot(ARTIFACTS / shot)
     assert state["xss"] is None, "a name ran as code"
     assert state["imgs"] == 0
     assert browser.errors() == []
+    return state
+
+
+def test_map_offline_draws_layers_and_legend_and_runs_no_names(tmp_path, browser, xss_case):
+    plan, districts, _ = xss_case
+    path = write_map(plan, tmp_path / "map.html", districts=districts, basemap="none")
+    state = _probed(browser, path, "map.png")
     expected = [
         "Districts: share covered",
         "5-minute walk",
@@ -190,13 +197,7 @@ def test_report_offline_shows_sections_map_and_runs_no_names(tmp_path, browser, 
 def test_compliance_map_offline_opens_every_popup_and_runs_no_names(tmp_path, browser):
     a = auditcase.case(xss=True)
     path = save_map(a.explore(basemap="none", lang="zh"), tmp_path / "compliance-map.html")
-    _fresh(browser)
-    browser.open(path)
-    state = browser.eval(PROBE)
-    browser.screenshot(ARTIFACTS / "compliance-map-zh.png")
-    assert state["xss"] is None, "a name ran as code"
-    assert state["imgs"] == 0
-    assert browser.errors() == []
+    state = _probed(browser, path, "compliance-map-zh.png")
     expected = ["社区规范达标情况", "街道规范达标情况", "参评设施"]
     assert state["layers"] == expected
     assert state["control"] == expected
