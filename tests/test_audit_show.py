@@ -294,3 +294,18 @@ def test_plan_from_an_audit_before_and_after(audit_plan) -> None:
 def test_audit_map_of_something_else_is_refused_clearly() -> None:
     with pytest.raises(ParameterError, match=r"expected a siting\.Audit .*not GeoDataFrame"):
         audit_map(gpd.GeoDataFrame())
+
+
+def test_units_shift_to_gcj02_on_amap(audit) -> None:
+    from siting.io.datum import wgs84_to_gcj02
+
+    def corner(payload: dict) -> tuple[float, float]:
+        feature = popups(payload, "Communities: norms met")["A"]
+        return tuple(feature["g"]["coordinates"][0][0])
+
+    wgs = audit.explore(basemap="none").payload
+    gcj = audit.explore(basemap="amap").payload
+    expected = wgs84_to_gcj02(*corner(wgs))
+    assert corner(gcj) == pytest.approx((float(expected[0]), float(expected[1])), abs=2e-5)
+    assert corner(gcj) != pytest.approx(corner(wgs), abs=1e-3)  # hundreds of metres apart
+    assert "Overlays shifted to GCJ-02 to match the basemap." in gcj["legend"]["notes"]
