@@ -138,18 +138,35 @@ def district_bars(
     target: float | None = None,
 ) -> str:
     """Share covered per district, today and with the plan (horizontal bars)."""
+    series = [(before, labels["today"]), (after, labels["plan"])]
+    return share_bars("districts", names, series, target)
+
+
+def share_bars(
+    name: str,
+    names: Sequence[str],
+    series: Sequence[tuple[np.ndarray, str]],
+    target: float | None = None,
+) -> str:
+    """Shares (0–1) per row as horizontal bars, one bar per ``(values, label)`` series
+    (grey, then blue: today, with the plan), a dotted line at ``target``; ``name`` keeps
+    the chart's ids apart from the others'."""
     n = len(names)
-    with mpl.rc_context(_rc("districts")):
-        fig = _figure("districts", 6.4, 0.9 + 0.28 * n)
+    colours = (TODAY, PLAN) if len(series) == 2 else (PLAN,) * len(series)
+    height = 0.8 / len(series)
+    with mpl.rc_context(_rc(name)):
+        fig = _figure(name, 6.4, 0.9 + 0.28 * n * max(1.0, len(series) / 2))
         ax = fig.add_subplot()
         y = np.arange(n)[::-1]
-        ax.barh(y + 0.2, before, height=0.4, color=TODAY, label=labels["today"])
-        ax.barh(y - 0.2, after, height=0.4, color=PLAN, label=labels["plan"])
+        for k, ((values, label), colour) in enumerate(zip(series, colours, strict=True)):
+            offset = 0.4 - height * (k + 0.5)
+            ax.barh(y + offset, values, height=height, color=colour, label=label)
         if target is not None:
             ax.axvline(target, color=TARGET, lw=0.8, ls=":")
         ax.set_yticks(y, [str(v) for v in names])
         _percent_axis(ax.xaxis)
         ax.set_xlim(0, 1.0)
         ax.grid(axis="y", visible=False)
-        fig.legend(loc="outside upper right", ncols=2, frameon=False)
-        return to_svg(fig, "districts")
+        if len(series) > 1:
+            fig.legend(loc="outside upper right", ncols=len(series), frameon=False)
+        return to_svg(fig, name)

@@ -26,8 +26,12 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import jinja2
 import numpy as np
+import pandas as pd
 
 from . import charts
+from . import report_audit as ra
+from .errors import ParameterError
+from .maps import norms
 from .maps import text as tx
 from .maps.build import DEFAULT_CIRCLE_M, model_name, plan_headline, plan_map, threshold_text
 from .maps.tables import district_table, site_table, with_districts
@@ -55,6 +59,12 @@ PACKAGES = (
 MAX_SITE_ROWS = 50
 #: most districts drawn in the bar chart (lowest share after the plan first)
 MAX_DISTRICT_BARS = 40
+#: the coverage curve's bound: nonzeros x points x subgradient steps it may take (about
+#: 2 s at 1.2e8 nonzeros per second), at most this many steps per point, and a cap in
+#: seconds (work seconds, see siting.optimize.clock)
+CURVE_BOUND_WORK = 2.5e8
+MAX_BOUND_STEPS = 100
+CURVE_TIME_LIMIT_S = 30.0
 
 
 # ---------------------------------------------------------------------- sections
@@ -154,14 +164,65 @@ def _fmt(v: float | None) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:,.4g}"
 
 
-def curve_section(plan: Plan, t: tx.Texts, max_new: int | None = None) -> dict[str, Any]:
-    """The coverage curve (greedy share and bound against new sites), with the plan."""
-    from .plan import coverage_curve
+def curve_steps(plan: Plan) -> int:
+    """New sites on the report's coverage curve: 1.5 × the plan's, at least 10."""
+    return max(10, math.ceil(1.5 * plan.summary()["new_sites"]))
 
+
+def bound_steps(nonzeros: int, points: int) -> int:
+    """Subgradient steps per point of the curve's bound: as many as
+    :data:`CURVE_BOUND_WORK` allows for ``points`` points of a ``nonzeros`` matrix,
+    between 1 and :data:`MAX_BOUND_STEPS`."""
+    per_step = max(1, nonzeros) * max(1, points)
+    return int(np.clip(CURVE_BOUND_WORK // per_step, 1, MAX_BOUND_STEPS))
+
+
+def report_curve(
+    plan: Plan, max_new: int | None = None, *, steps: int | None = None
+) -> pd.DataFrame:
+    """The report's coverage curve: greedy share and a proven upper bound at every number
+    of new sites from 0 to ``max_new`` (default :func:`curve_steps`).
+
+    The same greedy plans as :func:`siting.coverage_curve`; its bound (a Lagrangian bound,
+    :func:`siting.optimize.coverage_curve`) takes ``steps`` subgradient steps per point
+    (default :func:`bound_steps`: the full 100 on small cities, fewer on large ones, so
+    that the report takes seconds). Every bound is proven; fewer steps make it looser,
+    never wrong. Columns: ``new_sites``, ``covered`` (persons), ``share``, ``bound``
+    (persons), ``bound_share``; ``attrs["bound_steps"]``.
+    """
+    from .optimize import CoverageProblem, coverage_curve
+
+    cov = plan.coverage
+    max_new = curve_steps(plan) if max_new is None else int(max_new)
+    cover = cov.matrix(plan.minutes)
+    steps = bound_steps(cover.nnz, max_new + 1) if steps is None else int(steps)
+    problem = CoverageProblem(
+        cover=cover,
+        weight=cov.population,
+        existing=cov.existing,
+        cost=cov.sites["cost"].to_numpy(float),
+    )
+    raw = coverage_curve(problem, max_new, iterations=steps, time_limit=CURVE_TIME_LIMIT_S)
+    total = float(cov.population.sum())
+    out = pd.DataFrame(
+        {
+            "new_sites": raw["new_sites"].to_numpy(),
+            "covered": raw["covered_weight"].to_numpy(float),
+            "share": raw["covered_share"].to_numpy(float),
+            "bound": raw["bound"].to_numpy(float),
+        }
+    )
+    out["bound_share"] = out["bound"] / total if total > 0 else 1.0
+    out.attrs["bound_steps"] = steps
+    return out
+
+
+def curve_section(
+    plan: Plan, t: tx.Texts, max_new: int | None = None, steps: int | None = None
+) -> dict[str, Any]:
+    """The coverage curve (greedy share and bound against new sites), with the plan."""
     s = plan.summary()
-    if max_new is None:
-        max_new = max(10, math.ceil(1.5 * s["new_sites"]))
-    curve = coverage_curve(plan.coverage, max_new, minutes=plan.minutes)
+    curve = report_curve(plan, max_new, steps=steps)
     labels = {
         "x": t["report.curve_x"],
         "y": t["report.curve_y"],
@@ -171,7 +232,8 @@ def curve_section(plan: Plan, t: tx.Texts, max_new: int | None = None) -> dict[s
     }
     target = plan.params.get("target") if plan.model == "target" else None
     svg = charts.coverage_curve(curve, (s["new_sites"], s["covered_share_after"]), labels, target)
-    return {"id": "curve", "title": t["report.curve"], "note": t["report.curve_note"], "svg": svg}
+    note = t["report.curve_note"] + " " + t("report.curve_steps", steps=curve.attrs["bound_steps"])
+    return {"id": "curve", "title": t["report.curve"], "note": note, "svg": svg}
 
 
 def _walk_edges(limit_m: float) -> np.ndarray:
@@ -390,21 +452,84 @@ def _template() -> jinja2.Template:
     return env.from_string(source)
 
 
-def _map_part(plan: Plan, map: Any, options: dict[str, Any]) -> dict[str, Any] | None:
-    """``{"srcdoc": html}`` for an embedded map, ``{"src": link}`` for a linked one."""
+def _map_part(build: Any, map: Any) -> dict[str, Any] | None:
+    """``{"srcdoc": html}`` for an embedded map (``build()`` makes it), ``{"src": link}``
+    for a linked one."""
     if map is None or map is False:
         return None
     if map is True or map == "embed":
         from .maps import map_html
 
-        return {"srcdoc": map_html(plan_map(plan, **options))}
+        return {"srcdoc": map_html(build())}
     return {"src": str(map)}
 
 
+def _plan_and_audit(plan: Any, audit: Any) -> tuple[Plan | None, norms.Shown | None]:
+    """The plan (None for a report of an audit alone) and the audit as shown."""
+    from .plan import Plan
+
+    if plan is not None and not isinstance(plan, Plan):  # st.report(audit, ...)
+        if audit is not None:
+            msg = "report: give the plan first and audit= second, or an audit alone."
+            raise ParameterError(msg)
+        plan, audit = None, plan
+    if plan is None and audit is None:
+        msg = "report: give a plan (st.solve(...)), an audit (st.audit(...)) or both."
+        raise ParameterError(msg)
+    return plan, None if audit is None else norms.Shown.of(audit)
+
+
+def _plan_page(plan: Plan, shown: norms.Shown | None, t: tx.Texts, o: dict[str, Any]) -> dict:
+    """Headline, sections, parameters and map of a report of a plan (and its audit)."""
+    plan = with_districts(plan, o["districts"])
+    circle = o["circle"]
+    options = {
+        "basemap": o["basemap"],
+        "lang": t.lang,
+        "assets": o["assets"],
+        "districts": o["districts"],
+        "circle_m": circle.limit_m if circle is not None else DEFAULT_CIRCLE_M,
+        "audit": None if shown is None else (shown.plan or shown.audit),
+    }
+    sections = [
+        curve_section(plan, t, o["curve_max_new"], o["curve_bound_steps"]),
+        walk_section(plan, t),
+        district_section(plan, t, o["districts"]),
+        sites_section(plan, t),
+        compare_section(plan, circle, t),
+    ]
+    if shown is not None:
+        sections += ra.audit_sections(shown, t)
+    return {
+        "title": t["report.title"],
+        "head": headline(plan, t),
+        "sections": sections,
+        "parameters": parameters(plan),
+        "map": _map_part(lambda: plan_map(plan, **options), o["map"]),
+    }
+
+
+def _audit_page(shown: norms.Shown, t: tx.Texts, o: dict[str, Any]) -> dict:
+    """Headline, sections, parameters and map of a report of an audit alone."""
+    from .maps import audit_map
+
+    source = shown.plan or shown.audit
+    options = {"basemap": o["basemap"], "lang": t.lang, "assets": o["assets"]}
+    return {
+        "title": t["report.audit_title"],
+        "head": ra.audit_head(shown, t),
+        "sections": ra.audit_sections(shown, t),
+        "parameters": ra.audit_parameters(shown),
+        "map": _map_part(lambda: audit_map(source, **options), o["map"]),
+        "footer": "report.audit_footer",
+    }
+
+
 def report(
-    plan: Plan,
+    plan: Any = None,
     path: str | os.PathLike | None = None,
     *,
+    audit: Any = None,
     circle: Coverage | None = None,
     inputs: Mapping[str, str | os.PathLike | Sequence[str | os.PathLike]] | None = None,
     districts: gpd.GeoDataFrame | str | os.PathLike | None = None,
@@ -414,17 +539,24 @@ def report(
     assets: str = "inline",
     title: str | None = None,
     curve_max_new: int | None = None,
+    curve_bound_steps: int | None = None,
     force: bool = False,
 ) -> str | Path:
-    """A self-contained HTML report of ``plan``.
+    """A self-contained HTML report of ``plan`` (and of a norm audit), or of an audit.
 
     Parameters
     ----------
     plan
-        A :class:`siting.Plan`.
+        A :class:`siting.Plan`; or an audit (``st.report(audit, ...)``: a report of the
+        audit alone, titled "Norm audit").
     path
         Where to write it (atomically; refuses to overwrite without ``force``). None:
         return the HTML text.
+    audit
+        A norm audit (:func:`siting.audit`) or the plan from one (``audit.plan(...)``):
+        adds the compliance sections (pass rates per rule, the life circles, the
+        compliance table; before → after for a plan from the audit) and the compliance
+        layer to the map.
     circle
         A straight-line coverage of the same demand and sites (``st.coverage(None, ...,
         mode="circle", threshold_m=1000)``) for the network/circle comparison.
@@ -442,10 +574,14 @@ def report(
     basemap, assets
         The embedded map's options (see :func:`siting.maps.plan_map`).
     title
-        The report's title (default "Siting plan").
+        The report's title (default "Siting plan", or "Norm audit").
     curve_max_new
         Largest number of new sites on the coverage curve (default 1.5 × the plan's,
         at least 10).
+    curve_bound_steps
+        Subgradient steps per point of the curve's proven upper bound (default: up to
+        100, fewer on large cities so that the report takes seconds; see
+        :func:`report_curve`).
     force
         Overwrite an existing ``path``.
 
@@ -456,33 +592,28 @@ def report(
     t = tx.texts(lang)
     if path is not None:
         check_writable(path, force=force)
-    plan = with_districts(plan, districts)
-    head = headline(plan, t)
-    circle_m = circle.limit_m if circle is not None else DEFAULT_CIRCLE_M
+    plan, shown = _plan_and_audit(plan, audit)
     options = {
-        "basemap": basemap,
-        "lang": lang,
-        "assets": assets,
+        "circle": circle,
         "districts": districts,
-        "circle_m": circle_m,
+        "map": map,
+        "basemap": basemap,
+        "assets": assets,
+        "curve_max_new": curve_max_new,
+        "curve_bound_steps": curve_bound_steps,
     }
+    if plan is not None:
+        part = _plan_page(plan, shown, t, options)
+    else:
+        part = _audit_page(shown, t, options)
     page = {
+        **part,
         "lang": "zh-CN" if lang == "zh" else "en",
-        "title": title or t["report.title"],
+        "title": title or part["title"],
         "t": t,
-        "head": head,
-        "sections": [
-            curve_section(plan, t, curve_max_new),
-            walk_section(plan, t),
-            district_section(plan, t, districts),
-            sites_section(plan, t),
-            compare_section(plan, circle, t),
-        ],
         "inputs": inputs_section(inputs, t),
-        "parameters": parameters(plan),
         "versions": versions(),
-        "map": _map_part(plan, map, options),
-        "footer": t("report.footer", version=versions()[1][1]),
+        "footer": t(part.get("footer", "report.footer"), version=versions()[1][1]),
     }
     html = _template().render(**page)
     if path is None:

@@ -390,9 +390,11 @@ def run_audit(
     ``existing``), the units and, when a life circle, a walk attribution or a plan needs
     walking distances, the network (``network``, ``coverage.speed_kmh``). Writes
     ``compliance.csv``, ``by_unit.csv``, ``life_circle.csv`` (UTF-8 with BOM),
-    ``units.gpkg`` and ``audit.json`` into ``output.dir`` (and, with ``audit.plan``,
-    ``plan_compliance.csv`` and ``plan_sites.gpkg``). Outputs are checked before any data
-    is read; existing files are kept unless ``force``.
+    ``units.gpkg``, ``audit.json``, ``compliance-map.html`` (the units coloured by the norms
+    met) and ``compliance-report.html`` (the compliance sections, linking the map) into
+    ``output.dir`` (and, with ``audit.plan``, ``plan_compliance.csv`` and
+    ``plan_sites.gpkg``; the map and report then show before → after). Outputs are
+    checked before any data is read; existing files are kept unless ``force``.
     """
     from .compliance import audit as run
 
@@ -443,6 +445,8 @@ def run_audit(
     out = AuditResult(spec.name, result, plan, timings)
     if write:
         out.outputs.update(stage("outputs", lambda: _audit_write(a, result, plan, force)))
+        pages = stage("map and report", lambda: _audit_pages(spec, plan or result, force))
+        out.outputs.update(pages)
     return out
 
 
@@ -542,6 +546,42 @@ def _audit_coverage(spec, demand, facilities):
         speed_kmh=speed,
         max_snap_m=spec.max_snap_m,
     )
+
+
+#: the audit's map and report in ``output.dir`` (names also in scenario_spec._AUDIT_OUTPUTS)
+AUDIT_MAP, AUDIT_REPORT = "compliance-map.html", "compliance-report.html"
+
+
+def _audit_pages(spec, shown, force: bool) -> dict[str, Path]:
+    """``compliance-map.html`` and ``compliance-report.html`` (linking the map), with the
+    scenario's map options (``output.basemap``/``lang``/``assets`` where the scenario
+    has them), atomically."""
+    from .maps import save_map
+    from .report import report
+
+    folder = spec.audit.output_dir
+    options = dict(getattr(spec, "map_options", None) or {})
+    written = {"audit map": save_map(shown.explore(**options), folder / AUDIT_MAP, force=force)}
+    inputs = _audit_inputs(spec, shown)
+    written["audit report"] = report(
+        shown, folder / AUDIT_REPORT, map=AUDIT_MAP, inputs=inputs, force=force, **options
+    )
+    return written
+
+
+def _audit_inputs(spec, shown) -> dict[str, Path]:
+    """The audit's input files by role, for the report's table of inputs and hashes."""
+    a = spec.audit
+    files = {"population": spec.population.path}
+    if getattr(shown, "before", shown).inputs.coverage is not None:  # walked on the network
+        files["network"] = spec.network.path
+    facilities = a.facilities or spec.existing
+    if facilities is not None:
+        files["facilities"] = facilities.path
+    files.update({level: src.path for level, src in a.units.items() if src.path is not None})
+    if a.preset.path is not None:
+        files["preset"] = a.preset.path
+    return {role: path for role, path in files.items() if path is not None}
 
 
 def _audit_write(a, result, plan, force: bool) -> dict[str, Path]:

@@ -927,7 +927,15 @@ _AUDIT_PLAN = frozenset(
     {"station_type", "floor_area_m2", "coverage_target", "minutes", "unit", "by", "time_limit"}
 )
 #: files :meth:`siting.Audit.to_file` and :meth:`siting.compliance.AuditPlan.to_file` write
-_AUDIT_OUTPUTS = ("compliance.csv", "by_unit.csv", "life_circle.csv", "units.gpkg", "audit.json")
+_AUDIT_OUTPUTS = (
+    "compliance.csv",
+    "by_unit.csv",
+    "life_circle.csv",
+    "units.gpkg",
+    "audit.json",
+    "compliance-map.html",
+    "compliance-report.html",
+)
 _AUDIT_PLAN_OUTPUTS = ("plan_compliance.csv", "plan_sites.gpkg")
 
 

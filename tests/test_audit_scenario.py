@@ -6,6 +6,8 @@ box), one sub-district (the box), four facilities placed by hand.
 
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ import pyrosm
 import pytest
 import shapely
 import yaml
+from test_maps import payload_from_html
 
 import siting as st
 from siting.cli import main
@@ -87,8 +90,30 @@ def test_audit_section_runs_and_writes_excel_readable_tables(tmp_path):
     assert {"by_unit.csv", "life_circle.csv", "units.gpkg", "audit.json"} <= {
         p.name for p in out.iterdir()
     }
+    # the map of the audit and its report, which links it
+    page = (out / "compliance-report.html").read_text(encoding="utf-8")
+    assert '<iframe title="Map" src="compliance-map.html">' in page
+    assert re.findall(r'<section id="([^"]+)"', page) == [
+        "headline", "map", "audit", "compliance", "inputs",
+    ]  # fmt: skip
+    assert "facilities.csv" in page and "communities.geojson" in page  # inputs, hashed
+    names = [
+        s["name"] for s in payload_from_html((out / "compliance-map.html").read_text())["layers"]
+    ]
+    assert names == ["Communities: norms met", "Sub-districts: norms met", "Facilities audited"]
     with pytest.raises(st.OutputExistsError):
         run_audit(path)
+
+
+def test_the_map_and_report_are_checked_before_any_work(tmp_path):
+    path = _scenario(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "compliance-map.html").write_text("mine")
+    with pytest.raises(st.OutputExistsError, match=r"compliance-map\.html"):
+        run_audit(path)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["compliance-map.html"]
+    run_audit(path, force=True)
+    assert (tmp_path / "out" / "compliance-map.html").read_text() != "mine"
 
 
 def test_life_circles_agree_with_an_independent_coverage(tmp_path):
@@ -147,6 +172,9 @@ def test_cli_audit_plan_and_force(tmp_path, capsys):
     assert main(["audit", path]) == 1  # outputs exist
     assert "already exists" in capsys.readouterr().err
     assert main(["audit", "--force", "-q", path]) == 0
+    page = (tmp_path / "out" / "compliance-report.html").read_text(encoding="utf-8")
+    assert "Figures that the plan changes read before → after." in page
+    assert "New stations" in (tmp_path / "out" / "compliance-map.html").read_text()
 
 
 def test_audit_section_errors_name_the_key(tmp_path):

@@ -2,8 +2,9 @@
 
 What is checked comes from the live page (DOM and JavaScript state), not the HTML
 source: no console errors, the layers and legend drawn, and that names carrying script
-(``tests/mapcase.py``: a facility, a candidate and a district) never run when their
-popups and tooltips show. Screenshots go to ``tests/artifacts/`` (git-ignored).
+(``tests/mapcase.py``: a facility, a candidate and a district; ``tests/auditcase.py``: a
+community and a facility of the norm audit) never run when their popups and tooltips
+show. Screenshots go to ``tests/artifacts/`` (git-ignored).
 
 Skipped when no Chromium is installed (``apt-get install chromium``; ``.ci/run`` does it).
 """
@@ -13,10 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import auditcase
 import mapcase
 import pytest
 
-from siting.maps import write_map
+from siting.maps import save_map, write_map
 from siting.maps._chromium import Browser, find_chromium
 from siting.report import report
 
@@ -87,16 +89,23 @@ def _fresh(browser: Browser) -> None:
     browser.events.clear()
 
 
-def test_map_offline_draws_layers_and_legend_and_runs_no_names(tmp_path, browser, xss_case):
-    plan, districts, _ = xss_case
-    path = write_map(plan, tmp_path / "map.html", districts=districts, basemap="none")
+def _probed(browser: Browser, path: Path, shot: str) -> dict:
+    """Open a map, open every popup and tooltip, save a screenshot; check that no name
+    ran as code, no image came in through a popup and the console has no errors."""
     _fresh(browser)
     browser.open(path)
     state = browser.eval(PROBE)
-    browser.screenshot(ARTIFACTS / "map.png")
+    browser.screenshot(ARTIFACTS / shot)
     assert state["xss"] is None, "a name ran as code"
     assert state["imgs"] == 0
     assert browser.errors() == []
+    return state
+
+
+def test_map_offline_draws_layers_and_legend_and_runs_no_names(tmp_path, browser, xss_case):
+    plan, districts, _ = xss_case
+    path = write_map(plan, tmp_path / "map.html", districts=districts, basemap="none")
+    state = _probed(browser, path, "map.png")
     expected = [
         "Districts: share covered",
         "5-minute walk",
@@ -137,38 +146,49 @@ def test_map_without_tiles_still_draws_the_data(tmp_path, browser, xss_case):
     assert state["xss"] is None
 
 
-def test_report_offline_shows_sections_map_and_runs_no_names(tmp_path, browser, xss_case):
-    plan, districts, circle = xss_case
-    path = report(
-        plan, tmp_path / "report.html", districts=districts, circle=circle, basemap="none"
-    )
-    _fresh(browser)
-    browser.open(path)
-    state = browser.eval(
-        """
+#: a report's state once its embedded map has drawn: names that ran, sections, charts,
+#: the map's layers and the first column of each table body (by section id)
+REPORT_PROBE = """
 (async () => {
   await new Promise((resolve) => setTimeout(resolve, 500));
   const frame = document.querySelector("#map iframe").contentWindow;
-  const rows = Array.from(document.querySelectorAll("#districts tbody tr"));
+  const column = {};
+  for (const s of document.querySelectorAll("section")) {
+    column[s.id] = Array.from(s.querySelectorAll("tbody tr")).map((r) => r.cells[0].textContent);
+  }
   return {
     xss: window.__xss === undefined ? null : window.__xss,
     frameXss: frame.__xss === undefined ? null : frame.__xss,
     sections: Array.from(document.querySelectorAll("section")).map((s) => s.id),
     svgs: document.querySelectorAll("section svg").length,
-    mapLayers: Object.keys(frame.siting.maps[0].layers).length,
-    districts: rows.map((r) => r.cells[0].textContent),
-    sites: Array.from(document.querySelectorAll("#sites tbody tr"))
-      .map((r) => r.cells[0].textContent),
+    mapLayers: Object.keys(frame.siting.maps[0].layers),
+    column: column,
+    text: document.body.textContent,
   };
 })()
 """
-    )
+
+
+def _report_state(browser: Browser, path: Path, shot: str) -> dict:
+    """Open a report, read :data:`REPORT_PROBE`, save a screenshot; no console errors and
+    no name ran as code, in the page or in its map."""
+    _fresh(browser)
+    browser.open(path)
+    state = browser.eval(REPORT_PROBE)
     height = browser.eval("document.documentElement.scrollHeight")
-    browser.screenshot(
-        ARTIFACTS / "report.png", clip={"x": 0, "y": 0, "width": 1000, "height": min(height, 4000)}
-    )
+    clip = {"x": 0, "y": 0, "width": 1000, "height": min(height, 4000)}
+    browser.screenshot(ARTIFACTS / shot, clip=clip)
     assert browser.errors() == []
     assert state["xss"] is None and state["frameXss"] is None
+    return state
+
+
+def test_report_offline_shows_sections_map_and_runs_no_names(tmp_path, browser, xss_case):
+    plan, districts, circle = xss_case
+    path = report(
+        plan, tmp_path / "report.html", districts=districts, circle=circle, basemap="none"
+    )
+    state = _report_state(browser, path, "report.png")
     assert state["sections"] == [
         "headline",
         "map",
@@ -180,6 +200,36 @@ def test_report_offline_shows_sections_map_and_runs_no_names(tmp_path, browser, 
         "inputs",
     ]
     assert state["svgs"] == 3
-    assert state["mapLayers"] == 7
-    assert mapcase.XSS_DISTRICT in state["districts"]
-    assert json.dumps(state["sites"]).count("candidate") >= 1
+    assert len(state["mapLayers"]) == 7
+    assert mapcase.XSS_DISTRICT in state["column"]["districts"]
+    assert json.dumps(state["column"]["sites"]).count("candidate") >= 1
+
+
+def test_compliance_map_offline_opens_every_popup_and_runs_no_names(tmp_path, browser):
+    a = auditcase.case(xss=True)
+    path = save_map(a.explore(basemap="none", lang="zh"), tmp_path / "compliance-map.html")
+    state = _probed(browser, path, "compliance-map-zh.png")
+    expected = ["社区规范达标情况", "街道规范达标情况", "参评设施"]
+    assert state["layers"] == expected
+    assert state["control"] == expected
+    for label in ("全部达标", "1 项未达标", "2 项未达标", "无法判定（数据缺失）", "参评设施"):
+        assert label in state["legend"]
+    shown = "\n".join(state["shown"])
+    assert auditcase.XSS_UNIT in shown  # the community's popup and tooltip, as text
+    assert mapcase.XSS_SITE in shown  # the facility's
+    assert "660 平方米（要求 900 平方米），缺 240 平方米" in shown  # A's floor area
+    assert "5 人（要求 8 人），缺 3 人" in shown  # B's staff
+
+
+def test_audit_report_offline_shows_its_sections_and_map(tmp_path, browser):
+    a = auditcase.case(xss=True)
+    path = report(a, tmp_path / "compliance-report.html", basemap="none")
+    state = _report_state(browser, path, "compliance-report.png")
+    assert state["sections"] == ["headline", "map", "audit", "life-circles", "compliance", "inputs"]
+    assert state["svgs"] == 1
+    assert state["mapLayers"] == [
+        "Communities: norms met",
+        "Sub-districts: norms met",
+        "Facilities audited",
+    ]
+    assert auditcase.XSS_UNIT in state["text"]  # in the compliance table, as text

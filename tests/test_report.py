@@ -192,3 +192,37 @@ def test_walk_histogram_counts_every_resident(case) -> None:
     inside = np.isfinite(walk)
     hist, _ = np.histogram(walk[inside], bins=edges, weights=cov.population[inside])
     assert hist.sum() + cov.population[~inside].sum() == pytest.approx(cov.population.sum())
+
+
+@pytest.mark.parametrize("steps", [1, None])
+def test_curve_bound_holds_against_brute_force(case, steps) -> None:
+    """At every number of new sites the report's curve is greedy <= best <= bound, the
+    best found by trying every set of candidates (few steps: looser, never wrong)."""
+    from itertools import combinations
+
+    from siting.report import report_curve
+
+    plan, _, _ = case
+    cov = plan.coverage
+    A = cov.matrix(plan.minutes).tocsc()
+    pop = cov.population
+    today = cov.covered(None, plan.minutes)
+    candidates = np.flatnonzero(~cov.existing)
+    curve = report_curve(plan, 3, steps=steps)
+    assert curve.attrs["bound_steps"] == (1 if steps == 1 else 100)
+    for p in range(4):
+        best = max(
+            pop[today | (A[:, list(c)].sum(axis=1).A1 > 0)].sum()
+            for c in combinations(candidates, p)
+        )
+        row = curve.iloc[p]
+        assert row["covered"] <= best + 1e-6
+        assert row["bound"] >= best - 1e-6
+
+
+def test_curve_bound_effort_shrinks_with_the_city() -> None:
+    from siting.report import MAX_BOUND_STEPS, bound_steps
+
+    assert bound_steps(2_000, 11) == MAX_BOUND_STEPS  # a small city: the full bound
+    assert bound_steps(3_086_156, 265) == 1  # central Wuhan: one step per point
+    assert 1 < bound_steps(100_000, 100) < MAX_BOUND_STEPS

@@ -26,7 +26,8 @@
     });
   }
 
-  /* A popup: a title and [label, value] rows, all as text. */
+  /* A popup: a title and [label, value] rows, all as text (a row whose value is ""
+   * is a heading). */
   function card(title, rows) {
     var box = el("div", "siting-card");
     if (title) box.appendChild(el("div", "siting-card-title", title));
@@ -34,8 +35,15 @@
       var table = el("table");
       rows.forEach(function (r) {
         var tr = el("tr");
-        tr.appendChild(el("th", null, r[0]));
-        tr.appendChild(el("td", null, r[1]));
+        if (r[1] === "") {
+          // a row without a value heads the rows after it
+          var th = el("th", "siting-card-section", r[0]);
+          th.colSpan = 2;
+          tr.appendChild(th);
+        } else {
+          tr.appendChild(el("th", null, r[0]));
+          tr.appendChild(el("td", null, r[1]));
+        }
         table.appendChild(tr);
       });
       box.appendChild(table);

@@ -177,6 +177,15 @@ class Audit:
             f"unit rows: {rows or 'none'}; rules failing: {len(s['rules_failed'])})"
         )
 
+    def explore(self, *, basemap: str = "osm", lang: str = "en", **kwargs: Any):
+        """Map of the audit: units coloured by the norms they meet, each unit's shortfall
+        in its popup, and the facilities (:func:`siting.maps.audit_map`; ``basemap``,
+        ``lang`` ``"en"``/``"zh"``, ``assets``, ``facilities``, ``title`` and
+        :class:`folium.Map` options)."""
+        from ..maps import audit_map
+
+        return audit_map(self, basemap=basemap, lang=lang, **kwargs)
+
     # ------------------------------------------------------------------ planning / files
     def plan(self, coverage: Coverage | None = None, **kwargs: Any):
         """Sites that close the deficits: see :func:`siting.audit.plan.plan_from_audit`."""

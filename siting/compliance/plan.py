@@ -85,6 +85,14 @@ class AuditPlan:
             f"{s['rows_still_failing']} still failing)"
         )
 
+    def explore(self, *, basemap: str = "osm", lang: str = "en", **kwargs: Any):
+        """Map of the audit after the plan (each changed figure ``before → after``) with
+        the new stations: :func:`siting.maps.audit_map`, same options as
+        :meth:`siting.Audit.explore`."""
+        from ..maps import audit_map
+
+        return audit_map(self, basemap=basemap, lang=lang, **kwargs)
+
     def to_file(self, directory: str | os.PathLike, *, force: bool = False) -> dict[str, Path]:
         """Write ``plan_compliance.csv`` (before → after, UTF-8 with BOM) and
         ``plan_sites.gpkg`` (the new stations) into ``directory``."""

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 import folium
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from ..io._tables import load_districts
 from ..output import atomic_write_text, check_writable
 from . import layers as ly
+from . import norms
 from . import text as tx
 from .basemaps import basemap as get_basemap
 from .basemaps import check_assets
@@ -106,7 +108,7 @@ def _service_areas(plan: Plan, areas: Any) -> gpd.GeoDataFrame | None:
 
 
 def _district_layers(
-    plan: Plan, districts: Any, display: Display, t: tx.Texts
+    plan: Plan, districts: Any, display: Display, t: tx.Texts, *, show: bool = True
 ) -> tuple[list[ly.Layer], list[str]]:
     """The district layer (with ``districts=`` polygons), or a note why there is none."""
     if districts is None:
@@ -117,7 +119,54 @@ def _district_layers(
     polygons = load_districts(districts)
     table = district_table(plan, polygons)
     check_district_names(table, polygons)
-    return [ly.district_polygons(polygons, table, display, t)], []
+    return [ly.district_polygons(polygons, table, display, t, show=show)], []
+
+
+def compliance_layers(
+    shown: norms.Shown, display: Display, t: tx.Texts, units: gpd.GeoDataFrame | None = None
+) -> list[ly.Layer]:
+    """One compliance layer per unit level given: the smallest (communities) shown with
+    the legend, the larger ones (sub-districts, districts) in the layer box. ``units``:
+    the audit's :attr:`~siting.Audit.units` when already at hand."""
+    units = shown.audit.units if units is None else units
+    levels = [lv for lv in norms.UNIT_LEVELS if lv in shown.audit.inputs.units]
+    layers = []
+    for k, level in enumerate(levels):
+        name = t("layer.compliance", units=norms.unit_level_name(level, t, plural=True))
+        cards = norms.unit_cards(shown, level, t)
+        mine = units[units["unit_level"] == level]
+        layers.append(
+            ly.compliance_polygons(mine, cards, name, display, t, show=k == 0, legend=k == 0)
+        )
+    return layers
+
+
+def _facility_layers(shown: norms.Shown, display: Display, t: tx.Texts) -> list[ly.Layer]:
+    """The audited facilities and, for a plan from the audit, its new stations."""
+    fac = shown.audit.facilities
+    types = shown.preset.known_types
+    names = {k: norms.type_name(k, t, types) for k in fac["type"].astype(str).unique()}
+    labels = fac["type"].astype(str).map(names).to_numpy()
+    if shown.before is None:
+        return [ly.facility_points(fac, labels, display, t)]
+    n = len(shown.before.facilities)
+    new = fac.iloc[n:].assign(step=shown.new_sites["step"].to_numpy())
+    return [
+        ly.facility_points(fac.iloc[:n], labels[:n], display, t),
+        ly.facility_points(new, labels[n:], display, t, new=True),
+    ]
+
+
+def _units_view(
+    shown: norms.Shown, units: gpd.GeoDataFrame, display: Display
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corners of the units' outlines (else the facilities) in display lon/lat."""
+    if len(units):
+        box = shapely.bounds(display.geoms(units))
+        box = box[np.isfinite(box).all(axis=1)]
+        return np.r_[box[:, 0], box[:, 2]], np.r_[box[:, 1], box[:, 3]]
+    fac = shown.audit.facilities
+    return display.lonlat(fac) if len(fac) else (np.array([]), np.array([]))
 
 
 def _open_sites_view(plan: Plan, display: Display) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +187,7 @@ def plan_map(
     areas: bool | gpd.GeoDataFrame | None = True,
     circle_m: float | None = DEFAULT_CIRCLE_M,
     title: str | None = None,
+    audit: Any = None,
     **map_kwargs: Any,
 ) -> SitingMap:
     """Map of a plan: residents covered today / newly / not, existing and new sites,
@@ -167,6 +217,11 @@ def plan_map(
         hidden at first); None: no such layer.
     title
         A title above the legend's headline.
+    audit
+        A norm audit (:func:`siting.audit`) or the plan from one (``audit.plan(...)``):
+        adds its communities (and sub-districts, districts) coloured by the norms met,
+        with each unit's shortfall in its popup; the district layer is then hidden at
+        first (it stays in the layer box).
     **map_kwargs
         Passed to :class:`folium.Map` (``width``, ``height``, ``zoom_start``; ``tiles``
         replaces the basemap).
@@ -180,8 +235,12 @@ def plan_map(
     base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
     check_assets(assets)
     display = Display(base.datum)
-    district_parts, notes = _district_layers(plan, districts, display, t)
+    shown = None if audit is None else norms.Shown.of(audit)
+    district_parts, notes = _district_layers(plan, districts, display, t, show=shown is None)
     parts = list(district_parts)
+    if shown is not None:
+        parts += compliance_layers(shown, display, t)
+        notes.append(norms.headline(shown, t))
     area_gdf = _service_areas(plan, areas)
     if area_gdf is not None and len(area_gdf):
         parts += ly.area_polygons(area_gdf, plan.minutes, display, t)
@@ -242,6 +301,53 @@ def coverage_map(
     view = display.lonlat(cov.demand) if len(cov.demand) else (np.array([]), np.array([]))
     m = SitingMap(assets=assets, **map_kwargs)
     m.add_layers(_payload(parts, view, base, lang, _legend(headline, parts, notes)))
+    return m
+
+
+def audit_map(
+    audit: Any,
+    *,
+    basemap: str = "osm",
+    lang: str = "en",
+    assets: str = "inline",
+    facilities: bool = True,
+    title: str | None = None,
+    **map_kwargs: Any,
+) -> SitingMap:
+    """Map of a norm audit: communities (and sub-districts, districts, as further layers)
+    coloured by the norms they meet, popups with each unit's shortfall, and the facilities.
+
+    Parameters
+    ----------
+    audit
+        A :class:`siting.Audit` (``st.audit(...)``) or the plan from one
+        (``audit.plan(...)``: units after the plan, each changed figure ``before →
+        after``, the new stations as a layer).
+    basemap, lang, assets, title, **map_kwargs
+        As in :func:`plan_map`.
+    facilities
+        Draw the audited facilities (type, floor area, units in their popups); beyond
+        2,000 they start hidden (tick them in the layer box).
+
+    Returns
+    -------
+    SitingMap
+        Also ``audit.explore(...)``.
+    """
+    t = tx.texts(lang)
+    base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
+    check_assets(assets)
+    display = Display(base.datum)
+    shown = norms.Shown.of(audit)
+    units = shown.audit.units
+    parts = compliance_layers(shown, display, t, units)
+    if facilities:
+        parts += _facility_layers(shown, display, t)
+    headline = norms.headline(shown, t)
+    notes = [t["legend.datum"]] if base.datum == "gcj02" else []
+    legend = _legend(title or headline, parts, ([headline] if title else []) + notes)
+    m = SitingMap(assets=assets, **map_kwargs)
+    m.add_layers(_payload(parts, _units_view(shown, units, display), base, lang, legend))
     return m
 
 

@@ -7,8 +7,9 @@ A layer is a JSON-ready ``spec`` of one of three kinds the page's script draws
 * ``polygons``: GeoJSON geometries, each with an optional fill, popup and tooltip;
 * ``points``: sites as symbols with a tooltip (the name) and a popup.
 
-Popups are a title and ``[label, value]`` rows of plain text; the page puts them in with
-``textContent``, so no string from the data is ever read as HTML. A new layer (e.g. a
+Popups are a title and ``[label, value]`` rows of plain text (a row whose value is ``""``
+heads the rows after it); the page puts them in with ``textContent``, so no string from
+the data is ever read as HTML. A new layer (e.g. a
 compliance layer) is one more builder that returns a ``polygons`` or ``points`` spec.
 """
 
@@ -280,7 +281,12 @@ def _district_rows(row: pd.Series, t: tx.Texts) -> list[list[str]]:
 
 
 def district_polygons(
-    polygons: gpd.GeoDataFrame, table: pd.DataFrame, display: Display, t: tx.Texts
+    polygons: gpd.GeoDataFrame,
+    table: pd.DataFrame,
+    display: Display,
+    t: tx.Texts,
+    *,
+    show: bool = True,
 ) -> Layer:
     """District polygons filled by share covered after the plan, with popups."""
     polys = polygons[polygons["name"].astype(str).isin(set(table.index.astype(str)))]
@@ -296,8 +302,108 @@ def district_polygons(
         for name, row in stats.iterrows()
     ]
     style = {"color": "#404040", "weight": 1.2, "fillOpacity": 0.3}
-    spec = _polygons(t["layer.districts"], geoms, style, show=True, features=features)
+    spec = _polygons(t["layer.districts"], geoms, style, show=show, features=features)
     items = [
         _item(c, "square", label) for c, label in zip(SHARE_COLOURS, _share_labels(), strict=True)
     ]
     return Layer(spec, {"title": t["legend.districts"], "items": items})
+
+
+# ---------------------------------------------------------------------- norm audit
+#: compliance classes (:func:`siting.maps.norms.compliance_class`): every rule met,
+#: unknown, 1 / 2 / 3+ rules failed, no rule applies
+COMPLIANCE_COLOURS = ("#1a9641", "#bababa", "#fdae61", "#f46d43", "#d73027", "#f7f7f7")
+COMPLIANCE_LABELS = (
+    "compliance.pass",
+    "compliance.unknown",
+    "compliance.fail1",
+    "compliance.fail2",
+    "compliance.fail3",
+    "compliance.none",
+)
+#: the audited facilities are drawn at first only up to this many (else: in the layer box)
+MAX_SHOWN_FACILITIES = 2_000
+
+
+def compliance_legend(t: tx.Texts, classes: Sequence[int]) -> dict[str, Any]:
+    """The compliance legend: the five classes, and "no rule applies" when drawn."""
+    shown = [k for k in range(len(COMPLIANCE_COLOURS)) if k < 5 or k in set(classes)]
+    items = [_item(COMPLIANCE_COLOURS[k], "square", t[COMPLIANCE_LABELS[k]]) for k in shown]
+    return {"title": t["legend.compliance"], "items": items}
+
+
+def compliance_polygons(
+    units: gpd.GeoDataFrame,
+    cards: Sequence[Any],
+    name: str,
+    display: Display,
+    t: tx.Texts,
+    *,
+    show: bool = True,
+    legend: bool = True,
+) -> Layer:
+    """Units (polygons with a ``unit`` column) filled by compliance, with their popups.
+
+    ``cards``: :class:`siting.maps.norms.UnitCard` per unit (matched by ``unit``); units
+    whose outline is not a polygon (a hull of one or two points) are left out.
+    """
+    by_name = {c.unit: c for c in cards}
+    polys = units[
+        units.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+        & units["unit"].astype(str).isin(set(by_name))
+    ]
+    geoms = display.geoms(polys, simplify_m=5.0)
+    chosen = [by_name[str(u)] for u in polys["unit"]]
+    features = [
+        {"fill": COMPLIANCE_COLOURS[c.cls], "title": c.title, "rows": c.rows, "tip": c.tip}
+        for c in chosen
+    ]
+    weight = 1.0 if show else 2.5  # the larger units, drawn over the smaller, by outline
+    style = {"color": "#303030", "weight": weight, "fillOpacity": 0.45 if show else 0.25}
+    spec = _polygons(name, geoms, style, show=show, features=features)
+    return Layer(spec, compliance_legend(t, [c.cls for c in chosen]) if legend else None)
+
+
+def _floor_area_text(value: float, t: tx.Texts) -> str:
+    return t["audit.unknown"] if not np.isfinite(value) else t("measure.m2", n=f"{value:,.0f}")
+
+
+def facility_points(
+    facilities: gpd.GeoDataFrame,
+    type_names: Sequence[str],
+    display: Display,
+    t: tx.Texts,
+    *,
+    new: bool = False,
+) -> Layer:
+    """Facilities of an audit (``new=True``: a plan's new stations), with popups: type,
+    floor area (``unknown`` when missing), their units and, for new stations, why."""
+    lon, lat = display.lonlat(facilities) if len(facilities) else (np.array([]), np.array([]))
+    levels = [c for c in ("community", "subdistrict", "district") if c in facilities.columns]
+    area = facilities["floor_area_m2"].to_numpy(float)
+    rows = []
+    for k, row in enumerate(facilities.to_dict("records")):
+        lines = [
+            [t["pop.amenity"], type_names[k]],
+            [t["audit.floor_area"], _floor_area_text(area[k], t)],
+        ]
+        lines += [[t[f"unitlevel.{lv}"], _name(row[lv], t)] for lv in levels if row[lv] is not None]
+        if new and row.get("step") in ("norm", "coverage"):
+            lines.append([t["audit.step"], t[f"audit.step.{row['step']}"]])
+        rows.append(lines)
+    colour, symbol = (NEW_SITE, "diamond") if new else (EXISTING, "circle")
+    label = t["status.new_station" if new else "status.facility"]
+    spec = {
+        "kind": "points",
+        "name": t["layer.new_stations" if new else "layer.facilities"],
+        "show": new or len(facilities) <= MAX_SHOWN_FACILITIES,
+        "symbol": symbol,
+        "colour": colour,
+        "lon": quantize(lon).tolist(),
+        "lat": quantize(lat).tolist(),
+        "titles": [
+            _name(v, t) for v in facilities.get("name", pd.Series("", index=facilities.index))
+        ],
+        "rows": rows,
+    }
+    return Layer(spec, {"title": t["legend.sites"], "items": [_item(colour, symbol, label)]})
