@@ -21,7 +21,8 @@ Python and imports included):
   step sampled (``rss`` every 20 ms) to show where the peak is and the solver's share.
 
 Usage: ``python benchmarks/bench_city.py [--quick] [--time-limit 60] [--only STAGES]
-[--json PATH]``; ``run(quick)`` returns the records for ``benchmarks/run.py``.
+[--json benchmarks/results/city.json]``; ``run(quick)`` returns the records for
+``benchmarks/run.py`` (``make bench``), which adds them to ``results/latest.json``.
 ``--quick`` shrinks the city to 300 × 300 nodes (smoke test of the script).
 """
 
@@ -455,12 +456,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         child(args.child, args.side, args)
         return []
     records = run(args.quick, only=args.only, time_limit=args.time_limit)
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(records, indent=1, default=str))
-        tmp.replace(out)
+    if args.json:  # results are meant to be replaced: force
+        from siting.output import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(records, indent=1, default=str), force=True)
     return records
 
 

@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 from .crs import require_crs, to_metric
 from .errors import DataError, MissingColumnError, NetworkError, ParameterError
 from .network.graph import Network
-from .network.paths import bounded_distances
+from .network.paths import bounded_distances, merge_min
 from .network.snap import MAX_SNAP_M, links, same_edge_pairs, snap_points
 
 log = logging.getLogger(__name__)
@@ -676,21 +676,7 @@ def _euclidean(sx, sy, dx, dy, limit: float) -> sp.csr_matrix:
 
 def _merge_min(D: sp.csr_matrix, rows, cols, vals) -> sp.csr_matrix:
     """Union of ``D``'s entries and extra triples, keeping the minimum per pair."""
-    n_rows, n_cols = D.shape
-    d_rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(D.indptr))
-    key = np.r_[
-        d_rows * n_cols + D.indices,
-        np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64),
-    ]
-    v = np.r_[D.data, np.asarray(vals, np.float64)]
-    order = np.argsort(key, kind="stable")
-    key, v = key[order], v[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    v = np.minimum.reduceat(v, starts)
-    key = key[starts]
-    r, c = key // n_cols, key % n_cols
-    indptr = np.r_[0, np.cumsum(np.bincount(r, minlength=n_rows))]
-    return sp.csr_matrix((v, c.astype(np.int32), indptr), shape=D.shape)
+    return merge_min(D, rows, cols, vals)
 
 
 def candidate_sites(

@@ -659,3 +659,62 @@ def within_limit(distances: sp.csr_matrix, limit_m: float) -> sp.csr_matrix:
     )
     M.has_sorted_indices = bool(D.has_sorted_indices)
     return M
+
+
+@nb.njit(cache=True)
+def _merge_rows(indptr, indices, data, rows, cols, vals, out_ptr, out_idx, out_val):
+    """Copy the CSR row by row, lowering entries that ``(rows, cols, vals)`` beat and
+    appending the pairs it lacks (the extra pairs are sorted by row, no repeats)."""
+    k = 0
+    q = 0
+    out_ptr[0] = 0
+    for r in range(len(indptr) - 1):
+        lo, hi = indptr[r], indptr[r + 1]
+        start = q
+        for p in range(lo, hi):
+            out_idx[q] = indices[p]
+            out_val[q] = data[p]
+            q += 1
+        while k < len(rows) and rows[k] == r:
+            for p in range(start, start + hi - lo):
+                if out_idx[p] == cols[k]:
+                    out_val[p] = min(out_val[p], vals[k])
+                    break
+            else:
+                out_idx[q] = cols[k]
+                out_val[q] = vals[k]
+                q += 1
+            k += 1
+        out_ptr[r + 1] = q
+    return q
+
+
+def merge_min(
+    distances: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray
+) -> sp.csr_matrix:
+    """``distances`` with extra (row, column, metres) pairs, the least kept per pair.
+
+    One pass over the matrix and one copy of it (the extras are few: walks along a shared
+    edge), so a matrix of millions of pairs is not sorted or re-keyed. Columns within a
+    row stay in their order, the new ones after them.
+    """
+    D = distances.tocsr()
+    rows = np.asarray(rows, np.int64)
+    cols = np.asarray(cols, np.int64)
+    vals = np.asarray(vals, np.float64)
+    order = np.lexsort((vals, cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.ones(len(rows), bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, vals = rows[first], cols[first], vals[first]  # least per pair
+    n_rows, n_cols = D.shape
+    total = D.nnz + len(rows)
+    idx_dtype = np.int32 if max(total, n_cols) < 2**31 else np.int64
+    out_ptr = np.empty(n_rows + 1, idx_dtype)
+    out_idx = np.empty(total, idx_dtype)
+    out_val = np.empty(total, np.float64)
+    used = _merge_rows(D.indptr, D.indices, D.data, rows, cols, vals, out_ptr, out_idx, out_val)
+    # (views: when extras only lowered existing pairs, a few slots at the end stay unused)
+    M = sp.csr_matrix((out_val[:used], out_idx[:used], out_ptr), shape=D.shape)
+    M.has_sorted_indices = False
+    return M
