@@ -23,6 +23,8 @@ import numba as nb
 import numpy as np
 import shapely
 
+from ..errors import NetworkError
+
 #: two edges whose distances differ by at most this many metres count as tied
 TIE_M = 1e-9
 #: slack (metres) on every lower bound, for the rounding of cell arithmetic
@@ -169,16 +171,15 @@ class EdgeIndex:
         """Index the LineStrings of ``geometry`` (empty or missing ones are never found)."""
         xy, part = shapely.get_coordinates(geometry, return_index=True)
         xy = np.ascontiguousarray(xy, np.float64)
+        if len(xy) >= 2**31:
+            msg = "Networks with more than 2 billion edge vertices are not supported."
+            raise NetworkError(msg)
         n_edges = len(geometry)
-        ptr = np.zeros(n_edges + 1, np.int64)
+        ptr = np.zeros(n_edges + 1, np.int32)
         np.cumsum(np.bincount(part, minlength=n_edges), out=ptr[1:])
         vertex_edge = part.astype(np.int32)
         del part
-        seg = np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:])
-        if len(xy) >= 2**31:
-            msg = "Networks with more than 2 billion edge vertices are not supported."
-            raise ValueError(msg)
-        seg = seg.astype(np.int32)
+        seg = np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]).astype(np.int32)
         if len(seg) == 0:
             x0 = y0 = 0.0
             cell, nx, ny = 1.0, 1, 1
@@ -190,6 +191,8 @@ class EdgeIndex:
             nx = int(width // cell) + 1
             ny = int(height // cell) + 1
         cell_ptr, cell_seg = _file_segments(xy, seg, x0, y0, cell, nx, ny)
+        if len(cell_seg) < 2**31:
+            cell_ptr = cell_ptr.astype(np.int32)
         return cls(xy, ptr, vertex_edge, x0, y0, cell, nx, ny, cell_ptr, cell_seg)
 
     def nearest(
