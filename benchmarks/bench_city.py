@@ -383,46 +383,61 @@ def records_of(results: dict[str, dict], side: int, time_limit: float) -> list[d
     return recs
 
 
-def table(records: list[dict]) -> str:
-    head = (
-        f"{'stage':<16}{'method':<36}{'seconds':>9}{'µs/pt':>8}{'pairs':>12}"
-        f"{'objective':>10}{'bound':>9}{'gap':>8}{'peak MB':>9}  notes"
-    )
-    lines = [head, "-" * len(head)]
+#: table columns: (key, title, width, number format or None for text)
+COLUMNS = (
+    ("stage", "stage", 16, None),
+    ("method", "method", 36, None),
+    ("seconds", "seconds", 9, "9.2f"),
+    ("us_per_point", "µs/pt", 8, "8.2f"),
+    ("pairs", "pairs", 12, "12,d"),
+    ("objective", "objective", 10, "10,.0f"),
+    ("bound", "bound", 9, "9,.0f"),
+    ("gap", "gap", 8, "8.2%"),
+    ("peak_mb", "peak MB", 9, "9.0f"),
+)
 
-    def f(v, spec):
-        return format(v, spec) if isinstance(v, int | float) and v == v else "-"
 
-    for r in records:
-        notes = []
-        if "index_build_s" in r:
-            notes.append(
-                f"index {r['index_build_s']:.2f} s, {r['index_mb']:.0f} MB; first call "
-                f"{r['first_call_s']:.2f} s; {r['tied_points']} tied; identical={r['identical']}"
-            )
-        if "snap_s" in r:
-            notes.append(f"snap {r['snap_s']:.2f} s + distances {r['distances_s']:.2f} s")
-        if "tiles" in r:
-            notes.append(
-                f"{r['tiles']} tiles (≤ {r['largest_tile_nodes']:,} nodes, "
-                f"{r['largest_tile_mb']:.0f} MB); worker peak {r['worker_peak_mb']:.0f} MB; "
-                f"identical={r['identical']}"
-            )
-        if "solver_share_mb" in r:
-            notes.append(
-                f"peak by step: network {r['network_peak_mb']:.0f}, coverage "
-                f"{r['coverage_peak_mb']:.0f}, plan {r['plan_peak_mb']:.0f} MB "
-                f"(solver +{r['solver_share_mb']:.0f} MB over {r['held_before_plan_mb']:.0f})"
-            )
-        if "note" in r:
-            notes.append(r["note"])
-        lines.append(
-            f"{r['stage']:<16}{r['method'][:35]:<36}{f(r.get('seconds'), '9.2f'):>9}"
-            f"{f(r.get('us_per_point'), '8.2f'):>8}{f(r.get('pairs'), '12,d'):>12}"
-            f"{f(r.get('objective'), '10,.0f'):>10}{f(r.get('bound'), '9,.0f'):>9}"
-            f"{f(r.get('gap'), '8.2%'):>8}{f(r.get('peak_mb'), '9.0f'):>9}  {'; '.join(notes)}"
+def _cell(value, width: int, spec: str | None) -> str:
+    if spec is None:
+        return str(value)[: width - 1].ljust(width)
+    ok = isinstance(value, int | float) and value == value
+    return (format(value, spec) if ok else "-").rjust(width)
+
+
+def _notes(r: dict) -> str:
+    notes = []
+    if "index_build_s" in r:
+        notes.append(
+            f"index {r['index_build_s']:.2f} s, {r['index_mb']:.0f} MB; first call "
+            f"{r['first_call_s']:.2f} s; {r['tied_points']} tied; identical={r['identical']}"
         )
-    return "\n".join(lines)
+    if "snap_s" in r:
+        notes.append(f"snap {r['snap_s']:.2f} s + distances {r['distances_s']:.2f} s")
+    if "tiles" in r:
+        notes.append(
+            f"{r['tiles']} tiles (≤ {r['largest_tile_nodes']:,} nodes, "
+            f"{r['largest_tile_mb']:.0f} MB); worker peak {r['worker_peak_mb']:.0f} MB "
+            f"(idle {r['worker_start_mb']:.0f}); identical={r['identical']}"
+        )
+    if "solver_share_mb" in r:
+        notes.append(
+            f"peak by step: network {r['network_peak_mb']:.0f}, coverage "
+            f"{r['coverage_peak_mb']:.0f}, plan {r['plan_peak_mb']:.0f} MB "
+            f"(solver +{r['solver_share_mb']:.0f} MB over {r['held_before_plan_mb']:.0f})"
+        )
+    if "note" in r:
+        notes.append(r["note"])
+    return "; ".join(notes)
+
+
+def table(records: list[dict]) -> str:
+    """A fixed-width table of the records, with the stage notes at the end of the line."""
+    head = "".join(t.ljust(w) if spec is None else t.rjust(w) for _, t, w, spec in COLUMNS)
+    rows = [
+        "".join(_cell(r.get(k), w, spec) for k, _, w, spec in COLUMNS) + "  " + _notes(r)
+        for r in records
+    ]
+    return "\n".join([head + "  notes", "-" * len(head), *rows])
 
 
 def run(quick: bool = False, *, only: str | None = None, time_limit: float = TIME_LIMIT):
