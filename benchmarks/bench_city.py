@@ -302,6 +302,7 @@ def stage_whole(side: int, args) -> dict:
     import siting as st
 
     sampler = Sampler()
+    start = time.perf_counter()
     sampler.enter("network")
     net, demand, cands = instance(side)
     sampler.enter("coverage")
@@ -312,6 +313,8 @@ def stage_whole(side: int, args) -> dict:
     out = _plan(cov, args.time_limit)
     peaks = sampler.stop()
     out.update(
+        seconds=time.perf_counter() - start,
+        plan_s=out["seconds"],
         coverage_s=cov_s,
         pairs=cov.pairs,
         network_peak_mb=peaks["network"],
