@@ -158,3 +158,13 @@ def test_tile_arguments_checked():
     for bad in (0.0, -5.0, float("nan"), float("inf")):
         with pytest.raises(ParameterError, match="tile side"):
             site_tiles(np.zeros(3), np.zeros(3), bad)
+
+
+def test_default_local_cluster_is_started_and_closed():
+    net = grid_network(40, 80.0, drop=0.1, seed=9)
+    demand, cands = points(net, 1500, 13), points(net, 80, 14, population=False)
+    one = st.coverage(net, demand, None, cands, cache=False)
+    tiled = tiled_coverage(net, demand, None, cands, tile_m=1200.0, cache=False)  # no client
+    assert_same_matrix(one, tiled)
+    with pytest.raises(ValueError, match="No global client"):
+        distributed.get_client()  # the call closed the cluster it started
