@@ -212,7 +212,7 @@ def stage_tiled(side: int, args) -> dict:
         LocalCluster(
             n_workers=WORKERS,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,

@@ -310,7 +310,7 @@ def _default_client():
         n_workers=_cores(),
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.CRITICAL,
     )
     return Client(cluster), cluster
@@ -327,7 +327,7 @@ def _run_jobs(jobs: Iterator[TileJob], client, threads: int, stats: dict) -> lis
 
     batch_size = 2 * max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
     results: list[TileResult] = []
-    running = as_completed(with_results=True)
+    running = as_completed(loop=client.loop, with_results=True)
     for batch in _batches(jobs, batch_size):
         for job in batch:
             stats["jobs"] += 1

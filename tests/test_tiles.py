@@ -29,7 +29,7 @@ def client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.CRITICAL,
     )
     with distributed.Client(cluster) as c:
@@ -160,11 +160,23 @@ def test_tile_arguments_checked():
             site_tiles(np.zeros(3), np.zeros(3), bad)
 
 
-def test_default_local_cluster_is_started_and_closed():
+def test_default_local_cluster_is_started_and_closed(monkeypatch):
+    from siting import tiles
+
+    started = []
+
+    def spy():
+        client, cluster = real()
+        started.append((client, cluster))
+        return client, cluster
+
+    real = tiles._default_client
+    monkeypatch.setattr(tiles, "_default_client", spy)
     net = grid_network(40, 80.0, drop=0.1, seed=9)
     demand, cands = points(net, 1500, 13), points(net, 80, 14, population=False)
     one = st.coverage(net, demand, None, cands, cache=False)
     tiled = tiled_coverage(net, demand, None, cands, tile_m=1200.0, cache=False)  # no client
     assert_same_matrix(one, tiled)
-    with pytest.raises(ValueError, match="No global client"):
-        distributed.get_client()  # the call closed the cluster it started
+    ((client, cluster),) = started  # one LocalCluster, started and closed by the call
+    assert client.status == "closed"
+    assert cluster.status == distributed.core.Status.closed
