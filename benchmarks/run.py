@@ -1,14 +1,16 @@
 """One benchmark command (``make bench``): coverage, siting and the end-to-end run.
 
 Runs ``bench_coverage.run`` (ours vs networkx, scipy csgraph, pandana), ``bench_optimize.run``
-(ours vs plain HiGHS and spopt) and the whole Liechtenstein scenario with per-stage timings,
+(ours vs plain HiGHS and spopt), the whole Liechtenstein scenario with per-stage timings and
+``bench_city.run`` (the ``city-1m`` instance: a 1-million-node grid city, 500,000 demand
+points, snapping, coverage, tiled coverage on Dask, the 90% plan, peak memory per stage),
 prints one table and writes ``benchmarks/results/latest.json``::
 
     {"machine": {...cpu count, package versions...},
      "records": [{instance, stage, method, seconds, pairs, ns_per_pair, objective, bound,
                   gap, peak_mb}, ...]}
 
-Usage: ``python benchmarks/run.py [--quick] [--only coverage,optimize,e2e] [--json PATH]``
+Usage: ``python benchmarks/run.py [--quick] [--only coverage,optimize,e2e,city] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def table(records: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller peer samples")
-    ap.add_argument("--only", default="coverage,optimize,e2e")
+    ap.add_argument("--only", default="coverage,optimize,e2e,city")
     ap.add_argument("--json", default=str(HERE / "results" / "latest.json"))
     args = ap.parse_args()
     parts = set(args.only.split(","))
@@ -155,6 +157,10 @@ def main() -> int:
         records += bench_optimize.main(["--quick"] if args.quick else [])
     if "e2e" in parts:
         records += end_to_end()
+    if "city" in parts:
+        import bench_city
+
+        records += bench_city.run(args.quick)
     records = [
         {k: r.get(k) for k in KEYS} | {k: v for k, v in r.items() if k not in KEYS} for r in records
     ]

@@ -30,7 +30,7 @@ from . import offnetwork
 from .crs import require_crs, to_metric
 from .errors import DataError, MissingColumnError, NetworkError, ParameterError
 from .network.graph import Network
-from .network.paths import bounded_distances
+from .network.paths import bounded_distances, merge_min
 from .network.snap import MAX_SNAP_M, links, same_edge_pairs, snap_points
 
 log = logging.getLogger(__name__)
@@ -433,6 +433,8 @@ def coverage(
     threads: int | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    tiles: float | gpd.GeoDataFrame | None = None,
+    client: Any = None,
 ) -> Coverage:
     """Walking (or straight-line) coverage of demand by existing and candidate sites.
 
@@ -465,6 +467,10 @@ def coverage(
         memory for this session (a few recent results) and, with ``cache_dir``, as
         ``.npz`` files there across sessions. The key hashes the network's adjacency, where
         every point joins it and the limit, so any change recomputes.
+    tiles, client
+        Compute the distances tile by tile on Dask (:mod:`siting.tiles`): ``tiles`` is a
+        tile side in metres or district polygons, ``client`` a ``distributed.Client``
+        (default: a local cluster, one worker per core). Same result as without tiles.
     """
     import time
 
@@ -550,17 +556,34 @@ def coverage(
     key = _cache_key(network, src, tgt, ss, ds, limit) if cache else None
     D = _cache_get(key, cache_dir)
     if D is None:
-        D = bounded_distances(
-            network.indptr, network.indices, network.weights, src, tgt, limit, threads=threads
-        )
-        si, di, dm = same_edge_pairs(network, ss, ds, limit)
-        if len(si):
-            D = _merge_min(D, si, di, dm)
+        D = _network_distances(network, ss, ds, src, tgt, limit, threads, tiles, client, (sx, sy))
         _cache_put(key, D, cache_dir)
     else:
         timings["cache_hit"] = 1.0
     timings["distances"] = time.perf_counter() - t2
     return Coverage(demand, sites, D, limit, speed_kmh, "network", mins, network, timings)
+
+
+def _network_distances(
+    network, ss, ds, src, tgt, limit, threads, tiles, client, site_xy
+) -> sp.csr_matrix:
+    """Bounded searches from every site (in this process, or tiled on Dask), plus the
+    walks between a site and demand on the same edge."""
+    if tiles is None:
+        D = bounded_distances(
+            network.indptr, network.indices, network.weights, src, tgt, limit, threads=threads
+        )
+    else:
+        from .tiles import tiled_distances
+
+        D = tiled_distances(
+            network, src, tgt, limit, tiles=tiles, site_x=site_xy[0], site_y=site_xy[1],
+            client=client,
+        )  # fmt: skip
+    si, di, dm = same_edge_pairs(network, ss, ds, limit)
+    if len(si):
+        D = _merge_min(D, si, di, dm)
+    return D
 
 
 #: in-memory cache of recent distance matrices (key -> CSR), most recent last
@@ -656,21 +679,7 @@ def _euclidean(sx, sy, dx, dy, limit: float) -> sp.csr_matrix:
 
 def _merge_min(D: sp.csr_matrix, rows, cols, vals) -> sp.csr_matrix:
     """Union of ``D``'s entries and extra triples, keeping the minimum per pair."""
-    n_rows, n_cols = D.shape
-    d_rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(D.indptr))
-    key = np.r_[
-        d_rows * n_cols + D.indices,
-        np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64),
-    ]
-    v = np.r_[D.data, np.asarray(vals, np.float64)]
-    order = np.argsort(key, kind="stable")
-    key, v = key[order], v[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    v = np.minimum.reduceat(v, starts)
-    key = key[starts]
-    r, c = key // n_cols, key % n_cols
-    indptr = np.r_[0, np.cumsum(np.bincount(r, minlength=n_rows))]
-    return sp.csr_matrix((v, c.astype(np.int32), indptr), shape=D.shape)
+    return merge_min(D, rows, cols, vals)
 
 
 def candidate_sites(

@@ -23,3 +23,15 @@ def helsinki_network(helsinki_pbf):
     from siting.io.network import read_network
 
     return read_network(helsinki_pbf)
+
+
+@pytest.fixture(scope="session")
+def liechtenstein_network():
+    """The Liechtenstein walking network from the repo's extract (data/liechtenstein)."""
+    from siting.io.network import read_network
+
+    path = Path(__file__).resolve().parents[1] / "data" / "liechtenstein"
+    pbf = path / "liechtenstein-latest.osm.pbf"
+    if not pbf.is_file():
+        pytest.skip("data/liechtenstein/liechtenstein-latest.osm.pbf is missing")
+    return read_network(pbf)

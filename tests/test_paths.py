@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import dijkstra, shortest_path
 from siting.errors import ParameterError
 from siting.network import paths
 from siting.network.graph import grid_network
-from siting.network.paths import Links, bounded_distances, within_limit
+from siting.network.paths import Links, bounded_distances, merge_min, within_limit
 
 
 # ---------------------------------------------------------------------- helpers
@@ -409,3 +409,24 @@ def test_bad_inputs():
         bounded_distances(indptr, indices, weights, Links.at_nodes([0], [-1.0]), nodes, 5.0)
     with pytest.raises(ParameterError, match="CSR"):
         bounded_distances(indptr, indices, weights[:-1], nodes, nodes, 5.0)
+
+
+def test_merge_min_keeps_the_least_per_pair_and_adds_new_ones():
+    # dense reference: stored entries (0.0 included) as a dict, then the extras
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        nr, nc = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+        mask = rng.random((nr, nc)) < rng.uniform(0, 0.6)
+        dense = np.where(mask, rng.choice([0.0, 5.0, 12.5, 40.0], (nr, nc)), 0.0)
+        rows, cols = np.nonzero(mask)
+        D = sp.csr_matrix((dense[mask], (rows, cols)), shape=(nr, nc))
+        k = int(rng.integers(0, 40))
+        r, c = rng.integers(0, nr, k), rng.integers(0, nc, k)
+        v = rng.choice([0.0, 3.0, 12.5, 50.0], k)
+        want = {(int(a), int(b)): float(dense[a, b]) for a, b in zip(rows, cols, strict=True)}
+        for a, b, x in zip(r.tolist(), c.tolist(), v.tolist(), strict=True):
+            want[(a, b)] = min(want.get((a, b), np.inf), x)
+        M = merge_min(D, r, c, v)
+        rr = np.repeat(np.arange(nr), np.diff(M.indptr))
+        got = {(int(a), int(b)): float(x) for a, b, x in zip(rr, M.indices, M.data, strict=True)}
+        assert got == want and len(got) == M.nnz, trial

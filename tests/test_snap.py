@@ -16,10 +16,20 @@ import logging
 
 import numpy as np
 import pytest
+import shapely
 
 from siting.errors import ParameterError
-from siting.network.graph import Network
-from siting.network.snap import MAX_SNAP_M, Snapped, links, same_edge_pairs, snap_points
+from siting.network._edgeindex import _point_segment
+from siting.network.graph import Network, grid_network
+from siting.network.snap import (
+    MAX_SNAP_M,
+    Snapped,
+    edge_index,
+    links,
+    same_edge_pairs,
+    snap_points,
+    snap_points_strtree,
+)
 
 UTM = "EPSG:32650"
 A, B, C, D = 0, 1, 2, 3
@@ -198,3 +208,94 @@ def test_same_edge_pairs_reverse_walk_and_empty(net):
     far = snap_points(net, [5000.0], [0.0])
     assert len(same_edge_pairs(net, far, demand, 1000.0)[0]) == 0
     assert len(same_edge_pairs(net, sites, far, 1000.0)[0]) == 0
+
+
+# ---------------------------------------------------------------------- the grid search
+# snap_points searches a compiled grid of edge segments; snap_points_strtree is the
+# shapely STRtree search it replaces. They must agree on every point: the same edge (GEOS
+# breaks exact ties by its tree's visiting order, so tied points go to the same tree), the
+# same access metres bit for bit, offsets within 1e-6 m.
+
+
+def assert_same_snaps(net, x, y, max_snap_m=MAX_SNAP_M):
+    new = snap_points(net, x, y, max_snap_m)
+    old = snap_points_strtree(net, x, y, max_snap_m)
+    np.testing.assert_array_equal(new.snapped, old.snapped)
+    np.testing.assert_array_equal(new.edge, old.edge)
+    np.testing.assert_array_equal(new.access_m, old.access_m)
+    np.testing.assert_allclose(new.offset_m, old.offset_m, rtol=0, atol=1e-6)
+    return new
+
+
+def test_point_segment_distance_is_geos_bit_for_bit():
+    rng = np.random.default_rng(3)
+    n = 20_000
+    a = rng.uniform(-50, 50, (n, 2)) + np.array([385_000.0, 6_672_000.0])
+    b = a + rng.normal(0, 30, (n, 2)) * (rng.random((n, 1)) > 0.05)  # 5 % zero-length
+    p = a + rng.normal(0, 40, (n, 2))
+    ours = np.array(
+        [_point_segment(p[i, 0], p[i, 1], a[i, 0], a[i, 1], b[i, 0], b[i, 1]) for i in range(n)]
+    )
+    lines = shapely.linestrings(np.stack([a, b], axis=1))
+    np.testing.assert_array_equal(ours, shapely.distance(shapely.points(p), lines))
+
+
+def grid_points(net, n, seed):
+    """Random points over (and 700 m around) the network, the nodes themselves (ties
+    between every edge at the node) and whole-metre points (ties at cell centres)."""
+    rng = np.random.default_rng(seed)
+    x0, x1, y0, y1 = net.node_x.min(), net.node_x.max(), net.node_y.min(), net.node_y.max()
+    x = np.r_[rng.uniform(x0 - 700, x1 + 700, n), net.node_x, np.round(rng.uniform(x0, x1, n))]
+    y = np.r_[rng.uniform(y0 - 700, y1 + 700, n), net.node_y, np.round(rng.uniform(y0, y1, n))]
+    return x, y
+
+
+def test_grid_search_equals_strtree_on_a_grid():
+    net = grid_network(120, 80.0, drop=0.1, seed=4)  # 14,000 nodes, 80 m cells
+    x, y = grid_points(net, 30_000, seed=5)
+    # cell centres: four edges at 40 m, an exact tie broken by GEOS's tree
+    cx = np.arange(40.0, 80 * 20, 80.0)
+    x, y = np.r_[x, np.repeat(cx, len(cx))], np.r_[y, np.tile(cx, len(cx))]
+    s = assert_same_snaps(net, x, y)
+    assert s.snapped.mean() > 0.8 and (~s.snapped).sum() > 1000
+    edge, *_, tied = edge_index(net).nearest(x, y, MAX_SNAP_M)
+    assert tied.sum() > 5000  # the ties were there to break
+    # and GEOS does not break them by the lowest (or the highest) edge index
+    assert (edge[tied] != s.edge[tied]).any()
+
+
+def test_grid_search_long_slanted_segments_and_polylines():
+    # long diagonal edges (filed in many cells), short ones, and polylines with vertices
+    rng = np.random.default_rng(6)
+    n = 300
+    x = rng.uniform(0, 5000, n)
+    y = rng.uniform(0, 3000, n)
+    u = rng.integers(0, n, 600)
+    v = rng.integers(0, n, 600)
+    keep = u != v
+    net = Network.from_segments(u[keep], v[keep], x, y, UTM, simplify=False, keep="all")
+    px, py = rng.uniform(-600, 5600, 8000), rng.uniform(-600, 3600, 8000)
+    assert_same_snaps(net, px, py)
+    assert_same_snaps(net, px, py, max_snap_m=20.0)
+    # a network of long polylines (degree-2 chains merged into one edge each)
+    t = np.linspace(0, 6 * np.pi, 2000)
+    wx, wy = 3000 * t / t[-1], 400 * np.sin(t)
+    chain = Network.from_segments(np.arange(1999), np.arange(1, 2000), wx, wy, UTM, simplify=True)
+    assert chain.n_edges == 1
+    assert_same_snaps(chain, rng.uniform(-100, 3100, 4000), rng.uniform(-500, 500, 4000))
+
+
+def test_grid_search_equals_strtree_on_helsinki(helsinki_network):
+    x, y = grid_points(helsinki_network, 30_000, seed=7)
+    assert_same_snaps(helsinki_network, x, y)
+
+
+def test_grid_search_equals_strtree_on_liechtenstein(liechtenstein_network):
+    x, y = grid_points(liechtenstein_network, 30_000, seed=8)
+    assert_same_snaps(liechtenstein_network, x, y)
+
+
+def test_snap_is_cached_and_ignores_missing_coordinates(net):
+    s = snap_points(net, [np.nan, 30.0, np.inf], [0.0, 5.0, 0.0])
+    np.testing.assert_array_equal(s.snapped, [False, True, False])
+    assert edge_index(net) is edge_index(net)

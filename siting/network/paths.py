@@ -70,6 +70,59 @@ OUT_START = 1 << 24
 _NONE = np.uint32(0xFFFFFFFF)  # "no entry" / "in no bucket"
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _file(v, b, bk, head, enode, enext, top):
+    """Put node ``v`` in bucket ``b`` (a push on the bucket's list); the new pool top."""
+    enode[top] = v
+    enext[top] = head[b]
+    head[b] = top
+    bk[v] = b
+    return top + 1
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _lower(x, c, sent, inv, dist, bk, touched, nt, head, enode, enext, top):
+    """Node ``x`` at ``c`` metres if that is shorter (and so within the limit): it is
+    filed in its bucket. Returns the new ``(nodes touched, pool top)``."""
+    old = dist[x]
+    if c < old:  # shorter, and <= limit (old starts at `sent`)
+        if old == sent:
+            touched[nt] = x
+            nt += 1
+        dist[x] = c
+        bx = np.uint32(c * inv)
+        if bk[x] != bx:
+            top = _file(x, bx, bk, head, enode, enext, top)
+    return nt, top
+
+
+@nb.njit(cache=True, nogil=True)
+def _seed(src_ptr, src_node, src_dist, s, sent, inv, dist, bk, touched, head, enode, enext):
+    """File site ``s``'s entry nodes: ``(nodes touched, pool top, first bucket)``, or a
+    pool top of -1 when the entry pool is too small."""
+    nt = 0
+    top = 0
+    first = len(head)
+    for k in range(src_ptr[s], src_ptr[s + 1]):
+        if top == len(enode):
+            return nt, -1, first
+        d0 = src_dist[k]
+        nt, top = _lower(src_node[k], d0, sent, inv, dist, bk, touched, nt, head, enode, enext, top)
+        first = min(first, np.uint32(d0 * inv))
+    return nt, top, first
+
+
+@nb.njit(cache=True, nogil=True)
+def _reset(nt, sent, dist, bk, touched, head):
+    """Back to "nothing reached" after a search that ran out of pool."""
+    none = np.uint32(0xFFFFFFFF)
+    for q in range(nt):
+        v = touched[q]
+        dist[v] = sent
+        bk[v] = none
+    head[:] = none
+
+
 @nb.njit(cache=True, nogil=True)
 def _search(
     indptr,
@@ -97,72 +150,73 @@ def _search(
     """
     none = np.uint32(0xFFFFFFFF)
     cap = len(enode)
-    nt = 0
-    top = 0
-    first = nbk
-    ok = True
-    for k in range(src_ptr[s], src_ptr[s + 1]):
-        v = src_node[k]
-        d0 = src_dist[k]
-        old = dist[v]
-        if d0 < old:
-            if old == sent:
-                touched[nt] = v
-                nt += 1
-            dist[v] = d0
-            b = np.uint32(d0 * inv)
-            if bk[v] != b:
-                if top == cap:
-                    ok = False
-                    break
-                enode[top] = v
-                enext[top] = head[b]
-                head[b] = top
-                top += 1
-                bk[v] = b
-                first = min(first, b)
-    if ok:
-        for b in range(first, nbk):
-            while head[b] != none:
-                e = head[b]
-                head[b] = enext[e]
-                v = enode[e]
-                if bk[v] != b:  # stale: v moved to a lower bucket and was scanned there
-                    continue
-                bk[v] = none
-                lo = indptr[v]
-                hi = indptr[v + np.uint32(1)]
-                if top + (hi - lo) > cap:
-                    ok = False
-                    break
-                du = dist[v]
-                for k in range(lo, hi):
-                    x = indices[k]
-                    c = du + weights[k]
-                    old = dist[x]
-                    if c < old:  # shorter, and <= limit (old starts at `sent`)
-                        if old == sent:
-                            touched[nt] = x
-                            nt += 1
-                        dist[x] = c
-                        bx = np.uint32(c * inv)
-                        if bk[x] != bx:
-                            enode[top] = x
-                            enext[top] = head[bx]
-                            head[bx] = top
-                            top += 1
-                            bk[x] = bx
-            if not ok:
-                break
-    if ok:
-        return nt
+    nt, top, first = _seed(
+        src_ptr, src_node, src_dist, s, sent, inv, dist, bk, touched, head, enode, enext
+    )
+    if top < 0:
+        _reset(nt, sent, dist, bk, touched, head)
+        return -1
+    for b in range(first, nbk):
+        while head[b] != none:
+            e = head[b]
+            head[b] = enext[e]
+            v = enode[e]
+            if bk[v] != b:  # stale: v moved to a lower bucket and was scanned there
+                continue
+            bk[v] = none
+            lo = indptr[v]
+            hi = indptr[v + np.uint32(1)]
+            if top + (hi - lo) > cap:
+                _reset(nt, sent, dist, bk, touched, head)
+                return -1
+            du = dist[v]
+            for k in range(lo, hi):
+                nt, top = _lower(
+                    indices[k], du + weights[k], sent, inv, dist, bk, touched, nt,
+                    head, enode, enext, top,
+                )  # fmt: skip
+    return nt
+
+
+@nb.njit(cache=True, nogil=True)
+def _offer_demand(nt, touched, dist, link_ptr, link_demand, link_offset, limit, best, dtouched):
+    """Each reached node offers its linked demand; the number of demand points reached.
+
+    ``best[dtouched[:m]]`` are their distances (the least over their links).
+    """
+    m = 0
     for q in range(nt):
         v = touched[q]
-        dist[v] = sent
-        bk[v] = none
-    for b in range(nbk):
-        head[b] = none
-    return -1
+        dv = dist[v]
+        for k in range(link_ptr[v], link_ptr[v + 1]):
+            c = dv + link_offset[k]
+            if c <= limit:
+                i = link_demand[k]
+                b = best[i]
+                if b == np.inf:
+                    dtouched[m] = i
+                    m += 1
+                if c < b:
+                    best[i] = c
+    return m
+
+
+@nb.njit(cache=True, nogil=True)
+def _write_row(identity, nt, m, touched, dist, best, dtouched, full, out_c, out_w, pos):
+    """Copy one site's pairs to ``out_*[pos:]`` (unless ``full``); clear ``best``."""
+    if identity:
+        if not full:
+            for q in range(nt):
+                v = touched[q]
+                out_c[pos + q] = v
+                out_w[pos + q] = dist[v]
+        return
+    for q in range(m):
+        i = dtouched[q]
+        if not full:
+            out_c[pos + q] = i
+            out_w[pos + q] = best[i]
+        best[i] = np.inf
 
 
 @nb.njit(cache=True, nogil=True)
@@ -207,66 +261,24 @@ def _search_block(
     enode = np.empty(pool, np.uint32)
     enext = np.empty(pool, np.uint32)
     room = len(out_c)
+    graph = (indptr, indices, weights, src_ptr, src_node, src_dist)
     for j in range(lo, hi):
         s = order[j]
-        while True:
-            nt = _search(
-                indptr,
-                indices,
-                weights,
-                src_ptr,
-                src_node,
-                src_dist,
-                s,
-                sent,
-                inv,
-                nbk,
-                dist,
-                bk,
-                touched,
-                head,
-                enode,
-                enext,
-            )
-            if nt >= 0:
-                break
-            pool *= 2  # the bucket-entry pool was too small: grow and search again
+        nt = _search(*graph, s, sent, inv, nbk, dist, bk, touched, head, enode, enext)
+        while nt < 0:  # the bucket-entry pool was too small: grow and search again
+            pool *= 2
             enode = np.empty(pool, np.uint32)
             enext = np.empty(pool, np.uint32)
-        if identity:
-            m = nt
-        else:  # offer the demand linked to each reached node
-            m = 0
-            for q in range(nt):
-                v = touched[q]
-                dv = dist[v]
-                for k in range(link_ptr[v], link_ptr[v + 1]):
-                    c = dv + link_offset[k]
-                    if c <= limit:
-                        i = link_demand[k]
-                        b = best[i]
-                        if b == np.inf:
-                            dtouched[m] = i
-                            m += 1
-                        if c < b:
-                            best[i] = c
+            nt = _search(*graph, s, sent, inv, nbk, dist, bk, touched, head, enode, enext)
+        m = nt
+        if not identity:
+            m = _offer_demand(
+                nt, touched, dist, link_ptr, link_demand, link_offset, limit, best, dtouched
+            )
         full = pos + m > room
-        if identity:
-            if not full:
-                for q in range(nt):
-                    v = touched[q]
-                    out_c[pos + q] = v
-                    out_w[pos + q] = dist[v]
-        else:
-            for q in range(m):
-                i = dtouched[q]
-                if not full:
-                    out_c[pos + q] = i
-                    out_w[pos + q] = best[i]
-                best[i] = np.inf
+        _write_row(identity, nt, m, touched, dist, best, dtouched, full, out_c, out_w, pos)
         for q in range(nt):
-            v = touched[q]
-            dist[v] = sent
+            dist[touched[q]] = sent
         if full:
             return j, pos, pool, m
         pos += m
@@ -432,35 +444,13 @@ def bounded_distances(
         Distances are the float64 sums along the shortest path, identical to
         ``scipy.sparse.csgraph.dijkstra(..., limit=limit_m)``.
     """
-    if not math.isfinite(limit_m) or not limit_m > 0:
-        msg = f"limit_m={limit_m!r}: the walking limit must be a finite number of metres > 0."
-        raise ParameterError(msg)
-    limit = float(limit_m)
-    indptr, indices = np.asarray(indptr), np.asarray(indices)
+    limit = _check_graph(indptr, indices, weights, sources, targets, limit_m)
     n = len(indptr) - 1
-    m = len(indices)
     weights = np.ascontiguousarray(weights, np.float64)
-    if len(weights) != m or indptr[-1] != m:
-        msg = "indptr, indices and weights do not form a CSR adjacency (lengths differ)."
-        raise ParameterError(msg)
-    if m and not (weights.min() >= 0):
-        msg = "Edge weights must be >= 0 metres (no NaN)."
-        raise ParameterError(msg)
-    if m and (indices.min() < 0 or indices.max() >= n):
-        msg = f"indices hold node indices outside 0..{n - 1}."
-        raise ParameterError(msg)
-    _check_links(sources, n, "sources")
-    _check_links(targets, n, "targets")
-    if n >= 2**32 - 1 or m >= 2**32:
-        msg = "Networks with more than 4 billion nodes or edges are not supported."
-        raise ParameterError(msg)
-
     ns, nt = sources.n_points, targets.n_points
     identity = targets.is_identity(n)
     if identity:
-        lptr = np.zeros(1, np.int64)
-        ldem = np.zeros(1, np.int32)
-        loff = np.zeros(1)
+        lptr, ldem, loff = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1)
     else:
         lptr, ldem, loff = targets.by_node(n)
     src_ptr = np.ascontiguousarray(sources.ptr, np.int64)
@@ -471,93 +461,133 @@ def bounded_distances(
     key = np.full(ns, n, np.int64)
     key[has] = src_node[src_ptr[:-1][has]]
     order = np.argsort(key, kind="stable").astype(np.int64)
-
-    delta = _pick_delta(weights, limit)
-    inv = 1.0 / delta if delta > 0 else math.inf
-    if not (math.isfinite(inv) and limit * inv < 2 * MAX_BUCKETS):  # absurdly small limit
-        inv = 0.0  # one bucket: plain label-correcting, still exact
-    nbk = int(limit * inv) + 1
+    inv, nbk = _buckets(weights, limit)
     graph = (
         np.ascontiguousarray(indptr, np.uint32),
         np.ascontiguousarray(indices, np.uint32),
         weights,
     )
-    common = (*graph, src_ptr, src_node, src_dist, order)
-    link_args = (lptr, ldem, loff, identity, limit, inv, nbk)
-
     nthreads = max(1, min(_threads(threads), ns))
-    share = _blocks(ns, max(1, int(block)), nthreads)
-    bounds = [b for mine in share for b in mine]
-    # per thread: its output buffers and [(block, start in buffer, counts)]
-    done: list[tuple[np.ndarray, np.ndarray, list]] = []
-    # thread t works through its own contiguous share of the sites (neighbouring sites stay
-    # in one core's cache), then takes blocks from the end of the largest share left
-    first = np.cumsum([0] + [len(mine) for mine in share])
-    share = [list(range(first[t], first[t + 1])) for t in range(nthreads)]
-    lock = threading.Lock()
+    run = _Run(
+        common=(*graph, src_ptr, src_node, src_dist, order),
+        link_args=(lptr, ldem, loff, identity, limit, inv, nbk),
+        n=n,
+        n_targets=nt if not identity else 0,
+        nthreads=nthreads,
+        room0=min(ns * max(nt, 1) // nthreads + 1024, OUT_START),
+    )
+    done, bounds = run.all(_blocks(ns, max(1, int(block)), nthreads))
+    return _assemble(done, bounds, order, ns, nt, nthreads)
 
-    def next_block(t: int) -> int | None:
-        with lock:
-            if share[t]:
-                return share[t].pop(0)
-            rest = max(share, key=len)
+
+def _check_graph(indptr, indices, weights, sources: Links, targets: Links, limit_m) -> float:
+    """Check the CSR, the links and the limit (clear errors); the limit as a float."""
+    if not math.isfinite(limit_m) or not limit_m > 0:
+        msg = f"limit_m={limit_m!r}: the walking limit must be a finite number of metres > 0."
+        raise ParameterError(msg)
+    indptr, indices = np.asarray(indptr), np.asarray(indices)
+    n = len(indptr) - 1
+    m = len(indices)
+    if len(weights) != m or indptr[-1] != m:
+        msg = "indptr, indices and weights do not form a CSR adjacency (lengths differ)."
+        raise ParameterError(msg)
+    if m and not (np.min(weights) >= 0):
+        msg = "Edge weights must be >= 0 metres (no NaN)."
+        raise ParameterError(msg)
+    if m and (indices.min() < 0 or indices.max() >= n):
+        msg = f"indices hold node indices outside 0..{n - 1}."
+        raise ParameterError(msg)
+    _check_links(sources, n, "sources")
+    _check_links(targets, n, "targets")
+    if n >= 2**32 - 1 or m >= 2**32:
+        msg = "Networks with more than 4 billion nodes or edges are not supported."
+        raise ParameterError(msg)
+    return float(limit_m)
+
+
+def _buckets(weights: np.ndarray, limit: float) -> tuple[float, int]:
+    """(1 / bucket width, number of buckets) of a search up to ``limit`` metres."""
+    delta = _pick_delta(weights, limit)
+    inv = 1.0 / delta if delta > 0 else math.inf
+    if not (math.isfinite(inv) and limit * inv < 2 * MAX_BUCKETS):  # absurdly small limit
+        inv = 0.0  # one bucket: plain label-correcting, still exact
+    return inv, int(limit * inv) + 1
+
+
+@dataclass
+class _Run:
+    """The threads of one :func:`bounded_distances` call and what they share."""
+
+    common: tuple
+    link_args: tuple
+    n: int
+    n_targets: int
+    nthreads: int
+    room0: int
+
+    def all(self, share: list[list[tuple[int, int]]]) -> tuple[list, list[tuple[int, int]]]:
+        """Run every block; per thread ``(out_c, out_w, [(block, start, counts)])``."""
+        bounds = [b for mine in share for b in mine]
+        # thread t works through its own contiguous share of the sites (neighbouring sites
+        # stay in one core's cache), then takes blocks from the end of the largest share
+        first = np.cumsum([0] + [len(mine) for mine in share])
+        self._share = [list(range(first[t], first[t + 1])) for t in range(self.nthreads)]
+        self._bounds = bounds
+        self._lock = threading.Lock()
+        self._done: list[tuple[np.ndarray, np.ndarray, list]] = []
+        if self.nthreads == 1:
+            self.worker(0)
+        else:
+            with ThreadPoolExecutor(self.nthreads) as ex:
+                for f in [ex.submit(self.worker, t) for t in range(self.nthreads)]:
+                    f.result()
+        return self._done, bounds
+
+    def next_block(self, t: int) -> int | None:
+        with self._lock:
+            if self._share[t]:
+                return self._share[t].pop(0)
+            rest = max(self._share, key=len)
             return rest.pop() if rest else None
 
-    # numpy buffers: pages are only backed when written, and big ones get huge pages
-    room0 = min(ns * max(nt, 1) // nthreads + 1024, OUT_START)
-
-    def worker(t: int) -> None:
-        dist = np.full(n, np.nextafter(limit, np.inf))
-        bk = np.full(n, _NONE, np.uint32)
-        touched = np.empty(n, np.uint32)
-        head = np.full(nbk, _NONE, np.uint32)
-        best = np.full(nt if not identity else 0, np.inf)
-        dtouched = np.empty(nt if not identity else 0, np.int32)
-        out_c = np.empty(room0, np.int32)
-        out_w = np.empty(room0, np.float64)
+    def worker(self, t: int) -> None:
+        """One thread: its own O(n) buffers, blocks until none is left."""
+        # numpy buffers: pages are only backed when written, and big ones get huge pages
+        nbk = self.link_args[-1]
+        limit = self.link_args[4]
+        bufs = (
+            np.full(self.n, np.nextafter(limit, np.inf)),  # dist
+            np.full(self.n, _NONE, np.uint32),  # bk
+            np.empty(self.n, np.uint32),  # touched
+            np.full(nbk, _NONE, np.uint32),  # head
+            np.full(self.n_targets, np.inf),  # best
+            np.empty(self.n_targets, np.int32),  # dtouched
+        )
+        out_c = np.empty(self.room0, np.int32)
+        out_w = np.empty(self.room0, np.float64)
         mine: list = []
         pool, pos = POOL_START, 0
-        while True:
-            b = next_block(t)
-            if b is None:
-                break
-            lo, hi = bounds[b]
+        while (b := self.next_block(t)) is not None:
+            lo, hi = self._bounds[b]
             counts = np.zeros(hi - lo, np.int64)
             start, j = pos, lo
             while True:
                 j, pos, pool, need = _search_block(
-                    *common,
-                    j,
-                    hi,
-                    *link_args,
-                    pool,
-                    dist,
-                    bk,
-                    touched,
-                    head,
-                    best,
-                    dtouched,
-                    counts[j - lo :],
-                    out_c,
-                    out_w,
-                    pos,
-                )
+                    *self.common, j, hi, *self.link_args, pool, *bufs,
+                    counts[j - lo :], out_c, out_w, pos,
+                )  # fmt: skip
                 if j == hi:
                     break
                 room = max(2 * len(out_c), pos + need)
                 out_c = np.concatenate([out_c[:pos], np.empty(room - pos, np.int32)])
                 out_w = np.concatenate([out_w[:pos], np.empty(room - pos, np.float64)])
             mine.append((b, start, counts))
-        with lock:
-            done.append((out_c, out_w, mine))
+        with self._lock:
+            self._done.append((out_c, out_w, mine))
 
-    if nthreads == 1:
-        worker(0)
-    else:
-        with ThreadPoolExecutor(nthreads) as ex:
-            for f in [ex.submit(worker, t) for t in range(nthreads)]:
-                f.result()
 
+def _assemble(done, bounds, order, ns: int, nt: int, nthreads: int) -> sp.csr_matrix:
+    """Put every block's rows in place: the final CSR (sites in the caller's order)."""
     counts = np.zeros(ns, np.int64)
     for _, _, mine in done:
         for b, _, c in mine:
@@ -627,4 +657,63 @@ def within_limit(distances: sp.csr_matrix, limit_m: float) -> sp.csr_matrix:
         (out_val[:total], out_idx[:total], out_ptr.astype(idx_dtype, copy=False)), shape=D.shape
     )
     M.has_sorted_indices = bool(D.has_sorted_indices)
+    return M
+
+
+@nb.njit(cache=True)
+def _merge_rows(indptr, indices, data, rows, cols, vals, out_ptr, out_idx, out_val):
+    """Copy the CSR row by row, lowering entries that ``(rows, cols, vals)`` beat and
+    appending the pairs it lacks (the extra pairs are sorted by row, no repeats)."""
+    k = 0
+    q = 0
+    out_ptr[0] = 0
+    for r in range(len(indptr) - 1):
+        lo, hi = indptr[r], indptr[r + 1]
+        start = q
+        for p in range(lo, hi):
+            out_idx[q] = indices[p]
+            out_val[q] = data[p]
+            q += 1
+        while k < len(rows) and rows[k] == r:
+            for p in range(start, start + hi - lo):
+                if out_idx[p] == cols[k]:
+                    out_val[p] = min(out_val[p], vals[k])
+                    break
+            else:
+                out_idx[q] = cols[k]
+                out_val[q] = vals[k]
+                q += 1
+            k += 1
+        out_ptr[r + 1] = q
+    return q
+
+
+def merge_min(
+    distances: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray
+) -> sp.csr_matrix:
+    """``distances`` with extra (row, column, metres) pairs, the least kept per pair.
+
+    One pass over the matrix and one copy of it (the extras are few: walks along a shared
+    edge), so a matrix of millions of pairs is not sorted or re-keyed. Columns within a
+    row stay in their order, the new ones after them.
+    """
+    D = distances.tocsr()
+    rows = np.asarray(rows, np.int64)
+    cols = np.asarray(cols, np.int64)
+    vals = np.asarray(vals, np.float64)
+    order = np.lexsort((vals, cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.ones(len(rows), bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, vals = rows[first], cols[first], vals[first]  # least per pair
+    n_rows, n_cols = D.shape
+    total = D.nnz + len(rows)
+    idx_dtype = np.int32 if max(total, n_cols) < 2**31 else np.int64
+    out_ptr = np.empty(n_rows + 1, idx_dtype)
+    out_idx = np.empty(total, idx_dtype)
+    out_val = np.empty(total, np.float64)
+    used = _merge_rows(D.indptr, D.indices, D.data, rows, cols, vals, out_ptr, out_idx, out_val)
+    # (views: when extras only lowered existing pairs, a few slots at the end stay unused)
+    M = sp.csr_matrix((out_val[:used], out_idx[:used], out_ptr), shape=D.shape)
+    M.has_sorted_indices = False
     return M
