@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 import siting.optimize.pmedian as pm
 from siting.errors import InfeasibleError
-from siting.optimize import CoverageProblem
+from siting.optimize import CoverageProblem, settings
 from siting.optimize.pmedian import solve_pmedian
 
 PMEDCAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "pmedcap"
@@ -120,7 +120,7 @@ def test_no_plan_placing_everyone_is_reported_with_the_persons_left() -> None:
 
 def test_auto_takes_the_path_above_the_pairs_limit(monkeypatch) -> None:
     P = _instance(3, n=40, m=12)
-    monkeypatch.setattr(pm, "PAIRS_LIMIT", 10)
+    monkeypatch.setattr(settings, "pairs_limit", 10)
     s = solve_pmedian(P, 3, capacitated=True, time_limit=10)
     assert "assignment" in s.method and "highs" not in s.method
     _check_plan(P, s, 3)
@@ -163,7 +163,7 @@ def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
 def test_uncapacitated_pmedian_above_the_pairs_limit_skips_highs(monkeypatch) -> None:
     P = _instance(5, n=40, m=12)
     exact = solve_pmedian(P, 3, method="exact", time_limit=30)
-    monkeypatch.setattr(pm, "UNCAPACITATED_PAIRS_LIMIT", 10)
+    monkeypatch.setattr(settings, "uncapacitated_pairs_limit", 10)
     s = solve_pmedian(P, 3, time_limit=5)
     assert "highs" not in s.method and "lagrangian" in s.method
     assert s.bound <= exact.objective + 1e-6 <= s.objective + 1e-6

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError
-from siting.optimize import CoverageProblem, solve_matrix, solve_mclp, solve_target
+from siting.optimize import CoverageProblem, settings, solve_matrix, solve_mclp, solve_target
 from siting.optimize.highs import solve_milp
 from siting.optimize.twolevel import solve_two_level
 
@@ -204,20 +204,14 @@ def test_reported_gap_matches_reported_bound() -> None:
 
 
 def test_status_says_time_limit_only_when_time_ran_out() -> None:
-    import siting.optimize.mclp as mclp_module
-
     rng = np.random.default_rng(4)
     P = CoverageProblem(
         cover=sp.csr_matrix(rng.random((80, 30)) < 0.1),
         weight=rng.integers(1, 100, 80).astype(float),
         cost=rng.integers(1, 5, 30).astype(float),
     )
-    limit = mclp_module.LP_NNZ_LIMIT
-    mclp_module.LP_NNZ_LIMIT = 0  # the large-model path
-    try:
+    with settings.override(lp_nnz_limit=0):  # the large-model path
         s = solve_mclp(P, budget=6.0, time_limit=5.0)
-    finally:
-        mclp_module.LP_NNZ_LIMIT = limit
     assert s.status in ("optimal", "feasible") or s.seconds >= 4.9
 
 
@@ -232,18 +226,12 @@ def test_two_level_when_centres_take_every_site() -> None:
 
 
 def test_capacitated_coverage_large_path_returns_p_sites_and_a_valid_bound() -> None:
-    import siting.optimize.capacity as capacity_module
-
     D, w = _disc_instance(5, 120, 20, 900)
     cap = np.full(20, 400.0)
     P = CoverageProblem(dist=D, weight=w, capacity=cap)
     exact = solve_matrix(P, "capacitated_coverage", p=3)
-    limit = capacity_module.PAIRS_LIMIT
-    capacity_module.PAIRS_LIMIT = 0  # as on a city-scale model: greedy + allocation LP
-    try:
+    with settings.override(pairs_limit=0):  # as on a city-scale model: greedy + allocation LP
         s = solve_matrix(P, "capacitated_coverage", p=3)
-    finally:
-        capacity_module.PAIRS_LIMIT = limit
     assert s.n_new == 3
     assert s.objective <= exact.objective + 1e-6
     assert s.bound >= exact.objective - 1e-6
@@ -349,8 +337,6 @@ def test_large_target_path_with_costs_searches_on() -> None:
 @pytest.mark.parametrize(("seed", "optimum"), [(0, 5352.0), (5, 4902.0)])
 def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) -> None:
     """With a budget the large path used to stop at greedy + swaps (5,304 and 4,831)."""
-    import siting.optimize.mclp as mclp_module
-
     rng = np.random.default_rng(seed)
     xy, sxy = rng.random((150, 2)) * 3000, rng.random((14, 2)) * 3000
     d = np.hypot(xy[:, None, 0] - sxy[None, :, 0], xy[:, None, 1] - sxy[None, :, 1])
@@ -360,12 +346,8 @@ def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) ->
         cost=rng.integers(1, 6, 14).astype(float),
     )
     assert _brute_mclp(P, budget=9.0) == optimum
-    limit = mclp_module.LP_NNZ_LIMIT
-    mclp_module.LP_NNZ_LIMIT = 0  # the path of city-scale models
-    try:
+    with settings.override(lp_nnz_limit=0):  # the path of city-scale models
         s = solve_mclp(P, budget=9.0, time_limit=3.0)
-    finally:
-        mclp_module.LP_NNZ_LIMIT = limit
     assert P.cost[s.new].sum() <= 9.0
     assert s.objective == optimum
 

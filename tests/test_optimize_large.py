@@ -14,10 +14,8 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from test_optimize_models import coverage_of_all, make_instance
 
-from siting.optimize import CoverageProblem, solve_mclp, solve_target
+from siting.optimize import CoverageProblem, settings, solve_mclp, solve_target
 from siting.optimize import _kernels as kern
-from siting.optimize import mclp as mclp_mod
-from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     first_order_seconds,
     lp_mclp_first_order,
@@ -119,8 +117,7 @@ def test_first_order_seconds() -> None:
 @pytest.fixture
 def large_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every instance down the large-model path (first-order LP, no simplex)."""
-    monkeypatch.setattr(target_mod, "LP_NNZ_LIMIT", 0)
-    monkeypatch.setattr(mclp_mod, "LP_NNZ_LIMIT", 0)
+    monkeypatch.setattr(settings, "lp_nnz_limit", 0)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from siting.optimize import CoverageProblem, solve_target
+from siting.optimize import CoverageProblem, settings, solve_target
 from siting.optimize import regional as regional_mod
 from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
@@ -386,9 +386,8 @@ E2E = [
 
 @pytest.mark.parametrize(("costs", "n_demand", "n_sites", "radius", "seed"), E2E)
 def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radius, seed):
-    monkeypatch.setattr(target_mod, "REGIONAL_MIN_S", 0.5)
     # about half of the 4 s for the regional step (its own estimate is tiny here)
-    monkeypatch.setattr(regional_mod, "estimate_seconds", lambda A, workers: 1.6)
+    monkeypatch.setattr(settings, "target_regional_min_s", 2.0)
     A, w, _ = spatial_instance(seed, n_demand=n_demand, n_sites=n_sites, radius=radius)
     nc = A.shape[1]
     rng = np.random.default_rng(1000 + seed)

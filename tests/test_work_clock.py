@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from siting.optimize import CoverageProblem, clock, coverage_curve, solve_mclp, solve_target
+from siting.optimize import (
+    CoverageProblem,
+    clock,
+    coverage_curve,
+    settings,
+    solve_mclp,
+    solve_target,
+)
 from siting.optimize import _kernels as kern
 from siting.optimize.heuristics import CoverIndex, mclp_iterated_search
 
@@ -30,11 +37,7 @@ def city(seed: int = 3, n: int = 4000, m: int = 500, radius: float = 0.06) -> Co
 @pytest.fixture
 def large_paths(monkeypatch):
     """Send a small model down the city-scale paths (PDLP, iterated search on deadlines)."""
-    import siting.optimize.mclp as mclp_mod
-    import siting.optimize.target as target_mod
-
-    monkeypatch.setattr(target_mod, "LP_NNZ_LIMIT", 0)
-    monkeypatch.setattr(mclp_mod, "LP_NNZ_LIMIT", 0)
+    monkeypatch.setattr(settings, "lp_nnz_limit", 0)
 
 
 def slowed(monkeypatch, seconds: float) -> None:
@@ -137,8 +140,8 @@ def test_clock_nesting_and_jump() -> None:
         with clock.budget(2.0) as inner:
             clock.charge_sparse(0)  # the fixed cost of a step
             clock.charge(0.5)
-            assert inner.work == pytest.approx(0.5 + clock.CALL_S)
-        assert outer.work == pytest.approx(2.0 + clock.CALL_S)  # charges reach the caller
+            assert inner.work == pytest.approx(0.5 + settings.call_s)
+        assert outer.work == pytest.approx(2.0 + settings.call_s)  # charges reach the caller
         assert outer.deterministic
     with clock.budget(0.2) as outer:  # an inner cut does not switch off the outer net
         with clock.budget(0.0) as inner:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.highs import solve_lp_first_order, solve_milp
 
 __all__ = [
@@ -187,17 +187,13 @@ def lp_psclp(
     return float(res.objective), res.x[: A.shape[1]]
 
 
-FIRST_ORDER_SHARE = 0.15  # share of the remaining time given to the first-order LP
-FIRST_ORDER_MIN_S, FIRST_ORDER_MAX_S = 2.0, 15.0  # ... clamped to this range (s)
-
-
-def first_order_seconds(remaining: float, most: float = FIRST_ORDER_MAX_S) -> float:
+def first_order_seconds(remaining: float, most: float = np.inf) -> float:
     """Seconds for the first-order LP: a share of what is left, clamped, at most half.
 
     ``most`` caps it lower where a rough bound is as good (a whole number of sites).
     """
-    share = max(FIRST_ORDER_MIN_S, FIRST_ORDER_SHARE * remaining)
-    return max(0.05, min(most, FIRST_ORDER_MAX_S, share, 0.5 * remaining))
+    share = max(settings.first_order_min_s, settings.first_order_share * remaining)
+    return max(0.05, min(most, settings.first_order_max_s, share, 0.5 * remaining))
 
 
 def psclp_dual_bound(

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.heuristics import priced_swap_search
 from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
@@ -41,12 +41,6 @@ __all__ = [
     "solve_capacitated_coverage",
 ]
 
-PAIRS_LIMIT = 100_000  # reachable pairs above which "auto" skips branch-and-bound
-LAGRANGIAN_SHARE = 0.25  # least share of the time limit for their Lagrangian bound
-RESERVE_SHARE = 0.1  # share of the time limit kept for the final allocations
-SWAP_SHARE = 0.4  # share of the time limit for the swap search on those models
-SWAP_ADDS = 20  # closed sites priced against every open new one in each swap round
-KNAPSACK_PASSES = 10  # sparse passes per Lagrangian step (site knapsacks: a sort of the pairs)
 M2_PER_100_HOUSEHOLDS = 20.0  # m² of community facility per 100 households (national norm)
 PERSONS_PER_HOUSEHOLD = 2.8  # persons per household (default; override with local data)
 
@@ -235,7 +229,7 @@ def capacitated_lagrangian(
     theta, stall = 1.0, 0
     g_prev = None
     for _ in range(iterations):
-        clock.charge_sparse(KNAPSACK_PASSES * A.nnz)
+        clock.charge_sparse(settings.knapsack_passes * A.nnz)
         value, order, x = sites.values(u)
         open_ = fixed.copy()
         if p > 0 and cand.size:
@@ -335,10 +329,10 @@ def _swap_search(
 
     Each round prices the swaps from the current allocation's duals: a closed site adds
     about its knapsack value at the row prices (:class:`_SiteKnapsacks`), an open one
-    loses about its capacity price times its capacity. The swaps (``SWAP_ADDS`` closed
-    sites against every new open one) are then checked with the allocation LP, best
-    priced first, and the first that serves more persons is kept. Stops when a round
-    finds none or at ``deadline`` (a work-clock reading).
+    loses about its capacity price times its capacity. The swaps
+    (``settings.capacity_swap_adds`` closed sites against every new open one) are then
+    checked with the allocation LP, best priced first, and the first that serves more
+    persons is kept. Stops when a round finds none or at ``deadline`` (a work-clock reading).
     """
     sites = _SiteKnapsacks(A, w, cap)
     tol = 1e-9 * max(1.0, best.served)
@@ -349,7 +343,7 @@ def _swap_search(
         closed = np.flatnonzero(~sel & ~fixed & (gain > 0))
         if drops.size == 0 or closed.size == 0:
             return None
-        adds = closed[np.argsort(-gain[closed], kind="stable")[:SWAP_ADDS]]
+        adds = closed[np.argsort(-gain[closed], kind="stable")[: settings.capacity_swap_adds]]
         est = gain[adds][:, None] - (best.site_price[drops] * cap[drops])[None, :]
         return adds, drops, np.argsort(-est.ravel(), kind="stable")
 
@@ -380,7 +374,7 @@ def solve_capacitated_coverage(
     stops at the time limit the better of the two is returned, with a bound no higher
     than what the open sites' capacities and reach allow. Models too large for HiGHS get
     swaps instead (priced by the allocation LP's duals, checked exactly, up to
-    ``SWAP_SHARE`` of the time limit) and a Lagrangian bound.
+    ``settings.capacity_swap_share`` of the time limit) and a Lagrangian bound.
 
     Parameters
     ----------
@@ -391,7 +385,7 @@ def solve_capacitated_coverage(
     time_limit, mip_gap, threads, verbose
         HiGHS settings.
     method : {"auto", "exact", "heuristic"}
-        ``"heuristic"``, and ``"auto"`` on models above ``PAIRS_LIMIT`` reachable pairs
+        ``"heuristic"``, and ``"auto"`` on models above ``settings.pairs_limit`` reachable pairs
         (whose root LP HiGHS cannot solve within a useful time limit, nor stop at it),
         improve the greedy sites by swaps and bound them with prices per person;
         ``"exact"`` always runs HiGHS' branch-and-bound.
@@ -431,7 +425,7 @@ def solve_capacitated_coverage(
 
     # greedy start and a bound from capacities and reach (valid whatever HiGHS does)
     g_sel, g_x = _greedy_capacitated(A, w, cap, fixed, p)
-    large = k > PAIRS_LIMIT
+    large = k > settings.pairs_limit
     no_bb = large or method == "heuristic"
     hist: dict[str, Any] = {"rows_merged": nd, "pairs": k, "greedy": float(w[rows] @ g_x)}
     u0 = None
@@ -441,7 +435,7 @@ def solve_capacitated_coverage(
             hist["allocated"] = alloc.served
             if no_bb and method != "exact":  # no branch-and-bound: swaps improve the plan
                 g_sel, alloc, moves = _swap_search(
-                    A, w, cap, fixed, g_sel, alloc, w0 + SWAP_SHARE * time_limit
+                    A, w, cap, fixed, g_sel, alloc, w0 + settings.capacity_swap_share * time_limit
                 )
                 hist.update(moves)
                 hist["swapped"] = alloc.served
@@ -467,11 +461,11 @@ def solve_capacitated_coverage(
             # and 1.73% after 10 s; "exact" leaves the rest to HiGHS
             time_limit=0.0  # real time is out (a slow machine): one step, a valid bound
             if clock.expired()
-            else LAGRANGIAN_SHARE * time_limit
+            else settings.capacity_lagrangian_share * time_limit
             if method == "exact"
             else max(
-                LAGRANGIAN_SHARE * time_limit,
-                (1.0 - RESERVE_SHARE) * time_limit - (clock.now() - w0),
+                settings.capacity_lagrangian_share * time_limit,
+                (1.0 - settings.capacity_reserve_share) * time_limit - (clock.now() - w0),
             ),
         )
         simple_bound = min(simple_bound, lag)

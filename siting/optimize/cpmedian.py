@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.bounds import pmedian_lagrangian_prices, subgradient_ascent
 from siting.optimize.heuristics import (
     _pm_state,
@@ -38,21 +38,6 @@ from siting.optimize.heuristics import (
 from siting.optimize.highs import highs_lp, new_highs, run_charged, solve_milp
 
 __all__ = ["solve_large_capacitated_pmedian"]
-
-SWAP_SHARE = 0.5  # share of the time limit for the swap search
-LAGRANGIAN_SHARE = 0.25  # least share of the time limit for the lower bound
-# single-sourced plans: the swaps compare split assignments (the LP), and only the final
-# plan is assigned whole. Comparing rounded assignments stalled early: 2 of 12 small
-# instances with tight capacities reached the optimum (6% above on average), against 12
-# of 12; OR-Library pmedcap01-10: 0.4% above the best known on average, against 1.9%.
-SEARCH_ROUNDED = False
-EXACT_SHARE = 0.2  # most of the time limit for the final single-sourced assignment MILP
-SWAP_PAIRS = 2_000_000  # most (closed, open) swaps priced in one round (memory)
-# open pairs above which the final single-sourced assignment stays the rounded one: on
-# Liechtenstein (p = 150, 84,000 open pairs) HiGHS' MILP took 23 s on a 4-s limit, most
-# of it in presolve, and found nothing better
-EXACT_PAIRS = 20_000
-ASSIGN_PASSES = 24  # sparse passes over the pairs per assignment (HiGHS in and out)
 
 
 class _Assignment(NamedTuple):
@@ -151,14 +136,13 @@ class _Assigner:
     ``sum_i q_i x_ij <= cap_j`` over every stored pair; a closed site's pairs are fixed
     at 0. The model is built once; a swap only changes the bounds of two sites' pairs, so
     HiGHS re-solves from the last basis (Liechtenstein, 747,000 pairs, 162 open sites:
-    0.2 s a swap against 0.5 s for a fresh LP of the open sites' pairs).
-    Single-sourced, each split row then goes whole to its nearest open site with room (a
-    basic solution splits at most one row per full site), or stays unplaced.
+    0.2 s a swap against 0.5 s for a fresh LP of the open sites' pairs). The swaps
+    compare these split assignments; a single-sourced plan is rounded after them
+    (:func:`_rounded`): comparing rounded assignments stalled the swaps early.
     """
 
-    def __init__(self, P: _Pairs, single_source: bool) -> None:
+    def __init__(self, P: _Pairs) -> None:
         self.P = P
-        self.single_source = single_source
         n, k = P.n, P.rows.size
         lp = highs_lp(*P.transport(np.arange(k), np.ones(P.m, dtype=bool)))
         lp.col_upper_ = np.r_[np.zeros(k), np.ones(n)]  # every site closed
@@ -190,15 +174,15 @@ class _Assigner:
                 self.h.changeColsBounds(idx.size, idx, z, z + up)
         self.open = sel.copy()
         run_charged(self.h, time_limit, setup=False, capped=not required)
-        clock.charge_sparse(ASSIGN_PASSES * P.rows.size)  # bounds, solution, unplaced rows
+        # bounds, solution, unplaced rows
+        clock.charge_sparse(settings.assign_passes * P.rows.size)
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         sol = self.h.getSolution()
         k, n = P.rows.size, P.n
         x = np.clip(np.asarray(sol.col_value, dtype=float)[:k], 0.0, 1.0)
         u = np.maximum(np.asarray(sol.row_dual, dtype=float)[:n], 0.0) * P.scale
-        got = _Assignment(x, float(P.wd @ x), *P.unplaced(x)[:2], u)
-        return _rounded(P, sel, got) if self.single_source else got
+        return _Assignment(x, float(P.wd @ x), *P.unplaced(x)[:2], u)
 
 
 def _rounded(P: _Pairs, sel: np.ndarray, a: _Assignment) -> _Assignment:
@@ -337,7 +321,7 @@ def _swap_search(
         # demand points without a place come first: sites reaching them, then by saving
         reach_left = np.bincount(P.cols, weights=P.unplaced(best.x)[2][P.rows], minlength=P.m)
         adds = closed[np.lexsort((-gain[closed], -np.round(reach_left[closed], 9)))]
-        adds = adds[: max(20, SWAP_PAIRS // drops.size)]  # every one, unless huge
+        adds = adds[: max(20, settings.cpmedian_swap_pairs // drops.size)]  # every one, unless huge
         st = _pm_state(P.D, P.far, sel)
         alt = np.where(st.c1[P.rows] == P.cols, st.d2[P.rows], st.d1[P.rows])  # next open
         extra = best.x * P.w[P.rows] * np.maximum(alt - P.D.data, 0.0)
@@ -417,7 +401,7 @@ def solve_large_capacitated_pmedian(
     big = P.far * max(1.0, float(w.sum())) + 1.0  # metres charged to a row left out
     sel = pmedian_greedy(D, w, p, fixed, ~fixed, big)
     sel, _ = pmedian_interchange(D, w, sel, fixed, ~fixed, big)
-    assign = _Assigner(P, single_source and SEARCH_ROUNDED)
+    assign = _Assigner(P)
     spent = clock.now() - t0
     # the start's assignment gets the time it needs (at least a quarter of the limit)
     a = assign(sel, max(time_limit - spent, 0.25 * time_limit, 1.0), required=True)
@@ -430,15 +414,25 @@ def solve_large_capacitated_pmedian(
         raise ParameterError(msg)
     hist["start"] = a.cost if a.unplaced <= 0 else np.inf
     hist["start_unplaced"] = a.unplaced
-    sel, a, moves = _swap_search(P, assign, fixed, sel, a, t0 + SWAP_SHARE * time_limit)
+    sel, a, moves = _swap_search(
+        P, assign, fixed, sel, a, t0 + settings.cpmedian_swap_share * time_limit
+    )
     hist.update(moves)
     if single_source:  # each point whole to one site: rounded, then the exact assignment
         t = clock.now()
         a = _rounded(P, sel, a)
         exact = None
-        if int(sel[P.cols].sum()) <= EXACT_PAIRS:  # HiGHS' presolve overruns larger ones
+        if (
+            int(sel[P.cols].sum()) <= settings.cpmedian_exact_pairs
+        ):  # HiGHS' presolve overruns larger ones
             exact = _exact_single_source(
-                P, sel, a, max(0.1, min(EXACT_SHARE * time_limit, t0 + time_limit - clock.now()))
+                P,
+                sel,
+                a,
+                max(
+                    0.1,
+                    min(settings.cpmedian_exact_share * time_limit, t0 + time_limit - clock.now()),
+                ),
             )
         if exact is not None and _better(exact, a, 1e-9 * max(1.0, float(P.n))):
             hist["reassigned"] = a.cost - exact.cost
@@ -455,7 +449,9 @@ def solve_large_capacitated_pmedian(
         # prices the capacitated one: Liechtenstein, p = 150, 3,000 persons per site:
         # 11.24 M person-metres in 4 s, against 10.59 M from the LP duals in 5 s
         t = clock.now()
-        left = max(LAGRANGIAN_SHARE * time_limit, 0.95 * time_limit - (clock.now() - t0))
+        left = max(
+            settings.cpmedian_lagrangian_share * time_limit, 0.95 * time_limit - (clock.now() - t0)
+        )
         if clock.expired():  # real time is out (a slow machine): one step each
             left = 0.0
         w1 = clock.now()

@@ -29,13 +29,10 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.highs import run_charged
 
 __all__ = ["Tightened", "add_cuts", "cut_rows", "tighten_lp", "triangle_cuts"]
-
-MAX_FOUND = 200_000  # violated triples kept per separation round, at most
-MAX_PAIRS = 64  # promising partners followed from each row, at most
 
 
 @njit(cache=True)
@@ -183,8 +180,8 @@ def triangle_cuts(
         cand,
         frac,
         float(tol),
-        MAX_FOUND,
-        MAX_PAIRS,
+        settings.cut_max_found,
+        settings.cut_max_pairs,
     )
     # each check walks two or three rows' columns
     clock.charge_kernel(A.nnz + 3.0 * checked * (A.nnz / max(A.shape[0], 1)))
@@ -239,15 +236,6 @@ def add_cuts(
     return M, np.r_[lo, np.full(k, -np.inf)], np.r_[hi, np.ones(k)]
 
 
-MAX_ROUNDS = 20  # separation rounds at most
-ROUND_CUTS = 1000  # cuts added per round at most
-STALL = 1e-7  # a round that moves the LP optimum by less than this (relative) ends it
-# With a goal (the bound that would prove the incumbent): a round that closes less than
-# MIN_PROGRESS of what is left ends the loop, and cuts that closed less than USEFUL of the
-# LP's distance to it are not worth a MIP's rows
-MIN_PROGRESS, USEFUL = 0.05, 0.1
-
-
 @dataclass
 class Tightened:
     """An LP re-solved with triangle cuts (:func:`tighten_lp`)."""
@@ -257,7 +245,7 @@ class Tightened:
     col_dual: np.ndarray  # column reduced costs
     rows: sp.csr_matrix  # the cuts, over the LP's columns (right-hand side 1)
     log: list[tuple[float, int]] = field(default_factory=list)  # (optimum, cuts) per round
-    useful: bool = True  # they closed at least USEFUL of the LP's distance to the goal
+    useful: bool = True  # they closed at least ``cut_useful`` of the LP's distance to the goal
 
     @property
     def rounds(self) -> int:
@@ -287,25 +275,25 @@ def tighten_lp(
     layout of :func:`siting.optimize.mclp.mclp_matrices` and
     :func:`siting.optimize.target.psclp_matrices`. Stops when no cut is violated, when
     ``closed(objective)`` says the bound is good enough, after ``max_rounds`` (default
-    ``MAX_ROUNDS``), when a
+    ``settings.cut_max_rounds``), when a
     round no longer moves the optimum, or at ``deadline`` (a
     :func:`siting.optimize.clock.now` reading). ``goal``: the value the bound must pass for
-    a proof (the incumbent's); a round that closes less than ``MIN_PROGRESS`` of the
+    a proof (the incumbent's); a round that closes less than ``settings.cut_min_progress`` of the
     distance left to it ends the loop, and ``useful`` says whether the cuts closed at least
-    ``USEFUL`` of the LP's distance (else they are not worth adding to a MIP); without
+    ``settings.cut_useful`` of the LP's distance (else they are not worth adding to a MIP); without
     one, rounds go on while cuts are found and the optimum moves. A re-solve
     that does not end optimal is dropped (its values are not a bound); the result keeps
     the last optimal one.
     """
     nd, nc = A.shape
     n = int(h.getNumCol())
-    max_rounds = MAX_ROUNDS if max_rounds is None else int(max_rounds)
+    max_rounds = settings.cut_max_rounds if max_rounds is None else int(max_rounds)
     out = Tightened(objective, x, col_dual, sp.csr_matrix((0, n)))
     added: list[sp.csr_matrix] = []
     while out.rounds < max_rounds and clock.now() < deadline:
         if closed is not None and closed(out.objective):
             break
-        trip = triangle_cuts(A, out.x[:nc], out.x[nc : nc + nd], max_cuts=ROUND_CUTS)
+        trip = triangle_cuts(A, out.x[:nc], out.x[nc : nc + nd], max_cuts=settings.cut_round_cuts)
         if trip.shape[0] == 0:
             break
         C = cut_rows(A, trip)
@@ -332,12 +320,12 @@ def tighten_lp(
         out.col_dual = np.asarray(sol.col_dual, dtype=float)
         out.log.append((out.objective, int(C.shape[0])))
         moved = abs(before - out.objective)
-        if moved <= STALL * max(1.0, abs(before)):
+        if moved <= settings.cut_stall * max(1.0, abs(before)):
             break
-        if goal is not None and moved < MIN_PROGRESS * abs(before - goal):
+        if goal is not None and moved < settings.cut_min_progress * abs(before - goal):
             break
     if added:
         out.rows = sp.vstack(added).tocsr()
     if goal is not None:
-        out.useful = abs(objective - out.objective) >= USEFUL * abs(objective - goal)
+        out.useful = abs(objective - out.objective) >= settings.cut_useful * abs(objective - goal)
     return out

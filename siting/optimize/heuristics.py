@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.optimize import _kernels as kern
-from siting.optimize import clock
+from siting.optimize import clock, settings
 
 __all__ = [
     "CoverIndex",
@@ -54,9 +54,6 @@ __all__ = [
 ]
 
 _TOL = 1e-9  # relative tolerance on weights (persons)
-ILS_CHUNK = 100  # iterated-search iterations between deadline checks (a lock-step round)
-FULL_SCAN_EVERY = 20  # every so many iterations, a 1-swap descent over all columns
-ILS_RETURN_AFTER = 2_000  # iterations without a new best before the search returns to it
 
 
 @dataclass
@@ -113,21 +110,12 @@ class CoverIndex:
         return int(self.rind.size)
 
 
-# Work estimates of the kernels, in index entries visited (see siting.optimize.clock):
-# calibrated against their measured times on the benchmark instances.
-SWAP_MOVE_ENTRIES = 0.8  # x nnz per 1-swap move (and per scan that finds none)
-ILS_ITERATION_ENTRIES = 17.5  # x (column degree x row degree) per iterated-search iteration
-ILS_SCAN_ENTRIES = 6.2  # x nnz per full 1-swap descent of the iterated search
-CHECK_MIN_S = 5.0  # least time limit of one priced-swap check (an LP), seconds
-PM_MOVE_PASSES = 9  # sparse passes over the distance pairs per p-median interchange move
-
-
 def swap_search(
     idx: CoverIndex, sel: np.ndarray, stop_at: float, max_moves: int, budget_slack: float = 0.0
 ) -> tuple[float, int]:
     """Compiled 1-swap descent on ``sel`` (in place), charged to the work clock."""
     covered, moves = kern.swap_search(*idx.args(), sel, stop_at, max_moves, idx.tol(), budget_slack)
-    clock.charge_kernel((int(moves) + 1) * SWAP_MOVE_ENTRIES * idx.nnz + idx.n_cols)
+    clock.charge_kernel((int(moves) + 1) * settings.swap_move_entries * idx.nnz + idx.n_cols)
     return float(covered), int(moves)
 
 
@@ -288,16 +276,13 @@ def mclp_swap(
     return out, covered
 
 
-DEFAULT_WALKS = 2  # parallel walks of the iterated search unless ``threads`` says otherwise
-
-
 def search_workers(threads: int | None) -> int:
-    """Parallel walks for the iterated search: ``threads``, else ``DEFAULT_WALKS`` on every
+    """Parallel walks for the iterated search: ``threads``, else ``settings.default_walks`` on every
     machine (the walks decide the plan: a count that followed the CPUs would give
     another plan on another machine)."""
     if threads is not None:
         return max(1, int(threads))
-    return DEFAULT_WALKS
+    return settings.default_walks
 
 
 def mclp_iterated_search(
@@ -315,11 +300,11 @@ def mclp_iterated_search(
     Compiled (:func:`siting.optimize._kernels.iterated_swaps`): each iteration closes 2-5
     open columns - mostly one at random and open columns sharing demand with it - reopens
     as many greedily and descends with best-improvement 1-swaps near the change (every
-    ``FULL_SCAN_EVERY``-th iteration over all columns); a worse result is undone (kept 1
-    time in 50, to leave plateaus), and after ``ILS_RETURN_AFTER`` iterations without a
+    ``settings.full_scan_every``-th iteration over all columns); a worse result is undone (kept 1
+    time in 50, to leave plateaus), and after ``settings.ils_return_after`` iterations without a
     new best the walk restarts from the best. ``workers`` > 1 runs that many independent
     walks (seeds ``seed``, ``seed + 1``, ...) in threads - the compiled kernel releases
-    the GIL - in lock-step rounds of ``ILS_CHUNK`` iterations. The search stops after the
+    the GIL - in lock-step rounds of ``settings.ils_chunk`` iterations. The search stops after the
     round in which a walk covers ``stop_at`` persons, after ``max_iterations`` per walk
     or at ``deadline`` (a work-clock reading, :func:`siting.optimize.clock.now`). The same
     seed and ``workers`` give the same answer. Returns the best selection (ties: the
@@ -329,14 +314,15 @@ def mclp_iterated_search(
         return sel.astype(bool).copy(), idx.covered(sel.astype(bool))
     walks = [_Walk(idx, sel, seed + k) for k in range(max(1, int(workers)))]
     per_iteration = (
-        ILS_ITERATION_ENTRIES * (idx.nnz / max(idx.n_cols, 1) * idx.nnz / max(idx.n_rows, 1))
-        + ILS_SCAN_ENTRIES * idx.nnz / FULL_SCAN_EVERY
+        settings.ils_iteration_entries
+        * (idx.nnz / max(idx.n_cols, 1) * idx.nnz / max(idx.n_rows, 1))
+        + settings.ils_scan_entries * idx.nnz / settings.full_scan_every
     )
     pool = ThreadPoolExecutor(max_workers=len(walks)) if len(walks) > 1 else None
     try:
         done = 0
         while True:
-            n = max(1, min(ILS_CHUNK, max_iterations - done))
+            n = max(1, min(settings.ils_chunk, max_iterations - done))
             if pool is None:
                 ran = [walks[0].run(n, stop_at)]
             else:
@@ -383,14 +369,14 @@ class _Walk:
             self.seed * 1_000_003 + self.n_chunk,
             stop_at,
             self.tol,
-            FULL_SCAN_EVERY,
+            settings.full_scan_every,
         )
         self.n_chunk += 1
         self.stale += int(ran)
         if cov > self.best_cov + self.tol or self.best_cov == -np.inf:
             self.best, self.best_cov = self.chunk_sel.copy(), float(cov)
             self.stale = 0
-        elif self.stale >= ILS_RETURN_AFTER:  # the walk has drifted: go back to the best
+        elif self.stale >= settings.ils_return_after:  # the walk has drifted: go back to the best
             self.cur[:] = self.best
             self.stale = 0
         if ran < n and self.best_cov < stop_at:
@@ -482,7 +468,7 @@ def priced_swap_search(
             trial[drops[k % drops.size]] = False
             # a check is never cut short by the phase's deadline (where it stopped would
             # depend on the machine): it may overrun it, within the solver's wall limit
-            got = check(trial, max(deadline - clock.now(), CHECK_MIN_S))
+            got = check(trial, max(deadline - clock.now(), settings.check_min_s))
             stats["swap_checks"] += 1
             if got is not None and better(got, best):
                 sel, best, improved = trial, got, True
@@ -618,6 +604,6 @@ def pmedian_interchange(
         j, k = opened[flat // m], flat % m
         sel[j] = False
         sel[k] = True
-        clock.charge_sparse(PM_MOVE_PASSES * D.nnz + opened.size * m)
+        clock.charge_sparse(settings.pm_move_passes * D.nnz + opened.size * m)
     st = _pm_state(D, big, sel)
     return sel, float((w * st.d1).sum())

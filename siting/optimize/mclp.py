@@ -15,7 +15,7 @@ exceeds the LP-incumbent gap cannot improve on the incumbent), then on the kept 
 empty rows dropped, identical rows merged (without cuts), dominated columns dropped ->
 HiGHS on that model with the cuts (``method != "heuristic"``).
 
-Models above ``LP_NNZ_LIMIT`` reduced nonzeros skip the simplex LP and HiGHS (which
+Models above ``settings.lp_nnz_limit`` reduced nonzeros skip the simplex LP and HiGHS (which
 cannot solve their root LP in useful time) unless ``method="exact"``: HiGHS' first-order
 LP (PDLP) gives duals that become a proven Lagrangian upper bound
 (:func:`siting.optimize.bounds.mclp_dual_bound`), its column values guide the rounding,
@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import ParameterError
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.bounds import (
     first_order_seconds,
     lp_mclp_first_order,
@@ -57,29 +57,6 @@ from siting.optimize.reduce import (
 from siting.optimize.regional import mclp_regional_bound, reserve_seconds
 
 __all__ = ["mclp_matrices", "solve_mclp"]
-
-LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
-ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
-RC_FIXING = True  # drop columns by LP reduced cost before HiGHS
-LARGE_ROUNDING_SHARE = 0.1  # share of the time for LP rounding on large models
-# large models: the regional decomposition bound (siting.optimize.regional) runs after the
-# search when its time fits in this share of what the first-order LP leaves
-# (regional.reserve_seconds)
-REGIONAL_SHARE, REGIONAL_MIN_S = 0.65, 20.0
-# HiGHS' RINS/RENS/feasibility-jump/root-reduced-cost heuristics: off. With HiGHS 1.16 the
-# proof comes sooner without them on every model measured (2 cores, time to optimality):
-# grid sub-instance p = 90/105/113/125: 0.8/0.7/2.6-3.2/0.8 s against 1.1/1.3-1.6/4.1-5.8/
-# 1.3-1.8 s; Liechtenstein p = 37: 0.6 against 0.7-1.4 s; a 6.5-km region of the
-# 50,000-node grid (p = 15): 69 s against 136 s. Our incumbent is kept when HiGHS finds
-# nothing better, so HiGHS' own search adds little.
-HIGHS_HEURISTICS = False
-# Handing HiGHS our incumbent made its root cut loop slower (grid sub-instance, p = 113:
-# 6.0-7.1 s with it, 4.1-4.6 s without; Liechtenstein p = 37: 4.0 vs 3.6 s); the incumbent
-# is kept anyway when HiGHS returns nothing better.
-HIGHS_WARM_START = False
-# Triangle cuts on the LP before rounding, fixing and HiGHS (siting.optimize.cuts): on the
-# grid sub-instance they close the LP's whole gap in 1-2 rounds (p = 105, 113)
-CUTS = True
 
 
 def mclp_matrices(
@@ -164,7 +141,7 @@ def solve_mclp(
         Accepted relative gap.
     method : {"auto", "exact", "heuristic"}
         ``heuristic``: search and Lagrangian bound only; ``exact``: HiGHS closes the
-        gap; ``auto``: HiGHS where the model allows, else (more than ``LP_NNZ_LIMIT``
+        gap; ``auto``: HiGHS where the model allows, else (more than ``settings.lp_nnz_limit``
         nonzeros) search with the first-order LP bound, tightened by the regional bound
         (:mod:`siting.optimize.regional`) when the time allows.
     seed : int
@@ -248,7 +225,7 @@ def solve_mclp(
     if method == "heuristic" or gap_of(cov, ub) <= mip_gap:
         status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
         return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
-    if R.A.nnz > LP_NNZ_LIMIT and method != "exact":
+    if R.A.nnz > settings.lp_nnz_limit and method != "exact":
         return _solve_large(
             problem,
             R,
@@ -269,7 +246,7 @@ def solve_mclp(
     c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
     keep: np.ndarray | None = None
     cuts: sp.csr_matrix | None = None  # triangle cuts over [y, z] (right-hand side 1)
-    if R.A.nnz <= LP_NNZ_LIMIT:
+    if R.A.nnz <= settings.lp_nnz_limit:
         # LP bound, then randomised LP rounding repaired by 1-swaps (p version)
         t = clock.now()
         lp = _lp_with_duals(c, M, lo, hi, time_limit=max(0.1, 0.3 * (deadline - t)))
@@ -278,7 +255,7 @@ def solve_mclp(
         if lp is not None:
             ub = min(ub, base + float(lp.objective))
             hist["lp_bound"] = base + float(lp.objective)
-            if CUTS and gap_of(cov, ub) > mip_gap:
+            if gap_of(cov, ub) > mip_gap:
                 # --- triangle cuts (siting.optimize.cuts): the LP's gap, closed
                 tc = clock.now()
                 tg = tighten_lp(
@@ -332,7 +309,7 @@ def solve_mclp(
             lp_obj = float(lp.objective)
             slack = (1.0 if integral else 0.0) - 1e-6 * max(1.0, abs(lp_obj))
             out = (lp.x[:nc] < 1e-9) & (lp_obj + lp.dual[:nc] < cov + slack) & ~sel
-            if out.any() and RC_FIXING:
+            if out.any():
                 keep = np.flatnonzero(~out)
                 hist["rc_fixed"] = int(out.sum())
                 steps.append("rcfix")
@@ -347,15 +324,10 @@ def solve_mclp(
             Ak, wk = restrict(R.A, R.weight, keep)
         hist["rc_kept"] = (int(keep.size), int(Ak.shape[0]))
         c, M, lo, hi, integ = mclp_matrices(Ak, wk, cost[keep], limit)
-        y0 = sel[keep]
-        zrow = (np.asarray(Ak @ y0.astype(float)).ravel() > 0).astype(float)
         if cuts is not None:  # columns fixed at 0 leave the cuts valid
             cuts = sp.csr_matrix(cuts[:, np.r_[keep, nc + np.arange(R.A.shape[0])]])
-    else:
-        y0 = sel
-        zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
     M, lo, hi = add_cuts(M, lo, hi, cuts)
-    nk = y0.size
+    nk = nc if keep is None else keep.size
     res = solve_milp(
         c,
         M,
@@ -366,9 +338,9 @@ def solve_mclp(
         time_limit=max(0.1, deadline - t),
         mip_rel_gap=mip_gap,
         threads=threads,
-        start=np.r_[y0.astype(float), zrow] if HIGHS_WARM_START else None,
+        start=None,
         verbose=verbose,
-        heuristics=HIGHS_HEURISTICS,
+        heuristics=False,
     )
     steps.append("highs")
     hist["highs_s"] = clock.now() - t
@@ -434,14 +406,14 @@ def _solve_large(
         regional_s = reserve_seconds(
             R.A,
             deadline - clock.now(),
-            share=REGIONAL_SHARE,
-            minimum=REGIONAL_MIN_S,
+            share=settings.mclp_regional_share,
+            minimum=settings.mclp_regional_min_s,
             workers=search_workers(threads),
         )
     deadline_search = deadline - regional_s
     if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
         t = clock.now()
-        if y_lp is not None and LARGE_ROUNDING_SHARE > 0:
+        if y_lp is not None and settings.mclp_large_rounding_share > 0:
             sel, cov, _ = _round_lp(
                 idx,
                 y_lp,
@@ -450,7 +422,7 @@ def _solve_large(
                 cov,
                 seed,
                 # the iterated search is stronger
-                t + LARGE_ROUNDING_SHARE * (deadline_search - t),
+                t + settings.mclp_large_rounding_share * (deadline_search - t),
                 lambda c_: gap_of(c_, ub) <= mip_gap,
             )
             steps.append("rounding")
@@ -530,13 +502,14 @@ def _round_lp(
 ) -> tuple[np.ndarray, float, int]:
     """Randomised LP rounding for MCLP: ``p`` columns by Gumbel top-p on ``log y``, each
     repaired by 1-swaps; keeps the best of ``sel`` and the trials. Stops after
-    ``ROUNDING_TRIALS``, at ``stop`` (perf_counter seconds) or once ``good_enough(cov)``.
+    ``settings.mclp_rounding_trials`` trials, at ``stop`` (a work-clock reading) or once
+    ``good_enough(cov)``.
     Returns ``(selection, covered weight, trials made)``."""
     nc = y.size
     rng = np.random.default_rng(seed)
     logy = np.log(np.clip(y, 0, 1) + 1e-3)
     trials = 0
-    for _ in range(ROUNDING_TRIALS):
+    for _ in range(settings.mclp_rounding_trials):
         trials += 1
         key = logy - np.log(-np.log(rng.random(nc)))
         trial = np.zeros(nc, dtype=bool)

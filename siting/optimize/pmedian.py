@@ -11,10 +11,10 @@ n x m model), existing sites fixed open::
          y binary, x >= 0 (binary when single-sourced and capacitated)
 
 Pipeline (uncapacitated): greedy add -> fast interchange (Whitaker) -> Lagrangian lower
-bound -> HiGHS warm-started when a gap remains (not above ``UNCAPACITATED_PAIRS_LIMIT``
+bound -> HiGHS warm-started when a gap remains (not above ``settings.uncapacitated_pairs_limit``
 reachable pairs with ``method="auto"``: there the bound gets the time). The capacitated
 variant goes to HiGHS directly (its start comes from HiGHS' own heuristics), except on
-models above ``PAIRS_LIMIT`` reachable pairs or with ``method="heuristic"``: those get the
+models above ``settings.pairs_limit`` reachable pairs or with ``method="heuristic"``: those get the
 uncapacitated plan, its best assignment, swaps and a Lagrangian bound
 (:mod:`siting.optimize.cpmedian`).
 """
@@ -27,20 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.bounds import pmedian_lagrangian
-from siting.optimize.capacity import PAIRS_LIMIT, _best_allocation, capacitated_lagrangian
+from siting.optimize.capacity import _best_allocation, capacitated_lagrangian
 from siting.optimize.cpmedian import solve_large_capacitated_pmedian
 from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import solution_status, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
 
 __all__ = ["pmedian_matrices", "solve_pmedian"]
-
-# reachable pairs above which "auto" skips HiGHS for the uncapacitated model: OR-Library
-# pmed16-17 (400 points, 160,000 pairs) are proven optimal by HiGHS; Liechtenstein
-# (747,000 pairs) gets nothing from it. The capacitated model uses capacity.PAIRS_LIMIT.
-UNCAPACITATED_PAIRS_LIMIT = 400_000
 
 
 def pmedian_matrices(
@@ -192,7 +187,11 @@ def solve_pmedian(
                 f"{best_cap:,.0f}; open more sites (raise p) or raise capacities"
             )
             raise InfeasibleError(msg)
-    if capacitated and method != "exact" and (D.nnz > PAIRS_LIMIT or method == "heuristic"):
+    if (
+        capacitated
+        and method != "exact"
+        and (D.nnz > settings.pairs_limit or method == "heuristic")
+    ):
         return _solve_large_capacitated(
             problem, D, w, q, cap, fixed, p, keep_rows, single_source, t0, time_limit, hist
         )
@@ -208,11 +207,11 @@ def solve_pmedian(
         hist["heuristic_s"] = clock.now() - t
         hist["heuristic"] = ub
         feasible = ub < big
-        # above UNCAPACITATED_PAIRS_LIMIT pairs HiGHS cannot solve the root LP in useful
+        # above settings.uncapacitated_pairs_limit pairs HiGHS cannot solve the root LP in useful
         # time (nor stop at its limit): the Lagrangian bound gets the time (Liechtenstein,
         # p = 150: 11.24 M person-metres in 4 s, against 10.52 M in 2.8 s and HiGHS'
         # 10.52 M after 22 s on a 20-s limit)
-        large = D.nnz > UNCAPACITATED_PAIRS_LIMIT and method == "auto"
+        large = D.nnz > settings.uncapacitated_pairs_limit and method == "auto"
         if feasible:
             t = clock.now()
             integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))

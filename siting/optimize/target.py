@@ -13,7 +13,7 @@ one row per district. Pipeline (:func:`solve_target`):
 1. reduce (:func:`siting.optimize.reduce.reduce_cover`);
 2. greedy + local search incumbent (:mod:`siting.optimize.heuristics`);
 3. bound: the LP relaxation (HiGHS dual simplex) when the reduced model has at most
-   ``LP_NNZ_LIMIT`` nonzeros; above that, HiGHS' first-order LP solver (PDLP) for a share
+   ``settings.lp_nnz_limit`` nonzeros; above that, HiGHS' first-order LP solver (PDLP) for a share
    of the time, whose duals are turned into a *proven* Lagrangian bound
    (:func:`siting.optimize.bounds.psclp_dual_bound`) and polished by subgradient steps
    (on the 50,000-node benchmark city: 102.5 in ~5 s, where the simplex method needs
@@ -27,7 +27,7 @@ one row per district. Pipeline (:func:`solve_target`):
    over to the compiled iterated search
    (:func:`~siting.optimize.heuristics.mclp_iterated_search`: local kicks, undone when
    worse; one walk per thread), started from the incumbent without one of its 5 least
-   useful sites in turn, in slices of at most ``ILS_SLICE_S`` seconds, until the time
+   useful sites in turn, in slices of at most ``settings.ils_slice_s`` seconds, until the time
    is up (on the 50,000-node city: 105 sites, 1.9% from the bound, in 60 s with each
    of seeds 0-2; 106 in 10 s with 3 seeds of 4);
 5. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS
@@ -47,7 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError, ParameterError
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.bounds import (
     first_order_seconds,
     lp_psclp_first_order,
@@ -78,17 +78,6 @@ __all__ = [
     "solve_target",
 ]
 
-LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP bound is skipped by default
-ROUNDING_TRIALS = 60  # randomised LP-rounding attempts per tried number of sites
-# triangle cuts on the LP (siting.optimize.cuts) before the rounding and HiGHS
-CUTS = True
-LAGRANGE_ITERATIONS = 3000  # subgradient iterations when the LP is too large
-LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE = 0.25, 0.02  # cap of one rounding round
-ILS_SLICE_S = 10.0  # at most this many seconds of iterated swaps per attempt (large models)
-# large models: the regional decomposition bound (siting.optimize.regional) runs after the
-# search when its time fits in this share of what the first-order LP leaves
-# (regional.reserve_seconds)
-REGIONAL_SHARE, REGIONAL_MIN_S = 0.7, 20.0
 _EPS = 1e-9
 
 
@@ -354,7 +343,7 @@ def _cost_rounding(
 
 def _rounding_seconds(now: float, stop: float) -> float:
     """Cap of one LP-rounding round on a large model (s): a small share of what is left."""
-    return max(LARGE_ROUNDING_MIN_S, LARGE_ROUNDING_SHARE * (stop - now))
+    return settings.large_rounding_round.seconds(now, stop)
 
 
 # ---------------------------------------------------------------------- main entry
@@ -393,10 +382,10 @@ def solve_target(
     method : {"auto", "exact", "heuristic"}
         ``heuristic`` stops after the local search and the Lagrangian bound; ``exact``
         always lets HiGHS close the gap; ``auto`` = exact within ``time_limit``. On
-        models too large for HiGHS (more than ``LP_NNZ_LIMIT`` nonzeros), ``auto``
+        models too large for HiGHS (more than ``settings.lp_nnz_limit`` nonzeros), ``auto``
         searches and proves its bound from the first-order LP, tightened by the regional
-        bound (:mod:`siting.optimize.regional`) when at least ``REGIONAL_MIN_S`` seconds
-        are left for it.
+        bound (:mod:`siting.optimize.regional`) when at least
+        ``settings.target_regional_min_s`` seconds are left for it.
     seed : int
         Seed of the randomised parts: the same seed, ``time_limit`` and ``threads`` give
         the same answer unless real time runs out before the work budget
@@ -414,7 +403,7 @@ def solve_target(
     lp : bool, optional
         Force (True) or skip (False) the simplex LP bound (skipping it sends the model
         down the large-model path: first-order LP bound, then search); default: when
-        the reduced model has at most ``LP_NNZ_LIMIT`` nonzeros.
+        the reduced model has at most ``settings.lp_nnz_limit`` nonzeros.
     group_names : sequence of str, optional
         Name of each group (district) for messages, indexed by ``problem.group``.
 
@@ -455,7 +444,7 @@ def solve_target(
     sel, _, _ = greedy_cover(idx, need)
     hist["greedy"] = float(idx.cost[sel].sum())
     kicks = 10 if method == "heuristic" else 0  # LP rounding below is the stronger search
-    use_lp = method != "heuristic" and (lp if lp is not None else R.A.nnz <= LP_NNZ_LIMIT)
+    use_lp = method != "heuristic" and (lp if lp is not None else R.A.nnz <= settings.lp_nnz_limit)
     share = 0.2 if use_lp or method == "heuristic" else 0.05  # large: the search below
     sel, _ = improve_partial_cover(
         idx, need, sel, seed=seed, kicks=kicks, time_limit=max(0.1, share * (deadline - t))
@@ -511,8 +500,8 @@ def solve_target(
             regional_s = reserve_seconds(
                 R.A,
                 deadline - clock.now(),
-                share=REGIONAL_SHARE,
-                minimum=REGIONAL_MIN_S,
+                share=settings.target_regional_share,
+                minimum=settings.target_regional_min_s,
                 workers=search_workers(threads),
             )
     if y_frac is None:
@@ -525,7 +514,7 @@ def solve_target(
             R.cost,
             need,
             ub,
-            iterations=400 if small else LAGRANGE_ITERATIONS,
+            iterations=400 if small else settings.target_lagrangian_iterations,
             time_limit=max(0.05, (0.1 if small else 0.25) * (deadline - t)),
             stop_at=ub - 1 + 1e-6 if integral else ub,
         )
@@ -569,7 +558,7 @@ def solve_target(
                     y_frac,
                     p_try,
                     rng,
-                    ROUNDING_TRIALS,
+                    settings.target_rounding_trials,
                     stop_round
                     if use_lp
                     else min(stop_round, now + _rounding_seconds(now, stop_round)),
@@ -591,7 +580,7 @@ def solve_target(
                     stop_at=need_t,
                     seed=seed + attempts,
                     workers=search_workers(threads),
-                    deadline=min(stop_round, clock.now() + ILS_SLICE_S),
+                    deadline=min(stop_round, clock.now() + settings.ils_slice_s),
                 )
                 if cov < need_t:
                     continue
@@ -635,7 +624,7 @@ def solve_target(
             hist["regional"] = details.summary()
             steps.append("regional")
         hist["regional_s"] = clock.now() - t
-    if h_lp is not None and CUTS and not _lower_ok(lb, ub, integral, mip_gap):
+    if h_lp is not None and not _lower_ok(lb, ub, integral, mip_gap):
         # --- triangle cuts (siting.optimize.cuts): a higher bound before HiGHS, which
         # gets them too; an integral LP optimum that meets the target is the plan
         t = clock.now()
