@@ -1,4 +1,5 @@
-"""Capacitated p-median without branch-and-bound (city-scale path, ``siting.optimize.cpmedian``).
+"""Capacitated p-median without branch-and-bound (city-scale path of
+``siting.optimize.pmedian``, ``siting.optimize.assignment``).
 
 References: HiGHS' proven optimum on small random instances (``method="exact"``), the
 OR-Library capacitated instances' best-known values, and a recomputation of every plan
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-import siting.optimize.pmedian as pm
+import siting.optimize.pipeline as pipeline
 from siting.errors import InfeasibleError
 from siting.optimize import CoverageProblem, settings
 from siting.optimize.pmedian import solve_pmedian
@@ -228,14 +229,14 @@ def test_split_plans_get_no_whole_number_bound() -> None:
 
 
 def test_a_time_limit_too_short_is_not_called_infeasible(monkeypatch) -> None:
-    import siting.optimize.cpmedian as cpm
+    import siting.optimize.assignment as assignment
     from siting.errors import ParameterError
 
-    class _NeverSolves(cpm._Assigner):
+    class _NeverSolves(assignment.Assigner):
         def __call__(self, sel, time_limit, *, required=False):
             return None
 
-    monkeypatch.setattr(cpm, "_Assigner", _NeverSolves)
+    monkeypatch.setattr(assignment, "Assigner", _NeverSolves)
     with pytest.raises(ParameterError, match=r"time_limit=0.1 s ran out"):
         solve_pmedian(_instance(1), 3, capacitated=True, method="heuristic", time_limit=0.1)
 
@@ -262,7 +263,7 @@ def test_no_plan_found_counts_what_the_existing_sites_serve(monkeypatch) -> None
     def no_plan(*args, **kwargs):
         return MilpResult(None, np.inf, -np.inf, np.inf, "time_limit", 0.1, 0)
 
-    monkeypatch.setattr(pm, "solve_milp", no_plan)
+    monkeypatch.setattr(pipeline, "solve_milp", no_plan)
     P = _instance(2)
     s = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=5)
     assert s.status == "time_limit" and s.new.size == 0
@@ -273,7 +274,8 @@ def test_no_plan_found_counts_what_the_existing_sites_serve(monkeypatch) -> None
 def test_rounding_makes_room_by_moving_one_point() -> None:
     """Single-sourcing a split point (8 persons) that fits nowhere whole: moving a 5-person
     point to the other site makes room (it used to stay without a place)."""
-    from siting.optimize.cpmedian import _Pairs, _single_source
+    from siting.optimize.assignment import single_source as _single_source
+    from siting.optimize.formulations import Pairs as _Pairs
 
     d = np.array([[1.0, 10.0], [1.0, 0.0], [1.0, 10.0]])  # rows r1, r2 (site 0 only), r3
     D = sp.csr_matrix(d)

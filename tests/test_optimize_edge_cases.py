@@ -250,7 +250,7 @@ def _capacitated_instance(seed: int, n: int, m: int) -> CoverageProblem:
 
 
 def test_capacitated_lagrangian_bound_is_valid_and_tighter() -> None:
-    from siting.optimize.capacity import capacitated_lagrangian
+    from siting.optimize.bounds import capacitated_lagrangian
     from siting.optimize.reduce import merge_identical_rows
 
     tighter = 0

@@ -277,8 +277,8 @@ def test_iterated_swaps_keeps_its_incremental_state_exact(seed: int) -> None:
 def test_highs_thread_count_can_change_between_runs() -> None:
     """HiGHS' scheduler is global: a second run with another thread count used to fail
     (kNotset) and the failed run's numbers were read as a proof."""
+    from siting.optimize.formulations import mclp_matrices
     from siting.optimize.highs import solve_milp
-    from siting.optimize.mclp import mclp_matrices
 
     A, w = random_cover(5, n=200, m=30)
     c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
@@ -307,8 +307,8 @@ def test_highs_failure_is_not_a_bound() -> None:
 
 
 def test_highs_without_lns_heuristics_still_optimal() -> None:
+    from siting.optimize.formulations import mclp_matrices
     from siting.optimize.highs import solve_milp
-    from siting.optimize.mclp import mclp_matrices
 
     A, w = random_cover(8, n=200, m=30)
     c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)

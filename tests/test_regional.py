@@ -20,13 +20,13 @@ from scipy.optimize import linprog
 
 from siting.optimize import CoverageProblem, settings, solve_target
 from siting.optimize import regional as regional_mod
-from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     lp_mclp_first_order,
     lp_psclp_first_order,
     mclp_dual_bound,
     psclp_dual_bound,
 )
+from siting.optimize.formulations import psclp_matrices
 from siting.optimize.highs import solve_milp
 from siting.optimize.regional import (
     balanced_regions,
@@ -395,7 +395,7 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     problem = CoverageProblem(cover=A, weight=w, cost=cost, existing=np.zeros(nc, dtype=bool))
     s = solve_target(problem, 0.9, lp=False, time_limit=4)
     # exact reference: HiGHS on the whole (small) model
-    c, M, lo, hi, integ = target_mod.psclp_matrices(A, w, cost, 0.9 * w.sum())
+    c, M, lo, hi, integ = psclp_matrices(A, w, cost, 0.9 * w.sum())
     res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=10)
     assert res.status == "optimal"
     opt = res.objective

@@ -226,7 +226,7 @@ def test_capacitated_pmedian_after_the_wall_clock_ran_out(monkeypatch) -> None:
     """A slow start uses up the real time: the plan still gets its one required
     assignment (it raised a ParameterError citing a million seconds of work), and the
     Lagrangian bound takes one step instead of its minimum share of the limit."""
-    import siting.optimize.cpmedian as cpm
+    import siting.optimize.pmedian as pmedian_mod
     from siting.optimize import solve_pmedian
 
     rng = np.random.default_rng(0)
@@ -240,13 +240,13 @@ def test_capacitated_pmedian_after_the_wall_clock_ran_out(monkeypatch) -> None:
         existing=np.zeros(m, dtype=bool),
         capacity=np.full(m, 3000.0),
     )
-    real = cpm.pmedian_interchange
+    real = pmedian_mod.pmedian_interchange
 
     def slow(*args, **kwargs):
         time.sleep(limit * 1.05)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cpm, "pmedian_interchange", slow)
+    monkeypatch.setattr(pmedian_mod, "pmedian_interchange", slow)
     sol = solve_pmedian(
         P, 20, capacitated=True, method="heuristic", time_limit=limit, drop_unreachable=True
     )

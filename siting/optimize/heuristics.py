@@ -18,6 +18,8 @@ costs; candidates are scanned by falling gain and the scan stops once no gain ca
 * :func:`pmedian_greedy`, :func:`pmedian_interchange` - p-median greedy add and
   Whitaker's fast interchange (Teitz-Bart vertex substitution), vectorised over the
   sparse distance pairs.
+* :func:`capacitated_greedy` - capacitated coverage: sites by the persons they can still
+  serve, each serving a share of everyone it reaches.
 * :func:`priced_swap_search` - 1-swaps for models whose plans an LP evaluates
   (capacities): the swaps are priced by the LP's duals and checked in that order.
 
@@ -42,11 +44,13 @@ from siting.optimize import clock, settings
 
 __all__ = [
     "CoverIndex",
+    "capacitated_greedy",
     "greedy_cover",
     "group_greedy",
     "improve_partial_cover",
     "mclp_iterated_search",
     "mclp_swap",
+    "pm_state",
     "pmedian_greedy",
     "pmedian_interchange",
     "priced_swap_search",
@@ -434,6 +438,47 @@ def group_greedy(
     return sel
 
 
+def capacitated_greedy(
+    A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, fixed: np.ndarray, p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feasible start: existing sites, then ``p`` candidates by persons they can still serve.
+
+    Each site opened serves the same share ``min(1, cap / reachable unserved persons)`` of
+    every unserved person it reaches. Returns ``(selected, x)`` with ``x`` the share of each
+    stored pair (CSR order of ``A``) served.
+    """
+    k = A.nnz
+    pair_ids = np.arange(1, k + 1, dtype=np.int64)  # 1-based: a stored 0 would be dropped
+    Ac = sp.csr_matrix((pair_ids, A.indices, A.indptr), shape=A.shape).tocsc()
+    residual = np.asarray(w, float).copy()
+    x = np.zeros(k)
+    sel = fixed.copy()
+
+    def open_site(j: int) -> None:
+        lo, hi = Ac.indptr[j], Ac.indptr[j + 1]
+        rows, pairs = Ac.indices[lo:hi], Ac.data[lo:hi] - 1
+        reach = residual[rows].sum()
+        if reach <= 0:
+            return
+        f = min(1.0, cap[j] / reach)
+        x[pairs] += f * residual[rows] / np.maximum(w[rows], 1e-300)
+        residual[rows] *= 1.0 - f
+
+    for j in np.flatnonzero(fixed):  # the open sites, not every site
+        open_site(int(j))
+    cand = ~fixed
+    for _ in range(p):
+        clock.charge_sparse(A.nnz + 4 * A.shape[1])
+        gain = np.minimum(cap, A.T @ residual)
+        gain[~cand | sel] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] < 0:
+            break
+        sel[j] = True
+        open_site(j)
+    return sel, np.minimum(x, 1.0)
+
+
 def priced_swap_search(
     sel: np.ndarray,
     best: Any,
@@ -481,13 +526,13 @@ def priced_swap_search(
 
 # ---------------------------------------------------------------------- p-median
 @dataclass
-class _PMState:
+class PMState:
     d1: np.ndarray
     d2: np.ndarray
     c1: np.ndarray
 
 
-def _pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> _PMState:
+def pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> PMState:
     """Nearest and second-nearest open distance per row (``big`` when none)."""
     n = D.shape[0]
     mask = sel[D.indices]
@@ -507,7 +552,7 @@ def _pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> _PMState:
     has2 = nxt < rows.size
     has2[has2] &= rows[nxt[has2]] == rows[pos[has2]]
     d2[rows[pos[has2]]] = vals[nxt[has2]]
-    return _PMState(d1=d1, d2=d2, c1=c1)
+    return PMState(d1=d1, d2=d2, c1=c1)
 
 
 def pmedian_greedy(
@@ -533,7 +578,7 @@ def pmedian_greedy(
     sel = fixed.astype(bool).copy()
     n, m = D.shape
     rows = np.repeat(np.arange(n), np.diff(D.indptr))
-    d1 = _pm_state(D, big, sel).d1  # nearest open distance per row, updated per pick
+    d1 = pm_state(D, big, sel).d1  # nearest open distance per row, updated per pick
     by_col = np.argsort(D.indices, kind="stable")  # pairs of each column, for the update
     col_ptr = np.r_[0, np.cumsum(np.bincount(D.indices, minlength=m))]
     wr = w[rows]
@@ -577,7 +622,7 @@ def pmedian_interchange(
     cols = D.indices
     tol = 1e-9 * max(1.0, float(w.sum()))
     for _ in range(max_moves):
-        st = _pm_state(D, big, sel)
+        st = pm_state(D, big, sel)
         wi = w[rows]
         G = np.bincount(
             cols, weights=wi * (np.minimum(st.d1[rows], D.data) - st.d1[rows]), minlength=m
@@ -605,5 +650,5 @@ def pmedian_interchange(
         sel[j] = False
         sel[k] = True
         clock.charge_sparse(settings.pm_move_passes * D.nnz + opened.size * m)
-    st = _pm_state(D, big, sel)
+    st = pm_state(D, big, sel)
     return sel, float((w * st.d1).sum())

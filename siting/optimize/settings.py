@@ -40,7 +40,11 @@ class Budget(NamedTuple):
 
     def seconds(self, start: float, deadline: float) -> float:
         """``max(least, share x (deadline - start))``: work seconds for the stage."""
-        return max(self.least, self.share * (deadline - start))
+        return self.of(deadline - start)
+
+    def of(self, seconds: float) -> float:
+        """``max(least, share x seconds)``."""
+        return max(self.least, self.share * seconds)
 
 
 # ---------------------------------------------------------------------- model size limits
@@ -86,8 +90,10 @@ target_rounding_share = 0.3
 #: goes down one site at a time faster (112 -> 106 sites in 0.3-1.5 s, while rounding
 #: took 2.6 s to miss at 107)
 large_rounding_round = Budget(0.02, least=0.25)
-#: iterated swaps per attempt at one site fewer (large models), seconds
+#: iterated swaps per attempt at one site fewer (large models), seconds, each started from
+#: the incumbent without one of its ``ils_drop_choices`` least useful sites, in turn
 ils_slice_s = 10.0
+ils_drop_choices = 5
 #: the regional bound runs (large models) when its time fits in this share of what the
 #: first-order LP leaves, and at least this many seconds are left for it
 target_regional_share, target_regional_min_s = 0.7, 20.0
@@ -143,6 +149,16 @@ cpmedian_exact_pairs = 20_000
 cpmedian_swap_pairs = 2_000_000
 cpmedian_lagrangian_iterations = 5000
 cpmedian_uncapacitated_iterations = 600
+#: the start's assignment gets the time it needs, at least this share of the time limit
+#: (and 1 s); the bounds run until this share of it
+cpmedian_first_assignment = Budget(0.25, least=1.0)
+cpmedian_bounds_until = 0.95
+#: no plan places everyone: the capacitated coverage bound that proves none can, with
+#: these seconds for its allocation LP and its Lagrangian (and iterations)
+cpmedian_proof_s = 5.0
+cpmedian_proof_iterations = 500
+#: seconds for the allocation LPs that count the persons a capacitated plan serves
+served_allocation_s = 10.0
 
 # ---------------------------------------------------------------------- searches
 #: randomised LP-rounding attempts. Partial covering (``target``): per tried number of
