@@ -64,7 +64,7 @@ def region_problem(cover, pop, existing, x, y, west, south, side):
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    from siting.optimize import settings, solve_mclp
+    from siting.optimize import SolveOptions, settings, solve_mclp
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ours-limit", type=float, default=10.0, help="our time limit (s)")
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         with settings.override(lp_nnz_limit=0):  # the path the full grid takes
             for seed in (0, 1):
                 t = time.perf_counter()
-                s = solve_mclp(P, p, time_limit=args.ours_limit, seed=seed)
+                s = solve_mclp(P, p, options=SolveOptions(time_limit=args.ours_limit, seed=seed))
                 records.append(
                     {
                         "region": name,
@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 )
                 print(f"  {records[-1]['method']}: {s.objective:,.0f}", flush=True)
         t = time.perf_counter()
-        s = solve_mclp(P, p, time_limit=args.highs_limit, method="exact", threads=2)
+        s = solve_mclp(
+            P, p, options=SolveOptions(time_limit=args.highs_limit, method="exact", threads=2)
+        )
         records.append(
             {
                 "region": name,

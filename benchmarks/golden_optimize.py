@@ -161,9 +161,10 @@ def large_path() -> Iterator[None]:
         with settings.override(lp_nnz_limit=0):
             yield
         return
-    import siting.optimize.mclp as mclp_mod
-    import siting.optimize.target as target_mod
+    import importlib  # the modules of the code before issue 24
 
+    mclp_mod = importlib.import_module("siting.optimize.mclp")
+    target_mod = importlib.import_module("siting.optimize.target")
     old = (mclp_mod.LP_NNZ_LIMIT, target_mod.LP_NNZ_LIMIT)
     mclp_mod.LP_NNZ_LIMIT = target_mod.LP_NNZ_LIMIT = 0
     try:
@@ -246,6 +247,24 @@ def st_solve(cov_fn: Callable, **kw) -> Callable[[], dict]:
     return run
 
 
+SOLVER_OPTIONS = ("time_limit", "mip_gap", "method", "seed", "threads", "verbose")
+
+
+def matrix_keywords(kw: dict) -> dict:
+    """The solver options as keywords (the code before issue 24) or in ``options=``."""
+    import siting.optimize as so
+
+    if not hasattr(so, "SolveOptions"):
+        return kw
+    out = {k: v for k, v in kw.items() if k not in SOLVER_OPTIONS}
+    given = {k: v for k, v in kw.items() if k in SOLVER_OPTIONS}
+    if given:
+        out["options"] = so.SolveOptions(**given)
+    if "max_distance" in out:
+        out["max_distance_m"] = out.pop("max_distance")
+    return out
+
+
 def opt(fn_name: str, problem_fn: Callable, *args, large: bool = False, **kw) -> Callable:
     def run() -> dict:
         import siting.optimize as so
@@ -253,54 +272,48 @@ def opt(fn_name: str, problem_fn: Callable, *args, large: bool = False, **kw) ->
         fn = getattr(so, fn_name)
         problem = problem_fn()
         with large_path() if large else contextlib.nullcontext():
-            return solution_record(fn(problem, *args, **kw))
+            return solution_record(fn(problem, *args, **matrix_keywords(kw)))
+
+    return run
+
+
+def call(record: Callable, module: str, fn_name: str, data_fn: Callable, **kw) -> Callable:
+    """A case: ``module.fn_name(data_fn(), **kw)``, recorded by ``record``."""
+
+    def run() -> dict:
+        import importlib
+
+        fn = getattr(importlib.import_module(module), fn_name)
+        return record(fn(data_fn(), **kw))
 
     return run
 
 
 def two_level(cov_fn: Callable, **kw) -> Callable:
-    def run() -> dict:
-        import siting as st
-
-        return two_level_record(st.solve_two_level(cov_fn(), **kw))
-
-    return run
+    return call(two_level_record, "siting", "solve_two_level", cov_fn, **kw)
 
 
 def curve(cov_fn: Callable, **kw) -> Callable:
-    def run() -> dict:
-        import siting as st
-
-        return curve_record(st.coverage_curve(cov_fn(), **kw))
-
-    return run
+    return call(curve_record, "siting", "coverage_curve", cov_fn, **kw)
 
 
 def matrix_curve(problem_fn: Callable, **kw) -> Callable:
-    def run() -> dict:
-        import siting.optimize as so
-
-        return curve_record(so.coverage_curve(problem_fn(), **kw))
-
-    return run
+    return call(curve_record, "siting.optimize", "coverage_curve", problem_fn, **kw)
 
 
 def pmed_case(name: str, **kw) -> Callable:
+    """An OR-Library instance: ``pmedN`` (uncapacitated) or ``pmedcapNN`` (capacities
+    and loads)."""
+
     def run() -> dict:
         from siting.optimize import solve_pmedian
 
-        P, p = pmed(name)
-        return solution_record(solve_pmedian(P, p, **kw))
-
-    return run
-
-
-def pmedcap_case(name: str, **kw) -> Callable:
-    def run() -> dict:
-        from siting.optimize import solve_pmedian
-
-        P, p, q = pmedcap(name)
-        return solution_record(solve_pmedian(P, p, capacitated=True, load=q, **kw))
+        if name.startswith("pmedcap"):
+            P, p, q = pmedcap(name)
+            more = {"capacitated": True, "load": q}
+        else:
+            (P, p), more = pmed(name), {}
+        return solution_record(solve_pmedian(P, p, **more, **matrix_keywords(kw)))
 
     return run
 
@@ -425,9 +438,9 @@ CASES: dict[str, Callable[[], dict]] = {
     "pmed4": pmed_case("pmed4", time_limit=60),
     "pmed6": pmed_case("pmed6", time_limit=120),
     "pmed11-heuristic": pmed_case("pmed11", method="heuristic", time_limit=20),
-    "pmedcap01": pmedcap_case("pmedcap01", time_limit=120),
-    "pmedcap03": pmedcap_case("pmedcap03", time_limit=120),
-    "pmedcap05-heuristic": pmedcap_case("pmedcap05", method="heuristic", time_limit=20),
+    "pmedcap01": pmed_case("pmedcap01", time_limit=120),
+    "pmedcap03": pmed_case("pmedcap03", time_limit=120),
+    "pmedcap05-heuristic": pmed_case("pmedcap05", method="heuristic", time_limit=20),
     # --- matrix level: small seeded instances, every model and method
     "small-target-costs": opt("solve_target", lambda: small(1, costs=True), 0.8),
     "small-target-lagrangian-exact": opt(

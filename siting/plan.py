@@ -491,17 +491,8 @@ def solve(
         _check_within(cov, minutes, max_d, name)
     problem, matrix_model, kw = _matrix_problem(cov, model, minutes, share, by, capacity, max_d)
     kw.update(p=p, budget=budget, drop_unreachable=drop_unreachable, single_source=single_source)
-    solution = solve_matrix(
-        problem,
-        matrix_model,
-        **{k: v for k, v in kw.items() if v is not None},
-        time_limit=opts.time_limit,
-        mip_gap=opts.mip_gap,
-        method=opts.method,
-        seed=opts.seed,
-        threads=opts.threads,
-        verbose=opts.verbose,
-    )
+    kw = {k: v for k, v in kw.items() if v is not None}
+    solution = solve_matrix(problem, matrix_model, **kw, options=opts)
     params = {
         "target": share if model == "target" else None,
         "p": p,
@@ -745,6 +736,7 @@ def solve_two_level(
     """
     from scipy.spatial import cKDTree
 
+    from .optimize import SolveOptions
     from .optimize import solve_two_level as _two_level
 
     if by not in cov.demand.columns:
@@ -766,9 +758,7 @@ def solve_two_level(
         cost_station=cost,
         centre_target=centre_target,
         station_target=station_target,
-        time_limit=time_limit,
-        threads=threads,
-        verbose=verbose,
+        options=SolveOptions(time_limit=time_limit, threads=threads, verbose=verbose),
     )
     centre = np.asarray(sol.centres.selected, bool) & ~cov.existing
     station = np.asarray(sol.stations.selected, bool) & ~centre & ~cov.existing

@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from siting.optimize import CoverageProblem, settings, solve_target
+from siting.optimize import CoverageProblem, SolveOptions, settings, solve_target
 from siting.optimize import regional as regional_mod
 from siting.optimize.bounds import (
     lp_mclp_first_order,
@@ -393,7 +393,7 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     rng = np.random.default_rng(1000 + seed)
     cost = np.ones(nc) if costs == "unit" else np.round(rng.uniform(1.0, 2.0, nc), 2)
     problem = CoverageProblem(cover=A, weight=w, cost=cost, existing=np.zeros(nc, dtype=bool))
-    s = solve_target(problem, 0.9, lp=False, time_limit=4)
+    s = solve_target(problem, 0.9, lp=False, options=SolveOptions(time_limit=4))
     # exact reference: HiGHS on the whole (small) model
     c, M, lo, hi, integ = psclp_matrices(A, w, cost, 0.9 * w.sum())
     res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=10)
@@ -414,7 +414,7 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     assert h["regional_bound"] >= h["pdlp_bound"] - 1e-5 * max(1.0, abs(h["pdlp_bound"]))
     # every region solved: the bound and the work charged repeat exactly (the charge is
     # estimated from the regions' sizes, not measured)
-    again = solve_target(problem, 0.9, lp=False, time_limit=4)
+    again = solve_target(problem, 0.9, lp=False, options=SolveOptions(time_limit=4))
     if h["regional"]["complete"] and again.history["regional"]["complete"]:
         assert again.history["regional_bound"] == h["regional_bound"]
         assert again.history["work_s"] == h["work_s"]

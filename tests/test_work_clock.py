@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from siting.optimize import (
     CoverageProblem,
+    SolveOptions,
     clock,
     coverage_curve,
     settings,
@@ -84,30 +85,30 @@ def _check_repeatable(runs: list) -> None:
 def test_target_same_plan_under_load(large_paths, monkeypatch, threads: int) -> None:
     P = city()
     kw = {"time_limit": 3.0, "seed": 4, "threads": threads}
-    quiet = solve_target(P, 0.9, **kw)
+    quiet = solve_target(P, 0.9, options=SolveOptions(**kw))
     _skip_if_cut(quiet)
     assert "pdlp" in quiet.method  # the large path, whose searches end on the budget
     assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]  # the budget was used
     slowed(monkeypatch, 0.001)
-    busy = solve_target(P, 0.9, **kw)
+    busy = solve_target(P, 0.9, options=SolveOptions(**kw))
     _check_repeatable([quiet, busy])
 
 
 def test_mclp_same_plan_under_load(large_paths, monkeypatch) -> None:
     P = city(seed=5, radius=0.08)
     kw = {"time_limit": 3.0, "seed": 1, "threads": 2}
-    quiet = solve_mclp(P, 30, **kw)
+    quiet = solve_mclp(P, 30, options=SolveOptions(**kw))
     _skip_if_cut(quiet)
     assert "ils" in quiet.method  # the iterated search ran to the end of its budget
     assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]
     slowed(monkeypatch, 0.001)
-    busy = solve_mclp(P, 30, **kw)
+    busy = solve_mclp(P, 30, options=SolveOptions(**kw))
     _check_repeatable([quiet, busy])
 
 
 def test_wall_clock_cut_is_reported(large_paths, monkeypatch) -> None:
     slowed(monkeypatch, 0.05)  # far slower than the calibrated rates
-    sol = solve_mclp(city(seed=5, radius=0.08), 30, time_limit=1.0, seed=0)
+    sol = solve_mclp(city(seed=5, radius=0.08), 30, options=SolveOptions(time_limit=1.0, seed=0))
     assert sol.history["deterministic"] is False
     assert sol.history["cut_by"]  # the wall clock, or HiGHS stopped by the real time left
     assert sol.seconds < 1.0 + 2.0  # the time limit still holds (a round may overrun it)
@@ -115,7 +116,7 @@ def test_wall_clock_cut_is_reported(large_paths, monkeypatch) -> None:
 
 
 def test_small_model_reports_deterministic() -> None:
-    sol = solve_target(city(n=300, m=40, radius=0.15), 0.8, time_limit=10)
+    sol = solve_target(city(n=300, m=40, radius=0.15), 0.8, options=SolveOptions(time_limit=10))
     assert sol.status == "optimal"
     assert sol.history["deterministic"] is True
     assert sol.history["work_s"] > 0
@@ -248,7 +249,11 @@ def test_capacitated_pmedian_after_the_wall_clock_ran_out(monkeypatch) -> None:
 
     monkeypatch.setattr(pmedian_mod, "pmedian_interchange", slow)
     sol = solve_pmedian(
-        P, 20, capacitated=True, method="heuristic", time_limit=limit, drop_unreachable=True
+        P,
+        20,
+        capacitated=True,
+        drop_unreachable=True,
+        options=SolveOptions(method="heuristic", time_limit=limit),
     )
     assert np.isfinite(sol.objective)
     assert sol.history["deterministic"] is False

@@ -116,12 +116,7 @@ def solve_capacitated_coverage(
     problem: CoverageProblem,
     p: int,
     *,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
 ) -> Solution:
     """Most persons served by existing sites plus ``p`` new ones, within capacities.
 
@@ -151,7 +146,7 @@ def solve_capacitated_coverage(
         ``assignment`` = the site serving the largest share of each demand point (-1
         none).
     """
-    run = Run(SolveOptions(time_limit, mip_gap, method, seed, threads, verbose))
+    run = Run(options)
     if problem.capacity is None:
         msg = "capacitated coverage needs problem.capacity (persons per site)"
         raise ParameterError(msg)

@@ -212,7 +212,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def work_budget(default_limit: float = 60.0) -> Callable[[F], F]:
-    """Decorator: run a solver on a work clock of its ``time_limit`` argument.
+    """Decorator: run a solver on a work clock of its ``time_limit`` argument (or of
+    its ``options`` argument's, a :class:`~siting.optimize.SolveOptions`).
 
     The returned solution's ``seconds`` is the real time taken; its ``history`` (a
     table's ``attrs``) gets
@@ -227,7 +228,11 @@ def work_budget(default_limit: float = 60.0) -> Callable[[F], F]:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             bound = sig.bind_partial(*args, **kwargs)
-            limit = bound.arguments.get("time_limit", sig.parameters["time_limit"].default)
+            if "options" in sig.parameters:
+                opts = bound.arguments.get("options")
+                limit = default_limit if opts is None else getattr(opts, "time_limit", None)
+            else:
+                limit = bound.arguments.get("time_limit", sig.parameters["time_limit"].default)
             try:
                 limit = float(limit)
             except (TypeError, ValueError):

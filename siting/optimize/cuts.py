@@ -36,6 +36,74 @@ __all__ = ["Tightened", "add_cuts", "cut_rows", "tighten_lp", "triangle_cuts"]
 
 
 @njit(cache=True)
+def _partners(a, rptr, rind, tptr, tind, y, z, cand, frac, tol, mark, cmark, nb, score, extra):
+    """Rows ``b > a`` sharing a fractional column with ``a`` whose pair score
+    ``z_a + z_b - y(N_a | N_b)`` passes ``tol``: written to ``nb`` with the score and
+    ``extra = y(N_b - N_a)``; ``cmark`` marks ``a``'s columns. Returns ``(how many,
+    y(N_a), pairs checked)``."""  # pragma: no cover - compiled
+    ya = 0.0
+    for q in range(rptr[a], rptr[a + 1]):
+        cmark[rind[q]] = a
+        ya += y[rind[q]]
+    n_nb = 0
+    checked = 0
+    for q in range(rptr[a], rptr[a + 1]):
+        j = rind[q]
+        if not frac[j]:
+            continue
+        for t in range(tptr[j], tptr[j + 1]):
+            b = tind[t]
+            if b > a and cand[b] and mark[b] != a:
+                mark[b] = a
+                ex = 0.0
+                for r in range(rptr[b], rptr[b + 1]):
+                    if cmark[rind[r]] != a:
+                        ex += y[rind[r]]
+                checked += 1
+                sc = z[a] + z[b] - ya - ex
+                if sc > tol:
+                    nb[n_nb] = b
+                    score[n_nb] = sc
+                    extra[n_nb] = ex
+                    n_nb += 1
+    return n_nb, ya, checked
+
+
+@njit(cache=True)
+def _strongest(n_nb, max_pairs, nb, score, extra):  # pragma: no cover - compiled
+    """Keep the ``max_pairs`` strongest of the ``n_nb`` partners (in place); how many."""
+    if n_nb <= max_pairs:
+        return n_nb
+    thr = np.sort(score[:n_nb])[n_nb - max_pairs]
+    m = 0
+    for u in range(n_nb):
+        if score[u] >= thr and m < max_pairs:
+            nb[m] = nb[u]
+            score[m] = score[u]
+            extra[m] = extra[u]
+            m += 1
+    return m
+
+
+@njit(cache=True)
+def _violation(a, b, c, head, rptr, rind, y, cmark):  # pragma: no cover - compiled
+    """``head`` plus ``y((N_b & N_c) - N_a) - y(N_a & N_b & N_c)`` (sorted column lists)."""
+    p, pe = rptr[b], rptr[b + 1]
+    q, qe = rptr[c], rptr[c + 1]
+    while p < pe and q < qe:
+        jb, jc = rind[p], rind[q]
+        if jb == jc:
+            head += -y[jb] if cmark[jb] == a else y[jb]
+            p += 1
+            q += 1
+        elif jb < jc:
+            p += 1
+        else:
+            q += 1
+    return head
+
+
+@njit(cache=True)
 def _separate(rptr, rind, tptr, tind, y, z, cand, frac, tol, max_found, max_pairs):
     """Violated triangles ``(a, b, c, violation)`` with ``a < b, c``, and the number of
     pair and triangle checks made.
@@ -62,69 +130,25 @@ def _separate(rptr, rind, tptr, tind, y, z, cand, frac, tol, max_found, max_pair
     for a in range(n_rows):
         if not cand[a]:
             continue
-        ya = 0.0
-        for q in range(rptr[a], rptr[a + 1]):
-            cmark[rind[q]] = a
-            ya += y[rind[q]]
-        # promising neighbours b > a through fractional columns of a:
-        # score = z_a + z_b - y(N_a | N_b) > 0, extra = y(N_b - N_a)
-        n_nb = 0
-        for q in range(rptr[a], rptr[a + 1]):
-            j = rind[q]
-            if not frac[j]:
-                continue
-            for t in range(tptr[j], tptr[j + 1]):
-                b = tind[t]
-                if b > a and cand[b] and mark[b] != a:
-                    mark[b] = a
-                    ex = 0.0
-                    for r in range(rptr[b], rptr[b + 1]):
-                        if cmark[rind[r]] != a:
-                            ex += y[rind[r]]
-                    checked += 1
-                    sc = z[a] + z[b] - ya - ex
-                    if sc > tol:
-                        nb[n_nb] = b
-                        score[n_nb] = sc
-                        extra[n_nb] = ex
-                        n_nb += 1
-        if n_nb > max_pairs:  # the strongest pairs only
-            thr = np.sort(score[:n_nb])[n_nb - max_pairs]
-            m = 0
-            for u in range(n_nb):
-                if score[u] >= thr and m < max_pairs:
-                    nb[m] = nb[u]
-                    score[m] = score[u]
-                    extra[m] = extra[u]
-                    m += 1
-            n_nb = m
+        n_nb, ya, found = _partners(
+            a, rptr, rind, tptr, tind, y, z, cand, frac, tol, mark, cmark, nb, score, extra
+        )
+        checked += found
+        n_nb = _strongest(n_nb, max_pairs, nb, score, extra)
         slack_a = ya - z[a] - 1.0
         for u in range(n_nb):
-            b = nb[u]
             for v in range(u + 1, n_nb):
-                c = nb[v]
                 # violation = score_ab + score_ac + y(N_a) - z_a - 1
                 #             + y((N_b & N_c) - N_a) - y(N_a & N_b & N_c)
                 head = score[u] + score[v] + slack_a
                 if head + min(extra[u], extra[v]) <= tol:
                     continue
                 checked += 1
-                p, pe = rptr[b], rptr[b + 1]
-                q, qe = rptr[c], rptr[c + 1]
-                while p < pe and q < qe:
-                    jb, jc = rind[p], rind[q]
-                    if jb == jc:
-                        head += -y[jb] if cmark[jb] == a else y[jb]
-                        p += 1
-                        q += 1
-                    elif jb < jc:
-                        p += 1
-                    else:
-                        q += 1
+                head = _violation(a, nb[u], nb[v], head, rptr, rind, y, cmark)
                 if head > tol and n_out < max_found:
                     out_a[n_out] = a
-                    out_b[n_out] = b
-                    out_c[n_out] = c
+                    out_b[n_out] = nb[u]
+                    out_c[n_out] = nb[v]
                     out_v[n_out] = head
                     n_out += 1
     return out_a[:n_out], out_b[:n_out], out_c[:n_out], out_v[:n_out], checked

@@ -59,7 +59,7 @@ from siting.optimize.reduce import (
     merge_identical_rows,
     reduce_cover,
 )
-from siting.optimize.regional import mclp_regional_bound, reserve_seconds
+from siting.optimize.regional import mclp_regional_bound
 
 __all__ = ["coverage_curve", "solve_mclp"]
 
@@ -70,12 +70,7 @@ def solve_mclp(
     p: int | None = None,
     *,
     budget: float | None = None,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
 ) -> Solution:
     """Most persons covered with ``p`` new sites, or with new-site cost <= ``budget``.
 
@@ -97,7 +92,7 @@ def solve_mclp(
         ``objective`` = covered persons (existing coverage included); ``bound`` = proven
         upper bound.
     """
-    run = Run(SolveOptions(time_limit, mip_gap, method, seed, threads, verbose))
+    run = Run(options)
     p, limit, cost = _limit(problem, p, budget)
     work = CoverageProblem(
         cover=problem.cover, weight=problem.weight, existing=problem.existing, cost=cost
@@ -183,20 +178,7 @@ class _Search:
 
     def finish(self, status: str) -> Solution:
         """The Solution of the incumbent with the bound (statuses: pipeline.Run.finish)."""
-        problem = self.problem
-        sel = self.R.selected_sites(self.sel, problem.n_sites, problem.existing)
-        cw = problem.covered_weight(sel)
-        integral = bool(np.all(np.round(problem.weight) == problem.weight))
-        return self.run.finish(
-            problem,
-            sel,
-            cw,
-            self.ub,
-            status,
-            sense=-1,
-            integral=integral,
-            unreachable=np.flatnonzero(self.R.unreachable),
-        )
+        return self.run.finish_cover(self.problem, self.R, self.sel, self.ub, status, maximize=True)
 
     # ------------------------------------------------------------------ stages
     def local_search(self) -> None:
@@ -361,12 +343,8 @@ class _Search:
             run.history["pdlp_bound"] = self.base + pdb
             run.step("pdlp")
         if self.lam is not None:
-            self.regional_s = reserve_seconds(
-                R.A,
-                run.left(),
-                share=settings.mclp_regional_share,
-                minimum=settings.mclp_regional_min_s,
-                workers=search_workers(run.opts.threads),
+            self.regional_s = run.regional_reserve(
+                R, settings.mclp_regional_share, settings.mclp_regional_min_s
             )
 
     def large_search(self) -> None:
@@ -433,28 +411,18 @@ class _Search:
 
     def regional_bound(self) -> None:
         """Large models: the LP's integrality gap, region by region."""
-        run, R = self.run, self.R
         if self.regional_s <= 0 or self.closed() or clock.expired():
             return
-        with run.timed("regional") as t:
-            reg, details = mclp_regional_bound(
-                R.A,
-                R.weight,
-                R.cost,
-                self.limit,
-                self.lam,
-                time_limit=max(0.1, run.deadline - t - 0.05),
-                workers=search_workers(run.opts.threads),
-            )
-            if details is not None:
-                self.ub = min(self.ub, self.base + reg)
-                run.history["regional_bound"] = self.base + reg
-                run.history["regional"] = {
-                    **details.summary(),
-                    "bound": self.base + details.model_bound,
-                    "lp_bound": self.base + details.model_lp_bound,
-                }
-                run.step("regional")
+        got = self.run.regional(mclp_regional_bound, self.R, self.limit, self.lam)
+        if got is not None:
+            reg, details = got
+            self.ub = min(self.ub, self.base + reg)
+            self.run.history["regional_bound"] = self.base + reg
+            self.run.history["regional"] = {
+                **details.summary(),
+                "bound": self.base + details.model_bound,
+                "lp_bound": self.base + details.model_lp_bound,
+            }
 
 
 # ---------------------------------------------------------------------- helpers

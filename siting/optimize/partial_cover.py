@@ -62,7 +62,7 @@ from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_sta
 from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import ReducedCover, reduce_cover
-from siting.optimize.regional import psclp_regional_bound, reserve_seconds
+from siting.optimize.regional import psclp_regional_bound
 
 __all__ = ["infeasible_target_message", "solve_target"]
 
@@ -253,12 +253,7 @@ def solve_target(
     threshold: str = "the coverage threshold",
     describe: Callable[[np.ndarray], str] | None = None,
     group_names: Sequence[str] | None = None,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
 ) -> Solution:
     """Fewest new sites (or least cost) so that covered persons >= ``target`` x total.
 
@@ -296,7 +291,7 @@ def solve_target(
     InfeasibleError
         The target exceeds what all sites together can reach (the message says how much).
     """
-    run = Run(SolveOptions(time_limit, mip_gap, method, seed, threads, verbose))
+    run = Run(options)
     share = validation.SHARE("target", target)
     group = problem.group if by_group else None
     if by_group and group is None:
@@ -375,19 +370,7 @@ class _Search:
 
     def finish(self, status: str) -> Solution:
         """The Solution of the incumbent with the bound (statuses: pipeline.Run.finish)."""
-        problem, R = self.problem, self.R
-        sel = R.selected_sites(self.sel, problem.n_sites, problem.existing)
-        objective = float(problem.cost[np.flatnonzero(sel & ~problem.existing)].sum())
-        integral = bool(np.all(np.round(problem.cost) == problem.cost))
-        return self.run.finish(
-            problem,
-            sel,
-            objective,
-            self.lb,
-            status,
-            integral=integral,
-            unreachable=np.flatnonzero(R.unreachable),
-        )
+        return self.run.finish_cover(self.problem, self.R, self.sel, self.lb, status)
 
     # ------------------------------------------------------------------ stages
     def local_search(self) -> None:
@@ -463,12 +446,8 @@ class _Search:
                 run.history["pdlp_bound"] = max(pdb, lag)
                 run.step("pdlp")
         if run.opts.method == "auto" and self.lam is not None:
-            self.regional_s = reserve_seconds(
-                R.A,
-                run.left(),
-                share=settings.target_regional_share,
-                minimum=settings.target_regional_min_s,
-                workers=search_workers(run.opts.threads),
+            self.regional_s = run.regional_reserve(
+                R, settings.target_regional_share, settings.target_regional_min_s
             )
 
     def _lagrangian_bound(self) -> None:
@@ -598,24 +577,13 @@ class _Search:
 
     def regional_bound(self) -> None:
         """Large models: the LP's integrality gap, region by region."""
-        run, R = self.run, self.R
         if self.regional_s <= 0 or self.closed() or clock.expired():
             return
-        with run.timed("regional") as t:
-            reg, details = psclp_regional_bound(
-                R.A,
-                R.weight,
-                R.cost,
-                self.need_t,
-                self.lam,
-                time_limit=max(0.1, run.deadline - t - 0.05),
-                workers=search_workers(run.opts.threads),
-            )
-            if details is not None:
-                self.lb = max(self.lb, reg)
-                run.history["regional_bound"] = reg
-                run.history["regional"] = details.summary()
-                run.step("regional")
+        got = self.run.regional(psclp_regional_bound, self.R, self.need_t, self.lam)
+        if got is not None:
+            reg, details = got
+            self.lb = max(self.lb, reg)
+            self.run.history.update(regional_bound=reg, regional=details.summary())
 
     def cut(self) -> None:
         """Triangle cuts on the LP: a higher bound before HiGHS, which gets them too; an
@@ -675,15 +643,9 @@ def _solve_per_district(
     row per district (``method="heuristic"``: the LP bound instead)."""
     need_g = _district_needs(problem, R, share)
     nc = R.A.shape[1]
-    integral = bool(np.all(np.round(problem.cost) == problem.cost))
-    unreachable = np.flatnonzero(R.unreachable)
 
     def finish(sel: np.ndarray, lb: float, status: str) -> Solution:
-        full = R.selected_sites(sel, problem.n_sites, problem.existing)
-        objective = float(problem.cost[np.flatnonzero(full & ~problem.existing)].sum())
-        return run.finish(
-            problem, full, objective, lb, status, integral=integral, unreachable=unreachable
-        )
+        return run.finish_cover(problem, R, sel, lb, status)
 
     if not np.any(need_g > 0) or nc == 0:
         return finish(np.zeros(nc, dtype=bool), 0.0, "optimal")

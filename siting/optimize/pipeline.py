@@ -16,7 +16,7 @@ reads the same three things from here:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,18 +26,20 @@ import scipy.sparse as sp
 
 from siting import validation
 from siting.optimize import clock
+from siting.optimize.heuristics import search_workers
 from siting.optimize.highs import MilpResult, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
+from siting.optimize.reduce import ReducedCover
+from siting.optimize.regional import RegionalBound, reserve_seconds
 from siting.optimize.settings import Budget
 
 __all__ = ["OPTIONS_DOC", "Run", "SolveOptions"]
 
-#: the numpydoc entry of the six solver options, shared by every model's docstring
-OPTIONS_DOC = """time_limit, mip_gap, method, seed, threads, verbose
-        The solver options (:class:`~siting.optimize.SolveOptions`): seconds for the
-        whole solve (a work budget), the relative gap accepted (0 = prove optimality),
-        ``"auto"`` / ``"exact"`` / ``"heuristic"``, the seed of randomised steps, HiGHS
-        threads (and parallel search walks), and HiGHS' log."""
+#: the numpydoc entry of the solver options, shared by every model's docstring
+OPTIONS_DOC = """options : SolveOptions, optional
+        ``time_limit`` (seconds, a work budget), ``mip_gap``, ``method`` (``"auto"``,
+        ``"exact"``, ``"heuristic"``), ``seed``, ``threads``, ``verbose``: see
+        :class:`~siting.optimize.SolveOptions` (default ``SolveOptions()``)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,8 @@ class Run:
     stage budgets are measured from them.
     """
 
-    def __init__(self, opts: SolveOptions) -> None:
-        self.opts = opts
+    def __init__(self, opts: SolveOptions | None = None) -> None:
+        self.opts = opts = SolveOptions() if opts is None else opts
         self.t0 = clock.now()
         self.deadline = self.t0 + opts.time_limit
         self.history: dict[str, Any] = {}
@@ -175,6 +177,70 @@ class Run:
         self.step("highs")
         self.history.update(highs_s=clock.now() - t, highs_status=res.status, highs_nodes=res.nodes)
         return res
+
+    def regional_reserve(self, R: ReducedCover, share: float, minimum: float) -> float:
+        """Work seconds to keep for the regional bound at the end
+        (:func:`~siting.optimize.regional.reserve_seconds`: its expected time, if it fits
+        in ``share`` of what is left and is at least ``minimum``; else 0)."""
+        workers = search_workers(self.opts.threads)
+        return reserve_seconds(R.A, self.left(), share=share, minimum=minimum, workers=workers)
+
+    def regional(
+        self,
+        bound: Callable[..., tuple[float, RegionalBound | None]],
+        R: ReducedCover,
+        rhs: float,
+        lam: np.ndarray,
+    ) -> tuple[float, RegionalBound] | None:
+        """The regional bound (:mod:`siting.optimize.regional`) of the reduced model as a
+        stage (``regional``) until the deadline: ``bound(A, w, cost, rhs, lam, ...)``,
+        ``rhs`` the persons to cover or the knapsack's limit. ``(bound, details)``, or
+        None when the prices give no bound."""
+        with self.timed("regional") as t:
+            value, details = bound(
+                R.A,
+                R.weight,
+                R.cost,
+                rhs,
+                lam,
+                time_limit=max(0.1, self.deadline - t - 0.05),
+                workers=search_workers(self.opts.threads),
+            )
+        if details is None:
+            return None
+        self.step("regional")
+        return value, details
+
+    def finish_cover(
+        self,
+        problem: CoverageProblem,
+        R: ReducedCover,
+        y: np.ndarray,
+        bound: float,
+        status: str,
+        *,
+        maximize: bool = False,
+    ) -> Solution:
+        """:meth:`finish` for a coverage model solved on its reduced form ``R``: the plan
+        ``y`` (over ``R``'s columns) mapped back to the sites; the objective is the new
+        sites' cost (minimised) or the persons covered (``maximize``), whole-numbered when
+        the costs (or the weights) are."""
+        sel = R.selected_sites(y, problem.n_sites, problem.existing)
+        if maximize:
+            objective, values = problem.covered_weight(sel), problem.weight
+        else:
+            new = np.flatnonzero(sel & ~problem.existing)
+            objective, values = float(problem.cost[new].sum()), problem.cost
+        return self.finish(
+            problem,
+            sel,
+            objective,
+            bound,
+            status,
+            sense=-1 if maximize else 1,
+            integral=bool(np.all(np.round(values) == values)),
+            unreachable=np.flatnonzero(R.unreachable),
+        )
 
     def finish(
         self,

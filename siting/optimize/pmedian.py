@@ -58,12 +58,7 @@ def solve_pmedian(
     load: np.ndarray | None = None,
     single_source: bool = True,
     drop_unreachable: bool = False,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
     max_distance: float | None = None,
 ) -> Solution:
     """Open ``p`` new sites minimising the person-metres walked to the serving site.
@@ -98,7 +93,7 @@ def solve_pmedian(
         ``served_before``, persons served within capacity per demand point, by the plan
         and by the existing sites alone.
     """
-    run = Run(SolveOptions(time_limit, mip_gap, method, seed, threads, verbose))
+    run = Run(options)
     if problem.dist is None:
         msg = "p-median needs problem.dist, a sparse walk-distance matrix in metres"
         raise ParameterError(msg)

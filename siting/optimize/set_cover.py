@@ -34,12 +34,7 @@ __all__ = ["solve_lscp"]
 def solve_lscp(
     problem: CoverageProblem,
     *,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
 ) -> Solution:
     """Cover every coverable demand point with the fewest (cheapest) new sites.
 
@@ -56,7 +51,7 @@ def solve_lscp(
         ``objective`` = cost of the new sites; ``unreachable`` lists the points no site
         reaches.
     """
-    run = Run(SolveOptions(time_limit, mip_gap, method, seed, threads, verbose))
+    run = Run(options)
     R = reduce_cover(
         problem, use_weight=False, force_singletons=True, weight=np.ones(problem.n_demand)
     )

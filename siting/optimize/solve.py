@@ -61,7 +61,7 @@ MODEL_OPTIONS = validation.ModelOptions(
         "capacitated_pmedian": (*_PMEDIAN, "single_source", "load"),
         "capacitated_coverage": ("p",),
     },
-    common=("time_limit", "mip_gap", "method", "seed", "threads", "verbose"),
+    common=("options",),
     needs_p=("mclp", "pmedian", "capacitated_pmedian", "capacitated_coverage"),
     aliases={"max_distance": "max_distance_m"},
 )
@@ -72,22 +72,17 @@ def solve_matrix(
     model: str = "target",
     *,
     target: float | str | None = None,
+    threshold: str | None = None,
+    describe: Callable[[np.ndarray], str] | None = None,
+    group_names: Sequence[str] | None = None,
+    lp: bool | None = None,
     p: int | None = None,
     budget: float | None = None,
     max_distance_m: float | None = None,
     drop_unreachable: bool | None = None,
     single_source: bool | None = None,
     load: np.ndarray | None = None,
-    lp: bool | None = None,
-    threshold: str | None = None,
-    describe: Callable[[np.ndarray], str] | None = None,
-    group_names: Sequence[str] | None = None,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
     **unknown: Any,
 ) -> Solution:
     """Solve a siting model on a :class:`CoverageProblem`.
@@ -103,6 +98,10 @@ def solve_matrix(
     target : float or str, optional
         Target models: share of persons to cover, in (0, 1] (``0.9`` or ``"90%"``;
         default 0.9).
+    threshold, describe, group_names : optional
+        Target models: words and names for the infeasibility messages.
+    lp : bool, optional
+        ``target``: force (True) or skip (False) the simplex LP bound.
     p : int, optional
         Number of new sites (MCLP, p-median, capacitated models).
     budget : float, optional
@@ -115,10 +114,6 @@ def solve_matrix(
         Capacitated p-median: each point served by one site (default True).
     load : ndarray, optional
         Capacitated p-median: persons each demand point takes from a site's capacity.
-    lp : bool, optional
-        ``target``: force (True) or skip (False) the simplex LP bound.
-    threshold, describe, group_names : optional
-        Target models: words and names for the infeasibility messages.
     {options}
     **unknown
         Refused, naming the model's options (old names are accepted: ``max_distance``,
@@ -151,11 +146,10 @@ def solve_matrix(
         **unknown,
     }
     validation.check_model_options(model, given, MODEL_OPTIONS)
-    opts = SolveOptions(time_limit, mip_gap, method, seed, threads, verbose)
     kw = {k: v for k, v in given.items() if v is not None}
     if "max_distance" in kw:
         kw["max_distance_m"] = kw.pop("max_distance")
-    return _call(problem, model, kw, opts)
+    return _call(problem, model, kw, SolveOptions() if options is None else options)
 
 
 solve_matrix.__doc__ = solve_matrix.__doc__.format(options=OPTIONS_DOC)
@@ -163,14 +157,7 @@ solve_matrix.__doc__ = solve_matrix.__doc__.format(options=OPTIONS_DOC)
 
 def _call(problem: CoverageProblem, model: str, kw: dict[str, Any], opts: SolveOptions) -> Solution:
     """The model's own function with the options it takes."""
-    common = {
-        "time_limit": opts.time_limit,
-        "mip_gap": opts.mip_gap,
-        "method": opts.method,
-        "seed": opts.seed,
-        "threads": opts.threads,
-        "verbose": opts.verbose,
-    }
+    common = {"options": opts}
     if model in ("target", "group_target"):
         share = kw.pop("target", 0.9)
         return solve_target(problem, share, by_group=model == "group_target", **kw, **common)

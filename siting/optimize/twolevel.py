@@ -128,9 +128,7 @@ def solve_two_level(
     centre_target: float | str = 0.0,
     station_target: float | str = 0.9,
     centres_serve_stations: bool = True,
-    time_limit: float = 60.0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
 ) -> TwoLevelSolution:
     """Plan sub-district centres, then community stations.
 
@@ -156,12 +154,10 @@ def solve_two_level(
         Share of all persons within threshold B of a station (or centre), in (0, 1].
     centres_serve_stations : bool
         Centres also count as stations in stage 2.
-    time_limit : float
-        Seconds for each stage (a work budget, :mod:`siting.optimize.clock`).
-    threads : int, optional
-        HiGHS threads.
-    verbose : bool
-        HiGHS' log.
+    options : SolveOptions, optional
+        ``time_limit`` (seconds for each stage, a work budget), ``threads``, ``verbose``
+        (the other options are not used: both stages are solved to proof, stations with
+        ``method="auto"``).
 
     Returns
     -------
@@ -182,8 +178,9 @@ def solve_two_level(
         cost=cost_centre,
         group=np.asarray(group),
     )
-    opts = SolveOptions(time_limit=time_limit, threads=threads, verbose=verbose)
-    centres = _centres(P1, site_group, centre_share, opts, time_limit=time_limit)
+    opts = SolveOptions() if options is None else options
+    stage = SolveOptions(time_limit=opts.time_limit, threads=opts.threads, verbose=opts.verbose)
+    centres = _centres(P1, site_group, centre_share, options=stage)
     ex2 = (
         np.zeros(P1.n_sites, dtype=bool)
         if existing_station is None
@@ -195,9 +192,7 @@ def solve_two_level(
         stations = _all_open(cover_station, weight, station_share, time.perf_counter())
     else:
         P2 = CoverageProblem(cover=cover_station, weight=weight, existing=ex2, cost=cost_station)
-        stations = solve_target(
-            P2, station_share, time_limit=time_limit, threads=threads, verbose=verbose
-        )
+        stations = solve_target(P2, station_share, options=stage)
     stations.history["centres_counted_as_stations"] = bool(centres_serve_stations)
     stations.history["joint_optimum"] = "not guaranteed (two stages solved in sequence)"
     return TwoLevelSolution(centres=centres, stations=stations, seconds=time.perf_counter() - t0)
@@ -233,16 +228,11 @@ def _all_open(cover, weight, target: float, t0: float) -> Solution:
 
 @clock.work_budget()
 def _centres(
-    P: CoverageProblem,
-    site_group: np.ndarray | None,
-    target: float,
-    opts: SolveOptions,
-    *,
-    time_limit: float,
+    P: CoverageProblem, site_group: np.ndarray | None, target: float, *, options: SolveOptions
 ) -> Solution:
     """Stage 1: the cheapest centres meeting each district's target, one inside every
-    district that has none (``time_limit``: the stage's work budget)."""
-    run = Run(opts)
+    district that has none (``options.time_limit``: the stage's work budget)."""
+    run = Run(options)
     groups = P.group
     G = int(groups.max()) + 1
     w = P.weight
@@ -263,7 +253,7 @@ def _centres(
             M = sp.vstack([M, E]).tocsr()
             lo = np.r_[lo, np.ones(E.shape[0])]
             hi = np.r_[hi, np.full(E.shape[0], np.inf)]
-    res = run.milp(c, M, lo, hi, integrality=integ, time_limit=time_limit)
+    res = run.milp(c, M, lo, hi, integrality=integ, time_limit=options.time_limit)
     if res.x is None:
         msg = (
             "no set of centres meets the per-sub-district centre target; lower "
