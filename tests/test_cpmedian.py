@@ -166,6 +166,7 @@ def test_split_assignment_is_allowed_when_asked() -> None:
 
 
 @pytest.mark.skipif(not (PMEDCAP / "best_known.csv").exists(), reason="no shared pmedcap data")
+@pytest.mark.slow  # ten instances; fast: test_heuristic_plans_are_valid_and_bounds_...
 def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
     from test_optimize_orlib import pmedcap_problem
 

@@ -61,6 +61,7 @@ def test_stopping_at_mip_gap_is_not_a_proof() -> None:
         assert loose.gap > 0
 
 
+@pytest.mark.slow  # 6-25 s: HiGHS on 400 x 120; mip_gap kept valid: the MCLP tests above
 def test_group_target_with_mip_gap_keeps_a_valid_bound() -> None:
     rng = np.random.default_rng(0)
     P = CoverageProblem(
@@ -159,6 +160,7 @@ def test_highs_prints_nothing_unless_verbose(capfd) -> None:
     assert "HiGHS" in capfd.readouterr().out
 
 
+@pytest.mark.slow  # 60 seeds x 2 methods; fast: test_optimize_models' budget brute force
 def test_budget_is_never_overspent() -> None:
     P = CoverageProblem(
         cover=sp.identity(3, format="csr"), weight=[10.0, 15.0, 20.0], cost=[1, 2, 3]
@@ -279,6 +281,7 @@ def test_capacitated_lagrangian_bound_is_valid_and_tighter() -> None:
     assert tighter >= 6  # the prices do tighten the capacity bound
 
 
+@pytest.mark.slow  # 15 seeds; fast: the large-path test above
 def test_capacitated_swaps_improve_the_greedy_plan_and_never_pass_the_optimum() -> None:
     """City-scale models have no branch-and-bound: swaps priced by the allocation duals."""
     improved = reached = reached_before = 0
@@ -347,7 +350,9 @@ def test_large_target_path_with_costs_searches_on() -> None:
     assert large.covered_share >= 0.8
 
 
-@pytest.mark.parametrize(("seed", "optimum"), [(0, 5352.0), (5, 4902.0)])
+@pytest.mark.parametrize(
+    ("seed", "optimum"), [(0, 5352.0), pytest.param(5, 4902.0, marks=pytest.mark.slow)]
+)
 def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) -> None:
     """With a budget the large path used to stop at greedy + swaps (5,304 and 4,831)."""
     rng = np.random.default_rng(seed)

@@ -63,7 +63,9 @@ def coverage_of_all(P: CoverageProblem) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------- targets
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "seed", [0, 1, *[pytest.param(s, marks=pytest.mark.slow) for s in range(2, 6)]]
+)
 @pytest.mark.parametrize("costs", [False, True])
 def test_target_brute_force(seed: int, costs: bool) -> None:
     P = make_instance(seed, costs=costs)

@@ -78,7 +78,10 @@ def test_last_duplicate_edge_counts() -> None:
 
 
 @needs_orlib
-@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5"])
+@pytest.mark.parametrize(
+    "name",
+    ["pmed1", "pmed4", *[pytest.param(f"pmed{k}", marks=pytest.mark.slow) for k in (2, 3, 5)]],
+)
 def test_pmed_small_optimal(name: str) -> None:
     P, p = pmed_problem(name)
     sol = solve_pmedian(P, p, options=SolveOptions(time_limit=60))
@@ -134,7 +137,10 @@ def pmedcap_problem(name: str) -> tuple[CoverageProblem, int, np.ndarray]:
 
 
 @needs_pmedcap
-@pytest.mark.parametrize("name", ["pmedcap01", "pmedcap02", "pmedcap03"])
+@pytest.mark.parametrize(
+    "name",
+    ["pmedcap01", *[pytest.param(f"pmedcap0{k}", marks=pytest.mark.slow) for k in (2, 3)]],
+)
 def test_pmedcap_best_known(name: str) -> None:
     P, p, q = pmedcap_problem(name)
     best = float(

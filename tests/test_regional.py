@@ -378,9 +378,9 @@ E2E = [
     # (costs, demand points, sites, radius, seed): chosen so that the gap is still open
     # after the search, so the regional step runs
     ("unit", 300, 40, 0.25, 3),
-    ("unit", 300, 40, 0.25, 33),
+    pytest.param("unit", 300, 40, 0.25, 33, marks=pytest.mark.slow),
     ("varied", 300, 40, 0.25, 0),
-    ("varied", 300, 40, 0.25, 1),
+    pytest.param("varied", 300, 40, 0.25, 1, marks=pytest.mark.slow),
 ]
 
 
