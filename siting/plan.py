@@ -178,7 +178,20 @@ class Plan:
         return walk
 
     def stats(self, by: str | None = None) -> pd.DataFrame:
-        """Coverage before and after the plan, overall or per group (e.g. district)."""
+        """Coverage before and after the plan, overall or per group.
+
+        Parameters
+        ----------
+        by : str, optional
+            Demand column to group by (e.g. ``"district"``); a ``total`` row is added.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per group: ``population``, ``covered_before`` / ``covered_after`` (persons;
+            with capacities, persons served), ``share_before`` / ``share_after`` (0..1),
+            ``mean_walk_m_after`` (metres), and households when the demand has them.
+        """
         before = self.coverage.stats(by, minutes=self.minutes)
         after = self.coverage.stats(by, sites=self.selected, minutes=self.minutes)
         out = before[["population", "covered", "share"]].rename(
@@ -229,7 +242,17 @@ class Plan:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """Key numbers: persons, shares before/after, sites, objective, bound, gap, time."""
+        """Key numbers of the plan.
+
+        Returns
+        -------
+        dict
+            ``model``, ``minutes``, ``threshold_m``, ``population``, ``covered_before`` /
+            ``covered_after`` (persons) and their shares, ``existing_sites``,
+            ``new_sites``, the solver's ``objective``, ``bound``, ``gap``, ``status``,
+            ``method``, ``solve_seconds``, whether the run repeats (``repeatable``,
+            ``not_repeatable_because``, ``bound_repeatable``) and the options solved with.
+        """
         pop = self.coverage.population
         total = float(pop.sum())
         d = self.demand

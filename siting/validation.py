@@ -150,12 +150,40 @@ FLAG = Rule("true or false", _flag)
 
 
 def positive(name: str, value: Any) -> float:
-    """``value`` as a float > 0 (finite); a ParameterError naming ``name`` otherwise."""
+    """A finite number > 0.
+
+    Parameters
+    ----------
+    name : str
+        The option's name, for the message.
+    value : Any
+        A number, or numeric text.
+
+    Returns
+    -------
+    float
+        ``value``; a :class:`~siting.errors.ParameterError` naming ``name`` otherwise.
+    """
     return POSITIVE(name, value)
 
 
 def choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``; a ParameterError listing them otherwise."""
+    """One of a few words.
+
+    Parameters
+    ----------
+    name : str
+        The option's name, for the message.
+    value : Any
+        The word given.
+    choices : sequence of str
+        The words allowed.
+
+    Returns
+    -------
+    str
+        ``value``; a :class:`~siting.errors.ParameterError` listing ``choices`` otherwise.
+    """
     if not isinstance(value, str) or value not in choices:
         msg = f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
         raise ParameterError(msg)
@@ -163,7 +191,24 @@ def choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 def count(name: str, value: Any, most: int, what: str) -> int:
-    """A whole number in ``[0, most]`` (``what`` says what ``most`` is)."""
+    """A whole number in ``[0, most]``, e.g. a number of new sites.
+
+    Parameters
+    ----------
+    name : str
+        The option's name, for the message.
+    value : Any
+        A whole number (``5``, ``5.0`` or ``"5"``).
+    most : int
+        The largest allowed.
+    what : str
+        What ``most`` is, for the message (``"the number of candidate sites"``).
+
+    Returns
+    -------
+    int
+        ``value``; a :class:`~siting.errors.ParameterError` otherwise.
+    """
     ok, x = _WHOLE.parse(value)
     if not ok or x > most:
         msg = f"{name} must be an integer in [0, {most}] ({what}), got {value!r}"
@@ -251,6 +296,11 @@ def check_model_options(
         ``'solve.p'`` in a scenario.
     prefix : str
         Put before the message (a scenario: its file name).
+
+    Returns
+    -------
+    None
+        When every option given applies.
 
     Raises
     ------

@@ -70,8 +70,28 @@ def best_allocation(
     per row (a start for :func:`~siting.optimize.bounds.capacitated_lagrangian`) and a
     person of capacity per open site (what closing it would lose, to first order).
     ``load`` (per row, default ``w``): what a row's persons take from a site's capacity.
-    Returns None when HiGHS does not solve it in ``time_limit`` seconds (``capped``: cut
-    to the real time left).
+
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, m)
+        Demand rows x sites (reachable pairs stored).
+    w : ndarray, shape (rows,)
+        Persons of each row.
+    cap : ndarray, shape (m,)
+        Persons each site can serve.
+    sel : ndarray of bool, shape (m,)
+        The open sites.
+    time_limit : float
+        Seconds for HiGHS.
+    load : ndarray, shape (rows,), optional
+        What a row's persons take from a site's capacity (default ``w``).
+    capped : bool
+        Cut ``time_limit`` to the real time left of the solver call in progress.
+
+    Returns
+    -------
+    Allocation or None
+        None when HiGHS does not solve it in time.
     """
     nd, m = A.shape
     if not np.any(sel[A.indices]):
@@ -108,6 +128,11 @@ def coverage_swaps(
     (``settings.capacity_swap_adds`` closed sites against every new open one) are then
     checked with the allocation LP, best priced first, and the first that serves more
     persons is kept. Stops when a round finds none or at ``deadline`` (a work-clock reading).
+
+    Returns
+    -------
+    tuple
+        ``(sites open, their Allocation, {"swap_rounds", "swap_checks", "swaps"})``.
     """
     sites = SiteKnapsacks(A, w, cap)
     tol = 1e-9 * max(1.0, best.served)
@@ -323,6 +348,11 @@ def pmedian_swaps(
     open one costs about the walk of its persons to their next open site. Swaps are
     checked with the assignment LP, best priced first; the first better plan is kept.
     Stops when a round finds none or at ``deadline`` (a work-clock reading).
+
+    Returns
+    -------
+    tuple
+        ``(sites open, their Assignment, {"swap_rounds", "swap_checks", "swaps"})``.
     """
     tol = 1e-9 * max(1.0, float(P.n))
 

@@ -586,7 +586,31 @@ def capacitated_lagrangian(
     lowers it, from ``u0`` (e.g. the duals of an allocation LP) or ``u = 0``, which gives
     ``sum of min(cap_j, persons reached)``.
 
-    Returns ``(bound, u)``: the best bound found (persons) and its prices.
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, m)
+        Merged demand rows x sites, 1 where reachable.
+    w : ndarray, shape (rows,)
+        Persons of each row.
+    cap : ndarray, shape (m,)
+        Persons each site can serve.
+    fixed : ndarray of bool, shape (m,)
+        Existing sites, open.
+    p : int
+        New sites.
+    lower : float
+        Persons a feasible plan serves (the Polyak target).
+    u0 : ndarray, optional
+        Starting prices (e.g. an allocation LP's duals).
+    iterations : int
+        Subgradient steps at most.
+    time_limit : float
+        Work seconds.
+
+    Returns
+    -------
+    tuple
+        ``(bound, u)``: the best upper bound found (persons) and its prices.
     """
     t0 = clock.now()
     nd = A.shape[0]
@@ -634,6 +658,18 @@ def pair_savings(P: Pairs, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Site ``j`` takes the rows whose price exceeds their cost from ``j``
     (``u_i > w_i d_ij``), best saving per person of capacity first, until ``cap_j`` is
     full; the value is the saving (person-metres, >= 0).
+
+    Parameters
+    ----------
+    P : Pairs
+        The stored pairs with weights, loads and capacities.
+    u : ndarray, shape (n,)
+        Price of serving each row (person-metres).
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(value per site, x per pair)``.
     """
     save = u[P.rows] - P.wd
     pos = np.flatnonzero(save > 0)
@@ -678,6 +714,28 @@ def capacitated_pmedian_lagrangian(
     towards ``upper`` (a feasible cost), from ``u0``: at the uncapacitated
     Lagrangian's prices it starts at least as high as that bound (a knapsack saves no
     more than the uncapacitated site).
+
+    Parameters
+    ----------
+    P : Pairs
+        The stored pairs with weights, loads and capacities.
+    fixed : ndarray of bool
+        Existing sites, open.
+    p : int
+        New sites.
+    upper : float
+        Cost of a feasible plan (person-metres), the Polyak target.
+    u0 : ndarray, optional
+        Starting prices per row.
+    iterations : int
+        Subgradient steps at most.
+    time_limit : float
+        Work seconds.
+
+    Returns
+    -------
+    float
+        A lower bound (person-metres).
     """
     cand = np.flatnonzero(~fixed)
 

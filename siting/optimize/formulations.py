@@ -42,10 +42,29 @@ def psclp_matrices(
     """Partial set covering over ``[y (columns), z (rows)]``: the fewest (cheapest) sites
     covering ``need`` persons, or ``group_need[g]`` in each district ``g``.
 
-    ``min cost'y  s.t.  z_i <= (A y)_i,  w'z >= need``. Returns ``(c, M, row_lower,
-    row_upper, integrality)``. The coverage rows are divided by what they need (right-hand
-    side 1), so HiGHS' absolute feasibility tolerance (1e-7) means the same share whatever
-    the unit of ``w`` (persons, or weights of 1e-6).
+    ``min cost'y  s.t.  z_i <= (A y)_i,  w'z >= need``. The coverage rows are divided by
+    what they need (right-hand side 1), so HiGHS' absolute feasibility tolerance (1e-7)
+    means the same share whatever the unit of ``w`` (persons, or weights of 1e-6).
+
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, columns)
+        Demand rows x candidate sites, nonzero where the site reaches the row.
+    w : ndarray, shape (rows,)
+        Persons of each row.
+    cost : ndarray, shape (columns,)
+        Cost of opening each site.
+    need : float
+        Persons to cover (without ``group``).
+    group : ndarray of int, shape (rows,), optional
+        District of each row: one knapsack row per district instead.
+    group_need : ndarray, shape (districts,), optional
+        Persons each district must have covered.
+
+    Returns
+    -------
+    tuple
+        ``(c, M, row_lower, row_upper, integrality)`` over ``[y, z]``.
     """
     nd, nc = A.shape
     link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
@@ -71,7 +90,24 @@ def psclp_matrices(
 
 def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float) -> Model:
     """Maximal covering over ``[y, z]`` (maximise ``w'z``): ``z_i <= (A y)_i``,
-    ``cost'y <= budget``. Returns ``(c, M, lo, hi, integrality)``."""
+    ``cost'y <= budget``.
+
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, columns)
+        Demand rows x candidate sites, nonzero where the site reaches the row.
+    w : ndarray, shape (rows,)
+        Persons of each row.
+    cost : ndarray, shape (columns,)
+        Cost of opening each site.
+    budget : float
+        Most total cost of the new sites (``p`` with unit costs).
+
+    Returns
+    -------
+    tuple
+        ``(c, M, row_lower, row_upper, integrality)`` over ``[y, z]``.
+    """
     nd, nc = A.shape
     link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
     knap = sp.hstack([sp.csr_matrix(np.asarray(cost, float)[None, :]), sp.csr_matrix((1, nd))])
@@ -85,7 +121,19 @@ def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: flo
 
 def lscp_matrices(A: sp.csr_matrix, cost: np.ndarray) -> Model:
     """Set covering over ``y``: every row covered, ``(A y)_i >= 1``, at least cost.
-    Returns ``(c, M, lo, hi, integrality)``."""
+
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, columns)
+        Demand rows x candidate sites, nonzero where the site reaches the row.
+    cost : ndarray, shape (columns,)
+        Cost of opening each site.
+
+    Returns
+    -------
+    tuple
+        ``(c, M, row_lower, row_upper, integrality)`` over ``y``.
+    """
     nd, nc = A.shape
     M = sp.csr_matrix(A, dtype=float)
     return np.asarray(cost, float), M, np.ones(nd), np.full(nd, np.inf), np.ones(nc, dtype=bool)
@@ -105,8 +153,29 @@ def pmedian_matrices(
 
     ``min sum w_i d_ij x_ij``: every row served once, only by an open site, ``p`` new
     sites (``fixed`` ones open), and with ``capacity`` ``sum_i q_i x_ij <= cap_j y_j``
-    (``q`` = ``load``, default ``w``; ``x`` binary when ``single_source``). Returns
-    ``(c, M, row_lower, row_upper, lower, upper, integrality)``.
+    (``q`` = ``load``, default ``w``; ``x`` binary when ``single_source``).
+
+    Parameters
+    ----------
+    D : csr_matrix, shape (n, m)
+        Walking metres of the reachable pairs (a stored 0 is reachable).
+    w : ndarray, shape (n,)
+        Persons of each demand point.
+    p : int
+        New sites.
+    fixed : ndarray of bool, shape (m,)
+        Existing sites, open.
+    capacity : ndarray, shape (m,), optional
+        Persons each site can serve.
+    load : ndarray, shape (n,), optional
+        Persons each demand point takes from a site's capacity (default ``w``).
+    single_source : bool
+        Capacitated: each demand point served whole by one site.
+
+    Returns
+    -------
+    tuple
+        ``(c, M, row_lower, row_upper, lower, upper, integrality)`` over ``[y, x]``.
     """
     n, m = D.shape
     k = D.nnz
@@ -150,7 +219,24 @@ def capacitated_coverage_matrices(
 
     ``sum_j x_ij <= 1``; ``sum_i w_i x_ij <= cap_j y_j`` (per unit of capacity, for
     HiGHS' tolerances); ``x_ij <= y_j``; ``p`` candidates at most, ``fixed`` ones open.
-    Returns ``(c, M, row_lower, row_upper, lower, upper, integrality)``.
+
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, m)
+        Merged demand rows x sites (reachable pairs stored).
+    w : ndarray, shape (rows,)
+        Persons of each row.
+    cap : ndarray, shape (m,)
+        Persons each site can serve.
+    fixed : ndarray of bool, shape (m,)
+        Existing sites, open.
+    p : int
+        New sites at most.
+
+    Returns
+    -------
+    tuple
+        ``(c, M, row_lower, row_upper, lower, upper, integrality)`` over ``[y, x]``.
     """
     nd, m = A.shape
     k = A.nnz
@@ -185,9 +271,27 @@ def allocation_lp(
     A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, sel: np.ndarray, load: np.ndarray | None
 ) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     """The most persons the open sites ``sel`` serve within capacity (a transportation LP
-    over their pairs; maximise). ``load`` (per row, default ``w``): what a row's persons
-    take from a site's capacity. Returns ``(c, M, lo, hi, pairs)``, ``pairs`` the stored
-    pairs of ``A`` that are the LP's columns."""
+    over their pairs; maximise).
+
+    Parameters
+    ----------
+    A : csr_matrix, shape (rows, m)
+        Demand rows x sites (reachable pairs stored).
+    w : ndarray, shape (rows,)
+        Persons of each row.
+    cap : ndarray, shape (m,)
+        Persons each site can serve.
+    sel : ndarray of bool, shape (m,)
+        The open sites.
+    load : ndarray, shape (rows,), optional
+        What a row's persons take from a site's capacity (default ``w``).
+
+    Returns
+    -------
+    tuple
+        ``(c, M, row_lower, row_upper, pairs)``: ``pairs`` are the stored pairs of ``A``
+        that are the LP's columns.
+    """
     nd, m = A.shape
     rows = np.repeat(np.arange(nd), np.diff(A.indptr))
     pairs = np.flatnonzero(sel[A.indices])
@@ -207,9 +311,23 @@ def allocation_lp(
 def centre_rows(
     site_group: np.ndarray, lack: np.ndarray, n_groups: int, n_columns: int
 ) -> sp.csr_matrix:
-    """Rows "a centre inside district ``g``" (``>= 1``) for the districts ``lack``, over
-    the candidate columns (``site_group``: district of each candidate) followed by
-    ``n_columns - len(site_group)`` others."""
+    """Rows "a centre inside district ``g``" (``>= 1``) for the districts ``lack``.
+
+    Parameters
+    ----------
+    site_group : ndarray of int, shape (candidates,)
+        District of each candidate column (-1 outside all).
+    lack : ndarray of int
+        The districts that need a centre inside.
+    n_groups : int
+        Number of districts.
+    n_columns : int
+        Columns of the model (the candidates first).
+
+    Returns
+    -------
+    csr_matrix, shape (len(lack), n_columns)
+    """
     row_of_g = np.full(n_groups, -1)
     row_of_g[lack] = np.arange(lack.size)
     jj = np.flatnonzero(np.isin(site_group, lack))

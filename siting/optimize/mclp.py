@@ -561,11 +561,25 @@ def coverage_curve(
     :func:`siting.optimize.bounds.mclp_lagrangian_curve`). The difference is the
     heuristic's possible shortfall; where they meet the greedy value is optimal.
 
+    Parameters
+    ----------
+    problem : CoverageProblem
+        Needs ``cover`` and ``weight``; ``existing`` sites are open from row 0.
+    max_new : int, optional
+        Most new sites (default: until ``target``).
+    target : float or str
+        Share at which to stop, in (0, 1] (``1.0`` or ``"100%"``).
+    iterations : int
+        Subgradient steps per number of sites, for the bound.
+    time_limit : float
+        Work seconds for the bound.
+
     Returns
     -------
-    pandas.DataFrame with columns ``new_sites``, ``covered_weight`` (persons),
-    ``covered_share`` (0..1), ``bound`` (persons), ``site`` (index of the site added at
-    that step, -1 for row 0).
+    pandas.DataFrame
+        Columns ``new_sites``, ``covered_weight`` (persons), ``covered_share`` (0..1),
+        ``bound`` (persons), ``site`` (index of the site added at that step, -1 for row
+        0).
     """
     share = validation.SHARE("target", target)
     if max_new is not None:

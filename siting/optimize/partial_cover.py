@@ -99,6 +99,12 @@ def infeasible_target_message(
         Optional place, e.g. ``" in district 3"``.
     extra : str, optional
         Text appended by the caller (a ``describe`` hook), e.g. where the points lie.
+
+    Returns
+    -------
+    str
+        The message: the target, the persons out of reach and where, the most any plan
+        can cover, and what to do.
     """
     msg = (
         f"Target {target:.1%} of {total:,.0f} persons{where} is unreachable: "
