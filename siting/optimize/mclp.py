@@ -112,7 +112,7 @@ def solve_mclp(
         s.first_order_bound()
         s.large_search()
         s.regional_bound()
-        return s.finish("time_limit" if clock.now() >= run.deadline - 0.05 else "feasible")
+        return s.finish(run.stopped_by())
     if not s.large:
         s.lp_bound()
         if s.closed():
@@ -392,7 +392,7 @@ class _Search:
             y = np.clip(self.y_lp, 0.0, 1.0)
             AT = sp.csr_matrix(sp.csr_matrix(R.A, dtype=float).T)
             step = 0.0  # the longest trial so far: none starts that would end past the limit
-            while clock.now() + step < until - 0.05 and not self.closed():
+            while clock.now() + step < until - settings.end_margin_s and not self.closed():
                 t_trial = clock.now()
                 # noise: a few columns the LP leaves at 0 come in (about 5 expected)
                 noise = rng.uniform(0.0, min(0.1, 5.0 / nc))

@@ -321,7 +321,7 @@ def solve_target(
     s.regional_bound()
     s.cut()
     if s.closed() or clock.now() >= run.deadline or not (s.use_lp or run.exact):
-        return s.finish("time_limit" if clock.now() >= run.deadline - 0.05 else "feasible")
+        return s.finish(run.stopped_by())
     return s.finish(s.exact())
 
 
@@ -495,7 +495,8 @@ class _Search:
 
     def _seeded_greedy(self, start: float) -> None:
         run = self.run
-        s2, _, _ = greedy_cover(self.idx, self.need, start=self.y_frac >= 0.9)
+        seeds = self.y_frac >= settings.target_seed_value
+        s2, _, _ = greedy_cover(self.idx, self.need, start=seeds)
         s2, _ = improve_partial_cover(
             self.idx,
             self.need,
@@ -567,7 +568,7 @@ class _Search:
         now = clock.now()
         until = run.deadline - self.regional_s
         deadline = (
-            until - 0.05
+            until - settings.end_margin_s
             if not run.exact
             else now + settings.large_rounding_round.seconds(now, until)
         )

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting import validation
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.heuristics import search_workers
 from siting.optimize.highs import MilpResult, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
@@ -122,6 +122,13 @@ class Run:
         """Work seconds left to the deadline."""
         return self.deadline - clock.now()
 
+    def stopped_by(self) -> str:
+        """What ended a run that did not prove its plan: ``"time_limit"`` when the work
+        clock reached the deadline (within ``settings.end_margin_s``), else
+        ``"feasible"``."""
+        timed_out = clock.now() >= self.deadline - settings.end_margin_s
+        return "time_limit" if timed_out else "feasible"
+
     def seconds(self, budget: Budget, start: float | None = None) -> float:
         """A stage's budget: ``max(least, share x (deadline - start))``, ``start`` the
         stage's start (default now)."""
@@ -203,7 +210,7 @@ class Run:
                 R.cost,
                 rhs,
                 lam,
-                time_limit=max(0.1, self.deadline - t - 0.05),
+                time_limit=max(0.1, self.deadline - t - settings.end_margin_s),
                 workers=search_workers(self.opts.threads),
             )
         if details is None:

@@ -61,6 +61,9 @@ pairs_limit = 100_000
 uncapacitated_pairs_limit = 400_000
 
 # ---------------------------------------------------------------------- stage budgets
+#: work seconds kept before the deadline: a run ending within them stopped on its time
+#: limit (``"time_limit"``), and the last searches end that early
+end_margin_s = 0.05
 # partial covering (model "target", siting.optimize.partial_cover)
 #: greedy + local search before the bound, when an LP follows (or ``method="heuristic"``)
 target_local_search = Budget(0.2, least=0.1)
@@ -81,8 +84,10 @@ target_lagrangian = Budget(0.25, least=0.05)
 target_lagrangian_heuristic = Budget(0.1, least=0.05)
 target_lagrangian_iterations = 3000
 target_lagrangian_iterations_heuristic = 400
-#: greedy seeded with the LP's near-1 columns, and its local search
+#: greedy seeded with the LP's near-1 columns (LP value at least ``target_seed_value``),
+#: and its local search
 target_seeded_search = Budget(0.1, least=0.1)
+target_seed_value = 0.9
 #: share of the time (to the regional reserve) for LP rounding at one site fewer when
 #: HiGHS follows; without HiGHS (large models) the search gets all of it
 target_rounding_share = 0.3
