@@ -155,6 +155,17 @@ def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark,
 
 
 @njit(cache=True)
+def _consider(k, tptr, tind, w, st, minl, argl, best):  # pragma: no cover - compiled
+    """Opening ``k`` with its best partner to close (:func:`_best_partner`): ``best =
+    (gain, close, open)`` returned improved, or as it was."""
+    cnt, own, gain, loss, acc, mark, touched = st
+    dv, dj = _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched)
+    if dv > best[0]:
+        return dv, dj, k
+    return best
+
+
+@njit(cache=True)
 def _least_loss(opened, loss):  # pragma: no cover - compiled
     """The open column that loses least when closed: ``(its loss, its index)``."""
     minl = np.inf
@@ -228,13 +239,7 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
             if sel[k]:
                 continue
             if uniform:  # every open column is a partner: the best is found from k's rows
-                dv, dj = _best_partner(
-                    k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched
-                )
-                if dv > best_d:
-                    best_d = dv
-                    bj = dj
-                    bk = k
+                best_d, bj, bk = _consider(k, tptr, tind, w, st, minl, argl, (best_d, bj, bk))
             else:
                 best_d, bj, bk = _best_close_for(
                     k, opened, cost, budget_slack, w, tptr, tind, st, (best_d, bj, bk)
@@ -297,13 +302,16 @@ def _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, f
                 continue
             if sel[k]:
                 continue
-            dv, dj = _best_partner(
-                k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched
+            best_d, bj, bk = _consider(
+                k,
+                tptr,
+                tind,
+                w,
+                (cnt, own, gain, loss, acc, mark, touched),
+                minl,
+                argl,
+                (best_d, bj, bk),
             )
-            if dv > best_d:
-                best_d = dv
-                bj = dj
-                bk = k
         if bj < 0 or nlog > log.shape[0] - 2:
             break
         covered -= drop_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)

@@ -73,18 +73,10 @@ def best_allocation(
 
     Parameters
     ----------
-    A : csr_matrix, shape (rows, m)
-        Demand rows x sites (reachable pairs stored).
-    w : ndarray, shape (rows,)
-        Persons of each row.
-    cap : ndarray, shape (m,)
-        Persons each site can serve.
-    sel : ndarray of bool, shape (m,)
-        The open sites.
+    A, w, cap, sel, load
+        The LP's data, as for :func:`~siting.optimize.formulations.allocation_lp`.
     time_limit : float
         Seconds for HiGHS.
-    load : ndarray, shape (rows,), optional
-        What a row's persons take from a site's capacity (default ``w``).
     capped : bool
         Cut ``time_limit`` to the real time left of the solver call in progress.
 

@@ -588,16 +588,9 @@ def capacitated_lagrangian(
 
     Parameters
     ----------
-    A : csr_matrix, shape (rows, m)
-        Merged demand rows x sites, 1 where reachable.
-    w : ndarray, shape (rows,)
-        Persons of each row.
-    cap : ndarray, shape (m,)
-        Persons each site can serve.
-    fixed : ndarray of bool, shape (m,)
-        Existing sites, open.
-    p : int
-        New sites.
+    A, w, cap, fixed, p
+        The model's data, as for
+        :func:`~siting.optimize.formulations.capacitated_coverage_matrices`.
     lower : float
         Persons a feasible plan serves (the Polyak target).
     u0 : ndarray, optional
@@ -719,18 +712,10 @@ def capacitated_pmedian_lagrangian(
     ----------
     P : Pairs
         The stored pairs with weights, loads and capacities.
-    fixed : ndarray of bool
-        Existing sites, open.
-    p : int
-        New sites.
+    fixed, p, u0, iterations, time_limit
+        As for :func:`capacitated_lagrangian` (``u0``: starting prices per row).
     upper : float
         Cost of a feasible plan (person-metres), the Polyak target.
-    u0 : ndarray, optional
-        Starting prices per row.
-    iterations : int
-        Subgradient steps at most.
-    time_limit : float
-        Work seconds.
 
     Returns
     -------

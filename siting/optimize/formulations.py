@@ -139,6 +139,28 @@ def lscp_matrices(A: sp.csr_matrix, cost: np.ndarray) -> Model:
     return np.asarray(cost, float), M, np.ones(nd), np.full(nd, np.inf), np.ones(nc, dtype=bool)
 
 
+def _pair_index(D: sp.csr_matrix) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, sites, pairs, row of each pair, site of each pair, pair numbers)`` of the
+    stored pairs of ``D`` (CSR order): the ``x`` columns of the assignment models."""
+    n, m = D.shape
+    k = D.nnz
+    return n, m, k, np.repeat(np.arange(n), np.diff(D.indptr)), D.indices, np.arange(k)
+
+
+def _open_sites_only(fixed: np.ndarray, cols: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Over ``[y (m sites), x (k pairs)]``: the rows ``x_ij - y_j <= 0`` (only an open
+    site serves) and the row counting the new sites (``fixed`` ones do not count)."""
+    m, k = fixed.size, cols.size
+    ar = np.arange(k)
+    link = sp.csr_matrix(
+        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])), shape=(k, m + k)
+    )
+    count = sp.csr_matrix(
+        (np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))), shape=(1, m + k)
+    )
+    return link, count
+
+
 def pmedian_matrices(
     D: sp.csr_matrix,
     w: np.ndarray,
@@ -177,20 +199,10 @@ def pmedian_matrices(
     tuple
         ``(c, M, row_lower, row_upper, lower, upper, integrality)`` over ``[y, x]``.
     """
-    n, m = D.shape
-    k = D.nnz
-    rows = np.repeat(np.arange(n), np.diff(D.indptr))
-    cols = D.indices
-    ar = np.arange(k)
+    n, m, k, rows, cols, ar = _pair_index(D)
     c = np.r_[np.zeros(m), w[rows] * D.data]
     assign = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(n, m + k))
-    link = sp.csr_matrix(
-        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])), shape=(k, m + k)
-    )
-    count = sp.csr_matrix(
-        (np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))), shape=(1, m + k)
-    )
-    blocks = [assign, link, count]
+    blocks = [assign, *_open_sites_only(fixed, cols)]
     lo = [np.ones(n), np.full(k, -np.inf), [float(p)]]
     hi = [np.ones(n), np.zeros(k), [float(p)]]
     if capacity is not None:
@@ -238,11 +250,7 @@ def capacitated_coverage_matrices(
     tuple
         ``(c, M, row_lower, row_upper, lower, upper, integrality)`` over ``[y, x]``.
     """
-    nd, m = A.shape
-    k = A.nnz
-    rows = np.repeat(np.arange(nd), np.diff(A.indptr))
-    cols = A.indices
-    ar = np.arange(k)
+    nd, m, k, rows, cols, ar = _pair_index(A)
     c = np.r_[np.zeros(m), w[rows]]
     share = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(nd, m + k))
     cs = np.where(cap > 0, cap, 1.0)  # capacity rows per unit of capacity (tolerances)
@@ -253,12 +261,7 @@ def capacitated_coverage_matrices(
         ),
         shape=(m, m + k),
     )
-    link = sp.csr_matrix(
-        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])), shape=(k, m + k)
-    )
-    count = sp.csr_matrix(
-        (np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))), shape=(1, m + k)
-    )
+    link, count = _open_sites_only(fixed, cols)
     M = sp.vstack([share, capm, link, count]).tocsr()
     lo = np.full(M.shape[0], -np.inf)
     hi = np.r_[np.ones(nd), np.zeros(m), np.zeros(k), float(p)]
@@ -275,12 +278,8 @@ def allocation_lp(
 
     Parameters
     ----------
-    A : csr_matrix, shape (rows, m)
-        Demand rows x sites (reachable pairs stored).
-    w : ndarray, shape (rows,)
-        Persons of each row.
-    cap : ndarray, shape (m,)
-        Persons each site can serve.
+    A, w, cap
+        As for :func:`capacitated_coverage_matrices`.
     sel : ndarray of bool, shape (m,)
         The open sites.
     load : ndarray, shape (rows,), optional
