@@ -30,6 +30,13 @@ __all__ = [
 Model = tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]
 
 
+def _links(A: sp.csr_matrix) -> tuple[int, int, sp.csr_matrix]:
+    """``(rows, columns, rows z_i - (A y)_i <= 0)`` over ``[y (columns), z (rows)]``: a
+    demand row counts as covered only when an open site reaches it."""
+    nd, nc = A.shape
+    return nd, nc, sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
+
+
 def psclp_matrices(
     A: sp.csr_matrix,
     w: np.ndarray,
@@ -66,8 +73,7 @@ def psclp_matrices(
     tuple
         ``(c, M, row_lower, row_upper, integrality)`` over ``[y, z]``.
     """
-    nd, nc = A.shape
-    link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
+    nd, nc, link = _links(A)
     w = np.asarray(w, float)
     if group is None:
         scale = float(need) if need > 0 else 1.0
@@ -94,22 +100,17 @@ def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: flo
 
     Parameters
     ----------
-    A : csr_matrix, shape (rows, columns)
-        Demand rows x candidate sites, nonzero where the site reaches the row.
-    w : ndarray, shape (rows,)
-        Persons of each row.
-    cost : ndarray, shape (columns,)
-        Cost of opening each site.
+    A, w, cost
+        As for :func:`psclp_matrices`.
     budget : float
         Most total cost of the new sites (``p`` with unit costs).
 
     Returns
     -------
     tuple
-        ``(c, M, row_lower, row_upper, integrality)`` over ``[y, z]``.
+        The same five arrays as :func:`psclp_matrices`, to maximise ``c'x``.
     """
-    nd, nc = A.shape
-    link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
+    nd, nc, link = _links(A)
     knap = sp.hstack([sp.csr_matrix(np.asarray(cost, float)[None, :]), sp.csr_matrix((1, nd))])
     M = sp.vstack([link, knap]).tocsr()
     lo = np.full(nd + 1, -np.inf)
