@@ -613,7 +613,9 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads(args.write.read_text()) if args.write.exists() else {}
         merged = {**old.get("records", {}), **records}
         payload = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "records": merged}
-        args.write.write_text(json.dumps(payload, indent=1, ensure_ascii=False))
+        from siting.output import atomic_write_text  # records are meant to be replaced
+
+        atomic_write_text(args.write, json.dumps(payload, indent=1, ensure_ascii=False), force=True)
     if golden:
         print(f"\n{len(names) - len(failures)} of {len(names)} cases as recorded", end="")
         print(f"; differing: {', '.join(failures)}" if failures else "")
