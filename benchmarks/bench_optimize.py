@@ -281,13 +281,13 @@ def uncovered_pairs(cover: sp.csr_matrix, existing: np.ndarray) -> int:
 
 
 def run_ours(cover, pop, existing, args) -> list[dict]:
-    from siting.optimize import CoverageProblem, solve_target
+    from siting.optimize import CoverageProblem, SolveOptions, solve_target
 
     P = CoverageProblem(cover=cover, weight=pop, existing=existing)
     out = []
     for stage in ("cold", "warm"):
         t = time.perf_counter()
-        s = solve_target(P, TARGET, time_limit=args.time_limit, seed=0)
+        s = solve_target(P, TARGET, options=SolveOptions(time_limit=args.time_limit, seed=0))
         sec = time.perf_counter() - t
         out.append(
             {
@@ -309,7 +309,7 @@ def run_ours(cover, pop, existing, args) -> list[dict]:
             break
     if out[-1]["seconds"] > 10.5:  # the 10-second budget of BENCHMARKS.md
         t = time.perf_counter()
-        s = solve_target(P, TARGET, time_limit=10.0, seed=0)
+        s = solve_target(P, TARGET, options=SolveOptions(time_limit=10.0, seed=0))
         out.append(
             {
                 "stage": "target-10s",
@@ -337,13 +337,15 @@ def _plan_fields(s) -> dict:
 
 def mclp_p(P, args) -> int:
     """The p of the MCLP rows: new sites of a (<= 10 s) 90% target solve."""
-    from siting.optimize import solve_target
+    from siting.optimize import SolveOptions, solve_target
 
-    return int(solve_target(P, TARGET, time_limit=min(args.time_limit, 10.0)).n_new)
+    return int(
+        solve_target(P, TARGET, options=SolveOptions(time_limit=min(args.time_limit, 10.0))).n_new
+    )
 
 
 def run_ours_mclp(cover, pop, existing, args) -> list[dict]:
-    from siting.optimize import CoverageProblem, solve_mclp
+    from siting.optimize import CoverageProblem, SolveOptions, solve_mclp
 
     P = CoverageProblem(cover=cover, weight=pop, existing=existing)
     p = mclp_p(P, args)  # also loads the compiled kernels before the timed solves
@@ -353,7 +355,7 @@ def run_ours_mclp(cover, pop, existing, args) -> list[dict]:
         (0.0, f"mclp-p{p}", "ours, MCLP to proof"),
     ):
         t = time.perf_counter()
-        s = solve_mclp(P, p, time_limit=args.time_limit, seed=0, mip_gap=gap)
+        s = solve_mclp(P, p, options=SolveOptions(time_limit=args.time_limit, seed=0, mip_gap=gap))
         out.append(
             {
                 "stage": stage,
@@ -461,10 +463,10 @@ def spopt_mclp(cover, pop, existing, p_new: int) -> dict:
 
 
 def run_spopt(cover, pop, existing, args) -> list[dict]:
-    from siting.optimize import CoverageProblem, solve_target
+    from siting.optimize import CoverageProblem, SolveOptions, solve_target
 
     P = CoverageProblem(cover=cover, weight=pop, existing=existing)
-    opt = solve_target(P, TARGET, time_limit=60).n_new
+    opt = solve_target(P, TARGET, options=SolveOptions(time_limit=60)).n_new
     total = float(pop.sum())
     t0 = time.perf_counter()
     solves = []

@@ -10,7 +10,7 @@ sites, population > 0) and every candidate that reaches one of them. The MCLP wi
 ``p`` new sites is solved twice:
 
 * ``ours (large path)``: :func:`siting.optimize.solve_mclp` forced onto the path the full
-  grid takes (PDLP bound, LP rounding, compiled iterated search; ``LP_NNZ_LIMIT`` is
+  grid takes (PDLP bound, LP rounding, compiled iterated search; ``settings.lp_nnz_limit`` is
   lowered for this), ``--ours-limit`` seconds, seeds 0 and 1;
 * ``exact``: ``solve_mclp(method="exact")`` (simplex LP, rounding, reduced-cost fixing,
   HiGHS branch-and-bound on 2 threads), ``--highs-limit`` seconds.
@@ -64,8 +64,7 @@ def region_problem(cover, pop, existing, x, y, west, south, side):
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    import siting.optimize.mclp as mclp_module
-    from siting.optimize import solve_mclp
+    from siting.optimize import SolveOptions, settings, solve_mclp
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ours-limit", type=float, default=10.0, help="our time limit (s)")
@@ -79,12 +78,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name, west, south, side, p in REGIONS:
         P, desc = region_problem(cover, pop, existing, g["x"], g["y"], west, south, side)
         print(f"[{name}] {desc}, p = {p}", flush=True)
-        limit = mclp_module.LP_NNZ_LIMIT
-        mclp_module.LP_NNZ_LIMIT = 0  # the path the full grid takes
-        try:
+        with settings.override(lp_nnz_limit=0):  # the path the full grid takes
             for seed in (0, 1):
                 t = time.perf_counter()
-                s = solve_mclp(P, p, time_limit=args.ours_limit, seed=seed)
+                s = solve_mclp(P, p, options=SolveOptions(time_limit=args.ours_limit, seed=seed))
                 records.append(
                     {
                         "region": name,
@@ -96,10 +93,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     }
                 )
                 print(f"  {records[-1]['method']}: {s.objective:,.0f}", flush=True)
-        finally:
-            mclp_module.LP_NNZ_LIMIT = limit
         t = time.perf_counter()
-        s = solve_mclp(P, p, time_limit=args.highs_limit, method="exact", threads=2)
+        s = solve_mclp(
+            P, p, options=SolveOptions(time_limit=args.highs_limit, method="exact", threads=2)
+        )
         records.append(
             {
                 "region": name,

@@ -32,30 +32,13 @@ from .errors import DataError, MissingColumnError, NetworkError, ParameterError
 from .network.graph import Network
 from .network.paths import bounded_distances, merge_min
 from .network.snap import MAX_SNAP_M, links, same_edge_pairs, snap_points
+from .validation import DEFAULT_MINUTES, WALK_SPEED_KMH, positive, walk_metres
 
 log = logging.getLogger(__name__)
 
-#: default walking speed, km/h (15 minutes ≈ 1125 m)
-DEFAULT_SPEED_KMH = 4.5
-#: default walking threshold, minutes
-DEFAULT_MINUTES = 15.0
-
-
-def walk_metres(minutes: float, speed_kmh: float = DEFAULT_SPEED_KMH) -> float:
-    """Metres walked in ``minutes`` at ``speed_kmh``."""
-    _check_positive("minutes", minutes)
-    _check_positive("speed_kmh", speed_kmh)
-    return float(minutes) * float(speed_kmh) * 1000.0 / 60.0
-
-
-def _check_positive(name: str, value: Any) -> None:
-    try:
-        ok = float(value) > 0 and np.isfinite(float(value))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        msg = f"{name}={value!r}: must be a positive finite number."
-        raise ParameterError(msg)
+# the defaults and checks shared with the API, the scenarios and the solvers
+DEFAULT_SPEED_KMH = WALK_SPEED_KMH  # km/h (15 minutes = 1,125 m)
+_check_positive = positive
 
 
 @dataclass(eq=False)

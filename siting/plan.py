@@ -1,8 +1,10 @@
 """A siting plan: which sites to open, who they cover, and how good the answer is.
 
 :func:`solve` turns a :class:`~siting.coverage.Coverage` into the matrix problem of
-:mod:`siting.optimize`, solves it, and returns a :class:`Plan` of GeoDataFrames with the
-solver's objective, bound and gap.
+:mod:`siting.optimize`, solves it with the model asked for, and returns a :class:`Plan`
+of GeoDataFrames with the solver's objective, bound and gap; :func:`solve_two_level`
+plans centres and stations; :func:`coverage_curve` gives coverage against the number of
+new sites.
 """
 
 from __future__ import annotations
@@ -17,23 +19,67 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .coverage import Coverage, walk_metres
+from . import validation
+from .coverage import Coverage
 from .errors import DataError, ParameterError
 
+#: the models of :func:`solve`
 MODELS = ("target", "mclp", "lscp", "pmedian")
 #: models with capacities, chosen when ``capacity=`` is given
 CAPACITATED = {"pmedian": "capacitated_pmedian", "mclp": "capacitated_coverage"}
+#: the options each model of :func:`solve` (and of a scenario's ``solve:``) takes
+PLAN_OPTIONS = validation.ModelOptions(
+    options={
+        "target": ("target", "by"),
+        "mclp": ("p", "budget", "capacity"),
+        "lscp": (),
+        "pmedian": ("p", "capacity", "max_distance_m", "drop_unreachable", "single_source"),
+    },
+    common=("minutes", "time_limit", "mip_gap", "method", "seed", "threads", "verbose"),
+    needs_p=("mclp", "pmedian"),
+    aliases={"max_distance": "max_distance_m"},
+)
 
 
 @dataclass(eq=False)
 class Plan:
-    """The answer to a siting question (see :func:`solve`)."""
+    """The answer to a siting question: which sites open, who they reach, how good it is.
+
+    Made by :func:`solve` (one model) or :func:`solve_two_level` (centres and stations).
+    The tables are GeoDataFrames in the coverage's metric CRS.
+
+    Attributes
+    ----------
+    coverage : Coverage
+        The coverage the plan was solved on.
+    solution : Solution or TwoLevelSolution
+        The solver's answer (:mod:`siting.optimize`): objective, proven bound, gap,
+        status, history.
+    model : str
+        ``"target"``, ``"mclp"``, ``"lscp"``, ``"pmedian"`` or ``"two_level"``.
+    minutes : float
+        The walking threshold (minutes) coverage is counted at.
+    params : dict
+        The options the plan was solved with (shown in :meth:`summary`).
+    site_columns : dict
+        Extra columns of :attr:`sites` (two-level plans: ``level`` and the district).
+
+    Examples
+    --------
+    >>> plan = st.solve(cov, model="target", target=0.9)  # doctest: +SKIP
+    >>> plan.summary()["new_sites"], plan.summary()["gap"]  # doctest: +SKIP
+    (16, 0.0)
+    >>> plan.new_sites[["name", "covered_gain"]].head()  # doctest: +SKIP
+    >>> plan.stats("district")  # coverage before and after, per district  # doctest: +SKIP
+    >>> plan.to_file("out/plan")  # plan.gpkg, stats.csv, summary.json, map.html  # doctest: +SKIP
+    """
 
     coverage: Coverage
     solution: Any
     model: str
     minutes: float
     params: dict[str, Any] = field(default_factory=dict)
+    site_columns: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ tables
     @property
@@ -43,10 +89,13 @@ class Plan:
 
     @property
     def sites(self) -> gpd.GeoDataFrame:
-        """Every site with ``selected`` and ``new`` columns, plus persons newly covered."""
+        """Every site with ``selected`` and ``new`` columns (and, two-level, ``level``:
+        ``"centre"``, ``"station"`` or ``""``, and the district)."""
         s = self.coverage.sites.copy()
         s["selected"] = self.selected
         s["new"] = self.selected & ~s["existing"].to_numpy(bool)
+        for name, values in self.site_columns.items():
+            s[name] = values
         return s
 
     @property
@@ -127,7 +176,20 @@ class Plan:
         return walk
 
     def stats(self, by: str | None = None) -> pd.DataFrame:
-        """Coverage before and after the plan, overall or per group (e.g. district)."""
+        """Coverage before and after the plan, overall or per group.
+
+        Parameters
+        ----------
+        by : str, optional
+            Demand column to group by (e.g. ``"district"``); a ``total`` row is added.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per group: ``population``, ``covered_before`` / ``covered_after`` (persons;
+            with capacities, persons served), ``share_before`` / ``share_after`` (0..1),
+            ``mean_walk_m_after`` (metres), and households when the demand has them.
+        """
         before = self.coverage.stats(by, minutes=self.minutes)
         after = self.coverage.stats(by, sites=self.selected, minutes=self.minutes)
         out = before[["population", "covered", "share"]].rename(
@@ -178,7 +240,17 @@ class Plan:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """Key numbers: persons, shares before/after, sites, objective, bound, gap, time."""
+        """Key numbers of the plan.
+
+        Returns
+        -------
+        dict
+            ``model``, ``minutes``, ``threshold_m``, ``population``, ``covered_before`` /
+            ``covered_after`` (persons) and their shares, ``existing_sites``,
+            ``new_sites``, the solver's ``objective``, ``bound``, ``gap``, ``status``,
+            ``method``, ``solve_seconds``, whether the run repeats (``repeatable``,
+            ``not_repeatable_because``, ``bound_repeatable``) and the options solved with.
+        """
         pop = self.coverage.population
         total = float(pop.sum())
         d = self.demand
@@ -308,197 +380,280 @@ def solve(
     cov: Coverage,
     model: str = "target",
     *,
-    target: float = 0.90,
+    target: float | str | None = None,
     p: int | None = None,
-    minutes: float | None = None,
+    budget: float | None = None,
     by: str | None = None,
+    capacity: str | None = None,
+    minutes: float | None = None,
+    max_distance_m: float | None = None,
+    drop_unreachable: bool | None = None,
+    single_source: bool | None = None,
     time_limit: float = 60.0,
     mip_gap: float = 0.0,
     method: str = "auto",
     seed: int = 0,
-    capacity: str | None = None,
+    threads: int | None = None,
     verbose: bool = False,
-    **options: Any,
+    max_distance: float | None = None,
+    **unknown: Any,
 ) -> Plan:
-    """Choose sites to open.
+    """Choose sites to open: the fewest for a target, the most persons for a number of
+    sites, or the shortest walks.
+
+    Each model takes the options listed with it; one it does not take is refused, naming
+    the models it works with (the same check as a scenario's ``solve:`` section).
 
     Parameters
     ----------
-    cov
+    cov : Coverage
         Coverage from :func:`siting.coverage`.
-    model
-        ``"target"``: fewest new sites (least cost) so that covered population ≥
-        ``target`` (share 0–1); with ``by="district"`` every district must reach it.
-        ``"mclp"``: most persons covered with ``p`` new sites. ``"lscp"``: cover every
-        coverable person (uncoverable ones reported). ``"pmedian"``: shortest average
-        walk with ``p`` new sites (walks beyond the computed limit are not allowed).
-    target
-        Share of the population to cover (0–1], for ``"target"``.
-    p
-        Number of new sites for ``"mclp"`` / ``"pmedian"``.
-    minutes
-        Walking threshold (default: the largest computed in ``cov``).
-    by
-        Demand column for per-group targets (e.g. ``"district"``).
-    time_limit, mip_gap
-        Solver limits: seconds, and the relative optimality gap accepted (0 = proven
-        optimal).
-    method
-        ``"auto"`` (reduce, heuristic, bound, exact MILP if needed), ``"exact"`` or
-        ``"heuristic"``.
-    seed
-        Seed for the heuristics: the same seed, ``time_limit`` and ``threads`` give the
-        same plan. The searches count ``time_limit`` as a work budget
-        (:mod:`siting.optimize.clock`), not on the wall clock; only when the machine is
-        too slow to do that work within ``time_limit`` real seconds is a search cut
-        short, and then ``summary()["repeatable"]`` is False.
-    capacity
-        Site column of capacities (persons) for capacitated models.
-    **options
-        Passed to the model (:func:`siting.optimize.solve_matrix`), e.g.
-        ``drop_unreachable=True`` or ``max_distance`` (metres) for ``"pmedian"``,
-        ``budget`` (total cost) instead of ``p`` for ``"mclp"``.
-    """
-    from .optimize import CoverageProblem, solve_matrix
+    model : {"target", "mclp", "lscp", "pmedian"}
+        ``"target"``: fewest new sites (least cost) so that the share ``target`` of
+        persons is covered; with ``by`` every group must reach it (partial set
+        covering). ``"mclp"``: most persons covered with ``p`` new sites, or within
+        ``budget``; with ``capacity`` the persons *served* within the sites' capacities.
+        ``"lscp"``: cover every coverable person (the uncoverable ones are reported).
+        ``"pmedian"``: shortest total walk with ``p`` new sites (walks beyond the
+        computed limit are not allowed); with ``capacity`` within the sites' capacities.
+    target : float or str, optional
+        ``"target"``: share of the population to cover, in (0, 1]: ``0.9`` or ``"90%"``
+        (default 0.9).
+    p : int, optional
+        ``"mclp"`` / ``"pmedian"``: number of new sites.
+    budget : float, optional
+        ``"mclp"``: total cost of the new sites (the sites' ``cost`` column) instead of
+        ``p``.
+    by : str, optional
+        ``"target"``: demand column of groups that must each reach the target (e.g.
+        ``"district"``).
+    capacity : str, optional
+        ``"mclp"`` / ``"pmedian"``: site column of capacities (persons).
+    minutes : float, optional
+        Walking threshold, minutes (default: the largest computed in ``cov``).
+    max_distance_m : float, optional
+        ``"pmedian"``: longest walk allowed, metres (at most the computed threshold).
+    drop_unreachable : bool, optional
+        ``"pmedian"``: leave out persons no site reaches (reported) instead of refusing.
+    single_source : bool, optional
+        ``"pmedian"`` with ``capacity``: serve each demand point from one site (default
+        True) or allow splitting it between sites.
+    time_limit : float
+        Seconds (> 0) for the solve. The searches count it as a work budget
+        (:mod:`siting.optimize.clock`), not on the wall clock: the same seed,
+        ``time_limit`` and ``threads`` give the same plan; only when the machine is too
+        slow to do that work within ``time_limit`` real seconds is a search cut short,
+        and then ``summary()["repeatable"]`` is False.
+    mip_gap : float
+        Relative optimality gap accepted, in [0, 1) (0 = proven optimal).
+    method : {"auto", "exact", "heuristic"}
+        ``"auto"``: reduce, heuristic, bound, exact MILP where it can work in useful
+        time; ``"exact"``: always the MILP; ``"heuristic"``: no MILP.
+    seed : int
+        Seed (>= 0) of the randomised steps.
+    threads : int, optional
+        HiGHS threads (and parallel search walks on large models).
+    verbose : bool
+        Show HiGHS' log.
+    max_distance : float, optional
+        Old name of ``max_distance_m`` (the scenario key), still accepted.
+    **unknown
+        Refused with a :class:`~siting.errors.ParameterError` naming the model's options.
 
-    if model not in MODELS:
-        msg = f"model={model!r}: choose one of {', '.join(MODELS)}."
-        raise ParameterError(msg)
+    Returns
+    -------
+    Plan
+        The sites to open, coverage before and after, objective, bound and gap.
+
+    Raises
+    ------
+    ParameterError
+        An option the model does not take, a value out of range, no candidate sites.
+    InfeasibleError
+        The target (or, for p-median, every demand point) cannot be reached.
+
+    Examples
+    --------
+    >>> import siting as st
+    >>> plan = st.solve(cov, model="target", target="90%")  # doctest: +SKIP
+    >>> plan = st.solve(cov, model="target", target=0.8, by="district")  # doctest: +SKIP
+    >>> plan = st.solve(cov, model="mclp", p=5, capacity="capacity")  # doctest: +SKIP
+    >>> plan = st.solve(cov, model="pmedian", p=20, max_distance_m=800,
+    ...                 drop_unreachable=True)  # doctest: +SKIP
+    >>> print(plan.summary()["covered_share_after"], plan.summary()["gap"])  # doctest: +SKIP
+    """
+    from .optimize import SolveOptions, solve_matrix
+
+    validation.choice("model", model, MODELS)
+    given = {
+        "target": target,
+        "p": p,
+        "budget": budget,
+        "by": by,
+        "capacity": capacity,
+        "max_distance_m": max_distance_m,
+        "max_distance": max_distance,
+        "drop_unreachable": drop_unreachable,
+        "single_source": single_source,
+        **unknown,
+    }
+    validation.check_model_options(model, given, PLAN_OPTIONS)
+    opts = SolveOptions(time_limit, mip_gap, method, seed, threads, verbose)
+    share = validation.SHARE("target", 0.9 if target is None else target)
+    minutes = _minutes(cov, minutes)
+    _refuse_without_candidates(cov, model, share, minutes)
+    max_d = max_distance_m if max_distance_m is not None else max_distance
+    if max_d is not None:  # named as given (the scenario key is max_distance)
+        name = "max_distance_m" if max_distance_m is not None else "max_distance"
+        max_d = validation.METRES(name, max_d)
+        _check_within(cov, minutes, max_d, name)
+    problem, matrix_model, kw = _matrix_problem(cov, model, minutes, share, by, capacity, max_d)
+    kw.update(p=p, budget=budget, drop_unreachable=drop_unreachable, single_source=single_source)
+    kw = {k: v for k, v in kw.items() if v is not None}
+    solution = solve_matrix(problem, matrix_model, **kw, options=opts)
+    params = {
+        "target": share if model == "target" else None,
+        "p": p,
+        "by": by,
+        "time_limit": opts.time_limit,
+        "mip_gap": opts.mip_gap,
+        "seed": opts.seed,
+        "capacity": capacity,
+        "budget": budget,
+        "drop_unreachable": drop_unreachable,
+        "max_distance_m": max_d,
+        "single_source": single_source,
+    }
+    return Plan(
+        cov, solution, model, float(minutes), {k: v for k, v in params.items() if v is not None}
+    )
+
+
+def _minutes(cov: Coverage, minutes: float | None) -> float:
+    """The threshold asked for (checked against the coverage), or the largest computed."""
     if minutes is None:
-        minutes = cov.limit_m / walk_metres(1, cov.speed_kmh)
-    A = cov.matrix(minutes)
-    if not (~cov.existing).any():
-        total = float(cov.population.sum())
-        today = float(cov.population[cov.covered(None, minutes)].sum())
-        share = today / total if total > 0 else 1.0
-        met = model == "target" and share >= target
-        msg = (
-            f"No candidate sites: all {cov.n_sites} sites are existing facilities, which "
-            f"cover {share:.1%} of {total:,.0f} persons within the threshold today"
-            + (
-                f", already above the {target:.0%} target: nothing needs to be built."
-                if met
-                else "."
-            )
-            + " To plan new sites, pass candidates to st.coverage (a file, or "
-            "st.candidate_sites(network, spacing_m=150, demand=demand))."
-        )
-        raise ParameterError(msg)
+        return cov.limit_m / validation.walk_metres(1, cov.speed_kmh)
+    minutes = validation.positive("minutes", minutes)
+    cov.threshold_m(minutes)  # within what the coverage computed
+    return minutes
+
+
+def _refuse_without_candidates(cov: Coverage, model: str, share: float, minutes: float) -> None:
+    """No candidate sites: say what the existing ones cover, and how to add candidates."""
+    if (~cov.existing).any():
+        return
+    total = float(cov.population.sum())
+    today = float(cov.population[cov.covered(None, minutes)].sum())
+    have = today / total if total > 0 else 1.0
+    met = model == "target" and have >= share
+    msg = (
+        f"No candidate sites: all {cov.n_sites} sites are existing facilities, which "
+        f"cover {have:.1%} of {total:,.0f} persons within the threshold today"
+        + (f", already above the {share:.0%} target: nothing needs to be built." if met else ".")
+        + " To plan new sites, pass candidates to st.coverage (a file, or "
+        "st.candidate_sites(network, spacing_m=150, demand=demand))."
+    )
+    raise ParameterError(msg)
+
+
+def _matrix_problem(
+    cov: Coverage,
+    model: str,
+    minutes: float,
+    share: float,
+    by: str | None,
+    capacity: str | None,
+    max_distance_m: float | None,
+) -> tuple[Any, str, dict[str, Any]]:
+    """``(CoverageProblem, matrix-level model, its options)`` for ``model`` at ``minutes``."""
+    from .optimize import CoverageProblem
+
+    kw: dict[str, Any] = {}
     group = None
-    if by is not None:
-        if model != "target":
-            msg = (
-                f"by={by!r} sets a target per group and works with model 'target' only; "
-                f"for {model!r}, solve each group's coverage separately or drop by=."
-            )
-            raise ParameterError(msg)
-        if by not in cov.demand.columns:
-            msg = f"by={by!r}: the demand has no such column."
-            raise ParameterError(msg)
-        labels = cov.demand[by].astype("string").fillna("(none)")
-        group, names = pd.factorize(labels, sort=True)
-        options.setdefault("group_names", [f"{by} {n}" for n in names])
     if model == "target":
         metres = cov.threshold_m(minutes)
-        options.setdefault(
-            "threshold",
+        kw["target"] = share
+        kw["threshold"] = (
             f"{metres:,.0f} m in a straight line"
             if cov.mode == "circle"
-            else f"a {minutes:.3g}-minute walk ({metres:,.0f} m)",
+            else f"a {minutes:.3g}-minute walk ({metres:,.0f} m)"
         )
-    cap = None
-    if capacity is not None:
-        if capacity not in cov.sites.columns:
-            msg = f"capacity={capacity!r}: the sites have no such column."
-            raise ParameterError(msg)
-        cap = pd.to_numeric(cov.sites[capacity], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(cap) | (cap < 0)
-        if bad.any():
-            ex = cov.existing
-            parts = []
-            for mask, what in ((ex, "existing facilities"), (~ex, "candidate sites")):
-                rows = np.flatnonzero(bad[mask])
-                if rows.size:
-                    names = cov.sites["name"].to_numpy()[mask][rows[:3]]
-                    shown = ", ".join(
-                        f"row {r}" + (f" ({n})" if n else "")
-                        for r, n in zip(rows[:3], names, strict=True)
-                    )
-                    parts.append(f"{rows.size} of the {int(mask.sum())} {what} ({shown})")
-            msg = (
-                f"capacity={capacity!r}: {' and '.join(parts)} have no valid capacity (a "
-                "number of persons >= 0). Fill the column for every site, e.g. from floor "
-                "area with siting.optimize.capacity_from_floor_area."
-            )
-            raise DataError(msg)
-    if "single_source" in options and (model != "pmedian" or capacity is None):
-        msg = (
-            "single_source= decides whether a demand point may be split between sites "
-            "within their capacities: it needs model='pmedian' and capacity=."
-        )
-        raise ParameterError(msg)
-    max_d = options.get("max_distance")
-    if model == "pmedian" and max_d is not None and max_d > cov.threshold_m(minutes) + 1e-9:
-        msg = (
-            f"max_distance={max_d:g} m is longer than the {minutes:g}-minute walk "
-            f"({cov.threshold_m(minutes):,.0f} m) beyond which no distance is measured; "
-            "use a smaller max_distance or a longer minutes=."
-        )
-        raise ParameterError(msg)
+        if by is not None:
+            group, kw["group_names"] = _groups(cov, by)
     dist = None
     if model == "pmedian":
-        coo = cov.distance_matrix().tocoo()
-        keep = coo.data <= cov.threshold_m(minutes)
-        dist = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
+        dist = _distances(cov, minutes)
+        kw["max_distance_m"] = max_distance_m
     problem = CoverageProblem(
-        cover=A,
+        cover=cov.matrix(minutes),
         weight=cov.population,
         existing=cov.existing,
         cost=cov.sites["cost"].to_numpy(float),
         dist=dist,
         group=group,
-        capacity=cap,
+        capacity=None if capacity is None else _capacities(cov, capacity),
     )
-    matrix_model = model
-    if model == "target" and by is not None:
-        matrix_model = "group_target"
-    if cap is not None:
-        if model not in CAPACITATED:
-            msg = (
-                f"capacity= works with model 'mclp' (capacitated coverage) or 'pmedian' "
-                f"(capacitated p-median), not {model!r}."
-            )
-            raise ParameterError(msg)
+    matrix_model = "group_target" if by is not None else model
+    if capacity is not None:
         matrix_model = CAPACITATED[model]
-    solution = solve_matrix(
-        problem,
-        model=matrix_model,
-        target=target,
-        p=p,
-        time_limit=time_limit,
-        mip_gap=mip_gap,
-        method=method,
-        seed=seed,
-        verbose=verbose,
-        **options,
+    return problem, matrix_model, kw
+
+
+def _groups(cov: Coverage, by: str) -> tuple[np.ndarray, list[str]]:
+    """The group index of each demand point, and the groups' names for messages."""
+    if by not in cov.demand.columns:
+        msg = f"by={by!r}: the demand has no such column."
+        raise ParameterError(msg)
+    labels = cov.demand[by].astype("string").fillna("(none)")
+    group, names = pd.factorize(labels, sort=True)
+    return group, [f"{by} {n}" for n in names]
+
+
+def _capacities(cov: Coverage, capacity: str) -> np.ndarray:
+    """The capacity column as persons per site; a DataError naming the sites without one."""
+    if capacity not in cov.sites.columns:
+        msg = f"capacity={capacity!r}: the sites have no such column."
+        raise ParameterError(msg)
+    cap = pd.to_numeric(cov.sites[capacity], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(cap) | (cap < 0)
+    if not bad.any():
+        return cap
+    ex = cov.existing
+    parts = []
+    for mask, what in ((ex, "existing facilities"), (~ex, "candidate sites")):
+        rows = np.flatnonzero(bad[mask])
+        if rows.size:
+            names = cov.sites["name"].to_numpy()[mask][rows[:3]]
+            shown = ", ".join(
+                f"row {r}" + (f" ({n})" if n else "") for r, n in zip(rows[:3], names, strict=True)
+            )
+            parts.append(f"{rows.size} of the {int(mask.sum())} {what} ({shown})")
+    msg = (
+        f"capacity={capacity!r}: {' and '.join(parts)} have no valid capacity (a "
+        "number of persons >= 0). Fill the column for every site, e.g. from floor "
+        "area with siting.optimize.capacity_from_floor_area."
     )
-    params = {
-        "target": target if model == "target" else None,
-        "p": p,
-        "by": by,
-        "time_limit": time_limit,
-        "mip_gap": mip_gap,
-        "seed": seed,
-        "capacity": capacity,
-        **{
-            k: options[k]
-            for k in ("budget", "drop_unreachable", "max_distance", "single_source")
-            if k in options
-        },
-    }
-    return Plan(
-        cov, solution, model, float(minutes), {k: v for k, v in params.items() if v is not None}
-    )
+    raise DataError(msg)
+
+
+def _check_within(cov: Coverage, minutes: float, max_distance_m: float, name: str) -> None:
+    """A p-median's longest walk may not pass the threshold (no distance beyond it)."""
+    limit = cov.threshold_m(minutes)
+    if max_distance_m > limit + 1e-9:
+        msg = (
+            f"{name}={max_distance_m:g} m is longer than the {minutes:g}-minute walk "
+            f"({limit:,.0f} m) beyond which no distance is measured; use a smaller "
+            f"{name} or a longer minutes=."
+        )
+        raise ParameterError(msg)
+
+
+def _distances(cov: Coverage, minutes: float) -> sp.csr_matrix:
+    """Walking metres of the pairs within the threshold (p-median)."""
+    limit = cov.threshold_m(minutes)
+    coo = cov.distance_matrix().tocoo()
+    keep = coo.data <= limit
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
 
 
 def coverage_curve(
@@ -506,39 +661,46 @@ def coverage_curve(
     max_new: int | None = None,
     *,
     minutes: float | None = None,
-    target: float = 1.0,
+    target: float | str = 1.0,
 ) -> pd.DataFrame:
-    """Share covered against the number of new sites (0, 1, 2, … until ``target``).
+    """Share covered against the number of new sites (0, 1, 2, ... until ``target``).
 
     One greedy run gives nested plans (each adds one site); ``bound`` is a proven upper
     bound on the persons any plan with that many new sites can cover, so
-    ``bound - covered`` is the most a better plan could add. Columns: ``new_sites``,
-    ``covered`` (persons), ``share``, ``bound`` (persons), ``bound_share``, ``site``
-    (row of ``cov.sites`` added at that step).
+    ``bound - covered_weight`` is the most a better plan could add.
+
+    Parameters
+    ----------
+    cov : Coverage
+        Coverage from :func:`siting.coverage`.
+    max_new : int, optional
+        Most new sites (default: until ``target`` is reached).
+    minutes : float, optional
+        Walking threshold, minutes (default: the largest computed).
+    target : float or str
+        Share at which to stop, in (0, 1] (``1.0`` or ``"100%"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`siting.optimize.coverage_curve`: ``new_sites``,
+        ``covered_weight`` (persons), ``covered_share`` (0..1), ``bound`` (persons),
+        ``site`` (row of ``cov.sites`` added at that step, -1 for row 0), plus
+        ``bound_share`` (``bound`` / all persons).
     """
     from .optimize import CoverageProblem
     from .optimize import coverage_curve as _curve
 
-    if minutes is None:
-        minutes = cov.limit_m / walk_metres(1, cov.speed_kmh)
+    minutes = _minutes(cov, minutes)
     problem = CoverageProblem(
         cover=cov.matrix(minutes),
         weight=cov.population,
         existing=cov.existing,
         cost=cov.sites["cost"].to_numpy(float),
     )
-    df = _curve(problem, max_new, target=target)
+    out = _curve(problem, max_new, target=target)
     total = float(cov.population.sum())
-    out = pd.DataFrame(
-        {
-            "new_sites": df["new_sites"].to_numpy(),
-            "covered": df["covered_weight"].to_numpy(),
-            "share": df["covered_share"].to_numpy(),
-            "bound": df["bound"].to_numpy(),
-        }
-    )
-    out["bound_share"] = out["bound"] / total if total else 0.0
-    out["site"] = df["site"].to_numpy() if "site" in df else -1
+    out.insert(4, "bound_share", out["bound"] / total if total else 0.0)
     return out
 
 
@@ -548,21 +710,51 @@ def solve_two_level(
     *,
     centre_minutes: float = 15.0,
     station_minutes: float = 10.0,
-    centre_target: float = 0.0,
-    station_target: float = 0.9,
+    centre_target: float | str = 0.0,
+    station_target: float | str = 0.9,
     time_limit: float = 60.0,
-) -> gpd.GeoDataFrame:
+    threads: int | None = None,
+    verbose: bool = False,
+) -> Plan:
     """Two-level plan: one comprehensive centre per sub-district, then stations.
 
     Level 1 opens at least one centre inside every group ``by`` (e.g. sub-district 街道),
     reaching ``centre_target`` of its residents within ``centre_minutes``; level 2 adds
     community stations until ``station_target`` of all residents are within
     ``station_minutes`` of a station or centre (centres also host station services).
-    ``cov`` must have been computed up to the larger of the two thresholds. Sites take the
-    group of the nearest demand point. Returns the sites with a ``level`` column
-    (``"centre"``, ``"station"`` or ``""``) and ``new``; ``.attrs["solution"]`` holds the
-    solver statistics of both stages.
+    Sites take the group of the nearest demand point.
+
+    Parameters
+    ----------
+    cov : Coverage
+        Coverage computed up to the larger of the two thresholds.
+    by : str
+        Demand column of the sub-districts.
+    centre_minutes, station_minutes : float
+        Walking thresholds of the two levels, minutes.
+    centre_target : float or str
+        Share of each sub-district's residents within ``centre_minutes`` of a centre
+        (0 = only "a centre inside each").
+    station_target : float or str
+        Share of all residents within ``station_minutes`` of a station or centre.
+    time_limit : float
+        Seconds for each level (a work budget).
+    threads : int, optional
+        HiGHS threads.
+    verbose : bool
+        HiGHS' log.
+
+    Returns
+    -------
+    Plan
+        ``model`` ``"two_level"``, counted at ``station_minutes``; ``sites`` has a
+        ``level`` column (``"centre"``, ``"station"`` or ``""``) and the ``by`` column;
+        ``solution`` is a :class:`~siting.optimize.TwoLevelSolution` (``centres``,
+        ``stations``).
     """
+    from scipy.spatial import cKDTree
+
+    from .optimize import SolveOptions
     from .optimize import solve_two_level as _two_level
 
     if by not in cov.demand.columns:
@@ -570,10 +762,9 @@ def solve_two_level(
         raise ParameterError(msg)
     labels, names = pd.factorize(cov.demand[by].astype("string").fillna("(none)"), sort=True)
     # a site belongs to the group of its nearest demand point
-    from scipy.spatial import cKDTree
-
     tree = cKDTree(np.column_stack([cov.demand.geometry.x, cov.demand.geometry.y]))
     _, nearest = tree.query(np.column_stack([cov.sites.geometry.x, cov.sites.geometry.y]))
+    cost = cov.sites["cost"].to_numpy(float)
     sol = _two_level(
         cov.matrix(centre_minutes),
         cov.matrix(station_minutes),
@@ -581,22 +772,30 @@ def solve_two_level(
         labels,
         site_group=labels[nearest],
         existing_station=cov.existing,
-        cost_centre=cov.sites["cost"].to_numpy(float),
-        cost_station=cov.sites["cost"].to_numpy(float),
+        cost_centre=cost,
+        cost_station=cost,
         centre_target=centre_target,
         station_target=station_target,
-        time_limit=time_limit,
+        options=SolveOptions(time_limit=time_limit, threads=threads, verbose=verbose),
     )
-    sites = cov.sites.copy()
     centre = np.asarray(sol.centres.selected, bool) & ~cov.existing
     station = np.asarray(sol.stations.selected, bool) & ~centre & ~cov.existing
-    sites["level"] = np.where(centre, "centre", np.where(station, "station", ""))
-    sites["new"] = centre | station
-    sites[by] = np.asarray(names)[labels[nearest]]
-    sites.attrs["solution"] = {
-        "centres": sol.centres,
-        "stations": sol.stations,
-        "objective": sol.objective,
-        "seconds": sol.seconds,
+    params = {
+        "by": by,
+        "centre_minutes": float(centre_minutes),
+        "station_minutes": float(station_minutes),
+        "centre_target": centre_target,
+        "station_target": station_target,
+        "time_limit": time_limit,
     }
-    return sites
+    return Plan(
+        cov,
+        sol,
+        "two_level",
+        float(station_minutes),
+        params,
+        site_columns={
+            "level": np.where(centre, "centre", np.where(station, "station", "")),
+            by: np.asarray(names)[labels[nearest]],
+        },
+    )

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import pyproj
 import yaml
 
+from . import validation
 from .errors import CRSError, DataError, OutputPathError, ParameterError, SitingError
 
 _TOP_KEYS = {
@@ -91,10 +92,11 @@ _SOLVE = frozenset(
         "budget",
         "drop_unreachable",
         "max_distance",
+        "max_distance_m",
         "single_source",
+        "threads",
     }
 )
-_PMEDIAN_ONLY = ("drop_unreachable", "max_distance", "single_source")
 _OUTPUT = frozenset({"dir", "map", "basemap", "lang", "assets"})
 #: the map's options (``output.basemap`` / ``lang`` / ``assets``) and their values
 _MAP_CHOICES = {
@@ -515,8 +517,6 @@ def validate_scenario(cfg: Mapping[str, Any]) -> None:
 
 
 def _spec(cfg: Mapping[str, Any]) -> _Spec:
-    from .plan import CAPACITATED, MODELS
-
     source = str(cfg.get("_file", "scenario"))
     _check_top(cfg, source)
     base = Path(cfg.get("_base") or Path.cwd())
@@ -539,7 +539,7 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
     # solve: the same checks as siting.plan.solve / siting.optimize.solve_matrix, up front
     ssec = c.section(cfg, "solve", text_key=None)
     c.keys("solve", ssec, _SOLVE)
-    solve = _solve_kwargs(c, ssec, minutes, MODELS, CAPACITATED)
+    solve = _solve_kwargs(c, ssec, minutes)
 
     out_dir, out_map, map_options = _output_values(c, cfg)
     return _Spec(
@@ -754,7 +754,7 @@ def _coverage_values(
         minutes = (c.number("coverage.minutes", raw_minutes, minimum=0.0, form=mform),)
     speed = c.number(
         "coverage.speed_kmh",
-        cvsec.get("speed_kmh", 4.5),
+        cvsec.get("speed_kmh", validation.WALK_SPEED_KMH),
         minimum=0.0,
         form="a walking speed in km/h > 0, e.g. 4.5",
     )
@@ -815,86 +815,61 @@ def _site_kwargs(c: _Checker, section: str, sec: Mapping[str, Any]) -> dict[str,
 
 
 def _solve_kwargs(
-    c: _Checker,
-    ssec: Mapping[str, Any],
-    minutes: tuple[float, ...],
-    models: Sequence[str],
-    capacitated: Mapping[str, str],
+    c: _Checker, ssec: Mapping[str, Any], minutes: tuple[float, ...]
 ) -> dict[str, Any]:
-    from .optimize.solve import METHODS
+    """The ``solve:`` section as keyword arguments of :func:`siting.plan.solve`, checked
+    with the API's own rules (:mod:`siting.validation`): the same options per model
+    (:data:`siting.plan.PLAN_OPTIONS`, the same message when one does not apply) and the
+    same ranges."""
+    from .plan import MODELS, PLAN_OPTIONS
 
-    kw: dict[str, Any] = {}
-    sput = partial(c.put, kw, ssec, "solve")
-    model = c.choice("solve.model", ssec.get("model", "target"), models)
-    kw["model"] = model
-    if ssec.get("target") is not None:
-        kw["target"] = _share(c, "solve.target", ssec["target"])
-    if ssec.get("p") is not None:
-        kw["p"] = c.integer(
-            "solve.p", ssec["p"], minimum=0, form="a whole number of new sites >= 0, e.g. 5"
-        )
-    if ssec.get("budget") is not None:
-        form = "a total cost of new sites >= 0 (the sites' cost column), with model 'mclp'"
-        if model != "mclp" or "p" in kw or ssec.get("capacity") is not None:
-            why = "instead of solve.p, and without solve.capacity"
-            c.bad("solve.budget", ssec["budget"], f"{form}, {why}")
-        kw["budget"] = c.number(
-            "solve.budget", ssec["budget"], minimum=0.0, strict=False, form=form
-        )
-    elif "p" not in kw and model in ("mclp", "pmedian"):
-        msg = (
-            f"{c.source}: solve.model = {model!r} needs 'solve.p', the number of new sites "
-            "(a whole number >= 0)" + (", or 'solve.budget'." if model == "mclp" else ".")
-        )
-        raise ParameterError(msg)
-    for key in _PMEDIAN_ONLY:
-        if ssec.get(key) is not None and model != "pmedian":
-            c.bad(f"solve.{key}", ssec[key], "a setting of model 'pmedian' only")
-    if ssec.get("single_source") is not None and ssec.get("capacity") is None:
-        c.bad("solve.single_source", ssec["single_source"], "a setting with solve.capacity")
-    sput("drop_unreachable", c.flag)
-    sput("single_source", c.flag)
-    sput("max_distance", c.number, minimum=0.0, form="metres > 0, at most the walk's length")
-    sput(
-        "minutes",
-        c.number,
-        minimum=0.0,
-        maximum=max(minutes),
-        form=f"minutes > 0 and at most {max(minutes):g} (the largest coverage.minutes)",
+    model = c.choice("solve.model", ssec.get("model", "target"), MODELS)
+    given = {k: v for k, v in ssec.items() if k != "model" and v is not None}
+    validation.check_model_options(
+        model, given, PLAN_OPTIONS, show=lambda k: f"'solve.{k}'", prefix=f"{c.source}: "
     )
-    sput("by", c.text, "a demand column, e.g. district")
-    sput("time_limit", c.number, minimum=0.0, form="seconds > 0, e.g. 60")
-    if ssec.get("mip_gap") is not None:
-        gap = c.number(
-            "solve.mip_gap",
-            ssec["mip_gap"],
-            minimum=0.0,
-            strict=False,
-            form="a relative gap in [0, 1), e.g. 0.01",
-        )
-        if gap >= 1.0:
-            c.bad("solve.mip_gap", ssec["mip_gap"], "a relative gap in [0, 1), e.g. 0.01")
-        kw["mip_gap"] = gap
-    sput("method", c.choice, METHODS)
-    sput("seed", c.integer, minimum=0, form="a whole number >= 0")
-    if ssec.get("capacity") is not None:
-        kw["capacity"] = c.text("solve.capacity", ssec["capacity"], "a site column name")
-        if model not in capacitated:
-            c.bad(
-                "solve.model",
-                model,
-                f"one of {', '.join(map(repr, capacitated))} when solve.capacity is given",
-            )
+    kw: dict[str, Any] = {"model": model}
+    for key, value in given.items():
+        where = f"solve.{key}"
+        if key == "minutes":
+            top = max(minutes)
+            form = f"minutes > 0 and at most {top:g} (the largest coverage.minutes)"
+            kw[key] = c.number(where, value, minimum=0.0, maximum=top, form=form)
+        elif key in ("by", "capacity"):
+            kw[key] = c.text(where, value, _TEXT_FORMS[key])
+        elif key == "method":
+            kw[key] = c.choice(where, value, validation.METHODS)
+        else:
+            ok, checked = _SOLVE_RULES[key].parse(value)
+            if not ok:
+                c.bad(where, value, _SOLVE_RULES[key].form)
+            kw[key] = checked
     return kw
 
 
+#: the rules of the ``solve:`` values (the API's, :mod:`siting.validation`)
+_SOLVE_RULES = {
+    "target": validation.SHARE,
+    "p": validation.NEW_SITES,
+    "budget": validation.BUDGET,
+    "max_distance": validation.METRES,
+    "max_distance_m": validation.METRES,
+    "drop_unreachable": validation.FLAG,
+    "single_source": validation.FLAG,
+    "time_limit": validation.SECONDS,
+    "mip_gap": validation.GAP,
+    "seed": validation.SEED,
+    "threads": validation.THREADS,
+}
+_TEXT_FORMS = {"by": "a demand column, e.g. district", "capacity": "a site column name"}
+
+
 def _share(c: _Checker, where: str, value: Any) -> float:
-    """A share in (0, 1]: a number (0.9) or a percentage text ('90%')."""
-    form = "a share in (0, 1] such as 0.9, or a percentage such as '90%'"
-    if isinstance(value, str) and value.strip().endswith("%"):
-        pct = c.number(where, value.strip()[:-1], minimum=0.0, maximum=100.0, form=form)
-        return pct / 100.0
-    return c.number(where, value, minimum=0.0, maximum=1.0, form=form)
+    """A share in (0, 1]: a number (0.9) or a percentage text ('90%'), as the API takes."""
+    ok, share = validation.SHARE.parse(value)
+    if not ok:
+        c.bad(where, value, validation.SHARE.form)
+    return share
 
 
 # ----------------------------------------------------------------------------- audit

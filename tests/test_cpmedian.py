@@ -1,4 +1,5 @@
-"""Capacitated p-median without branch-and-bound (city-scale path, ``siting.optimize.cpmedian``).
+"""Capacitated p-median without branch-and-bound (city-scale path of
+``siting.optimize.pmedian``, ``siting.optimize.assignment``).
 
 References: HiGHS' proven optimum on small random instances (``method="exact"``), the
 OR-Library capacitated instances' best-known values, and a recomputation of every plan
@@ -14,9 +15,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-import siting.optimize.pmedian as pm
+import siting.optimize.pipeline as pipeline
 from siting.errors import InfeasibleError
-from siting.optimize import CoverageProblem
+from siting.optimize import CoverageProblem, SolveOptions, settings
 from siting.optimize.pmedian import solve_pmedian
 
 PMEDCAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "pmedcap"
@@ -54,8 +55,12 @@ def test_heuristic_plans_are_valid_and_bounds_never_pass_the_optimum() -> None:
     reached = 0
     for seed in range(12):
         P = _instance(seed)
-        exact = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=30)
-        quick = solve_pmedian(P, 3, capacitated=True, method="heuristic", time_limit=20)
+        exact = solve_pmedian(
+            P, 3, capacitated=True, options=SolveOptions(method="exact", time_limit=30)
+        )
+        quick = solve_pmedian(
+            P, 3, capacitated=True, options=SolveOptions(method="heuristic", time_limit=20)
+        )
         assert exact.status == "optimal"
         _check_plan(P, quick, 3)
         assert quick.objective >= exact.objective - 1e-6
@@ -70,8 +75,12 @@ def test_tight_capacities_reach_the_optimum() -> None:
     reached = 0
     for seed in range(8):
         P = _instance(seed, tight=1.05)
-        exact = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=30)
-        quick = solve_pmedian(P, 3, capacitated=True, method="heuristic", time_limit=20)
+        exact = solve_pmedian(
+            P, 3, capacitated=True, options=SolveOptions(method="exact", time_limit=30)
+        )
+        quick = solve_pmedian(
+            P, 3, capacitated=True, options=SolveOptions(method="heuristic", time_limit=20)
+        )
         _check_plan(P, quick, 3)
         assert quick.bound <= exact.objective + 1e-6 <= quick.objective + 2e-6
         reached += quick.objective <= exact.objective + 1e-6
@@ -92,7 +101,9 @@ def test_swaps_repair_a_start_that_capacities_make_infeasible() -> None:
         existing=np.array([True, False, False, False]),
         capacity=np.array([3.0, 3.0, 3.0, 9.0]),
     )
-    s = solve_pmedian(P, 2, capacitated=True, method="heuristic", time_limit=10)
+    s = solve_pmedian(
+        P, 2, capacitated=True, options=SolveOptions(method="heuristic", time_limit=10)
+    )
     _check_plan(P, s, 2)
     assert set(s.new) == {1, 2}
     assert s.objective == pytest.approx(3 * 2000 + 3 * 10 + 3 * 500)
@@ -107,7 +118,9 @@ def test_no_plan_placing_everyone_is_reported_with_the_persons_left() -> None:
         capacity=np.array([10.0, 10.0, 30.0]),
     )
     # 40 persons, existing 10 + the largest candidate 30 = 40: feasible only with site 2
-    s = solve_pmedian(P, 1, capacitated=True, method="heuristic", time_limit=5)
+    s = solve_pmedian(
+        P, 1, capacitated=True, options=SolveOptions(method="heuristic", time_limit=5)
+    )
     assert list(s.new) == [2]
     d[:, 2] = 0.0  # site 2 now reaches nobody: 20 persons can have a place
     d[0, 2] = 100.0
@@ -115,16 +128,20 @@ def test_no_plan_placing_everyone_is_reported_with_the_persons_left() -> None:
         dist=sp.csr_matrix(d), weight=P.weight, existing=P.existing, capacity=P.capacity
     )
     with pytest.raises(InfeasibleError, match=r"at most 20 of the 40 persons .* proven bound"):
-        solve_pmedian(P2, 1, capacitated=True, method="heuristic", time_limit=5)
+        solve_pmedian(
+            P2, 1, capacitated=True, options=SolveOptions(method="heuristic", time_limit=5)
+        )
 
 
 def test_auto_takes_the_path_above_the_pairs_limit(monkeypatch) -> None:
     P = _instance(3, n=40, m=12)
-    monkeypatch.setattr(pm, "PAIRS_LIMIT", 10)
-    s = solve_pmedian(P, 3, capacitated=True, time_limit=10)
+    monkeypatch.setattr(settings, "pairs_limit", 10)
+    s = solve_pmedian(P, 3, capacitated=True, options=SolveOptions(time_limit=10))
     assert "assignment" in s.method and "highs" not in s.method
     _check_plan(P, s, 3)
-    exact = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=30)
+    exact = solve_pmedian(
+        P, 3, capacitated=True, options=SolveOptions(method="exact", time_limit=30)
+    )
     assert "highs" in exact.method
     assert s.bound <= exact.objective + 1e-6 <= s.objective + 2e-6
 
@@ -138,13 +155,18 @@ def test_split_assignment_is_allowed_when_asked() -> None:
         existing=np.array([True, True, False]),
         capacity=np.array([2.0, 4.0, 9.0]),
     )
-    s = solve_pmedian(P, 0, capacitated=True, single_source=False, method="heuristic")
+    s = solve_pmedian(
+        P, 0, capacitated=True, single_source=False, options=SolveOptions(method="heuristic")
+    )
     assert s.objective == pytest.approx(2 * 10 + 4 * 20)
     with pytest.raises(InfeasibleError):
-        solve_pmedian(P, 0, capacitated=True, method="heuristic")  # single source
+        solve_pmedian(
+            P, 0, capacitated=True, options=SolveOptions(method="heuristic")
+        )  # single source
 
 
 @pytest.mark.skipif(not (PMEDCAP / "best_known.csv").exists(), reason="no shared pmedcap data")
+@pytest.mark.slow  # ten instances; fast: test_heuristic_plans_are_valid_and_bounds_...
 def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
     from test_optimize_orlib import pmedcap_problem
 
@@ -152,7 +174,9 @@ def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
     ratios = []
     for name in [f"pmedcap{k:02d}" for k in range(1, 11)]:
         P, p, q = pmedcap_problem(name)
-        s = solve_pmedian(P, p, capacitated=True, load=q, method="heuristic", time_limit=5)
+        s = solve_pmedian(
+            P, p, capacitated=True, load=q, options=SolveOptions(method="heuristic", time_limit=5)
+        )
         used = np.bincount(s.assignment, weights=q, minlength=P.n_sites)
         assert np.all(used <= P.capacity + 1e-6) and np.all(s.assignment >= 0)
         assert s.bound <= best[name] + 1e-6 <= s.objective + 1e-6
@@ -162,9 +186,9 @@ def test_pmedcap_heuristic_near_best_known_with_a_valid_bound() -> None:
 
 def test_uncapacitated_pmedian_above_the_pairs_limit_skips_highs(monkeypatch) -> None:
     P = _instance(5, n=40, m=12)
-    exact = solve_pmedian(P, 3, method="exact", time_limit=30)
-    monkeypatch.setattr(pm, "UNCAPACITATED_PAIRS_LIMIT", 10)
-    s = solve_pmedian(P, 3, time_limit=5)
+    exact = solve_pmedian(P, 3, options=SolveOptions(method="exact", time_limit=30))
+    monkeypatch.setattr(settings, "uncapacitated_pairs_limit", 10)
+    s = solve_pmedian(P, 3, options=SolveOptions(time_limit=5))
     assert "highs" not in s.method and "lagrangian" in s.method
     assert s.bound <= exact.objective + 1e-6 <= s.objective + 1e-6
     assert s.status == "feasible" and s.gap > 0  # 226,170 against 225,157 here
@@ -184,7 +208,12 @@ def test_a_point_is_placed_even_when_it_costs_more_than_its_persons_weigh() -> N
     )
     for single in (True, False):
         s = solve_pmedian(
-            P, 0, capacitated=True, load=np.ones(2), single_source=single, method="heuristic"
+            P,
+            0,
+            capacitated=True,
+            load=np.ones(2),
+            single_source=single,
+            options=SolveOptions(method="heuristic"),
         )
         assert list(s.assignment) == [1, 0] and s.objective == pytest.approx(100_001.0)
 
@@ -199,8 +228,10 @@ def test_points_with_no_or_tiny_weight_still_take_a_place(weights) -> None:
         dist=d, weight=w, existing=np.array([True, False]), capacity=np.array([w[0], 3 * w[0]])
     )
     load = np.array([w[0], 1.0])
-    exact = solve_pmedian(P, 1, capacitated=True, load=load, method="exact")
-    s = solve_pmedian(P, 1, capacitated=True, load=load, method="heuristic", time_limit=5)
+    exact = solve_pmedian(P, 1, capacitated=True, load=load, options=SolveOptions(method="exact"))
+    s = solve_pmedian(
+        P, 1, capacitated=True, load=load, options=SolveOptions(method="heuristic", time_limit=5)
+    )
     assert list(s.assignment) == [1, 0]
     assert s.objective == pytest.approx(exact.objective)
     used = np.bincount(s.assignment, weights=load, minlength=2)
@@ -221,23 +252,28 @@ def test_split_plans_get_no_whole_number_bound() -> None:
     P = CoverageProblem(dist=sp.csr_matrix(d), weight=w, existing=existing, capacity=cap)
     p = int(rng.integers(1, 3))
     kw = {"capacitated": True, "single_source": False}
-    exact = solve_pmedian(P, p, method="exact", time_limit=10, **kw)
-    quick = solve_pmedian(P, p, method="heuristic", time_limit=1, **kw)
+    exact = solve_pmedian(P, p, **kw, options=SolveOptions(method="exact", time_limit=10))
+    quick = solve_pmedian(P, p, **kw, options=SolveOptions(method="heuristic", time_limit=1))
     assert exact.objective == pytest.approx(125.8)
     assert quick.bound <= exact.objective + 1e-9
 
 
 def test_a_time_limit_too_short_is_not_called_infeasible(monkeypatch) -> None:
-    import siting.optimize.cpmedian as cpm
+    import siting.optimize.assignment as assignment
     from siting.errors import ParameterError
 
-    class _NeverSolves(cpm._Assigner):
+    class _NeverSolves(assignment.Assigner):
         def __call__(self, sel, time_limit, *, required=False):
             return None
 
-    monkeypatch.setattr(cpm, "_Assigner", _NeverSolves)
+    monkeypatch.setattr(assignment, "Assigner", _NeverSolves)
     with pytest.raises(ParameterError, match=r"time_limit=0.1 s ran out"):
-        solve_pmedian(_instance(1), 3, capacitated=True, method="heuristic", time_limit=0.1)
+        solve_pmedian(
+            _instance(1),
+            3,
+            capacitated=True,
+            options=SolveOptions(method="heuristic", time_limit=0.1),
+        )
 
 
 @pytest.mark.parametrize("method", ["heuristic", "exact"])
@@ -245,7 +281,7 @@ def test_capacitated_plans_report_persons_served_before_and_after(method) -> Non
     """Plans count persons served within capacity: all of them after (p-median serves
     everyone kept), and what the existing sites alone can serve before."""
     P = _instance(2, n=30, m=10, tight=1.3)
-    s = solve_pmedian(P, 3, capacitated=True, method=method, time_limit=10)
+    s = solve_pmedian(P, 3, capacitated=True, options=SolveOptions(method=method, time_limit=10))
     assert s.served.sum() == pytest.approx(P.weight.sum())
     # the existing site alone: its capacity, or the persons it reaches if fewer
     reach = P.dist[:, 0].toarray().ravel() > 0
@@ -262,9 +298,9 @@ def test_no_plan_found_counts_what_the_existing_sites_serve(monkeypatch) -> None
     def no_plan(*args, **kwargs):
         return MilpResult(None, np.inf, -np.inf, np.inf, "time_limit", 0.1, 0)
 
-    monkeypatch.setattr(pm, "solve_milp", no_plan)
+    monkeypatch.setattr(pipeline, "solve_milp", no_plan)
     P = _instance(2)
-    s = solve_pmedian(P, 3, capacitated=True, method="exact", time_limit=5)
+    s = solve_pmedian(P, 3, capacitated=True, options=SolveOptions(method="exact", time_limit=5))
     assert s.status == "time_limit" and s.new.size == 0
     assert s.served_before.sum() > 0
     assert np.array_equal(s.served, s.served_before)
@@ -273,7 +309,8 @@ def test_no_plan_found_counts_what_the_existing_sites_serve(monkeypatch) -> None
 def test_rounding_makes_room_by_moving_one_point() -> None:
     """Single-sourcing a split point (8 persons) that fits nowhere whole: moving a 5-person
     point to the other site makes room (it used to stay without a place)."""
-    from siting.optimize.cpmedian import _Pairs, _single_source
+    from siting.optimize.assignment import single_source as _single_source
+    from siting.optimize.formulations import Pairs as _Pairs
 
     d = np.array([[1.0, 10.0], [1.0, 0.0], [1.0, 10.0]])  # rows r1, r2 (site 0 only), r3
     D = sp.csr_matrix(d)

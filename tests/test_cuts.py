@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import siting.optimize.cuts as cuts_mod
-import siting.optimize.mclp as mclp_mod
-import siting.optimize.target as target_mod
-from siting.optimize import CoverageProblem, solve_mclp, solve_target
+from siting.optimize import CoverageProblem, settings, solve_mclp, solve_target
 from siting.optimize.cuts import cut_rows, tighten_lp, triangle_cuts
+from siting.optimize.formulations import mclp_matrices
 from siting.optimize.highs import highs_lp
-from siting.optimize.mclp import mclp_matrices
 
 
 def spatial(seed: int, rows: int = 40, cols: int = 12, radius: float = 0.3) -> sp.csr_matrix:
@@ -79,7 +76,7 @@ def test_separation_finds_exactly_the_violated_triangles(
 ) -> None:
     """With no cap on partners, the kernel returns every violated triple whose lowest row
     shares a fractional site with each of the other two, and nothing else."""
-    monkeypatch.setattr(cuts_mod, "MAX_PAIRS", 10**6)
+    monkeypatch.setattr(settings, "cut_max_pairs", 10**6)
     A = spatial(seed + 100, rows=24, cols=10, radius=0.35)
     rng = np.random.default_rng(seed)
     y = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=A.shape[1], p=[0.3, 0.2, 0.3, 0.1, 0.1])
@@ -183,15 +180,9 @@ def test_mclp_with_cuts_matches_brute_force(
     """With all cuts the LP usually proves the plan; with one cut in one round the gap
     stays open and HiGHS finishes on the fixed model with that cut in it."""
     if few_cuts:
-        real = cuts_mod.tighten_lp
-
-        def one_cut(*args, **kwargs):
-            kwargs["max_rounds"] = 1
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(mclp_mod, "tighten_lp", one_cut)
-        monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
-        monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)  # HiGHS gets even a weak cut
+        monkeypatch.setattr(settings, "cut_max_rounds", 1)
+        monkeypatch.setattr(settings, "cut_round_cuts", 1)
+        monkeypatch.setattr(settings, "cut_useful", 0.0)  # HiGHS gets even a weak cut
     P = gadgets(seed)
     p = int(np.random.default_rng(seed).integers(4, 8))
     best = brute_mclp(P, p)
@@ -210,22 +201,16 @@ def test_cuts_are_used_on_fractional_instances(monkeypatch: pytest.MonkeyPatch) 
         for s in range(12)
     ]
     assert sum(m.endswith("+cuts") for m in ends) >= 8
-    cut_rows_seen = []
-    real_milp = mclp_mod.solve_milp
-
-    def spy(c, M, lo, hi, **kw):
-        cut_rows_seen.append(int(np.sum(np.isinf(lo) & (hi == 1.0))))  # p >= 4: not the budget
-        return real_milp(c, M, lo, hi, **kw)
-
-    real = cuts_mod.tighten_lp
-    monkeypatch.setattr(mclp_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1}))
-    monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
-    monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)
-    monkeypatch.setattr(mclp_mod, "solve_milp", spy)
+    cut_rows_seen = []  # cut rows in each model HiGHS got (its history says)
+    monkeypatch.setattr(settings, "cut_max_rounds", 1)
+    monkeypatch.setattr(settings, "cut_round_cuts", 1)
+    monkeypatch.setattr(settings, "cut_useful", 0.0)
     with_highs = 0
     for s in range(12):
         sol = solve_mclp(gadgets(s), int(np.random.default_rng(s).integers(4, 8)))
         with_highs += "cuts" in sol.method and sol.method.endswith("+highs")
+        if "highs_status" in sol.history:
+            cut_rows_seen.append(sol.history["highs_cut_rows"])
     assert with_highs >= 4
     assert len(cut_rows_seen) == with_highs and min(cut_rows_seen) >= 1
 
@@ -245,12 +230,9 @@ def test_target_with_cuts_matches_brute_force(
     seed: int, few_cuts: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if few_cuts:
-        real = cuts_mod.tighten_lp
-        monkeypatch.setattr(
-            target_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1})
-        )
-        monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
-        monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)
+        monkeypatch.setattr(settings, "cut_max_rounds", 1)
+        monkeypatch.setattr(settings, "cut_round_cuts", 1)
+        monkeypatch.setattr(settings, "cut_useful", 0.0)
     P = gadgets(seed, n_gadgets=5)
     share = float(np.random.default_rng(seed).uniform(0.6, 0.95))
     best = brute_target(P, share)
@@ -266,18 +248,16 @@ def test_target_cuts_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
     shares = [float(np.random.default_rng(s).uniform(0.6, 0.95)) for s in range(12)]
     used = sum("cuts" in solve_target(gadgets(s, n_gadgets=5), shares[s]).method for s in range(12))
     assert used >= 5
-    real = cuts_mod.tighten_lp
-    monkeypatch.setattr(
-        target_mod, "tighten_lp", lambda *a, **k: real(*a, **{**k, "max_rounds": 1})
-    )
-    monkeypatch.setattr(cuts_mod, "ROUND_CUTS", 1)
-    monkeypatch.setattr(cuts_mod, "USEFUL", 0.0)
+    monkeypatch.setattr(settings, "cut_max_rounds", 1)
+    monkeypatch.setattr(settings, "cut_round_cuts", 1)
+    monkeypatch.setattr(settings, "cut_useful", 0.0)
     ends = [solve_target(gadgets(s, n_gadgets=5), shares[s]).method for s in range(12)]
     assert sum(m.endswith("+cuts+highs") for m in ends) >= 4
 
 
 def test_useful_follows_the_share_of_the_gap_closed() -> None:
-    """``useful``: the cuts closed at least USEFUL of the LP's distance to the goal."""
+    """``useful``: the cuts closed at least ``settings.cut_useful`` of the LP's distance to
+    the goal."""
     A = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool))
     w = np.ones(3)
     h, obj, x = _lp(A, w, 1)  # LP: a third of each site, all three rows at 2/3: 2.0

@@ -13,7 +13,14 @@ import pytest
 import scipy.sparse as sp
 
 from siting.errors import InfeasibleError
-from siting.optimize import CoverageProblem, solve_matrix, solve_mclp, solve_target
+from siting.optimize import (
+    CoverageProblem,
+    SolveOptions,
+    settings,
+    solve_matrix,
+    solve_mclp,
+    solve_target,
+)
 from siting.optimize.highs import solve_milp
 from siting.optimize.twolevel import solve_two_level
 
@@ -46,7 +53,7 @@ def test_stopping_at_mip_gap_is_not_a_proof() -> None:
     D, w = _disc_instance(3, 300, 80, 700)
     P = CoverageProblem(dist=D, weight=w)
     exact = solve_matrix(P, "mclp", p=5)
-    loose = solve_matrix(P, "mclp", p=5, mip_gap=0.002)
+    loose = solve_matrix(P, "mclp", p=5, options=SolveOptions(mip_gap=0.002))
     assert exact.status == "optimal"
     assert loose.bound >= exact.objective - 1e-6  # a valid bound
     if loose.objective < exact.objective - 1e-6:  # stopped short: must say so
@@ -54,6 +61,7 @@ def test_stopping_at_mip_gap_is_not_a_proof() -> None:
         assert loose.gap > 0
 
 
+@pytest.mark.slow  # 6-25 s: HiGHS on 400 x 120; mip_gap kept valid: the MCLP tests above
 def test_group_target_with_mip_gap_keeps_a_valid_bound() -> None:
     rng = np.random.default_rng(0)
     P = CoverageProblem(
@@ -63,7 +71,7 @@ def test_group_target_with_mip_gap_keeps_a_valid_bound() -> None:
         cost=rng.integers(1, 9, 120).astype(float),
     )
     exact = solve_matrix(P, "group_target", target=0.8)
-    loose = solve_matrix(P, "group_target", target=0.8, mip_gap=0.05)
+    loose = solve_matrix(P, "group_target", target=0.8, options=SolveOptions(mip_gap=0.05))
     assert exact.status == "optimal"
     assert loose.bound <= exact.objective + 1e-9
     if loose.objective > exact.objective + 1e-9:
@@ -75,7 +83,7 @@ def test_capacitated_coverage_with_mip_gap_keeps_a_valid_bound() -> None:
     cap = np.random.default_rng(1).integers(200, 900, 40).astype(float)
     P = CoverageProblem(dist=D, weight=w, capacity=cap)
     exact = solve_matrix(P, "capacitated_coverage", p=8)
-    loose = solve_matrix(P, "capacitated_coverage", p=8, mip_gap=0.03)
+    loose = solve_matrix(P, "capacitated_coverage", p=8, options=SolveOptions(mip_gap=0.03))
     assert exact.status == "optimal"
     assert loose.bound >= exact.objective - 1e-6
     if loose.objective < exact.objective - 1e-6:
@@ -107,7 +115,9 @@ def test_target_with_a_free_column_matches_brute_force() -> None:
     )
     for seed in (0, 1):
         s = solve_matrix(
-            CoverageProblem(cover=sp.csr_matrix(A), weight=w, cost=cost), target=target, seed=seed
+            CoverageProblem(cover=sp.csr_matrix(A), weight=w, cost=cost),
+            target=target,
+            options=SolveOptions(seed=seed),
         )
         assert s.objective == pytest.approx(best)
         assert s.covered_weight >= target * w.sum() - 1e-9
@@ -150,6 +160,7 @@ def test_highs_prints_nothing_unless_verbose(capfd) -> None:
     assert "HiGHS" in capfd.readouterr().out
 
 
+@pytest.mark.slow  # 60 seeds x 2 methods; fast: test_optimize_models' budget brute force
 def test_budget_is_never_overspent() -> None:
     P = CoverageProblem(
         cover=sp.identity(3, format="csr"), weight=[10.0, 15.0, 20.0], cost=[1, 2, 3]
@@ -165,7 +176,7 @@ def test_budget_is_never_overspent() -> None:
         P = CoverageProblem(cover=A, weight=rng.integers(1, 50, 15).astype(float), cost=cost)
         budget = float(rng.integers(3, 10))
         for method in ("heuristic", "auto"):
-            s = solve_mclp(P, budget=budget, method=method)
+            s = solve_mclp(P, budget=budget, options=SolveOptions(method=method))
             assert cost[s.new].sum() <= budget + 1e-9, (seed, method)
             if s.status == "optimal":
                 assert s.objective == pytest.approx(_brute_mclp(P, budget=budget))
@@ -175,7 +186,7 @@ def test_heuristic_pmedian_never_returns_an_infeasible_plan() -> None:
     D = sp.csr_matrix((np.array([100.0, 200.0]), ([0, 1], [0, 1])), shape=(2, 2))
     P = CoverageProblem(dist=D, weight=[10.0, 20.0])
     with pytest.raises(InfeasibleError, match="raise p or add candidate sites") as e:
-        solve_matrix(P, "pmedian", p=1, method="heuristic")
+        solve_matrix(P, "pmedian", p=1, options=SolveOptions(method="heuristic"))
     assert "drop_unreachable" not in str(e.value)  # would not help: every point is reachable
 
 
@@ -185,7 +196,7 @@ def test_target_one_with_fractional_weights_has_a_finite_gap() -> None:
         A = sp.csr_matrix(rng.random((12, 6)) < 0.4)
         A = sp.csr_matrix(A.toarray() | np.eye(12, 6, dtype=bool) | np.eye(12, 6, -6, dtype=bool))
         P = CoverageProblem(cover=A, weight=rng.random(12) * 10)
-        s = solve_matrix(P, "target", target=1.0, method="heuristic")
+        s = solve_matrix(P, "target", target=1.0, options=SolveOptions(method="heuristic"))
         assert np.isfinite(s.gap), seed
         assert s.gap == pytest.approx((s.objective - s.bound) / s.objective, abs=1e-12)
 
@@ -198,26 +209,20 @@ def test_reported_gap_matches_reported_bound() -> None:
             weight=rng.integers(1, 100, 60).astype(float),
         )
         for model, kw in (("target", {"target": 0.8}), ("mclp", {"p": 4})):
-            s = solve_matrix(P, model, method="heuristic", **kw)
+            s = solve_matrix(P, model, **kw, options=SolveOptions(method="heuristic"))
             ref = abs(s.objective - s.bound) / max(abs(s.objective), 1e-9)
             assert s.gap == pytest.approx(ref, abs=1e-12), (seed, model)
 
 
 def test_status_says_time_limit_only_when_time_ran_out() -> None:
-    import siting.optimize.mclp as mclp_module
-
     rng = np.random.default_rng(4)
     P = CoverageProblem(
         cover=sp.csr_matrix(rng.random((80, 30)) < 0.1),
         weight=rng.integers(1, 100, 80).astype(float),
         cost=rng.integers(1, 5, 30).astype(float),
     )
-    limit = mclp_module.LP_NNZ_LIMIT
-    mclp_module.LP_NNZ_LIMIT = 0  # the large-model path
-    try:
-        s = solve_mclp(P, budget=6.0, time_limit=5.0)
-    finally:
-        mclp_module.LP_NNZ_LIMIT = limit
+    with settings.override(lp_nnz_limit=0):  # the large-model path
+        s = solve_mclp(P, budget=6.0, options=SolveOptions(time_limit=5.0))
     assert s.status in ("optimal", "feasible") or s.seconds >= 4.9
 
 
@@ -232,18 +237,12 @@ def test_two_level_when_centres_take_every_site() -> None:
 
 
 def test_capacitated_coverage_large_path_returns_p_sites_and_a_valid_bound() -> None:
-    import siting.optimize.capacity as capacity_module
-
     D, w = _disc_instance(5, 120, 20, 900)
     cap = np.full(20, 400.0)
     P = CoverageProblem(dist=D, weight=w, capacity=cap)
     exact = solve_matrix(P, "capacitated_coverage", p=3)
-    limit = capacity_module.PAIRS_LIMIT
-    capacity_module.PAIRS_LIMIT = 0  # as on a city-scale model: greedy + allocation LP
-    try:
+    with settings.override(pairs_limit=0):  # as on a city-scale model: greedy + allocation LP
         s = solve_matrix(P, "capacitated_coverage", p=3)
-    finally:
-        capacity_module.PAIRS_LIMIT = limit
     assert s.n_new == 3
     assert s.objective <= exact.objective + 1e-6
     assert s.bound >= exact.objective - 1e-6
@@ -262,7 +261,7 @@ def _capacitated_instance(seed: int, n: int, m: int) -> CoverageProblem:
 
 
 def test_capacitated_lagrangian_bound_is_valid_and_tighter() -> None:
-    from siting.optimize.capacity import capacitated_lagrangian
+    from siting.optimize.bounds import capacitated_lagrangian
     from siting.optimize.reduce import merge_identical_rows
 
     tighter = 0
@@ -282,6 +281,7 @@ def test_capacitated_lagrangian_bound_is_valid_and_tighter() -> None:
     assert tighter >= 6  # the prices do tighten the capacity bound
 
 
+@pytest.mark.slow  # 15 seeds; fast: the large-path test above
 def test_capacitated_swaps_improve_the_greedy_plan_and_never_pass_the_optimum() -> None:
     """City-scale models have no branch-and-bound: swaps priced by the allocation duals."""
     improved = reached = reached_before = 0
@@ -289,7 +289,9 @@ def test_capacitated_swaps_improve_the_greedy_plan_and_never_pass_the_optimum() 
         P = _capacitated_instance(seed, 80, 18)
         existing = P.existing
         exact = solve_matrix(P, "capacitated_coverage", p=4)
-        quick = solve_matrix(P, "capacitated_coverage", p=4, method="heuristic", time_limit=20)
+        quick = solve_matrix(
+            P, "capacitated_coverage", p=4, options=SolveOptions(method="heuristic", time_limit=20)
+        )
         h = quick.history
         assert exact.status == "optimal"
         assert quick.objective <= exact.objective + 1e-6
@@ -313,8 +315,8 @@ def test_capacitated_auto_cut_short_still_uses_its_sites_fully() -> None:
     existing[:3] = True
     cap = rng.integers(2000, 9000, 40).astype(float)
     P = CoverageProblem(cover=cover, weight=w, existing=existing, capacity=cap)
-    quick = solve_matrix(P, "capacitated_coverage", p=8, method="heuristic")
-    auto = solve_matrix(P, "capacitated_coverage", p=8, time_limit=0.3)
+    quick = solve_matrix(P, "capacitated_coverage", p=8, options=SolveOptions(method="heuristic"))
+    auto = solve_matrix(P, "capacitated_coverage", p=8, options=SolveOptions(time_limit=0.3))
     assert auto.objective >= quick.objective - 1e-6 or auto.status == "optimal"
     assert auto.bound >= auto.objective
 
@@ -324,7 +326,7 @@ def test_tiny_capacities_are_respected() -> None:
         cover=sp.csr_matrix(np.eye(3, 2)), weight=np.full(3, 1e-11), capacity=np.full(2, 1e-12)
     )
     for method in ("heuristic", "auto", "exact"):
-        s = solve_matrix(P, "capacitated_coverage", p=2, method=method)
+        s = solve_matrix(P, "capacitated_coverage", p=2, options=SolveOptions(method=method))
         assert s.objective <= 2e-12 * (1 + 1e-6), method
         assert np.all(s.served <= 1e-12 * (1 + 1e-6)), method
 
@@ -339,18 +341,20 @@ def test_large_target_path_with_costs_searches_on() -> None:
         weight=rng.integers(1, 100, 400).astype(float),
         cost=rng.integers(1, 6, 60).astype(float),
     )
-    exact = solve_target(P, 0.8, time_limit=30)
-    large = solve_target(P, 0.8, time_limit=10, lp=False)  # the path of city-scale models
+    exact = solve_target(P, 0.8, options=SolveOptions(time_limit=30))
+    large = solve_target(
+        P, 0.8, lp=False, options=SolveOptions(time_limit=10)
+    )  # the path of city-scale models
     assert exact.status == "optimal" and exact.objective == 12
     assert large.objective == exact.objective
     assert large.covered_share >= 0.8
 
 
-@pytest.mark.parametrize(("seed", "optimum"), [(0, 5352.0), (5, 4902.0)])
+@pytest.mark.parametrize(
+    ("seed", "optimum"), [(0, 5352.0), pytest.param(5, 4902.0, marks=pytest.mark.slow)]
+)
 def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) -> None:
     """With a budget the large path used to stop at greedy + swaps (5,304 and 4,831)."""
-    import siting.optimize.mclp as mclp_module
-
     rng = np.random.default_rng(seed)
     xy, sxy = rng.random((150, 2)) * 3000, rng.random((14, 2)) * 3000
     d = np.hypot(xy[:, None, 0] - sxy[None, :, 0], xy[:, None, 1] - sxy[None, :, 1])
@@ -360,12 +364,8 @@ def test_large_mclp_path_with_a_budget_searches_on(seed: int, optimum: float) ->
         cost=rng.integers(1, 6, 14).astype(float),
     )
     assert _brute_mclp(P, budget=9.0) == optimum
-    limit = mclp_module.LP_NNZ_LIMIT
-    mclp_module.LP_NNZ_LIMIT = 0  # the path of city-scale models
-    try:
-        s = solve_mclp(P, budget=9.0, time_limit=3.0)
-    finally:
-        mclp_module.LP_NNZ_LIMIT = limit
+    with settings.override(lp_nnz_limit=0):  # the path of city-scale models
+        s = solve_mclp(P, budget=9.0, options=SolveOptions(time_limit=3.0))
     assert P.cost[s.new].sum() <= 9.0
     assert s.objective == optimum
 

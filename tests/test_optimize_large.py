@@ -14,10 +14,8 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from test_optimize_models import coverage_of_all, make_instance
 
-from siting.optimize import CoverageProblem, solve_mclp, solve_target
+from siting.optimize import CoverageProblem, SolveOptions, settings, solve_mclp, solve_target
 from siting.optimize import _kernels as kern
-from siting.optimize import mclp as mclp_mod
-from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     first_order_seconds,
     lp_mclp_first_order,
@@ -119,8 +117,7 @@ def test_first_order_seconds() -> None:
 @pytest.fixture
 def large_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every instance down the large-model path (first-order LP, no simplex)."""
-    monkeypatch.setattr(target_mod, "LP_NNZ_LIMIT", 0)
-    monkeypatch.setattr(mclp_mod, "LP_NNZ_LIMIT", 0)
+    monkeypatch.setattr(settings, "lp_nnz_limit", 0)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -132,7 +129,7 @@ def test_target_large_path_brute_force(seed: int, large_paths: None) -> None:
     target = 0.85 * reach / P.total_weight
     ok = cw >= target * P.total_weight - 1e-9
     best = S[:, ~P.existing].sum(axis=1)[ok].min()
-    sol = solve_target(P, target, time_limit=2.0)
+    sol = solve_target(P, target, options=SolveOptions(time_limit=2.0))
     assert "lp" not in sol.method.split("+")  # the simplex LP is skipped
     assert sol.covered_weight >= target * P.total_weight - 1e-6
     assert sol.bound <= best + 1e-6 <= sol.objective + 1e-6
@@ -162,7 +159,7 @@ def test_target_large_path_escapes_the_greedy_trap(large_paths: None) -> None:
     idx = CoverIndex.build(cover, w)
     sel, _, _ = greedy_cover(idx, w.sum())
     assert sel.sum() == 6 and not sel[:2].any()  # the trap works
-    sol = solve_target(P, 1.0, time_limit=5.0)
+    sol = solve_target(P, 1.0, options=SolveOptions(time_limit=5.0))
     assert "pdlp" in sol.method.split("+")
     assert sol.objective == 2 and sol.status == "optimal"
     assert np.flatnonzero(sol.selected).tolist() == [0, 1]
@@ -175,13 +172,13 @@ def test_mclp_large_path_brute_force(seed: int, large_paths: None) -> None:
     cw = P.weight @ covered
     p = 3
     best = cw[S[:, ~P.existing].sum(axis=1) <= p].max()
-    sol = solve_mclp(P, p, time_limit=1.0)
+    sol = solve_mclp(P, p, options=SolveOptions(time_limit=1.0))
     assert "pdlp" in sol.method or ("lagrangian" in sol.method and sol.status == "optimal")
     assert sol.n_new <= p
     assert sol.objective <= best + 1e-6 <= sol.bound + 1e-6
     assert sol.covered_weight == pytest.approx(sol.objective)
     # the exact method still goes through HiGHS and proves the optimum
-    ex = solve_mclp(P, p, method="exact")
+    ex = solve_mclp(P, p, options=SolveOptions(method="exact"))
     assert ex.status == "optimal" and ex.objective == pytest.approx(best)
 
 
@@ -280,8 +277,8 @@ def test_iterated_swaps_keeps_its_incremental_state_exact(seed: int) -> None:
 def test_highs_thread_count_can_change_between_runs() -> None:
     """HiGHS' scheduler is global: a second run with another thread count used to fail
     (kNotset) and the failed run's numbers were read as a proof."""
+    from siting.optimize.formulations import mclp_matrices
     from siting.optimize.highs import solve_milp
-    from siting.optimize.mclp import mclp_matrices
 
     A, w = random_cover(5, n=200, m=30)
     c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
@@ -310,8 +307,8 @@ def test_highs_failure_is_not_a_bound() -> None:
 
 
 def test_highs_without_lns_heuristics_still_optimal() -> None:
+    from siting.optimize.formulations import mclp_matrices
     from siting.optimize.highs import solve_milp
-    from siting.optimize.mclp import mclp_matrices
 
     A, w = random_cover(8, n=200, m=30)
     c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)

@@ -12,6 +12,7 @@ from scipy.optimize import linprog
 from siting.errors import DataError, InfeasibleError, ParameterError
 from siting.optimize import (
     CoverageProblem,
+    SolveOptions,
     capacity_from_floor_area,
     coverage_curve,
     households_from_floor_area,
@@ -62,7 +63,9 @@ def coverage_of_all(P: CoverageProblem) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------- targets
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "seed", [0, 1, *[pytest.param(s, marks=pytest.mark.slow) for s in range(2, 6)]]
+)
 @pytest.mark.parametrize("costs", [False, True])
 def test_target_brute_force(seed: int, costs: bool) -> None:
     P = make_instance(seed, costs=costs)
@@ -79,10 +82,10 @@ def test_target_brute_force(seed: int, costs: bool) -> None:
     assert sol.covered_weight >= target * P.total_weight - 1e-6
     assert np.all(sol.selected[P.existing])
     # the Lagrangian + HiGHS path (as on instances too large for the LP)
-    sol2 = solve_target(P, target, lp=False, method="exact")
+    sol2 = solve_target(P, target, lp=False, options=SolveOptions(method="exact"))
     assert sol2.objective == pytest.approx(best)
     assert sol2.status == "optimal"
-    heur = solve_target(P, target, method="heuristic")
+    heur = solve_target(P, target, options=SolveOptions(method="heuristic"))
     assert heur.bound <= best + 1e-6 <= heur.objective + 2e-6
     assert heur.covered_weight >= target * P.total_weight - 1e-6
 
@@ -120,7 +123,7 @@ def test_mclp_brute_force(seed: int, p: int) -> None:
     ok = S[:, ~P.existing].sum(axis=1) <= p
     best = cw[ok].max()
     for method in ("exact", "heuristic"):
-        sol = solve_mclp(P, p, method=method)
+        sol = solve_mclp(P, p, options=SolveOptions(method=method))
         assert sol.n_new <= p
         assert sol.bound >= best - 1e-6
         if method == "exact":
@@ -202,7 +205,7 @@ def test_pmedian_brute_force(seed: int, p: int) -> None:
             solve_pmedian(P, p)
         return
     for method in ("auto", "heuristic"):
-        sol = solve_pmedian(P, p, method=method)
+        sol = solve_pmedian(P, p, options=SolveOptions(method=method))
         assert sol.bound <= best + 1e-6
         if method == "auto":
             assert sol.status == "optimal"
@@ -408,7 +411,7 @@ def test_parameter_errors() -> None:
     with pytest.raises(ParameterError, match="target"):
         solve_matrix(P, "target", target=1.2)
     with pytest.raises(ParameterError, match="time_limit"):
-        solve_matrix(P, "target", time_limit=0)
+        solve_matrix(P, "target", options=SolveOptions(time_limit=0))
     with pytest.raises(ParameterError, match="model must be one of"):
         solve_matrix(P, "pcenter")
     with pytest.raises(ParameterError, match="needs p"):
@@ -444,8 +447,8 @@ def test_existing_already_meet_target() -> None:
 def test_same_seed_same_solution() -> None:
     P = make_instance(3, n=200, m=60, n_exist=3, density=0.05)
     for model, kw in (("target", {"target": 0.8}), ("mclp", {"p": 5}), ("lscp", {})):
-        a = solve_matrix(P, model, seed=5, method="heuristic", **kw)
-        b = solve_matrix(P, model, seed=5, method="heuristic", **kw)
+        a = solve_matrix(P, model, **kw, options=SolveOptions(seed=5, method="heuristic"))
+        b = solve_matrix(P, model, **kw, options=SolveOptions(seed=5, method="heuristic"))
         assert np.array_equal(a.selected, b.selected)
         assert a.objective == b.objective
 

@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from siting.optimize import CoverageProblem, solve_pmedian
+from siting.optimize import CoverageProblem, SolveOptions, solve_pmedian
 
 
 def shared_data() -> Path:
@@ -78,10 +78,13 @@ def test_last_duplicate_edge_counts() -> None:
 
 
 @needs_orlib
-@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5"])
+@pytest.mark.parametrize(
+    "name",
+    ["pmed1", "pmed4", *[pytest.param(f"pmed{k}", marks=pytest.mark.slow) for k in (2, 3, 5)]],
+)
 def test_pmed_small_optimal(name: str) -> None:
     P, p = pmed_problem(name)
-    sol = solve_pmedian(P, p, time_limit=60)
+    sol = solve_pmedian(P, p, options=SolveOptions(time_limit=60))
     assert sol.objective == optimum(name)
     assert sol.status == "optimal"
     assert sol.gap == 0.0
@@ -93,7 +96,7 @@ def test_pmed_small_optimal(name: str) -> None:
 @pytest.mark.parametrize("name", [f"pmed{k}" for k in range(6, 18)])
 def test_pmed_medium_optimal(name: str) -> None:
     P, p = pmed_problem(name)
-    sol = solve_pmedian(P, p, time_limit=300)
+    sol = solve_pmedian(P, p, options=SolveOptions(time_limit=300))
     assert sol.objective == optimum(name)
     assert sol.status == "optimal"
 
@@ -102,7 +105,7 @@ def test_pmed_medium_optimal(name: str) -> None:
 @pytest.mark.parametrize("name", ["pmed11", "pmed16"])
 def test_pmed_heuristic_within_half_percent(name: str) -> None:
     P, p = pmed_problem(name)
-    sol = solve_pmedian(P, p, method="heuristic", time_limit=20)
+    sol = solve_pmedian(P, p, options=SolveOptions(method="heuristic", time_limit=20))
     opt = optimum(name)
     assert sol.objective <= opt * 1.005
     assert 0 < sol.bound <= opt + 1e-6
@@ -114,7 +117,7 @@ def test_pmed_heuristic_within_half_percent(name: str) -> None:
 @pytest.mark.parametrize("name", ["pmed21", "pmed26", "pmed31", "pmed35", "pmed40"])
 def test_pmed_large_heuristic_within_half_percent(name: str) -> None:
     P, p = pmed_problem(name)
-    sol = solve_pmedian(P, p, method="heuristic", time_limit=120)
+    sol = solve_pmedian(P, p, options=SolveOptions(method="heuristic", time_limit=120))
     opt = optimum(name)
     assert sol.objective <= opt * 1.005
     assert 0 < sol.bound <= opt + 1e-6
@@ -134,7 +137,10 @@ def pmedcap_problem(name: str) -> tuple[CoverageProblem, int, np.ndarray]:
 
 
 @needs_pmedcap
-@pytest.mark.parametrize("name", ["pmedcap01", "pmedcap02", "pmedcap03"])
+@pytest.mark.parametrize(
+    "name",
+    ["pmedcap01", *[pytest.param(f"pmedcap0{k}", marks=pytest.mark.slow) for k in (2, 3)]],
+)
 def test_pmedcap_best_known(name: str) -> None:
     P, p, q = pmedcap_problem(name)
     best = float(
@@ -142,7 +148,7 @@ def test_pmedcap_best_known(name: str) -> None:
         .set_index("instance")
         .loc[name, "best_known"]
     )
-    sol = solve_pmedian(P, p, capacitated=True, load=q, time_limit=120)
+    sol = solve_pmedian(P, p, capacitated=True, load=q, options=SolveOptions(time_limit=120))
     assert sol.objective == best
     assert sol.status == "optimal"
     used = np.bincount(sol.assignment, weights=q, minlength=P.n_sites)

@@ -164,12 +164,12 @@ def test_coverage_curve_is_monotone_and_bounded(scenario):
     cov = st.coverage(net, demand, existing, candidates, minutes=2)
     curve = st.coverage_curve(cov, max_new=8)
     assert curve["new_sites"].tolist()[:3] == [0, 1, 2]
-    assert np.all(np.diff(curve["covered"]) >= -1e-9)
-    assert np.all(curve["bound"] >= curve["covered"] - 1e-6)
-    assert curve["covered"].iloc[0] == pytest.approx(cov.population[cov.covered()].sum())
+    assert np.all(np.diff(curve["covered_weight"]) >= -1e-9)
+    assert np.all(curve["bound"] >= curve["covered_weight"] - 1e-6)
+    assert curve["covered_weight"].iloc[0] == pytest.approx(cov.population[cov.covered()].sum())
     # the exact plan for the curve's last share never needs more sites than the curve used
     last = curve.iloc[-1]
-    plan = st.solve(cov, model="target", target=float(last["share"]) - 1e-9)
+    plan = st.solve(cov, model="target", target=float(last["covered_share"]) - 1e-9)
     assert plan.summary()["new_sites"] <= last["new_sites"]
 
 
@@ -190,7 +190,7 @@ def test_two_level_plan(scenario):
     cov = st.coverage(net, d, existing, candidates, minutes=(1.5, 3))
     sites = st.solve_two_level(
         cov, "subdistrict", centre_minutes=3, station_minutes=1.5, station_target=0.7
-    )
+    ).sites
     centres = sites[sites["level"] == "centre"]
     # one centre inside each sub-district (unless an existing facility already is one)
     assert set(centres["subdistrict"]) | set(sites.loc[sites["existing"], "subdistrict"]) >= {
@@ -238,7 +238,7 @@ def test_pmedian_and_capacitated_models_through_solve(scenario):
     with pytest.raises(st.ParameterError, match=r"max_distance=5000 m is longer than the 15"):
         st.solve(cov, model="pmedian", p=3, max_distance=5000)
     near = st.solve(cov, model="pmedian", p=3, max_distance=900, drop_unreachable=True)
-    assert near.summary()["max_distance"] == 900 and near.summary()["drop_unreachable"]
+    assert near.summary()["max_distance_m"] == 900 and near.summary()["drop_unreachable"]
 
 
 def test_plan_reports_whether_the_run_is_repeatable(scenario, monkeypatch):

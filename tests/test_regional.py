@@ -18,15 +18,15 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from siting.optimize import CoverageProblem, solve_target
+from siting.optimize import CoverageProblem, SolveOptions, settings, solve_target
 from siting.optimize import regional as regional_mod
-from siting.optimize import target as target_mod
 from siting.optimize.bounds import (
     lp_mclp_first_order,
     lp_psclp_first_order,
     mclp_dual_bound,
     psclp_dual_bound,
 )
+from siting.optimize.formulations import psclp_matrices
 from siting.optimize.highs import solve_milp
 from siting.optimize.regional import (
     balanced_regions,
@@ -378,25 +378,24 @@ E2E = [
     # (costs, demand points, sites, radius, seed): chosen so that the gap is still open
     # after the search, so the regional step runs
     ("unit", 300, 40, 0.25, 3),
-    ("unit", 300, 40, 0.25, 33),
+    pytest.param("unit", 300, 40, 0.25, 33, marks=pytest.mark.slow),
     ("varied", 300, 40, 0.25, 0),
-    ("varied", 300, 40, 0.25, 1),
+    pytest.param("varied", 300, 40, 0.25, 1, marks=pytest.mark.slow),
 ]
 
 
 @pytest.mark.parametrize(("costs", "n_demand", "n_sites", "radius", "seed"), E2E)
 def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radius, seed):
-    monkeypatch.setattr(target_mod, "REGIONAL_MIN_S", 0.5)
     # about half of the 4 s for the regional step (its own estimate is tiny here)
-    monkeypatch.setattr(regional_mod, "estimate_seconds", lambda A, workers: 1.6)
+    monkeypatch.setattr(settings, "target_regional_min_s", 2.0)
     A, w, _ = spatial_instance(seed, n_demand=n_demand, n_sites=n_sites, radius=radius)
     nc = A.shape[1]
     rng = np.random.default_rng(1000 + seed)
     cost = np.ones(nc) if costs == "unit" else np.round(rng.uniform(1.0, 2.0, nc), 2)
     problem = CoverageProblem(cover=A, weight=w, cost=cost, existing=np.zeros(nc, dtype=bool))
-    s = solve_target(problem, 0.9, lp=False, time_limit=4)
+    s = solve_target(problem, 0.9, lp=False, options=SolveOptions(time_limit=4))
     # exact reference: HiGHS on the whole (small) model
-    c, M, lo, hi, integ = target_mod.psclp_matrices(A, w, cost, 0.9 * w.sum())
+    c, M, lo, hi, integ = psclp_matrices(A, w, cost, 0.9 * w.sum())
     res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=10)
     assert res.status == "optimal"
     opt = res.objective
@@ -415,7 +414,7 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     assert h["regional_bound"] >= h["pdlp_bound"] - 1e-5 * max(1.0, abs(h["pdlp_bound"]))
     # every region solved: the bound and the work charged repeat exactly (the charge is
     # estimated from the regions' sizes, not measured)
-    again = solve_target(problem, 0.9, lp=False, time_limit=4)
+    again = solve_target(problem, 0.9, lp=False, options=SolveOptions(time_limit=4))
     if h["regional"]["complete"] and again.history["regional"]["complete"]:
         assert again.history["regional_bound"] == h["regional_bound"]
         assert again.history["work_s"] == h["work_s"]

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from siting.optimize import CoverageProblem, clock, coverage_curve, solve_mclp, solve_target
+from siting.optimize import (
+    CoverageProblem,
+    SolveOptions,
+    clock,
+    coverage_curve,
+    settings,
+    solve_mclp,
+    solve_target,
+)
 from siting.optimize import _kernels as kern
 from siting.optimize.heuristics import CoverIndex, mclp_iterated_search
 
@@ -30,11 +38,7 @@ def city(seed: int = 3, n: int = 4000, m: int = 500, radius: float = 0.06) -> Co
 @pytest.fixture
 def large_paths(monkeypatch):
     """Send a small model down the city-scale paths (PDLP, iterated search on deadlines)."""
-    import siting.optimize.mclp as mclp_mod
-    import siting.optimize.target as target_mod
-
-    monkeypatch.setattr(target_mod, "LP_NNZ_LIMIT", 0)
-    monkeypatch.setattr(mclp_mod, "LP_NNZ_LIMIT", 0)
+    monkeypatch.setattr(settings, "lp_nnz_limit", 0)
 
 
 def slowed(monkeypatch, seconds: float) -> None:
@@ -81,30 +85,30 @@ def _check_repeatable(runs: list) -> None:
 def test_target_same_plan_under_load(large_paths, monkeypatch, threads: int) -> None:
     P = city()
     kw = {"time_limit": 3.0, "seed": 4, "threads": threads}
-    quiet = solve_target(P, 0.9, **kw)
+    quiet = solve_target(P, 0.9, options=SolveOptions(**kw))
     _skip_if_cut(quiet)
     assert "pdlp" in quiet.method  # the large path, whose searches end on the budget
     assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]  # the budget was used
     slowed(monkeypatch, 0.001)
-    busy = solve_target(P, 0.9, **kw)
+    busy = solve_target(P, 0.9, options=SolveOptions(**kw))
     _check_repeatable([quiet, busy])
 
 
 def test_mclp_same_plan_under_load(large_paths, monkeypatch) -> None:
     P = city(seed=5, radius=0.08)
     kw = {"time_limit": 3.0, "seed": 1, "threads": 2}
-    quiet = solve_mclp(P, 30, **kw)
+    quiet = solve_mclp(P, 30, options=SolveOptions(**kw))
     _skip_if_cut(quiet)
     assert "ils" in quiet.method  # the iterated search ran to the end of its budget
     assert quiet.history["work_s"] >= 0.5 * kw["time_limit"]
     slowed(monkeypatch, 0.001)
-    busy = solve_mclp(P, 30, **kw)
+    busy = solve_mclp(P, 30, options=SolveOptions(**kw))
     _check_repeatable([quiet, busy])
 
 
 def test_wall_clock_cut_is_reported(large_paths, monkeypatch) -> None:
     slowed(monkeypatch, 0.05)  # far slower than the calibrated rates
-    sol = solve_mclp(city(seed=5, radius=0.08), 30, time_limit=1.0, seed=0)
+    sol = solve_mclp(city(seed=5, radius=0.08), 30, options=SolveOptions(time_limit=1.0, seed=0))
     assert sol.history["deterministic"] is False
     assert sol.history["cut_by"]  # the wall clock, or HiGHS stopped by the real time left
     assert sol.seconds < 1.0 + 2.0  # the time limit still holds (a round may overrun it)
@@ -112,7 +116,7 @@ def test_wall_clock_cut_is_reported(large_paths, monkeypatch) -> None:
 
 
 def test_small_model_reports_deterministic() -> None:
-    sol = solve_target(city(n=300, m=40, radius=0.15), 0.8, time_limit=10)
+    sol = solve_target(city(n=300, m=40, radius=0.15), 0.8, options=SolveOptions(time_limit=10))
     assert sol.status == "optimal"
     assert sol.history["deterministic"] is True
     assert sol.history["work_s"] > 0
@@ -137,8 +141,8 @@ def test_clock_nesting_and_jump() -> None:
         with clock.budget(2.0) as inner:
             clock.charge_sparse(0)  # the fixed cost of a step
             clock.charge(0.5)
-            assert inner.work == pytest.approx(0.5 + clock.CALL_S)
-        assert outer.work == pytest.approx(2.0 + clock.CALL_S)  # charges reach the caller
+            assert inner.work == pytest.approx(0.5 + settings.call_s)
+        assert outer.work == pytest.approx(2.0 + settings.call_s)  # charges reach the caller
         assert outer.deterministic
     with clock.budget(0.2) as outer:  # an inner cut does not switch off the outer net
         with clock.budget(0.0) as inner:
@@ -223,7 +227,7 @@ def test_capacitated_pmedian_after_the_wall_clock_ran_out(monkeypatch) -> None:
     """A slow start uses up the real time: the plan still gets its one required
     assignment (it raised a ParameterError citing a million seconds of work), and the
     Lagrangian bound takes one step instead of its minimum share of the limit."""
-    import siting.optimize.cpmedian as cpm
+    import siting.optimize.pmedian as pmedian_mod
     from siting.optimize import solve_pmedian
 
     rng = np.random.default_rng(0)
@@ -237,15 +241,19 @@ def test_capacitated_pmedian_after_the_wall_clock_ran_out(monkeypatch) -> None:
         existing=np.zeros(m, dtype=bool),
         capacity=np.full(m, 3000.0),
     )
-    real = cpm.pmedian_interchange
+    real = pmedian_mod.pmedian_interchange
 
     def slow(*args, **kwargs):
         time.sleep(limit * 1.05)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cpm, "pmedian_interchange", slow)
+    monkeypatch.setattr(pmedian_mod, "pmedian_interchange", slow)
     sol = solve_pmedian(
-        P, 20, capacitated=True, method="heuristic", time_limit=limit, drop_unreachable=True
+        P,
+        20,
+        capacitated=True,
+        drop_unreachable=True,
+        options=SolveOptions(method="heuristic", time_limit=limit),
     )
     assert np.isfinite(sol.objective)
     assert sol.history["deterministic"] is False

@@ -155,6 +155,61 @@ def _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark,
 
 
 @njit(cache=True)
+def _consider(k, tptr, tind, w, st, minl, argl, best):  # pragma: no cover - compiled
+    """Opening ``k`` with its best partner to close (:func:`_best_partner`): ``best =
+    (gain, close, open)`` returned improved, or as it was."""
+    cnt, own, gain, loss, acc, mark, touched = st
+    dv, dj = _best_partner(k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched)
+    if dv > best[0]:
+        return dv, dj, k
+    return best
+
+
+@njit(cache=True)
+def _least_loss(opened, loss):  # pragma: no cover - compiled
+    """The open column that loses least when closed: ``(its loss, its index)``."""
+    minl = np.inf
+    argl = -1
+    for t in range(opened.shape[0]):
+        if loss[opened[t]] < minl:
+            minl = loss[opened[t]]
+            argl = opened[t]
+    return minl, argl
+
+
+@njit(cache=True)
+def _uniform(cost, budget_slack):  # pragma: no cover - compiled
+    """Every column costs the same (and the slack is not negative)."""
+    if budget_slack < 0.0:
+        return False
+    for j in range(cost.shape[0]):  # noqa: SIM110 - numba compiles no generator in all()
+        if cost[j] != cost[0]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _best_close_for(k, opened, cost, budget_slack, w, tptr, tind, st, best):
+    """Any costs: the open column whose swap with ``k`` gains most within the slack;
+    ``best = (gain, close, open)`` is returned improved (or as it was)."""  # pragma: no cover
+    cnt, own, gain, loss, acc, mark, touched = st
+    best_d, bj, bk = best
+    nt = _unique_overlap(k, tptr, tind, w, cnt, own, acc, mark, touched)
+    for t in range(opened.shape[0]):
+        j = opened[t]
+        if cost[k] <= cost[j] + budget_slack:
+            d = gain[k] - loss[j] + acc[j]
+            if d > best_d:
+                best_d = d
+                bj = j
+                bk = k
+    for t in range(nt):
+        acc[touched[t]] = 0.0
+        mark[touched[t]] = False
+    return best_d, bj, bk
+
+
+@njit(cache=True)
 def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, budget_slack):
     """Best-improvement 1-swap (close j, open k) maximising covered weight.
 
@@ -169,19 +224,12 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
     acc = np.zeros(m)
     mark = np.zeros(m, np.bool_)
     touched = np.empty(m, np.int64)
+    st = (cnt, own, gain, loss, acc, mark, touched)
     moves = 0
-    uniform = budget_slack >= 0.0
-    for j in range(m):
-        if cost[j] != cost[0]:
-            uniform = False
+    uniform = _uniform(cost, budget_slack)
     while moves < max_moves and covered < stop_at:
         opened = np.flatnonzero(sel)
-        minl = np.inf
-        argl = -1
-        for t in range(opened.shape[0]):
-            if loss[opened[t]] < minl:
-                minl = loss[opened[t]]
-                argl = opened[t]
+        minl, argl = _least_loss(opened, loss)
         best_d = tol
         bj = -1
         bk = -1
@@ -191,26 +239,11 @@ def swap_search(tptr, tind, rptr, rind, w, cost, sel, stop_at, max_moves, tol, b
             if sel[k]:
                 continue
             if uniform:  # every open column is a partner: the best is found from k's rows
-                dv, dj = _best_partner(
-                    k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched
+                best_d, bj, bk = _consider(k, tptr, tind, w, st, minl, argl, (best_d, bj, bk))
+            else:
+                best_d, bj, bk = _best_close_for(
+                    k, opened, cost, budget_slack, w, tptr, tind, st, (best_d, bj, bk)
                 )
-                if dv > best_d:
-                    best_d = dv
-                    bj = dj
-                    bk = k
-                continue
-            nt = _unique_overlap(k, tptr, tind, w, cnt, own, acc, mark, touched)
-            for t in range(opened.shape[0]):
-                j = opened[t]
-                if cost[k] <= cost[j] + budget_slack:
-                    d = gain[k] - loss[j] + acc[j]
-                    if d > best_d:
-                        best_d = d
-                        bj = j
-                        bk = k
-            for t in range(nt):
-                acc[touched[t]] = 0.0
-                mark[touched[t]] = False
         if bj < 0:
             break
         covered -= drop_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
@@ -269,13 +302,16 @@ def _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, f
                 continue
             if sel[k]:
                 continue
-            dv, dj = _best_partner(
-                k, tptr, tind, w, cnt, own, gain, loss, minl, argl, acc, mark, touched
+            best_d, bj, bk = _consider(
+                k,
+                tptr,
+                tind,
+                w,
+                (cnt, own, gain, loss, acc, mark, touched),
+                minl,
+                argl,
+                (best_d, bj, bk),
             )
-            if dv > best_d:
-                best_d = dv
-                bj = dj
-                bk = k
         if bj < 0 or nlog > log.shape[0] - 2:
             break
         covered -= drop_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
@@ -289,6 +325,98 @@ def _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, f
     for t in range(nc):
         cmark[cand[t]] = False
     return covered, nlog
+
+
+@njit(cache=True, nogil=True)
+def _open_columns(sel, opened):  # pragma: no cover - compiled
+    """Write the open columns into ``opened``; returns how many there are."""
+    n_open = 0
+    for j in range(sel.shape[0]):
+        if sel[j]:
+            opened[n_open] = j
+            n_open += 1
+    return n_open
+
+
+@njit(cache=True, nogil=True)
+def _open_near(s, tptr, tind, rptr, rind, sel, near, nmark):  # pragma: no cover - compiled
+    """Write the open columns (not ``s``) sharing rows with ``s`` into ``near``; returns
+    how many."""
+    nn = 0
+    for q in range(tptr[s], tptr[s + 1]):
+        i = tind[q]
+        for rr in range(rptr[i], rptr[i + 1]):
+            o = rind[rr]
+            if sel[o] and o != s and not nmark[o]:
+                nmark[o] = True
+                near[nn] = o
+                nn += 1
+    for t in range(nn):
+        nmark[near[t]] = False
+    return nn
+
+
+@njit(cache=True, nogil=True)
+def _kick(tptr, tind, rptr, rind, w, st, covered, log, opened, n_open, near, nmark):
+    """Close 2-5 open columns: one at random and (7 times in 10) open columns sharing
+    rows with it, else random ones. Logged as ``-j - 1``; returns the covered weight and
+    the log's length."""  # pragma: no cover
+    sel, cnt, own, gain, loss = st[0], st[1], st[2], st[3], st[4]
+    r = min(2 + np.random.randint(4), n_open)
+    s = opened[np.random.randint(n_open)]
+    nn = 0
+    if np.random.random() < 0.7:  # a local kick: s and open columns sharing rows with it
+        nn = _open_near(s, tptr, tind, rptr, rind, sel, near, nmark)
+    covered -= drop_col(s, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+    log[0] = -s - 1
+    nlog = 1
+    for _ in range(r - 1):
+        if nn > 0:
+            u = np.random.randint(nn)
+            j = near[u]
+            near[u] = near[nn - 1]
+            nn -= 1
+        else:
+            j = opened[np.random.randint(n_open)]
+            if not sel[j]:
+                continue
+        covered -= drop_col(j, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        log[nlog] = -j - 1
+        nlog += 1
+    return covered, nlog
+
+
+@njit(cache=True, nogil=True)
+def _refill(tptr, tind, rptr, rind, w, st, covered, log, nlog):  # pragma: no cover
+    """Reopen as many columns as were closed, greedily (logged as ``j``)."""
+    sel, cnt, own, gain, loss = st[0], st[1], st[2], st[3], st[4]
+    m = tptr.shape[0] - 1
+    for _ in range(nlog):
+        bj = -1
+        bv = 0.0
+        for j in range(m):
+            if not sel[j] and gain[j] > bv:
+                bv = gain[j]
+                bj = j
+        if bj < 0:
+            break
+        covered += add_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        log[nlog] = bj
+        nlog += 1
+    return covered, nlog
+
+
+@njit(cache=True, nogil=True)
+def _undo(tptr, tind, rptr, rind, w, st, covered, log, nlog):  # pragma: no cover
+    """Undo the logged moves, newest first; returns the covered weight."""
+    sel, cnt, own, gain, loss = st[0], st[1], st[2], st[3], st[4]
+    for t in range(nlog - 1, -1, -1):
+        v = log[t]
+        if v >= 0:
+            covered -= drop_col(v, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+        else:
+            covered += add_col(-v - 1, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+    return covered
 
 
 @njit(cache=True, nogil=True)  # several searches may run in threads
@@ -332,56 +460,13 @@ def iterated_swaps(
     it = 0
     while it < n_iter and best < stop_at:
         it += 1
-        n_open = 0
-        for j in range(m):
-            if sel[j]:
-                opened[n_open] = j
-                n_open += 1
+        n_open = _open_columns(sel, opened)
         if n_open < 2:
             break
-        r = min(2 + np.random.randint(4), n_open)
-        s = opened[np.random.randint(n_open)]
-        nn = 0
-        if np.random.random() < 0.7:  # a local kick: s and open columns sharing rows with it
-            for q in range(tptr[s], tptr[s + 1]):
-                i = tind[q]
-                for rr in range(rptr[i], rptr[i + 1]):
-                    o = rind[rr]
-                    if sel[o] and o != s and not nmark[o]:
-                        nmark[o] = True
-                        near[nn] = o
-                        nn += 1
-            for t in range(nn):
-                nmark[near[t]] = False
-        covered -= drop_col(s, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
-        log[0] = -s - 1
-        nlog = 1
-        for _ in range(r - 1):
-            if nn > 0:
-                u = np.random.randint(nn)
-                j = near[u]
-                near[u] = near[nn - 1]
-                nn -= 1
-            else:
-                j = opened[np.random.randint(n_open)]
-                if not sel[j]:
-                    continue
-            covered -= drop_col(j, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
-            log[nlog] = -j - 1
-            nlog += 1
-        n_closed = nlog
-        for _ in range(n_closed):  # greedy refill
-            bj = -1
-            bv = 0.0
-            for j in range(m):
-                if not sel[j] and gain[j] > bv:
-                    bv = gain[j]
-                    bj = j
-            if bj < 0:
-                break
-            covered += add_col(bj, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
-            log[nlog] = bj
-            nlog += 1
+        covered, nlog = _kick(
+            tptr, tind, rptr, rind, w, st, covered, log, opened, n_open, near, nmark
+        )
+        covered, nlog = _refill(tptr, tind, rptr, rind, w, st, covered, log, nlog)
         full = full_every > 0 and it % full_every == 0
         nc = 0
         if not full:
@@ -397,12 +482,7 @@ def iterated_swaps(
                 best = covered
                 best_sel[:] = sel
         else:  # undo, newest move first
-            for t in range(nlog - 1, -1, -1):
-                v = log[t]
-                if v >= 0:
-                    covered -= drop_col(v, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
-                else:
-                    covered += add_col(-v - 1, tptr, tind, rptr, rind, w, sel, cnt, own, gain, loss)
+            covered = _undo(tptr, tind, rptr, rind, w, st, covered, log, nlog)
     return best, cur, it
 
 

@@ -5,7 +5,8 @@ is busier, so two runs with the same seed could return different plans. Every so
 therefore turns its ``time_limit`` into a budget of *work seconds*: each step charges an
 estimate computed from what it did (kernel moves, nonzeros scanned, simplex and PDLP
 iterations, subgradient steps) at rates calibrated on the reference machine (2 cores,
-2026), set about 1.3 times slower than measured, so a run normally ends at about 3/4 of
+2026), set about 1.3 times slower than measured (:mod:`siting.optimize.settings`, "work
+clock"), so a run normally ends at about 3/4 of
 its ``time_limit``. Decisions - when to stop a search, how to share the time between
 steps - read :func:`now`, the work clock, so the same model, seed, ``time_limit`` and
 ``threads`` give the same plan on any machine at least that fast (with at least two
@@ -30,6 +31,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from siting.optimize import settings
+
 __all__ = [
     "WorkClock",
     "budget",
@@ -46,21 +49,6 @@ __all__ = [
     "work_done",
 ]
 
-# Rates of the reference machine, already slowed by the margin (see the module docstring).
-# Measured with benchmarks' instances (Helsinki, Liechtenstein, the 50,000-node grid):
-KERNEL_RATE = 1.5e8  # coverage-index entries a compiled kernel visits per second
-SPARSE_RATE = 1.2e8  # nonzeros per second of a SciPy sparse product (subgradient steps)
-SIMPLEX_ITERATION_S = 35e-6  # seconds per simplex iteration (HiGHS, models of 2,000 to
-SIMPLEX_NONZERO_S = 0.3e-9  # 16,000 rows: 20-140 us an iteration), plus this per nonzero
-# PDLP iterations x nonzeros per second: 2.5 ms an iteration on a 517,000-nonzero coverage
-# LP (2e8) less the margin, which also leaves room for its ~0.6-s set-up; solvers turn PDLP
-# time budgets into iterations with it
-PDLP_RATE = 1.5e8
-RESOLVE_COLUMN_S = 1.2e-7  # seconds per column of a warm re-solve (761,000 columns: 70 ms)
-MIP_NODE_S = 2e-3  # seconds per branch-and-bound node (HiGHS' node LPs are not counted)
-HIGHS_SETUP_RATE = 2.0e7  # nonzeros per second of building and presolving a HiGHS model
-CALL_S = 3e-5  # Python's own work around each charged step (tiny models are all overhead)
-HIGHS_CALL_S = 1e-3  # the same around a HiGHS run
 WALL_JUMP = 1.0e6  # work seconds added when the wall clock cuts a run short
 
 _current: ContextVar[WorkClock | None] = ContextVar("siting_work_clock", default=None)
@@ -172,12 +160,12 @@ def charge(seconds: float) -> None:
 
 def charge_kernel(entries: float) -> None:
     """Charge a compiled kernel that visited about ``entries`` coverage-index entries."""
-    charge(CALL_S + entries / KERNEL_RATE)
+    charge(settings.call_s + entries / settings.kernel_rate)
 
 
 def charge_sparse(nonzeros: float) -> None:
     """Charge sparse products over ``nonzeros`` nonzeros in total."""
-    charge(CALL_S + nonzeros / SPARSE_RATE)
+    charge(settings.call_s + nonzeros / settings.sparse_rate)
 
 
 def charge_highs(h: Any, nnz: int, time_limit: float | None = None, *, columns: int = 0) -> None:
@@ -192,11 +180,15 @@ def charge_highs(h: Any, nnz: int, time_limit: float | None = None, *, columns: 
     if clk is None:
         return
     info = h.getInfo()
-    seconds = HIGHS_CALL_S + nnz / HIGHS_SETUP_RATE + columns * RESOLVE_COLUMN_S
-    per_iteration = SIMPLEX_ITERATION_S + nnz * SIMPLEX_NONZERO_S
+    seconds = (
+        settings.highs_call_s
+        + nnz / settings.highs_setup_rate
+        + columns * settings.resolve_column_s
+    )
+    per_iteration = settings.simplex_iteration_s + nnz * settings.simplex_nonzero_s
     seconds += max(0, int(info.simplex_iteration_count)) * per_iteration
-    seconds += max(0, int(info.pdlp_iteration_count)) * nnz / PDLP_RATE
-    seconds += max(0, int(info.mip_node_count)) * MIP_NODE_S
+    seconds += max(0, int(info.pdlp_iteration_count)) * nnz / settings.pdlp_rate
+    seconds += max(0, int(info.mip_node_count)) * settings.mip_node_s
     if str(h.getModelStatus()).endswith("kTimeLimit"):
         clk.cut("HiGHS time limit")
         seconds = max(seconds, float(time_limit or 0.0))
@@ -220,7 +212,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def work_budget(default_limit: float = 60.0) -> Callable[[F], F]:
-    """Decorator: run a solver on a work clock of its ``time_limit`` argument.
+    """Decorator: run a solver on a work clock of its ``time_limit`` argument (or of
+    its ``options`` argument's, a :class:`~siting.optimize.SolveOptions`).
 
     The returned solution's ``seconds`` is the real time taken; its ``history`` (a
     table's ``attrs``) gets
@@ -235,7 +228,11 @@ def work_budget(default_limit: float = 60.0) -> Callable[[F], F]:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             bound = sig.bind_partial(*args, **kwargs)
-            limit = bound.arguments.get("time_limit", sig.parameters["time_limit"].default)
+            if "options" in sig.parameters:
+                opts = bound.arguments.get("options")
+                limit = default_limit if opts is None else getattr(opts, "time_limit", None)
+            else:
+                limit = bound.arguments.get("time_limit", sig.parameters["time_limit"].default)
             try:
                 limit = float(limit)
             except (TypeError, ValueError):

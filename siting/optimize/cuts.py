@@ -29,13 +29,78 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.highs import run_charged
 
 __all__ = ["Tightened", "add_cuts", "cut_rows", "tighten_lp", "triangle_cuts"]
 
-MAX_FOUND = 200_000  # violated triples kept per separation round, at most
-MAX_PAIRS = 64  # promising partners followed from each row, at most
+
+@njit(cache=True)
+def _partners(a, rptr, rind, tptr, tind, y, z, cand, frac, tol, mark, cmark, nb, score, extra):
+    """Rows ``b > a`` sharing a fractional column with ``a`` whose pair score
+    ``z_a + z_b - y(N_a | N_b)`` passes ``tol``: written to ``nb`` with the score and
+    ``extra = y(N_b - N_a)``; ``cmark`` marks ``a``'s columns. Returns ``(how many,
+    y(N_a), pairs checked)``."""  # pragma: no cover - compiled
+    ya = 0.0
+    for q in range(rptr[a], rptr[a + 1]):
+        cmark[rind[q]] = a
+        ya += y[rind[q]]
+    n_nb = 0
+    checked = 0
+    for q in range(rptr[a], rptr[a + 1]):
+        j = rind[q]
+        if not frac[j]:
+            continue
+        for t in range(tptr[j], tptr[j + 1]):
+            b = tind[t]
+            if b > a and cand[b] and mark[b] != a:
+                mark[b] = a
+                ex = 0.0
+                for r in range(rptr[b], rptr[b + 1]):
+                    if cmark[rind[r]] != a:
+                        ex += y[rind[r]]
+                checked += 1
+                sc = z[a] + z[b] - ya - ex
+                if sc > tol:
+                    nb[n_nb] = b
+                    score[n_nb] = sc
+                    extra[n_nb] = ex
+                    n_nb += 1
+    return n_nb, ya, checked
+
+
+@njit(cache=True)
+def _strongest(n_nb, max_pairs, nb, score, extra):  # pragma: no cover - compiled
+    """Keep the ``max_pairs`` strongest of the ``n_nb`` partners (in place); how many."""
+    if n_nb <= max_pairs:
+        return n_nb
+    thr = np.sort(score[:n_nb])[n_nb - max_pairs]
+    m = 0
+    for u in range(n_nb):
+        if score[u] >= thr and m < max_pairs:
+            nb[m] = nb[u]
+            score[m] = score[u]
+            extra[m] = extra[u]
+            m += 1
+    return m
+
+
+@njit(cache=True)
+def _violation(a, b, c, head, rptr, rind, y, cmark):  # pragma: no cover - compiled
+    """``head`` plus ``y((N_b & N_c) - N_a) - y(N_a & N_b & N_c)`` (sorted column lists)."""
+    p, pe = rptr[b], rptr[b + 1]
+    q, qe = rptr[c], rptr[c + 1]
+    while p < pe and q < qe:
+        jb, jc = rind[p], rind[q]
+        if jb == jc:
+            head += -y[jb] if cmark[jb] == a else y[jb]
+            p += 1
+            q += 1
+        elif jb < jc:
+            p += 1
+        else:
+            q += 1
+    return head
 
 
 @njit(cache=True)
@@ -65,69 +130,25 @@ def _separate(rptr, rind, tptr, tind, y, z, cand, frac, tol, max_found, max_pair
     for a in range(n_rows):
         if not cand[a]:
             continue
-        ya = 0.0
-        for q in range(rptr[a], rptr[a + 1]):
-            cmark[rind[q]] = a
-            ya += y[rind[q]]
-        # promising neighbours b > a through fractional columns of a:
-        # score = z_a + z_b - y(N_a | N_b) > 0, extra = y(N_b - N_a)
-        n_nb = 0
-        for q in range(rptr[a], rptr[a + 1]):
-            j = rind[q]
-            if not frac[j]:
-                continue
-            for t in range(tptr[j], tptr[j + 1]):
-                b = tind[t]
-                if b > a and cand[b] and mark[b] != a:
-                    mark[b] = a
-                    ex = 0.0
-                    for r in range(rptr[b], rptr[b + 1]):
-                        if cmark[rind[r]] != a:
-                            ex += y[rind[r]]
-                    checked += 1
-                    sc = z[a] + z[b] - ya - ex
-                    if sc > tol:
-                        nb[n_nb] = b
-                        score[n_nb] = sc
-                        extra[n_nb] = ex
-                        n_nb += 1
-        if n_nb > max_pairs:  # the strongest pairs only
-            thr = np.sort(score[:n_nb])[n_nb - max_pairs]
-            m = 0
-            for u in range(n_nb):
-                if score[u] >= thr and m < max_pairs:
-                    nb[m] = nb[u]
-                    score[m] = score[u]
-                    extra[m] = extra[u]
-                    m += 1
-            n_nb = m
+        n_nb, ya, found = _partners(
+            a, rptr, rind, tptr, tind, y, z, cand, frac, tol, mark, cmark, nb, score, extra
+        )
+        checked += found
+        n_nb = _strongest(n_nb, max_pairs, nb, score, extra)
         slack_a = ya - z[a] - 1.0
         for u in range(n_nb):
-            b = nb[u]
             for v in range(u + 1, n_nb):
-                c = nb[v]
                 # violation = score_ab + score_ac + y(N_a) - z_a - 1
                 #             + y((N_b & N_c) - N_a) - y(N_a & N_b & N_c)
                 head = score[u] + score[v] + slack_a
                 if head + min(extra[u], extra[v]) <= tol:
                     continue
                 checked += 1
-                p, pe = rptr[b], rptr[b + 1]
-                q, qe = rptr[c], rptr[c + 1]
-                while p < pe and q < qe:
-                    jb, jc = rind[p], rind[q]
-                    if jb == jc:
-                        head += -y[jb] if cmark[jb] == a else y[jb]
-                        p += 1
-                        q += 1
-                    elif jb < jc:
-                        p += 1
-                    else:
-                        q += 1
+                head = _violation(a, nb[u], nb[v], head, rptr, rind, y, cmark)
                 if head > tol and n_out < max_found:
                     out_a[n_out] = a
-                    out_b[n_out] = b
-                    out_c[n_out] = c
+                    out_b[n_out] = nb[u]
+                    out_c[n_out] = nb[v]
                     out_v[n_out] = head
                     n_out += 1
     return out_a[:n_out], out_b[:n_out], out_c[:n_out], out_v[:n_out], checked
@@ -183,8 +204,8 @@ def triangle_cuts(
         cand,
         frac,
         float(tol),
-        MAX_FOUND,
-        MAX_PAIRS,
+        settings.cut_max_found,
+        settings.cut_max_pairs,
     )
     # each check walks two or three rows' columns
     clock.charge_kernel(A.nnz + 3.0 * checked * (A.nnz / max(A.shape[0], 1)))
@@ -239,15 +260,6 @@ def add_cuts(
     return M, np.r_[lo, np.full(k, -np.inf)], np.r_[hi, np.ones(k)]
 
 
-MAX_ROUNDS = 20  # separation rounds at most
-ROUND_CUTS = 1000  # cuts added per round at most
-STALL = 1e-7  # a round that moves the LP optimum by less than this (relative) ends it
-# With a goal (the bound that would prove the incumbent): a round that closes less than
-# MIN_PROGRESS of what is left ends the loop, and cuts that closed less than USEFUL of the
-# LP's distance to it are not worth a MIP's rows
-MIN_PROGRESS, USEFUL = 0.05, 0.1
-
-
 @dataclass
 class Tightened:
     """An LP re-solved with triangle cuts (:func:`tighten_lp`)."""
@@ -257,7 +269,7 @@ class Tightened:
     col_dual: np.ndarray  # column reduced costs
     rows: sp.csr_matrix  # the cuts, over the LP's columns (right-hand side 1)
     log: list[tuple[float, int]] = field(default_factory=list)  # (optimum, cuts) per round
-    useful: bool = True  # they closed at least USEFUL of the LP's distance to the goal
+    useful: bool = True  # they closed at least ``cut_useful`` of the LP's distance to the goal
 
     @property
     def rounds(self) -> int:
@@ -287,25 +299,25 @@ def tighten_lp(
     layout of :func:`siting.optimize.mclp.mclp_matrices` and
     :func:`siting.optimize.target.psclp_matrices`. Stops when no cut is violated, when
     ``closed(objective)`` says the bound is good enough, after ``max_rounds`` (default
-    ``MAX_ROUNDS``), when a
+    ``settings.cut_max_rounds``), when a
     round no longer moves the optimum, or at ``deadline`` (a
     :func:`siting.optimize.clock.now` reading). ``goal``: the value the bound must pass for
-    a proof (the incumbent's); a round that closes less than ``MIN_PROGRESS`` of the
+    a proof (the incumbent's); a round that closes less than ``settings.cut_min_progress`` of the
     distance left to it ends the loop, and ``useful`` says whether the cuts closed at least
-    ``USEFUL`` of the LP's distance (else they are not worth adding to a MIP); without
+    ``settings.cut_useful`` of the LP's distance (else they are not worth adding to a MIP); without
     one, rounds go on while cuts are found and the optimum moves. A re-solve
     that does not end optimal is dropped (its values are not a bound); the result keeps
     the last optimal one.
     """
     nd, nc = A.shape
     n = int(h.getNumCol())
-    max_rounds = MAX_ROUNDS if max_rounds is None else int(max_rounds)
+    max_rounds = settings.cut_max_rounds if max_rounds is None else int(max_rounds)
     out = Tightened(objective, x, col_dual, sp.csr_matrix((0, n)))
     added: list[sp.csr_matrix] = []
     while out.rounds < max_rounds and clock.now() < deadline:
         if closed is not None and closed(out.objective):
             break
-        trip = triangle_cuts(A, out.x[:nc], out.x[nc : nc + nd], max_cuts=ROUND_CUTS)
+        trip = triangle_cuts(A, out.x[:nc], out.x[nc : nc + nd], max_cuts=settings.cut_round_cuts)
         if trip.shape[0] == 0:
             break
         C = cut_rows(A, trip)
@@ -332,12 +344,12 @@ def tighten_lp(
         out.col_dual = np.asarray(sol.col_dual, dtype=float)
         out.log.append((out.objective, int(C.shape[0])))
         moved = abs(before - out.objective)
-        if moved <= STALL * max(1.0, abs(before)):
+        if moved <= settings.cut_stall * max(1.0, abs(before)):
             break
-        if goal is not None and moved < MIN_PROGRESS * abs(before - goal):
+        if goal is not None and moved < settings.cut_min_progress * abs(before - goal):
             break
     if added:
         out.rows = sp.vstack(added).tocsr()
     if goal is not None:
-        out.useful = abs(objective - out.objective) >= USEFUL * abs(objective - goal)
+        out.useful = abs(objective - out.objective) >= settings.cut_useful * abs(objective - goal)
     return out

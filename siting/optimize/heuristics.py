@@ -18,6 +18,8 @@ costs; candidates are scanned by falling gain and the scan stops once no gain ca
 * :func:`pmedian_greedy`, :func:`pmedian_interchange` - p-median greedy add and
   Whitaker's fast interchange (Teitz-Bart vertex substitution), vectorised over the
   sparse distance pairs.
+* :func:`capacitated_greedy` - capacitated coverage: sites by the persons they can still
+  serve, each serving a share of everyone it reaches.
 * :func:`priced_swap_search` - 1-swaps for models whose plans an LP evaluates
   (capacities): the swaps are priced by the LP's duals and checked in that order.
 
@@ -38,15 +40,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.optimize import _kernels as kern
-from siting.optimize import clock
+from siting.optimize import clock, settings
 
 __all__ = [
     "CoverIndex",
+    "capacitated_greedy",
     "greedy_cover",
     "group_greedy",
     "improve_partial_cover",
     "mclp_iterated_search",
     "mclp_swap",
+    "pm_state",
     "pmedian_greedy",
     "pmedian_interchange",
     "priced_swap_search",
@@ -54,9 +58,6 @@ __all__ = [
 ]
 
 _TOL = 1e-9  # relative tolerance on weights (persons)
-ILS_CHUNK = 100  # iterated-search iterations between deadline checks (a lock-step round)
-FULL_SCAN_EVERY = 20  # every so many iterations, a 1-swap descent over all columns
-ILS_RETURN_AFTER = 2_000  # iterations without a new best before the search returns to it
 
 
 @dataclass
@@ -113,21 +114,12 @@ class CoverIndex:
         return int(self.rind.size)
 
 
-# Work estimates of the kernels, in index entries visited (see siting.optimize.clock):
-# calibrated against their measured times on the benchmark instances.
-SWAP_MOVE_ENTRIES = 0.8  # x nnz per 1-swap move (and per scan that finds none)
-ILS_ITERATION_ENTRIES = 17.5  # x (column degree x row degree) per iterated-search iteration
-ILS_SCAN_ENTRIES = 6.2  # x nnz per full 1-swap descent of the iterated search
-CHECK_MIN_S = 5.0  # least time limit of one priced-swap check (an LP), seconds
-PM_MOVE_PASSES = 9  # sparse passes over the distance pairs per p-median interchange move
-
-
 def swap_search(
     idx: CoverIndex, sel: np.ndarray, stop_at: float, max_moves: int, budget_slack: float = 0.0
 ) -> tuple[float, int]:
     """Compiled 1-swap descent on ``sel`` (in place), charged to the work clock."""
     covered, moves = kern.swap_search(*idx.args(), sel, stop_at, max_moves, idx.tol(), budget_slack)
-    clock.charge_kernel((int(moves) + 1) * SWAP_MOVE_ENTRIES * idx.nnz + idx.n_cols)
+    clock.charge_kernel((int(moves) + 1) * settings.swap_move_entries * idx.nnz + idx.n_cols)
     return float(covered), int(moves)
 
 
@@ -288,16 +280,13 @@ def mclp_swap(
     return out, covered
 
 
-DEFAULT_WALKS = 2  # parallel walks of the iterated search unless ``threads`` says otherwise
-
-
 def search_workers(threads: int | None) -> int:
-    """Parallel walks for the iterated search: ``threads``, else ``DEFAULT_WALKS`` on every
+    """Parallel walks for the iterated search: ``threads``, else ``settings.default_walks`` on every
     machine (the walks decide the plan: a count that followed the CPUs would give
     another plan on another machine)."""
     if threads is not None:
         return max(1, int(threads))
-    return DEFAULT_WALKS
+    return settings.default_walks
 
 
 def mclp_iterated_search(
@@ -315,11 +304,11 @@ def mclp_iterated_search(
     Compiled (:func:`siting.optimize._kernels.iterated_swaps`): each iteration closes 2-5
     open columns - mostly one at random and open columns sharing demand with it - reopens
     as many greedily and descends with best-improvement 1-swaps near the change (every
-    ``FULL_SCAN_EVERY``-th iteration over all columns); a worse result is undone (kept 1
-    time in 50, to leave plateaus), and after ``ILS_RETURN_AFTER`` iterations without a
+    ``settings.full_scan_every``-th iteration over all columns); a worse result is undone (kept 1
+    time in 50, to leave plateaus), and after ``settings.ils_return_after`` iterations without a
     new best the walk restarts from the best. ``workers`` > 1 runs that many independent
     walks (seeds ``seed``, ``seed + 1``, ...) in threads - the compiled kernel releases
-    the GIL - in lock-step rounds of ``ILS_CHUNK`` iterations. The search stops after the
+    the GIL - in lock-step rounds of ``settings.ils_chunk`` iterations. The search stops after the
     round in which a walk covers ``stop_at`` persons, after ``max_iterations`` per walk
     or at ``deadline`` (a work-clock reading, :func:`siting.optimize.clock.now`). The same
     seed and ``workers`` give the same answer. Returns the best selection (ties: the
@@ -329,14 +318,15 @@ def mclp_iterated_search(
         return sel.astype(bool).copy(), idx.covered(sel.astype(bool))
     walks = [_Walk(idx, sel, seed + k) for k in range(max(1, int(workers)))]
     per_iteration = (
-        ILS_ITERATION_ENTRIES * (idx.nnz / max(idx.n_cols, 1) * idx.nnz / max(idx.n_rows, 1))
-        + ILS_SCAN_ENTRIES * idx.nnz / FULL_SCAN_EVERY
+        settings.ils_iteration_entries
+        * (idx.nnz / max(idx.n_cols, 1) * idx.nnz / max(idx.n_rows, 1))
+        + settings.ils_scan_entries * idx.nnz / settings.full_scan_every
     )
     pool = ThreadPoolExecutor(max_workers=len(walks)) if len(walks) > 1 else None
     try:
         done = 0
         while True:
-            n = max(1, min(ILS_CHUNK, max_iterations - done))
+            n = max(1, min(settings.ils_chunk, max_iterations - done))
             if pool is None:
                 ran = [walks[0].run(n, stop_at)]
             else:
@@ -383,14 +373,14 @@ class _Walk:
             self.seed * 1_000_003 + self.n_chunk,
             stop_at,
             self.tol,
-            FULL_SCAN_EVERY,
+            settings.full_scan_every,
         )
         self.n_chunk += 1
         self.stale += int(ran)
         if cov > self.best_cov + self.tol or self.best_cov == -np.inf:
             self.best, self.best_cov = self.chunk_sel.copy(), float(cov)
             self.stale = 0
-        elif self.stale >= ILS_RETURN_AFTER:  # the walk has drifted: go back to the best
+        elif self.stale >= settings.ils_return_after:  # the walk has drifted: go back to the best
             self.cur[:] = self.best
             self.stale = 0
         if ran < n and self.best_cov < stop_at:
@@ -448,6 +438,47 @@ def group_greedy(
     return sel
 
 
+def capacitated_greedy(
+    A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, fixed: np.ndarray, p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feasible start: existing sites, then ``p`` candidates by persons they can still serve.
+
+    Each site opened serves the same share ``min(1, cap / reachable unserved persons)`` of
+    every unserved person it reaches. Returns ``(selected, x)`` with ``x`` the share of each
+    stored pair (CSR order of ``A``) served.
+    """
+    k = A.nnz
+    pair_ids = np.arange(1, k + 1, dtype=np.int64)  # 1-based: a stored 0 would be dropped
+    Ac = sp.csr_matrix((pair_ids, A.indices, A.indptr), shape=A.shape).tocsc()
+    residual = np.asarray(w, float).copy()
+    x = np.zeros(k)
+    sel = fixed.copy()
+
+    def open_site(j: int) -> None:
+        lo, hi = Ac.indptr[j], Ac.indptr[j + 1]
+        rows, pairs = Ac.indices[lo:hi], Ac.data[lo:hi] - 1
+        reach = residual[rows].sum()
+        if reach <= 0:
+            return
+        f = min(1.0, cap[j] / reach)
+        x[pairs] += f * residual[rows] / np.maximum(w[rows], 1e-300)
+        residual[rows] *= 1.0 - f
+
+    for j in np.flatnonzero(fixed):  # the open sites, not every site
+        open_site(int(j))
+    cand = ~fixed
+    for _ in range(p):
+        clock.charge_sparse(A.nnz + 4 * A.shape[1])
+        gain = np.minimum(cap, A.T @ residual)
+        gain[~cand | sel] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] < 0:
+            break
+        sel[j] = True
+        open_site(j)
+    return sel, np.minimum(x, 1.0)
+
+
 def priced_swap_search(
     sel: np.ndarray,
     best: Any,
@@ -482,7 +513,7 @@ def priced_swap_search(
             trial[drops[k % drops.size]] = False
             # a check is never cut short by the phase's deadline (where it stopped would
             # depend on the machine): it may overrun it, within the solver's wall limit
-            got = check(trial, max(deadline - clock.now(), CHECK_MIN_S))
+            got = check(trial, max(deadline - clock.now(), settings.check_min_s))
             stats["swap_checks"] += 1
             if got is not None and better(got, best):
                 sel, best, improved = trial, got, True
@@ -495,13 +526,13 @@ def priced_swap_search(
 
 # ---------------------------------------------------------------------- p-median
 @dataclass
-class _PMState:
+class PMState:
     d1: np.ndarray
     d2: np.ndarray
     c1: np.ndarray
 
 
-def _pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> _PMState:
+def pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> PMState:
     """Nearest and second-nearest open distance per row (``big`` when none)."""
     n = D.shape[0]
     mask = sel[D.indices]
@@ -521,7 +552,7 @@ def _pm_state(D: sp.csr_matrix, big: float, sel: np.ndarray) -> _PMState:
     has2 = nxt < rows.size
     has2[has2] &= rows[nxt[has2]] == rows[pos[has2]]
     d2[rows[pos[has2]]] = vals[nxt[has2]]
-    return _PMState(d1=d1, d2=d2, c1=c1)
+    return PMState(d1=d1, d2=d2, c1=c1)
 
 
 def pmedian_greedy(
@@ -547,7 +578,7 @@ def pmedian_greedy(
     sel = fixed.astype(bool).copy()
     n, m = D.shape
     rows = np.repeat(np.arange(n), np.diff(D.indptr))
-    d1 = _pm_state(D, big, sel).d1  # nearest open distance per row, updated per pick
+    d1 = pm_state(D, big, sel).d1  # nearest open distance per row, updated per pick
     by_col = np.argsort(D.indices, kind="stable")  # pairs of each column, for the update
     col_ptr = np.r_[0, np.cumsum(np.bincount(D.indices, minlength=m))]
     wr = w[rows]
@@ -591,7 +622,7 @@ def pmedian_interchange(
     cols = D.indices
     tol = 1e-9 * max(1.0, float(w.sum()))
     for _ in range(max_moves):
-        st = _pm_state(D, big, sel)
+        st = pm_state(D, big, sel)
         wi = w[rows]
         G = np.bincount(
             cols, weights=wi * (np.minimum(st.d1[rows], D.data) - st.d1[rows]), minlength=m
@@ -618,6 +649,6 @@ def pmedian_interchange(
         j, k = opened[flat // m], flat % m
         sel[j] = False
         sel[k] = True
-        clock.charge_sparse(PM_MOVE_PASSES * D.nnz + opened.size * m)
-    st = _pm_state(D, big, sel)
+        clock.charge_sparse(settings.pm_move_passes * D.nnz + opened.size * m)
+    st = pm_state(D, big, sel)
     return sel, float((w * st.d1).sum())

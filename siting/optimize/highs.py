@@ -15,7 +15,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from siting.optimize import clock
+from siting.optimize import clock, settings
 
 __all__ = [
     "MilpResult",
@@ -360,9 +360,6 @@ def solve_milp(
     )
 
 
-PDLP_MIN_ITERATIONS = 100
-
-
 def solve_lp_first_order(
     c: np.ndarray,
     A: sp.spmatrix,
@@ -380,14 +377,14 @@ def solve_lp_first_order(
     Variables are bounded by ``0 <= x <= 1``. Returns ``(x, row_dual)`` with HiGHS' sign
     convention, or None when PDLP produced nothing (e.g. the time limit was too short).
 
-    ``time_limit`` becomes an iteration limit (``clock.PDLP_RATE`` nonzero-iterations per
+    ``time_limit`` becomes an iteration limit (``settings.pdlp_rate`` nonzero-iterations per
     second), so the same model and ``time_limit`` give the same duals on any machine;
     the clock only stops runs that take over twice as long (a slow machine).
     """
     lp = highs_lp(c, A, row_lower, row_upper, maximize=maximize)
     n, n_rows = lp.num_col_, lp.num_row_
     nnz = max(1, len(lp.a_matrix_.value_))
-    iterations = max(PDLP_MIN_ITERATIONS, int(time_limit * clock.PDLP_RATE / nnz))
+    iterations = max(settings.pdlp_min_iterations, int(time_limit * settings.pdlp_rate / nnz))
     h = new_highs()
     h.setOptionValue("solver", "pdlp")
     # without presolve: HiGHS 1.16 returns no solution from a presolved model stopped at

@@ -1,44 +1,48 @@
-"""Maximal covering (MCLP): the most persons covered with ``p`` new sites (or a budget).
+"""Maximal covering (model ``"mclp"``): the most persons covered with ``p`` new sites,
+or with new-site cost within a budget.
 
-Model (Church & ReVelle 1974), existing sites fixed open::
+Model (Church & ReVelle 1974), existing sites fixed open
+(:func:`~siting.optimize.formulations.mclp_matrices`)::
 
     max  sum_i w_i z_i
     s.t. z_i <= sum_j a_ij y_j      for every (merged) uncovered demand row i
          sum_j y_j <= p             (or sum_j c_j y_j <= budget)
          y binary, 0 <= z <= 1
 
-Pipeline: reduce -> greedy -> 1-swap local search -> Lagrangian upper bound (unit costs)
--> LP bound -> triangle cuts (:mod:`siting.optimize.cuts`: rounds of valid inequalities
-that often make the LP's optimum integral, and so the plan proven optimal) ->
-randomised LP rounding (p version) -> reduced-cost fixing (columns whose LP reduced cost
-exceeds the LP-incumbent gap cannot improve on the incumbent), then on the kept columns
-empty rows dropped, identical rows merged (without cuts), dominated columns dropped ->
-HiGHS on that model with the cuts (``method != "heuristic"``).
+:func:`solve_mclp` runs these stages (methods of :class:`_Search`):
 
-Models above ``LP_NNZ_LIMIT`` reduced nonzeros skip the simplex LP and HiGHS (which
-cannot solve their root LP in useful time) unless ``method="exact"``: HiGHS' first-order
-LP (PDLP) gives duals that become a proven Lagrangian upper bound
-(:func:`siting.optimize.bounds.mclp_dual_bound`), its column values guide the rounding,
-and iterated 1-swaps use the rest of the time.
+1. reduce; greedy and 1-swaps; a Lagrangian upper bound (unit costs);
+2. models up to ``settings.lp_nnz_limit`` reduced nonzeros: the LP bound, triangle
+   cuts (:mod:`siting.optimize.cuts`: rounds of valid inequalities that often make the
+   LP's optimum integral, and so the plan proven optimal), randomised LP rounding (p
+   version), then reduced-cost fixing (columns whose LP reduced cost exceeds the
+   LP-incumbent gap cannot improve on the incumbent) and HiGHS on the kept columns with
+   the cuts (``method != "heuristic"``);
+3. larger models (unless ``method="exact"``, which takes step 2 whatever the size):
+   HiGHS' first-order LP (PDLP), whose duals become a proven Lagrangian upper bound
+   (:func:`~siting.optimize.bounds.lp_mclp_first_order`), LP rounding and the iterated
+   search (with a budget: LP rounding by cost), and the regional bound
+   (:mod:`siting.optimize.regional`) when its time fits.
+
+:func:`coverage_curve` gives the greedy coverage and a proven bound for every number of
+new sites at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import highspy
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
+from siting import validation
 from siting.errors import ParameterError
-from siting.optimize import clock
-from siting.optimize.bounds import (
-    first_order_seconds,
-    lp_mclp_first_order,
-    mclp_lagrangian_curve,
-)
+from siting.optimize import clock, settings
+from siting.optimize.bounds import first_order_seconds, lp_mclp_first_order, mclp_lagrangian_curve
 from siting.optimize.cuts import add_cuts, tighten_lp
+from siting.optimize.formulations import mclp_matrices
 from siting.optimize.heuristics import (
     CoverIndex,
     greedy_cover,
@@ -46,57 +50,382 @@ from siting.optimize.heuristics import (
     mclp_swap,
     search_workers,
 )
-from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status, solve_milp
-from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
+from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status
+from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import (
     ReducedCover,
     dominated_columns,
     merge_identical_rows,
     reduce_cover,
 )
-from siting.optimize.regional import mclp_regional_bound, reserve_seconds
+from siting.optimize.regional import mclp_regional_bound
 
-__all__ = ["mclp_matrices", "solve_mclp"]
-
-LP_NNZ_LIMIT = 250_000  # reduced nonzeros above which the LP step is skipped
-ROUNDING_TRIALS = 30  # randomised LP-rounding attempts
-RC_FIXING = True  # drop columns by LP reduced cost before HiGHS
-LARGE_ROUNDING_SHARE = 0.1  # share of the time for LP rounding on large models
-# large models: the regional decomposition bound (siting.optimize.regional) runs after the
-# search when its time fits in this share of what the first-order LP leaves
-# (regional.reserve_seconds)
-REGIONAL_SHARE, REGIONAL_MIN_S = 0.65, 20.0
-# HiGHS' RINS/RENS/feasibility-jump/root-reduced-cost heuristics: off. With HiGHS 1.16 the
-# proof comes sooner without them on every model measured (2 cores, time to optimality):
-# grid sub-instance p = 90/105/113/125: 0.8/0.7/2.6-3.2/0.8 s against 1.1/1.3-1.6/4.1-5.8/
-# 1.3-1.8 s; Liechtenstein p = 37: 0.6 against 0.7-1.4 s; a 6.5-km region of the
-# 50,000-node grid (p = 15): 69 s against 136 s. Our incumbent is kept when HiGHS finds
-# nothing better, so HiGHS' own search adds little.
-HIGHS_HEURISTICS = False
-# Handing HiGHS our incumbent made its root cut loop slower (grid sub-instance, p = 113:
-# 6.0-7.1 s with it, 4.1-4.6 s without; Liechtenstein p = 37: 4.0 vs 3.6 s); the incumbent
-# is kept anyway when HiGHS returns nothing better.
-HIGHS_WARM_START = False
-# Triangle cuts on the LP before rounding, fixing and HiGHS (siting.optimize.cuts): on the
-# grid sub-instance they close the LP's whole gap in 1-2 rounds (p = 105, 113)
-CUTS = True
+__all__ = ["coverage_curve", "solve_mclp"]
 
 
-def mclp_matrices(
-    A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float
-) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
-    """Sparse MCLP model over ``[y, z]`` (maximise ``w'z``); ``(c, M, lo, hi, integrality)``."""
-    nd, nc = A.shape
-    link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd, format="csr")])
-    knap = sp.hstack([sp.csr_matrix(np.asarray(cost, float)[None, :]), sp.csr_matrix((1, nd))])
-    M = sp.vstack([link, knap]).tocsr()
-    lo = np.full(nd + 1, -np.inf)
-    hi = np.r_[np.zeros(nd), float(budget)]
-    c = np.r_[np.zeros(nc), np.asarray(w, float)]
-    integ = np.r_[np.ones(nc, dtype=bool), np.zeros(nd, dtype=bool)]
-    return c, M, lo, hi, integ
+@clock.work_budget()
+def solve_mclp(
+    problem: CoverageProblem,
+    p: int | None = None,
+    *,
+    budget: float | None = None,
+    options: SolveOptions | None = None,
+) -> Solution:
+    """Most persons covered with ``p`` new sites, or with new-site cost <= ``budget``.
+
+    Parameters
+    ----------
+    problem : CoverageProblem
+        Needs ``cover`` and ``weight``; ``existing`` sites are fixed open; ``cost`` counts
+        with ``budget``.
+    p : int, optional
+        Number of new sites, 0 <= p <= number of candidates (unit costs).
+    budget : float, optional
+        Budget on the cost of new sites (the unit of ``problem.cost``); give ``p`` or
+        ``budget``.
+    {options}
+
+    Returns
+    -------
+    Solution
+        ``objective`` = covered persons (existing coverage included); ``bound`` = proven
+        upper bound.
+    """
+    run = Run(options)
+    p, limit, cost = _limit(problem, p, budget)
+    work = CoverageProblem(
+        cover=problem.cover, weight=problem.weight, existing=problem.existing, cost=cost
+    )
+    R = reduce_cover(work)
+    run.history.update(reduce_s=clock.now() - run.t0, reduce=R.stats)
+    run.step("reduce")
+    s = _Search(problem, R, p, limit, run)
+    if s.nc == 0 or R.cost.sum() <= limit + 1e-9:  # every candidate fits
+        s.sel = np.ones(s.nc, dtype=bool)
+        return s.finish("optimal")
+    s.local_search()
+    s.lagrangian_bound()
+    if run.heuristic or s.closed():
+        return s.finish("feasible")
+    if s.large and not run.exact:
+        s.first_order_bound()
+        s.large_search()
+        s.regional_bound()
+        return s.finish(run.stopped_by())
+    if not s.large:
+        s.lp_bound()
+        if s.closed():
+            return s.finish("feasible")
+        s.fix_by_reduced_cost()
+    return s.finish(s.exact())
 
 
+solve_mclp.__doc__ = solve_mclp.__doc__.format(options=OPTIONS_DOC)
+
+
+def _limit(
+    problem: CoverageProblem, p: int | None, budget: float | None
+) -> tuple[int | None, float, np.ndarray]:
+    """``(p, limit, cost)``: the knapsack of the model, ``p`` sites at unit cost or the
+    budget on ``problem.cost``."""
+    if (p is None) == (budget is None):
+        msg = "give exactly one of p (number of new sites) or budget (cost of new sites)"
+        raise ParameterError(msg)
+    if p is not None:
+        p = validation.count("p", p, problem.n_candidates, "the number of candidate sites")
+        return p, float(p), np.ones(problem.n_sites)
+    return None, validation.BUDGET("budget", budget), problem.cost
+
+
+class _Search:
+    """What the stages of :func:`solve_mclp` pass on: the incumbent (``sel``, covering
+    ``cov`` persons of the reduced rows), the upper bound ``ub`` (persons, existing
+    coverage included), the LP and its cuts, the columns kept for HiGHS."""
+
+    def __init__(
+        self, problem: CoverageProblem, R: ReducedCover, p: int | None, limit: float, run: Run
+    ) -> None:
+        self.problem, self.R, self.p, self.limit, self.run = problem, R, p, limit, run
+        self.nc = R.A.shape[1]
+        self.base = R.base_weight
+        self.large = R.A.nnz > settings.lp_nnz_limit
+        self.integral = bool(np.all(np.round(R.weight) == R.weight))
+        self.ub = self.base + float(R.weight.sum())
+        self.sel = np.zeros(self.nc, dtype=bool)
+        self.cov = 0.0
+        self.lp: _LP | None = None
+        self.y_lp: np.ndarray | None = None  # first-order LP values (large models)
+        self.lam: np.ndarray | None = None  # its prices, for the regional bound
+        self.regional_s = 0.0
+        self.cuts: sp.csr_matrix | None = None  # triangle cuts over [y, z] (rhs 1)
+        self.keep: np.ndarray | None = None  # columns kept by reduced-cost fixing
+        self.idx = CoverIndex.build(R.A, R.weight, R.cost)
+
+    # ------------------------------------------------------------------ helpers
+    def gap_of(self, cov: float, ub: float | None = None) -> float:
+        """Relative gap of covering ``cov`` reduced persons against ``ub`` (default the
+        bound)."""
+        ub = self.ub if ub is None else ub
+        return relative_gap(self.base + cov, ub, integral=self.integral, sense=-1)
+
+    def closed(self) -> bool:
+        """The bound proves the incumbent within the run's mip_gap."""
+        return self.gap_of(self.cov) <= self.run.opts.mip_gap
+
+    def _good_enough(self, cov: float) -> bool:
+        return self.gap_of(cov) <= self.run.opts.mip_gap
+
+    def finish(self, status: str) -> Solution:
+        """The Solution of the incumbent with the bound (statuses: pipeline.Run.finish)."""
+        return self.run.finish_cover(self.problem, self.R, self.sel, self.ub, status, maximize=True)
+
+    # ------------------------------------------------------------------ stages
+    def local_search(self) -> None:
+        """Greedy (by persons, or persons per cost within the budget), then 1-swaps."""
+        run, R, idx = self.run, self.R, self.idx
+        with run.timed("heuristic"):
+            if self.p is not None:
+                sel, _, _ = greedy_cover(idx, np.inf, max_add=self.p)
+                self.sel, self.cov = mclp_swap(idx, sel)
+            else:
+                sel = _budget_greedy(R.A, R.weight, R.cost, self.limit)
+                slack = max(0.0, self.limit - float(R.cost[sel].sum()))
+                self.sel, self.cov = mclp_swap(idx, sel, budget_slack=slack)
+            run.history["heuristic"] = self.base + self.cov
+        run.step("greedy", "swap")
+
+    def lagrangian_bound(self) -> None:
+        """Unit costs: the Lagrangian upper bound at ``p``."""
+        run, R = self.run, self.R
+        if self.p is None:
+            return
+        with run.timed("lagrangian") as t:
+            lag = mclp_lagrangian_curve(
+                R.A,
+                R.weight,
+                np.array([self.p]),
+                iterations=settings.mclp_lagrangian_iterations,
+                time_limit=run.seconds(settings.mclp_lagrangian, t),
+                lower=np.array([self.cov]),
+            )
+            self.ub = min(self.ub, self.base + float(lag[0]))
+            run.history["lagrangian_bound"] = self.ub
+        run.step("lagrangian")
+
+    def lp_bound(self) -> None:
+        """The LP with duals, tightened by triangle cuts; then LP rounding (``p``)."""
+        run, R = self.run, self.R
+        with run.timed("lp") as t:
+            c, M, lo, hi, _ = mclp_matrices(R.A, R.weight, R.cost, self.limit)
+            self.lp = _lp_with_duals(c, M, lo, hi, time_limit=run.seconds(settings.mclp_lp, t))
+            run.step("lp")
+            run.history["lp_solve_s"] = clock.now() - t
+            if self.lp is not None:
+                self.ub = min(self.ub, self.base + float(self.lp.objective))
+                run.history["lp_bound"] = self.base + float(self.lp.objective)
+                if not self.closed():
+                    self._cut()
+                if self.p is not None and not self.closed():
+                    stop = t + settings.mclp_rounding_share * (run.deadline - t)
+                    self.sel, self.cov, trials = _round_lp(
+                        self.idx,
+                        self.lp.x[: self.nc],
+                        self.p,
+                        self.sel,
+                        self.cov,
+                        run.opts.seed,
+                        stop,
+                        self._good_enough,
+                    )
+                    run.step("rounding")
+                    run.history["rounding"] = self.base + self.cov
+                    run.history["rounding_trials"] = trials
+
+    def _cut(self) -> None:
+        """Triangle cuts: the LP's gap, closed; an integral LP optimum is a plan (the
+        best one, if it keeps to ``p``)."""
+        run, lp = self.run, self.lp
+        with run.timed("cuts") as tc:
+            tg = tighten_lp(
+                lp.h,
+                self.R.A,
+                lp.objective,
+                lp.x,
+                lp.dual,
+                deadline=tc + settings.cuts_share * (run.deadline - tc),
+                closed=lambda o: self.gap_of(self.cov, self.base + o) <= run.opts.mip_gap,
+                # no goal: rounds go on while they move the LP (the incumbent is the
+                # greedy one yet, a poor yardstick for progress)
+            )
+            if not tg.rounds:
+                return
+            self.lp = lp = _LP(tg.x, tg.col_dual, tg.objective, lp.h)
+            self.cuts = tg.rows
+            self.ub = min(self.ub, self.base + float(lp.objective))
+            run.history["cut_bound"] = self.base + float(lp.objective)
+            run.history["cuts"] = tg.summary()
+            run.step("cuts")
+            y_lp = lp.x[: self.nc]
+            if np.all(np.minimum(y_lp, 1.0 - y_lp) <= 1e-9):
+                s_ = y_lp > 0.5
+                if float(self.R.cost[s_].sum()) <= self.limit + 1e-9:
+                    c_ = self.idx.covered(s_)
+                    if c_ > self.cov + self.idx.tol():
+                        self.sel, self.cov = s_, c_
+
+    def fix_by_reduced_cost(self) -> None:
+        """A column whose LP reduced cost (at 0) exceeds the LP gap cannot be in any
+        solution better than the incumbent: HiGHS gets the others."""
+        lp = self.lp
+        if lp is None:
+            return
+        lp_obj = float(lp.objective)
+        slack = (1.0 if self.integral else 0.0) - 1e-6 * max(1.0, abs(lp_obj))
+        out = (lp.x[: self.nc] < 1e-9) & (lp_obj + lp.dual[: self.nc] < self.cov + slack)
+        out &= ~self.sel
+        if out.any():
+            self.keep = np.flatnonzero(~out)
+            self.run.history["rc_fixed"] = int(out.sum())
+            self.run.step("rcfix")
+
+    def exact(self) -> str:
+        """HiGHS on the kept columns with the cuts; returns its status."""
+        run, R = self.run, self.R
+        keep, cuts = self.keep, self.cuts
+        if keep is not None:
+            # with cuts, the rows stay as they are (the cuts name them); else merged
+            restrict = _restrict if cuts is None else _columns
+            Ak, wk = restrict(R.A, R.weight, keep)
+            dom = dominated_columns(Ak, R.cost[keep]) & ~self.sel[keep]
+            if dom.any():
+                keep = keep[~dom]
+                Ak, wk = restrict(R.A, R.weight, keep)
+            run.history["rc_kept"] = (int(keep.size), int(Ak.shape[0]))
+            c, M, lo, hi, integ = mclp_matrices(Ak, wk, R.cost[keep], self.limit)
+            if cuts is not None:  # columns fixed at 0 leave the cuts valid
+                cuts = sp.csr_matrix(cuts[:, np.r_[keep, self.nc + np.arange(R.A.shape[0])]])
+        else:
+            c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, R.cost, self.limit)
+        M, lo, hi = add_cuts(M, lo, hi, cuts)
+        run.history["highs_cut_rows"] = 0 if cuts is None else int(cuts.shape[0])
+        nk = self.nc if keep is None else keep.size
+        res = run.milp(c, M, lo, hi, integrality=integ, maximize=True, heuristics=False)
+        if res.x is not None and res.objective > self.cov + 1e-9 * max(1.0, float(R.weight.sum())):
+            if keep is not None:
+                self.sel = np.zeros(self.nc, dtype=bool)
+                self.sel[keep] = res.x[:nk] > 0.5
+            else:
+                self.sel = res.x[: self.nc] > 0.5
+            self.cov = float(res.objective)
+        if np.isfinite(res.bound):
+            # with fixing, solutions outside the kept columns are no better than the incumbent
+            up = max(res.bound, self.cov) if keep is not None else res.bound
+            self.ub = min(self.ub, self.base + up)
+        return solution_status(res.status)
+
+    # ------------------------------------------------------------------ large models
+    def first_order_bound(self) -> None:
+        """PDLP's duals: a proven upper bound, prices for the regional bound, and column
+        values for the rounding; the regional bound's time is set aside."""
+        run, R = self.run, self.R
+        with run.timed("pdlp") as t:
+            pdb, self.y_lp, self.lam = lp_mclp_first_order(
+                R.A,
+                R.weight,
+                R.cost,
+                self.limit,
+                time_limit=first_order_seconds(run.deadline - t),
+                duals=True,
+            )
+        if np.isfinite(pdb):
+            self.ub = min(self.ub, self.base + pdb)
+            run.history["pdlp_bound"] = self.base + pdb
+            run.step("pdlp")
+        if self.lam is not None:
+            self.regional_s = run.regional_reserve(
+                R, settings.mclp_regional_share, settings.mclp_regional_min_s
+            )
+
+    def large_search(self) -> None:
+        """``p`` sites: LP rounding, then iterated swaps; a budget: LP rounding by cost."""
+        until = self.run.deadline - self.regional_s
+        if self.p is not None and 0 < self.p < self.nc and not self.closed():
+            self._round_and_iterate(until)
+        elif self.p is None and self.y_lp is not None and not self.closed():
+            self._budget_rounding(until)
+
+    def _round_and_iterate(self, until: float) -> None:
+        run = self.run
+        with run.timed("search") as t:
+            if self.y_lp is not None and settings.mclp_large_rounding_share > 0:
+                with run.timed("rounding"):
+                    self.sel, self.cov, _ = _round_lp(
+                        self.idx,
+                        self.y_lp,
+                        self.p,
+                        self.sel,
+                        self.cov,
+                        run.opts.seed,
+                        t + settings.mclp_large_rounding_share * (until - t),
+                        self._good_enough,
+                    )  # the iterated search is stronger
+                    run.step("rounding")
+                    run.history["rounding"] = self.base + self.cov
+            if not self.closed() and clock.now() < until:
+                self.sel, self.cov = mclp_iterated_search(
+                    self.idx,
+                    self.sel,
+                    stop_at=self.ub / (1.0 + run.opts.mip_gap) - self.base,
+                    seed=run.opts.seed,
+                    deadline=until,
+                    workers=search_workers(run.opts.threads),
+                )
+                run.step("ils")
+                run.history["ils"] = self.base + self.cov
+
+    def _budget_rounding(self, until: float) -> None:
+        """Randomised LP rounding by cost, refilled greedily, 1-swaps within the budget."""
+        run, R, nc = self.run, self.R, self.nc
+        with run.timed("rounding"):
+            rng = np.random.default_rng(run.opts.seed)
+            y = np.clip(self.y_lp, 0.0, 1.0)
+            AT = sp.csr_matrix(sp.csr_matrix(R.A, dtype=float).T)
+            step = 0.0  # the longest trial so far: none starts that would end past the limit
+            while clock.now() + step < until - settings.end_margin_s and not self.closed():
+                t_trial = clock.now()
+                # noise: a few columns the LP leaves at 0 come in (about 5 expected)
+                noise = rng.uniform(0.0, min(0.1, 5.0 / nc))
+                start = rng.random(nc) < y * rng.uniform(0.3, 1.0) + noise
+                order = rng.permutation(nc)  # keep what fits, in random order
+                over = np.cumsum(np.where(start[order], R.cost[order], 0.0)) > self.limit + 1e-9
+                start[order[over]] = False
+                got = _budget_greedy(R.A, R.weight, R.cost, self.limit, start, AT)
+                slack = max(0.0, self.limit - float(R.cost[got].sum()))
+                got, c_ = mclp_swap(self.idx, got, budget_slack=slack)
+                if c_ > self.cov + 1e-9:
+                    self.sel, self.cov = got, c_
+                step = max(step, clock.now() - t_trial)
+            run.step("rounding")
+            run.history["rounding"] = self.base + self.cov
+
+    def regional_bound(self) -> None:
+        """Large models: the LP's integrality gap, region by region."""
+        if self.regional_s <= 0 or self.closed() or clock.expired():
+            return
+        got = self.run.regional(mclp_regional_bound, self.R, self.limit, self.lam)
+        if got is not None:
+            reg, details = got
+            self.ub = min(self.ub, self.base + reg)
+            self.run.history["regional_bound"] = self.base + reg
+            self.run.history["regional"] = {
+                **details.summary(),
+                "bound": self.base + details.model_bound,
+                "lp_bound": self.base + details.model_lp_bound,
+            }
+
+
+# ---------------------------------------------------------------------- helpers
 def _budget_greedy(
     A: sp.csr_matrix,
     w: np.ndarray,
@@ -134,390 +463,6 @@ def _budget_greedy(
         )
 
 
-@clock.work_budget()
-def solve_mclp(
-    problem: CoverageProblem,
-    p: int | None = None,
-    *,
-    budget: float | None = None,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
-) -> Solution:
-    """Most persons covered with ``p`` new sites, or with new-site cost <= ``budget``.
-
-    Parameters
-    ----------
-    problem : CoverageProblem
-    p : int, optional
-        Number of new sites, 0 <= p <= number of candidates (unit costs).
-    budget : float, optional
-        Budget on the cost of new sites (same unit as ``problem.cost``); give ``p`` or
-        ``budget``.
-    time_limit : float
-        Seconds, counted as a work budget (:mod:`siting.optimize.clock`): the same
-        seed gives the same plan unless real time runs out first.
-    mip_gap : float
-        Accepted relative gap.
-    method : {"auto", "exact", "heuristic"}
-        ``heuristic``: search and Lagrangian bound only; ``exact``: HiGHS closes the
-        gap; ``auto``: HiGHS where the model allows, else (more than ``LP_NNZ_LIMIT``
-        nonzeros) search with the first-order LP bound, tightened by the regional bound
-        (:mod:`siting.optimize.regional`) when the time allows.
-    seed : int
-        Seed of the randomised LP rounding.
-    threads : int, optional
-        HiGHS threads; on large models also the number of parallel iterated-search walks
-        (default: 2 walks on any machine, so that plans agree across machines).
-    verbose : bool
-        HiGHS log.
-
-    Returns
-    -------
-    Solution
-        ``objective`` = covered persons (existing coverage included); ``bound`` = proven
-        upper bound.
-    """
-    t0 = clock.now()
-    deadline = t0 + float(time_limit)
-    if (p is None) == (budget is None):
-        msg = "give exactly one of p (number of new sites) or budget (cost of new sites)"
-        raise ParameterError(msg)
-    if p is not None:
-        if int(p) != p or p < 0 or p > problem.n_candidates:
-            msg = (
-                f"p must be an integer in [0, {problem.n_candidates}] (the number of "
-                f"candidate sites), got {p!r}"
-            )
-            raise ParameterError(msg)
-        p = int(p)
-        cost_full = np.ones(problem.n_sites)
-        limit = float(p)
-    else:
-        if not np.isfinite(budget) or budget < 0:
-            msg = f"budget must be a finite number >= 0, got {budget!r}"
-            raise ParameterError(msg)
-        cost_full = problem.cost
-        limit = float(budget)
-    work = CoverageProblem(
-        cover=problem.cover, weight=problem.weight, existing=problem.existing, cost=cost_full
-    )
-    R = reduce_cover(work)
-    hist: dict[str, Any] = {"reduce_s": clock.now() - t0, "reduce": R.stats}
-    nc = R.A.shape[1]
-    cost = R.cost
-    base = R.base_weight
-    total_cov = float(R.weight.sum())
-    if nc == 0 or cost.sum() <= limit + 1e-9:
-        y = np.ones(nc, dtype=bool) if nc else np.zeros(0, dtype=bool)
-        return _finish(problem, R, y, base + total_cov, "optimal", t0, hist, "reduce")
-    idx = CoverIndex.build(R.A, R.weight, cost)
-    t = clock.now()
-    if p is not None:
-        sel, _, _ = greedy_cover(idx, np.inf, max_add=p)
-        sel, cov = mclp_swap(idx, sel)
-    else:
-        sel = _budget_greedy(R.A, R.weight, cost, limit)
-        sel, cov = mclp_swap(idx, sel, budget_slack=max(0.0, limit - float(cost[sel].sum())))
-    hist["heuristic_s"] = clock.now() - t
-    hist["heuristic"] = base + cov
-    steps = ["reduce", "greedy", "swap"]
-    ub = base + total_cov
-    if p is not None:
-        t = clock.now()
-        lag = mclp_lagrangian_curve(
-            R.A,
-            R.weight,
-            np.array([p]),
-            iterations=300,
-            time_limit=max(0.05, 0.1 * (deadline - t)),
-            lower=np.array([cov]),
-        )
-        ub = min(ub, base + float(lag[0]))
-        hist["lagrangian_bound"] = ub
-        hist["lagrangian_s"] = clock.now() - t
-        steps.append("lagrangian")
-    integral = bool(np.all(np.round(R.weight) == R.weight))
-
-    def gap_of(cov_: float, ub_: float) -> float:
-        return relative_gap(base + cov_, ub_, integral=integral, sense=-1)
-
-    if method == "heuristic" or gap_of(cov, ub) <= mip_gap:
-        status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
-        return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
-    if R.A.nnz > LP_NNZ_LIMIT and method != "exact":
-        return _solve_large(
-            problem,
-            R,
-            idx,
-            sel,
-            cov,
-            ub,
-            p,
-            limit,
-            t0,
-            deadline,
-            hist,
-            steps,
-            mip_gap,
-            seed,
-            threads,
-        )
-    c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, cost, limit)
-    keep: np.ndarray | None = None
-    cuts: sp.csr_matrix | None = None  # triangle cuts over [y, z] (right-hand side 1)
-    if R.A.nnz <= LP_NNZ_LIMIT:
-        # LP bound, then randomised LP rounding repaired by 1-swaps (p version)
-        t = clock.now()
-        lp = _lp_with_duals(c, M, lo, hi, time_limit=max(0.1, 0.3 * (deadline - t)))
-        steps.append("lp")
-        hist["lp_solve_s"] = clock.now() - t
-        if lp is not None:
-            ub = min(ub, base + float(lp.objective))
-            hist["lp_bound"] = base + float(lp.objective)
-            if CUTS and gap_of(cov, ub) > mip_gap:
-                # --- triangle cuts (siting.optimize.cuts): the LP's gap, closed
-                tc = clock.now()
-                tg = tighten_lp(
-                    lp.h,
-                    R.A,
-                    lp.objective,
-                    lp.x,
-                    lp.dual,
-                    deadline=tc + 0.3 * (deadline - tc),
-                    closed=lambda o: gap_of(cov, base + o) <= mip_gap,
-                    # no goal: rounds go on while they move the LP (the incumbent is the
-                    # greedy one yet, a poor yardstick for progress)
-                )
-                if tg.rounds:
-                    lp = _LP(tg.x, tg.col_dual, tg.objective, lp.h)
-                    cuts = tg.rows
-                    ub = min(ub, base + float(lp.objective))
-                    hist["cut_bound"] = base + float(lp.objective)
-                    hist["cuts"] = tg.summary()
-                    steps.append("cuts")
-                    y_lp = lp.x[:nc]
-                    if np.all(np.minimum(y_lp, 1.0 - y_lp) <= 1e-9):
-                        # an integral LP optimum is a plan (the best one, if p is met)
-                        s_ = y_lp > 0.5
-                        if float(cost[s_].sum()) <= limit + 1e-9:
-                            c_ = idx.covered(s_)
-                            if c_ > cov + idx.tol():
-                                sel, cov = s_, c_
-                hist["cuts_s"] = clock.now() - tc
-            if p is not None and gap_of(cov, ub) > mip_gap:
-                sel, cov, trials = _round_lp(
-                    idx,
-                    lp.x[:nc],
-                    p,
-                    sel,
-                    cov,
-                    seed,
-                    t + 0.5 * (deadline - t),
-                    lambda c_: gap_of(c_, ub) <= mip_gap,
-                )
-                steps.append("rounding")
-                hist["rounding"] = base + cov
-                hist["rounding_trials"] = trials
-        hist["lp_s"] = clock.now() - t
-        if gap_of(cov, ub) <= mip_gap:
-            status = "optimal" if gap_of(cov, ub) == 0 else "feasible"
-            return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
-        if lp is not None:
-            # reduced-cost fixing: a column whose LP reduced cost (at 0) exceeds the LP
-            # gap cannot be in any solution better than the incumbent
-            lp_obj = float(lp.objective)
-            slack = (1.0 if integral else 0.0) - 1e-6 * max(1.0, abs(lp_obj))
-            out = (lp.x[:nc] < 1e-9) & (lp_obj + lp.dual[:nc] < cov + slack) & ~sel
-            if out.any() and RC_FIXING:
-                keep = np.flatnonzero(~out)
-                hist["rc_fixed"] = int(out.sum())
-                steps.append("rcfix")
-    t = clock.now()
-    if keep is not None:
-        # with cuts, the rows stay as they are (the cuts name them); else merged
-        restrict = _restrict if cuts is None else _columns
-        Ak, wk = restrict(R.A, R.weight, keep)
-        dom = dominated_columns(Ak, cost[keep]) & ~sel[keep]
-        if dom.any():
-            keep = keep[~dom]
-            Ak, wk = restrict(R.A, R.weight, keep)
-        hist["rc_kept"] = (int(keep.size), int(Ak.shape[0]))
-        c, M, lo, hi, integ = mclp_matrices(Ak, wk, cost[keep], limit)
-        y0 = sel[keep]
-        zrow = (np.asarray(Ak @ y0.astype(float)).ravel() > 0).astype(float)
-        if cuts is not None:  # columns fixed at 0 leave the cuts valid
-            cuts = sp.csr_matrix(cuts[:, np.r_[keep, nc + np.arange(R.A.shape[0])]])
-    else:
-        y0 = sel
-        zrow = (np.asarray(R.A @ sel.astype(float)).ravel() > 0).astype(float)
-    M, lo, hi = add_cuts(M, lo, hi, cuts)
-    nk = y0.size
-    res = solve_milp(
-        c,
-        M,
-        lo,
-        hi,
-        integrality=integ,
-        maximize=True,
-        time_limit=max(0.1, deadline - t),
-        mip_rel_gap=mip_gap,
-        threads=threads,
-        start=np.r_[y0.astype(float), zrow] if HIGHS_WARM_START else None,
-        verbose=verbose,
-        heuristics=HIGHS_HEURISTICS,
-    )
-    steps.append("highs")
-    hist["highs_s"] = clock.now() - t
-    hist["highs_status"] = res.status
-    if res.x is not None and res.objective > cov + 1e-9 * max(1.0, total_cov):
-        if keep is not None:
-            sel = np.zeros(nc, dtype=bool)
-            sel[keep] = res.x[:nk] > 0.5
-        else:
-            sel = res.x[:nc] > 0.5
-        cov = float(res.objective)
-    if np.isfinite(res.bound):
-        # with fixing, solutions outside the kept columns are no better than the incumbent
-        ub = min(ub, base + (max(res.bound, cov) if keep is not None else res.bound))
-    status = solution_status(res.status)
-    return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
-
-
-def _solve_large(
-    problem: CoverageProblem,
-    R: ReducedCover,
-    idx: CoverIndex,
-    sel: np.ndarray,
-    cov: float,
-    ub: float,
-    p: int | None,
-    limit: float,
-    t0: float,
-    deadline: float,
-    hist: dict[str, Any],
-    steps: list[str],
-    mip_gap: float,
-    seed: int,
-    threads: int | None,
-) -> Solution:
-    """Models too large for the simplex method: first-order LP bound, then search.
-
-    PDLP's duals give a proven upper bound (:func:`~siting.optimize.bounds.mclp_dual_bound`)
-    and its column values guide randomised rounding; iterated 1-swaps use the rest of
-    the time. HiGHS' branch-and-bound is skipped (it cannot solve the root LP of such
-    models in useful time); ``method="exact"`` forces it.
-    """
-    base = R.base_weight
-    integral = bool(np.all(np.round(R.weight) == R.weight))
-
-    def gap_of(cov_: float, ub_: float) -> float:
-        return relative_gap(base + cov_, ub_, integral=integral, sense=-1)
-
-    t = clock.now()
-    pd_time = first_order_seconds(deadline - t)
-    pdb, y_lp, lam = lp_mclp_first_order(
-        R.A, R.weight, R.cost, limit, time_limit=pd_time, duals=True
-    )
-    hist["pdlp_s"] = clock.now() - t
-    if np.isfinite(pdb):
-        ub = min(ub, base + pdb)
-        hist["pdlp_bound"] = base + pdb
-        steps.append("pdlp")
-    nc = R.A.shape[1]
-    # time kept for the regional bound at the end (siting.optimize.regional)
-    regional_s = 0.0
-    if lam is not None:
-        regional_s = reserve_seconds(
-            R.A,
-            deadline - clock.now(),
-            share=REGIONAL_SHARE,
-            minimum=REGIONAL_MIN_S,
-            workers=search_workers(threads),
-        )
-    deadline_search = deadline - regional_s
-    if p is not None and 0 < p < nc and gap_of(cov, ub) > mip_gap:
-        t = clock.now()
-        if y_lp is not None and LARGE_ROUNDING_SHARE > 0:
-            sel, cov, _ = _round_lp(
-                idx,
-                y_lp,
-                p,
-                sel,
-                cov,
-                seed,
-                # the iterated search is stronger
-                t + LARGE_ROUNDING_SHARE * (deadline_search - t),
-                lambda c_: gap_of(c_, ub) <= mip_gap,
-            )
-            steps.append("rounding")
-            hist["rounding"] = base + cov
-            hist["rounding_s"] = clock.now() - t
-        if gap_of(cov, ub) > mip_gap and clock.now() < deadline_search:
-            sel, cov = mclp_iterated_search(
-                idx,
-                sel,
-                stop_at=ub / (1.0 + mip_gap) - base,
-                seed=seed,
-                deadline=deadline_search,
-                workers=search_workers(threads),
-            )
-            steps.append("ils")
-            hist["ils"] = base + cov
-        hist["search_s"] = clock.now() - t
-    elif p is None and y_lp is not None and gap_of(cov, ub) > mip_gap:
-        # a budget: randomised LP rounding by cost, refilled greedily, 1-swaps in budget
-        t = clock.now()
-        rng = np.random.default_rng(seed)
-        y = np.clip(y_lp, 0.0, 1.0)
-        AT = sp.csr_matrix(sp.csr_matrix(R.A, dtype=float).T)
-        step = 0.0  # the longest trial so far: no trial starts that would end past the limit
-        while clock.now() + step < deadline_search - 0.05 and gap_of(cov, ub) > mip_gap:
-            t_trial = clock.now()
-            # noise: a few columns the LP leaves at 0 come in (about 5 expected)
-            noise = rng.uniform(0.0, min(0.1, 5.0 / nc))
-            start = rng.random(nc) < y * rng.uniform(0.3, 1.0) + noise
-            order = rng.permutation(nc)  # keep what fits, in random order
-            over = np.cumsum(np.where(start[order], R.cost[order], 0.0)) > limit + 1e-9
-            start[order[over]] = False
-            got = _budget_greedy(R.A, R.weight, R.cost, limit, start, AT)
-            got, c_ = mclp_swap(idx, got, budget_slack=max(0.0, limit - float(R.cost[got].sum())))
-            if c_ > cov + 1e-9:
-                sel, cov = got, c_
-            step = max(step, clock.now() - t_trial)
-        steps.append("rounding")
-        hist["rounding"] = base + cov
-        hist["rounding_s"] = clock.now() - t
-    if regional_s > 0 and gap_of(cov, ub) > mip_gap and not clock.expired():
-        # --- the LP's integrality gap, region by region
-        t = clock.now()
-        reg, details = mclp_regional_bound(
-            R.A,
-            R.weight,
-            R.cost,
-            limit,
-            lam,
-            time_limit=max(0.1, deadline - t - 0.05),
-            workers=search_workers(threads),
-        )
-        if details is not None:
-            ub = min(ub, base + reg)
-            hist["regional_bound"] = base + reg
-            hist["regional"] = {
-                **details.summary(),
-                "bound": base + details.model_bound,
-                "lp_bound": base + details.model_lp_bound,
-            }
-            steps.append("regional")
-        hist["regional_s"] = clock.now() - t
-    timed_out = clock.now() >= deadline - 0.05
-    status = "optimal" if gap_of(cov, ub) == 0 else ("time_limit" if timed_out else "feasible")
-    return _finish(problem, R, sel, ub, status, t0, hist, "+".join(steps))
-
-
 def _round_lp(
     idx: CoverIndex,
     y: np.ndarray,
@@ -530,13 +475,14 @@ def _round_lp(
 ) -> tuple[np.ndarray, float, int]:
     """Randomised LP rounding for MCLP: ``p`` columns by Gumbel top-p on ``log y``, each
     repaired by 1-swaps; keeps the best of ``sel`` and the trials. Stops after
-    ``ROUNDING_TRIALS``, at ``stop`` (perf_counter seconds) or once ``good_enough(cov)``.
+    ``settings.mclp_rounding_trials`` trials, at ``stop`` (a work-clock reading) or once
+    ``good_enough(cov)``.
     Returns ``(selection, covered weight, trials made)``."""
     nc = y.size
     rng = np.random.default_rng(seed)
     logy = np.log(np.clip(y, 0, 1) + 1e-3)
     trials = 0
-    for _ in range(ROUNDING_TRIALS):
+    for _ in range(settings.mclp_rounding_trials):
         trials += 1
         key = logy - np.log(-np.log(rng.random(nc)))
         trial = np.zeros(nc, dtype=bool)
@@ -595,41 +541,76 @@ def _lp_with_duals(
     return _LP(np.asarray(sol.col_value, float), np.asarray(sol.col_dual, float), obj, h)
 
 
-def _finish(
+# ---------------------------------------------------------------------- curve
+@clock.work_budget()
+def coverage_curve(
     problem: CoverageProblem,
-    R: ReducedCover,
-    y: np.ndarray,
-    bound: float,
-    status: str,
-    t0: float,
-    hist: dict[str, Any],
-    method: str,
-) -> Solution:
-    sel = R.selected_sites(y, problem.n_sites, problem.existing)
-    new = np.flatnonzero(sel & ~problem.existing)
-    cw = problem.covered_weight(sel)
+    max_new: int | None = None,
+    *,
+    target: float | str = 1.0,
+    iterations: int = 100,
+    time_limit: float = 30.0,
+) -> pd.DataFrame:
+    """Covered persons against the number of new sites, from one greedy run.
+
+    Rows ``new_sites = 0, 1, 2, ...`` until ``target`` (default 100%) or ``max_new``.
+    ``covered_weight`` / ``covered_share`` are achieved by the greedy plan with that many
+    new sites (nested plans: each adds one site to the previous one), so they are lower
+    bounds on the best possible coverage; ``bound`` is a proven Lagrangian upper bound
+    on the best possible coverage with that many new sites (unit costs; see
+    :func:`siting.optimize.bounds.mclp_lagrangian_curve`). The difference is the
+    heuristic's possible shortfall; where they meet the greedy value is optimal.
+
+    Parameters
+    ----------
+    problem : CoverageProblem
+        Needs ``cover`` and ``weight``; ``existing`` sites are open from row 0.
+    max_new : int, optional
+        Most new sites (default: until ``target``).
+    target : float or str
+        Share at which to stop, in (0, 1] (``1.0`` or ``"100%"``).
+    iterations : int
+        Subgradient steps per number of sites, for the bound.
+    time_limit : float
+        Work seconds for the bound.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``new_sites``, ``covered_weight`` (persons), ``covered_share`` (0..1),
+        ``bound`` (persons), ``site`` (index of the site added at that step, -1 for row
+        0).
+    """
+    share = validation.SHARE("target", target)
+    if max_new is not None:
+        max_new = validation.NEW_SITES("max_new", max_new)
+    R = reduce_cover(problem)
     total = problem.total_weight
-    if status == "optimal":
-        bound = cw
-    bound = max(float(bound), cw)
-    integral = bool(np.all(np.round(problem.weight) == problem.weight))
-    gap = relative_gap(cw, bound, integral=integral, sense=-1)
-    bound = max(rounded_bound(bound, integral=integral, sense=-1), cw)
-    if gap == 0.0:
-        bound = cw
-    unreach = np.flatnonzero(R.unreachable)
-    return Solution(
-        selected=sel,
-        new=new,
-        objective=cw,
-        bound=bound,
-        gap=gap,
-        status="optimal" if gap == 0.0 else status,
-        seconds=clock.now() - t0,
-        covered_weight=cw,
-        covered_share=cw / total if total > 0 else 1.0,
-        history=hist,
-        method=method,
-        unreachable=unreach,
-        unreachable_weight=float(problem.weight[unreach].sum()),
+    need = share * total - R.base_weight
+    idx = CoverIndex.build(R.A, R.weight, np.ones(R.A.shape[1]))
+    cap = R.A.shape[1] if max_new is None else min(int(max_new), R.A.shape[1])
+    _, order, curve = greedy_cover(idx, need, max_add=cap)
+    cov = np.r_[0.0, curve] + R.base_weight
+    p = np.arange(cov.size)
+    ub = (
+        mclp_lagrangian_curve(
+            R.A,
+            R.weight,
+            p,
+            iterations=iterations,
+            time_limit=time_limit,
+            lower=cov - R.base_weight,
+        )
+        + R.base_weight
+    )
+    ub = np.maximum(np.minimum.accumulate(ub[::-1])[::-1], cov)  # bound is monotone in p
+    ub = np.minimum(ub, float(problem.weight[problem.reachable_mask()].sum()))
+    return pd.DataFrame(
+        {
+            "new_sites": p,
+            "covered_weight": cov,
+            "covered_share": cov / total if total > 0 else 1.0,
+            "bound": np.maximum(ub, cov),
+            "site": np.r_[-1, R.cols[order]],
+        }
     )

@@ -1,7 +1,8 @@
-"""p-median: open ``p`` new sites minimising the total weighted walk distance.
+"""p-median (model ``"pmedian"``): open ``p`` new sites minimising the total weighted walk.
 
 Sparse model (only stored = reachable pairs get an assignment variable; never a dense
-n x m model), existing sites fixed open::
+n x m model), existing sites fixed open
+(:func:`~siting.optimize.formulations.pmedian_matrices`)::
 
     min  sum_(i,j) w_i d_ij x_ij
     s.t. sum_j x_ij = 1                  every demand point is served
@@ -10,85 +11,41 @@ n x m model), existing sites fixed open::
          sum_i q_i x_ij <= cap_j y_j     (capacitated variant; q = persons served)
          y binary, x >= 0 (binary when single-sourced and capacitated)
 
-Pipeline (uncapacitated): greedy add -> fast interchange (Whitaker) -> Lagrangian lower
-bound -> HiGHS warm-started when a gap remains (not above ``UNCAPACITATED_PAIRS_LIMIT``
-reachable pairs with ``method="auto"``: there the bound gets the time). The capacitated
-variant goes to HiGHS directly (its start comes from HiGHS' own heuristics), except on
-models above ``PAIRS_LIMIT`` reachable pairs or with ``method="heuristic"``: those get the
-uncapacitated plan, its best assignment, swaps and a Lagrangian bound
-(:mod:`siting.optimize.cpmedian`).
+:func:`solve_pmedian` takes one of three paths:
+
+* uncapacitated: greedy add -> fast interchange (Whitaker) -> Lagrangian lower bound ->
+  HiGHS warm-started when a gap remains (not above ``settings.uncapacitated_pairs_limit``
+  reachable pairs with ``method="auto"``: there the bound gets the time);
+* capacitated: HiGHS directly (its start comes from HiGHS' own heuristics);
+* capacitated, above ``settings.pairs_limit`` reachable pairs or with
+  ``method="heuristic"`` (HiGHS cannot solve the root LP of a city-scale model: on
+  Liechtenstein, 747,000 pairs, nothing in 38 s on a 20-s limit): the uncapacitated
+  plan, its best assignment within capacity (:mod:`siting.optimize.assignment`), swaps
+  priced by that LP's duals, single-sourced the exact assignment of the final plan, and
+  a Lagrangian bound started from the uncapacitated one's prices.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
+from siting import validation
 from siting.errors import InfeasibleError, ParameterError
-from siting.optimize import clock
-from siting.optimize.bounds import pmedian_lagrangian
-from siting.optimize.capacity import PAIRS_LIMIT, _best_allocation, capacitated_lagrangian
-from siting.optimize.cpmedian import solve_large_capacitated_pmedian
-from siting.optimize.heuristics import _pm_state, pmedian_greedy, pmedian_interchange
-from siting.optimize.highs import solution_status, solve_milp
-from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
+from siting.optimize import assignment, clock, settings
+from siting.optimize.bounds import (
+    capacitated_lagrangian,
+    capacitated_pmedian_lagrangian,
+    pmedian_lagrangian,
+    pmedian_lagrangian_prices,
+)
+from siting.optimize.formulations import Pairs, pmedian_matrices
+from siting.optimize.heuristics import pm_state, pmedian_greedy, pmedian_interchange
+from siting.optimize.highs import solution_status
+from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 
-__all__ = ["pmedian_matrices", "solve_pmedian"]
-
-# reachable pairs above which "auto" skips HiGHS for the uncapacitated model: OR-Library
-# pmed16-17 (400 points, 160,000 pairs) are proven optimal by HiGHS; Liechtenstein
-# (747,000 pairs) gets nothing from it. The capacitated model uses capacity.PAIRS_LIMIT.
-UNCAPACITATED_PAIRS_LIMIT = 400_000
-
-
-def pmedian_matrices(
-    D: sp.csr_matrix,
-    w: np.ndarray,
-    p: int,
-    fixed: np.ndarray,
-    *,
-    capacity: np.ndarray | None = None,
-    load: np.ndarray | None = None,
-    single_source: bool = True,
-) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sparse p-median model over ``[y (m sites), x (stored pairs, CSR order)]``.
-
-    Returns ``(c, M, row_lower, row_upper, lower, upper, integrality)``.
-    """
-    n, m = D.shape
-    k = D.nnz
-    rows = np.repeat(np.arange(n), np.diff(D.indptr))
-    cols = D.indices
-    ar = np.arange(k)
-    c = np.r_[np.zeros(m), w[rows] * D.data]
-    assign = sp.csr_matrix((np.ones(k), (rows, m + ar)), shape=(n, m + k))
-    link = sp.csr_matrix(
-        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ar, ar], np.r_[m + ar, cols])), shape=(k, m + k)
-    )
-    count = sp.csr_matrix(
-        (np.where(fixed, 0.0, 1.0), (np.zeros(m, int), np.arange(m))), shape=(1, m + k)
-    )
-    blocks = [assign, link, count]
-    lo = [np.ones(n), np.full(k, -np.inf), [float(p)]]
-    hi = [np.ones(n), np.zeros(k), [float(p)]]
-    if capacity is not None:
-        q = w if load is None else load
-        capm = sp.csr_matrix(
-            (np.r_[q[rows], -capacity], (np.r_[cols, np.arange(m)], np.r_[m + ar, np.arange(m)])),
-            shape=(m, m + k),
-        )
-        blocks.append(capm)
-        lo.append(np.full(m, -np.inf))
-        hi.append(np.zeros(m))
-    M = sp.vstack(blocks).tocsr()
-    lower = np.r_[fixed.astype(float), np.zeros(k)]
-    upper = np.ones(m + k)
-    integ = np.r_[
-        np.ones(m, dtype=bool), np.full(k, capacity is not None and single_source, dtype=bool)
-    ]
-    return c, M, np.concatenate(lo), np.concatenate(hi), lower, upper, integ
+__all__ = ["solve_pmedian"]
 
 
 @clock.work_budget()
@@ -96,19 +53,15 @@ def solve_pmedian(
     problem: CoverageProblem,
     p: int,
     *,
-    max_distance: float | None = None,
+    max_distance_m: float | None = None,
     capacitated: bool = False,
     load: np.ndarray | None = None,
     single_source: bool = True,
     drop_unreachable: bool = False,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
+    max_distance: float | None = None,
 ) -> Solution:
-    """Open ``p`` new sites minimising the total person-metres walked to the nearest open site.
+    """Open ``p`` new sites minimising the person-metres walked to the serving site.
 
     Parameters
     ----------
@@ -117,7 +70,7 @@ def solve_pmedian(
         ``capacity`` (persons) for the capacitated variant.
     p : int
         New sites, 0 <= p <= number of candidates.
-    max_distance : float, optional
+    max_distance_m : float, optional
         Pairs farther than this (metres) are unreachable.
     capacitated : bool
         Each site serves at most ``problem.capacity[j]`` persons.
@@ -128,63 +81,145 @@ def solve_pmedian(
     drop_unreachable : bool
         Leave out demand points no site reaches (reported in ``Solution.unreachable``)
         instead of raising :class:`~siting.errors.InfeasibleError`.
-    time_limit, mip_gap, method, seed, threads, verbose
-        As for :func:`siting.optimize.solve.solve_matrix`.
+    {options}
+    max_distance : float, optional
+        Old name of ``max_distance_m``.
 
     Returns
     -------
     Solution
         ``objective`` = sum of weight x distance (person-metres); ``assignment`` = serving
-        site per demand point (-1 when dropped).
+        site per demand point (-1 when dropped); capacitated: ``served`` and
+        ``served_before``, persons served within capacity per demand point, by the plan
+        and by the existing sites alone.
     """
-    t0 = clock.now()
-    deadline = clock.now() + float(time_limit)  # a work-clock reading (decisions)
+    run = Run(options)
     if problem.dist is None:
         msg = "p-median needs problem.dist, a sparse walk-distance matrix in metres"
         raise ParameterError(msg)
-    if int(p) != p or p < 0 or p > problem.n_candidates:
-        msg = (
-            f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
-            f"sites), got {p!r}"
-        )
-        raise ParameterError(msg)
-    p = int(p)
-    D = problem.dist.copy()
-    if max_distance is not None:
-        if not max_distance >= 0:
-            msg = f"max_distance must be >= 0 metres, got {max_distance!r}"
-            raise ParameterError(msg)
-        keep = D.data <= max_distance
-        rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
-        D = sp.csr_matrix((D.data[keep], (rows[keep], D.indices[keep])), shape=D.shape)
-        D.sort_indices()
-    w_all = problem.weight
-    reach = np.diff(D.indptr) > 0
-    unreach = np.flatnonzero(~reach)
-    if unreach.size and not drop_unreachable:
-        shown = ", ".join(str(i) for i in unreach[:10]) + (" ..." if unreach.size > 10 else "")
-        msg = (
-            f"{unreach.size} demand point(s) with {w_all[unreach].sum():,.0f} persons are "
-            f"reached by no site{'' if max_distance is None else f' within {max_distance:g} m'}"
-            f" (demand indices {shown}); add sites near them, raise max_distance, or pass "
-            "drop_unreachable=True (solve.drop_unreachable: true in a scenario) to leave them "
-            "out"
-        )
-        raise InfeasibleError(msg)
-    keep_rows = np.flatnonzero(reach)
-    D = D[keep_rows]
-    w = w_all[keep_rows]
-    q = (w_all if load is None else np.asarray(load, float))[keep_rows]
-    fixed = problem.existing.copy()
-    allowed = ~fixed
-    hist: dict[str, Any] = {"pairs": int(D.nnz), "demand": int(D.shape[0])}
-    cap = None
+    p = validation.count("p", p, problem.n_candidates, "the number of candidate sites")
+    if max_distance_m is None:
+        max_distance_m = max_distance
+    if max_distance_m is not None:
+        max_distance_m = validation.METRES("max_distance_m", max_distance_m)
+    m = _Median(problem, p, max_distance_m, drop_unreachable, load, run)
     if capacitated:
-        if problem.capacity is None:
+        m.capacities(single_source)
+        if not run.exact and (m.D.nnz > settings.pairs_limit or run.heuristic):
+            return m.large_capacitated()
+    else:
+        m.local_search()
+        m.lagrangian_bound()
+        if m.done():
+            return m.finish("feasible", None)
+    return m.exact()
+
+
+solve_pmedian.__doc__ = solve_pmedian.__doc__.format(options=OPTIONS_DOC)
+
+
+class _Median:
+    """The reachable part of a p-median (distances ``D`` of the kept rows, weights
+    ``w``, loads ``q``) and what its stages pass on: the plan ``sel``, its cost ``ub``
+    and the lower bound ``lb``."""
+
+    def __init__(
+        self,
+        problem: CoverageProblem,
+        p: int,
+        max_distance_m: float | None,
+        drop_unreachable: bool,
+        load: np.ndarray | None,
+        run: Run,
+    ) -> None:
+        self.problem, self.p, self.run = problem, p, run
+        self.max_distance_m = max_distance_m
+        D = _within(problem.dist, max_distance_m)
+        self.keep_rows = _reached(problem, D, max_distance_m, drop_unreachable)
+        self.D = D[self.keep_rows]
+        self.w = problem.weight[self.keep_rows]
+        self.q = (problem.weight if load is None else np.asarray(load, float))[self.keep_rows]
+        self.fixed = problem.existing.copy()
+        self.cap: np.ndarray | None = None
+        self.single_source = True
+        self.sel: np.ndarray | None = None
+        self.ub = np.inf
+        self.lb = 0.0
+        self.feasible = False
+        run.history.update(pairs=int(self.D.nnz), demand=int(self.D.shape[0]))
+        self.big = (float(self.D.data.max(initial=0.0)) + 1.0) * max(1.0, float(self.w.sum()))
+        self.big = self.big * 10.0 + 1.0  # person-metres charged to a row no site serves
+        D_ = self.D
+        self.integral = bool(
+            np.all(np.round(D_.data) == D_.data) and np.all(np.round(self.w) == self.w)
+        )
+
+    # ------------------------------------------------------------------ uncapacitated
+    def local_search(self) -> None:
+        """Greedy add, then fast interchange."""
+        run = self.run
+        with run.timed("heuristic"):
+            allowed = ~self.fixed
+            sel = pmedian_greedy(self.D, self.w, self.p, self.fixed, allowed, self.big)
+            self.sel, self.ub = pmedian_interchange(
+                self.D, self.w, sel, self.fixed, allowed, self.big
+            )
+            run.history["heuristic"] = self.ub
+        run.step("greedy", "interchange")
+        self.feasible = self.ub < self.big
+
+    @property
+    def large(self) -> bool:
+        """Above the pairs limit HiGHS cannot solve the root LP in useful time (nor stop
+        at its limit): the Lagrangian bound gets the time (``method="auto"``)."""
+        return self.D.nnz > settings.uncapacitated_pairs_limit and self.run.opts.method == "auto"
+
+    def lagrangian_bound(self) -> None:
+        """The Lagrangian lower bound (assignment rows relaxed), when the plan serves all."""
+        run = self.run
+        if not self.feasible:
+            return
+        if run.heuristic:
+            iterations = settings.pmedian_lagrangian_iterations_heuristic
+        elif self.large:
+            iterations = settings.pmedian_lagrangian_iterations_large
+        else:
+            iterations = settings.pmedian_lagrangian_iterations
+        budget = settings.pmedian_lagrangian_large if self.large else settings.pmedian_lagrangian
+        with run.timed("lagrangian"):
+            lb = pmedian_lagrangian(
+                self.D,
+                self.w,
+                self.p,
+                self.fixed,
+                ~self.fixed,
+                self.ub,
+                iterations=iterations,
+                time_limit=run.seconds(budget),
+                stop_at=self.ub - 1 + 1e-6 if self.integral else self.ub,
+            )
+            self.lb = max(lb, 0.0)
+            run.history["lagrangian_bound"] = self.lb
+        run.step("lagrangian")
+
+    def done(self) -> bool:
+        """No HiGHS: the bound proves the plan, or the model is large or heuristic."""
+        if not self.feasible:
+            return False
+        gap = relative_gap(self.ub, self.lb, integral=self.integral)
+        return self.run.heuristic or self.large or gap <= self.run.opts.mip_gap
+
+    # ------------------------------------------------------------------ capacitated
+    def capacities(self, single_source: bool) -> None:
+        """Check that the existing sites and the ``p`` largest candidates could hold
+        everyone (else no plan can)."""
+        if self.problem.capacity is None:
             msg = "capacitated=True needs problem.capacity (persons per site)"
             raise ParameterError(msg)
-        cap = problem.capacity
-        best_cap = float(cap[fixed].sum() + np.sort(cap[allowed])[::-1][:p].sum())
+        cap = self.cap = self.problem.capacity
+        self.single_source = single_source
+        fixed, q, p = self.fixed, self.q, self.p
+        best_cap = float(cap[fixed].sum() + np.sort(cap[~fixed])[::-1][:p].sum())
         if best_cap + 1e-9 < q.sum():
             msg = (
                 f"total capacity cannot serve the demand: {q.sum():,.0f} persons need a "
@@ -192,288 +227,329 @@ def solve_pmedian(
                 f"{best_cap:,.0f}; open more sites (raise p) or raise capacities"
             )
             raise InfeasibleError(msg)
-    if capacitated and method != "exact" and (D.nnz > PAIRS_LIMIT or method == "heuristic"):
-        return _solve_large_capacitated(
-            problem, D, w, q, cap, fixed, p, keep_rows, single_source, t0, time_limit, hist
+
+    def large_capacitated(self) -> Solution:
+        """City-scale capacitated p-median (no branch-and-bound): see the module docstring."""
+        P = Pairs(self.D, self.w, self.q, self.cap)
+        sel, a = _capacitated_search(P, self.fixed, self.p, self.single_source, self.run)
+        cost = a.cost if a.unplaced == 0.0 else np.inf
+        self.run.history["swapped"] = cost
+        if not np.isfinite(cost):
+            _no_place(P, self.fixed, self.p, sel, a, self.single_source)
+        self.sel, self.ub = sel, cost
+        self.lb = max(_capacitated_bounds(P, self.fixed, self.p, cost, self.run), 0.0)
+        self.run.step("greedy", "interchange", "assignment", "swaps", "lagrangian")
+        return self.finish("feasible", a.x)
+
+    # ------------------------------------------------------------------ HiGHS
+    def exact(self) -> Solution:
+        """HiGHS on the sparse model (warm-started with the uncapacitated plan)."""
+        run, D, w = self.run, self.D, self.w
+        capacitated = self.cap is not None
+        c, M, lo, hi, lower, upper, integ = pmedian_matrices(
+            D,
+            w,
+            self.p,
+            self.fixed,
+            capacity=self.cap,
+            load=self.q if capacitated else None,
+            single_source=self.single_source,
         )
-    big = (float(D.data.max(initial=0.0)) + 1.0) * max(1.0, float(w.sum())) * 10.0 + 1.0
-    steps = []
-    lb = 0.0
-    sel = None
-    if not capacitated:
-        t = clock.now()
-        sel = pmedian_greedy(D, w, p, fixed, allowed, big)
-        sel, ub = pmedian_interchange(D, w, sel, fixed, allowed, big)
-        steps += ["greedy", "interchange"]
-        hist["heuristic_s"] = clock.now() - t
-        hist["heuristic"] = ub
-        feasible = ub < big
-        # above UNCAPACITATED_PAIRS_LIMIT pairs HiGHS cannot solve the root LP in useful
-        # time (nor stop at its limit): the Lagrangian bound gets the time (Liechtenstein,
-        # p = 150: 11.24 M person-metres in 4 s, against 10.52 M in 2.8 s and HiGHS'
-        # 10.52 M after 22 s on a 20-s limit)
-        large = D.nnz > UNCAPACITATED_PAIRS_LIMIT and method == "auto"
-        if feasible:
-            t = clock.now()
-            integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
-            lb = pmedian_lagrangian(
-                D,
-                w,
-                p,
-                fixed,
-                allowed,
-                ub,
-                iterations=(2000 if large else 600) if method != "heuristic" else 300,
-                time_limit=max(0.05, (0.9 if large else 0.2) * (deadline - clock.now())),
-                stop_at=ub - 1 + 1e-6 if integral else ub,
-            )
-            lb = max(lb, 0.0)
-            hist["lagrangian_bound"] = lb
-            hist["lagrangian_s"] = clock.now() - t
-            steps.append("lagrangian")
-        integral = bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
-        done = feasible and relative_gap(ub, lb, integral=integral) <= mip_gap
-        if ((method == "heuristic" or large) and feasible) or done:  # else HiGHS decides
-            status = (
-                "optimal"
-                if feasible and relative_gap(ub, lb, integral=integral) == 0
-                else "feasible"
-            )
-            return _finish(problem, D, w, keep_rows, sel, None, ub, lb, status, t0, hist, steps)
-    c, M, lo, hi, lower, upper, integ = pmedian_matrices(
-        D, w, p, fixed, capacity=cap, load=q if capacitated else None, single_source=single_source
-    )
-    start = None
-    if sel is not None:
-        st = _pm_state(D, big, sel)
+        start = None
+        if self.sel is not None:
+            rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
+            xa = (D.indices == pm_state(D, self.big, self.sel).c1[rows]).astype(float)
+            # one pair per row (ties on the column index cannot occur in CSR)
+            start = np.r_[self.sel.astype(float), xa]
+        res = run.milp(c, M, lo, hi, integrality=integ, start=start, lower=lower, upper=upper)
+        if res.status == "infeasible" and res.x is None:
+            raise InfeasibleError(self._infeasible_message())
+        x = None
+        if res.x is None:
+            self.ub = np.inf
+        else:
+            n_sites = self.problem.n_sites
+            self.sel, x = res.x[:n_sites] > 0.5, res.x[n_sites:]
+            if not capacitated:  # nearest open site; exact arithmetic on the distances
+                x = None
+                self.ub = float((w * pm_state(D, np.inf, self.sel).d1).sum())
+            else:
+                if self.single_source:
+                    x = (x > 0.5).astype(float)
+                rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
+                self.ub = float((w[rows] * D.data * x).sum())
+        if np.isfinite(res.bound):
+            self.lb = max(self.lb, res.bound)
+        status = solution_status(res.status)
+        if status == "optimal":
+            self.lb = max(self.lb, self.ub)
+        return self.finish(status, x)
+
+    def _infeasible_message(self) -> str:
+        cap = self.cap is not None
+        return (
+            f"no choice of {self.p} new site(s) lets every demand point reach an open site"
+            + (" within capacity" if cap else "")
+            + "; raise p or add candidate sites"
+            + (", raise the capacities" if cap else "")
+            + (", or raise max_distance_m" if self.max_distance_m is not None else "")
+        )
+
+    # ------------------------------------------------------------------ solution
+    def finish(self, status: str, x: np.ndarray | None) -> Solution:
+        """The Solution: the serving site of each kept row (from the MILP's shares ``x``,
+        else the nearest open site) and, capacitated, the persons served."""
+        problem, D, keep_rows = self.problem, self.D, self.keep_rows
+        n = problem.n_demand
+        sel = problem.existing.copy() if self.sel is None else self.sel
+        assignment_ = np.full(n, -1, dtype=np.int64)
         rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
-        xa = (D.indices == st.c1[rows]).astype(float)
-        # keep one pair per row (ties on the column index cannot occur in CSR)
-        start = np.r_[sel.astype(float), xa]
-    t = clock.now()
-    res = solve_milp(
-        c,
-        M,
-        lo,
-        hi,
-        lower=lower,
-        upper=upper,
-        integrality=integ,
-        time_limit=max(0.1, deadline - clock.now()),
-        mip_rel_gap=mip_gap,
-        threads=threads,
-        start=start,
-        verbose=verbose,
-    )
-    steps.append("highs")
-    hist["highs_s"] = clock.now() - t
-    hist["highs_status"] = res.status
-    if res.status == "infeasible" and res.x is None:
+        if x is not None:  # the largest share of each row
+            order = np.lexsort((-x, rows))
+            first = np.r_[True, rows[order][1:] != rows[order][:-1]] if order.size else order
+            pick = order[first]
+            ok = x[pick] > 1e-6
+            assignment_[keep_rows[rows[pick][ok]]] = D.indices[pick][ok]
+        else:
+            assignment_[keep_rows] = pm_state(D, np.inf, sel).c1
+        split = self.cap is not None and not self.single_source
+        served = served_before = None
+        if self.cap is not None:
+            served_before, served = _served(problem, D, self.w, self.q, keep_rows, sel, x)
+        return self.run.finish(
+            problem,
+            sel,
+            self.ub,
+            self.lb,
+            status,
+            # split plans cost fractions of a person-metre: no whole-number bound
+            integral=self.integral and not split,
+            covered=float(problem.weight[assignment_ >= 0].sum()),
+            unreachable=np.setdiff1d(np.arange(n), keep_rows),
+            assignment=assignment_,
+            served=served,
+            served_before=served_before,
+        )
+
+
+# ---------------------------------------------------------------------- reach
+def _within(dist: sp.csr_matrix, max_distance_m: float | None) -> sp.csr_matrix:
+    """The pairs of ``dist`` within ``max_distance_m`` metres (all of them when None)."""
+    D = dist.copy()
+    if max_distance_m is None:
+        return D
+    keep = D.data <= max_distance_m
+    rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
+    D = sp.csr_matrix((D.data[keep], (rows[keep], D.indices[keep])), shape=D.shape)
+    D.sort_indices()
+    return D
+
+
+def _reached(
+    problem: CoverageProblem,
+    D: sp.csr_matrix,
+    max_distance_m: float | None,
+    drop_unreachable: bool,
+) -> np.ndarray:
+    """The demand points some site reaches; the others are refused, naming them, unless
+    ``drop_unreachable``."""
+    reach = np.diff(D.indptr) > 0
+    unreach = np.flatnonzero(~reach)
+    if unreach.size and not drop_unreachable:
+        w = problem.weight
+        shown = ", ".join(str(i) for i in unreach[:10]) + (" ..." if unreach.size > 10 else "")
+        within = "" if max_distance_m is None else f" within {max_distance_m:g} m"
         msg = (
-            f"no choice of {p} new site(s) lets every demand point reach an open site"
-            + (" within capacity" if capacitated else "")
-            + (
-                "; raise p or add candidate sites"
-                + (", raise the capacities" if capacitated else "")
-                + (", or raise max_distance" if max_distance is not None else "")
-            )
+            f"{unreach.size} demand point(s) with {w[unreach].sum():,.0f} persons are "
+            f"reached by no site{within} (demand indices {shown}); add sites near them, "
+            "raise max_distance_m, or pass drop_unreachable=True "
+            "(solve.drop_unreachable: true in a scenario) to leave them out"
         )
         raise InfeasibleError(msg)
-    m = problem.n_sites
-    if res.x is not None:
-        sel = res.x[:m] > 0.5
-        x = res.x[m:]
-        if not capacitated:  # nearest open site; exact arithmetic on the stored distances
-            x = None
-            ub = float((w * _pm_state(D, np.inf, sel).d1).sum())
-        else:
-            if single_source:
-                x = (x > 0.5).astype(float)
-            ub = float((w[np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))] * D.data * x).sum())
-    else:
-        x = None
-        ub = np.inf
-    if np.isfinite(res.bound):
-        lb = max(lb, res.bound)
-    status = solution_status(res.status)
-    if status == "optimal":
-        lb = max(lb, ub)
-    split = capacitated and not single_source
-    load = q if capacitated else None
-    return _finish(
-        problem, D, w, keep_rows, sel, x, ub, lb, status, t0, hist, steps, split=split, load=load
-    )
+    return np.flatnonzero(reach)
 
 
-def _solve_large_capacitated(
+def _served(
     problem: CoverageProblem,
     D: sp.csr_matrix,
     w: np.ndarray,
     q: np.ndarray,
-    cap: np.ndarray,
-    fixed: np.ndarray,
-    p: int,
     keep_rows: np.ndarray,
-    single_source: bool,
-    t0: float,
-    time_limit: float,
-    hist: dict[str, Any],
-) -> Solution:
-    """City-scale capacitated p-median: :mod:`siting.optimize.cpmedian`, no HiGHS B&B."""
-    sel, x, ub, lb, more = solve_large_capacitated_pmedian(
-        D, w, q, cap, fixed, p, single_source=single_source, time_limit=time_limit
-    )
-    hist.update(more)
-    if not np.isfinite(ub):
-        rows, persons = more["unplaced"], more["unplaced_persons"]
-        left = (
-            f"the best plan found leaves {rows:,.{0 if rows == round(rows) else 2}f} "
-            f"demand point(s) with {persons:,.{0 if persons >= 10 else 2}f} persons without "
-            "a place"
-        )
-        most = _served_at_most(D, w, q, cap, fixed, p, sel)
-        if most is not None:
-            msg = (
-                f"no plan with {p} new site(s) can give every demand point a place within "
-                f"capacity: at most {most:,.0f} of the {float(w.sum()):,.0f} persons can have "
-                f"one (a proven bound; {left}); raise p or the capacities, or maximise the "
-                "persons served instead (model 'mclp' with capacity=)"
+    sel: np.ndarray,
+    x: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Persons served per demand point within capacity: by the existing sites alone
+    (their best allocation), and by the plan (its shares ``x``; without them, no plan was
+    found and the open sites are the existing ones)."""
+    n = problem.n_demand
+    A = sp.csr_matrix((np.ones(D.nnz), D.indices, D.indptr), shape=D.shape)
+    rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
+
+    def served_by(open_: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
+        out = np.zeros(n)
+        if shares is None:
+            alloc = assignment.best_allocation(
+                A, w, problem.capacity, open_, settings.served_allocation_s, load=q, capped=False
             )
-            raise InfeasibleError(msg)
-        msg = (
-            f"no plan with {p} new site(s) was found in which every demand point has a "
-            f"place within capacity ({left}); raise p or the capacities"
-            + (", allow split assignment (single_source=False)" if single_source else "")
-            + ', or try method="exact" with a longer time_limit'
-        )
-        raise InfeasibleError(msg)
-    steps = ["greedy", "interchange", "assignment", "swaps", "lagrangian"]
-    return _finish(
-        problem,
-        D,
-        w,
-        keep_rows,
+            if alloc is None:
+                return np.full(n, np.nan)
+            shares = alloc.x
+        placed = np.bincount(rows, weights=shares, minlength=A.shape[0])
+        out[keep_rows] = np.minimum(placed, 1.0) * w
+        return out
+
+    before = served_by(problem.existing, None)
+    return before, (served_by(sel, x) if x is not None else before.copy())
+
+
+# ---------------------------------------------------------------------- city-scale, capacitated
+def _capacitated_search(
+    P: Pairs, fixed: np.ndarray, p: int, single_source: bool, run: Run
+) -> tuple[np.ndarray, assignment.Assignment]:
+    """The uncapacitated plan (greedy add, fast interchange: often capacities barely
+    bind), its best assignment, swaps, and single-sourced the exact assignment."""
+    limit, history, t0 = run.opts.time_limit, run.history, run.t0
+    big = P.far * max(1.0, float(P.w.sum())) + 1.0  # metres charged to a row left out
+    sel = pmedian_greedy(P.D, P.w, p, fixed, ~fixed, big)
+    sel, _ = pmedian_interchange(P.D, P.w, sel, fixed, ~fixed, big)
+    assign = assignment.Assigner(P)
+    # the start's assignment gets the time it needs
+    a = assign(
         sel,
-        x,
-        ub,
-        lb,
-        "feasible",
-        t0,
-        hist,
-        steps,
-        split=not single_source,
-        load=q,
+        max(limit - (clock.now() - t0), settings.cpmedian_first_assignment.of(limit)),
+        required=True,
     )
+    if a is None:
+        msg = (
+            f"time_limit={limit:g} s ran out before the first assignment of demand to "
+            f"sites was found ({clock.work_done():.1f} s of work so far on {P.D.nnz:,} "
+            "reachable pairs); raise time_limit"
+        )
+        raise ParameterError(msg)
+    history["start"] = a.cost if a.unplaced <= 0 else np.inf
+    history["start_unplaced"] = a.unplaced
+    deadline = t0 + settings.cpmedian_swap_share * limit
+    sel, a, moves = assignment.pmedian_swaps(P, assign, fixed, sel, a, deadline)
+    history.update(moves)
+    if single_source:
+        a = _single_sourced(P, sel, a, run)
+    history["unplaced"] = a.unplaced
+    history["unplaced_persons"] = a.unplaced_persons
+    return sel, a
 
 
-def _served_at_most(
-    D: sp.csr_matrix,
-    w: np.ndarray,
-    q: np.ndarray,
-    cap: np.ndarray,
+def _single_sourced(
+    P: Pairs, sel: np.ndarray, a: assignment.Assignment, run: Run
+) -> assignment.Assignment:
+    """Each point whole to one site: the split rows moved, then the exact assignment
+    when the open sites' pairs are few enough (HiGHS' presolve overruns larger ones)."""
+    limit = run.opts.time_limit
+    with run.timed("reassign"):
+        a = assignment.rounded(P, sel, a)
+        exact = None
+        if int(sel[P.cols].sum()) <= settings.cpmedian_exact_pairs:
+            seconds = min(settings.cpmedian_exact_share * limit, run.t0 + limit - clock.now())
+            exact = assignment.exact_single_source(P, sel, a, max(0.1, seconds))
+        if exact is not None and assignment.better(exact, a, 1e-9 * max(1.0, float(P.n))):
+            run.history["reassigned"] = a.cost - exact.cost
+            a = exact
+    return a
+
+
+def _capacitated_bounds(P: Pairs, fixed: np.ndarray, p: int, cost: float, run: Run) -> float:
+    """The uncapacitated bound (tight where capacities barely bind), then from its prices
+    the capacitated one: Liechtenstein, p = 150, 3,000 persons per site: 11.24 M
+    person-metres in 4 s, against 10.59 M from the LP duals in 5 s."""
+    limit, t0 = run.opts.time_limit, run.t0
+    with run.timed("lagrangian"):
+        left = max(
+            settings.cpmedian_lagrangian_share * limit,
+            settings.cpmedian_bounds_until * limit - (clock.now() - t0),
+        )
+        if clock.expired():  # real time is out (a slow machine): one step each
+            left = 0.0
+        w1 = clock.now()
+        lb, u = pmedian_lagrangian_prices(
+            P.D,
+            P.w,
+            p,
+            fixed,
+            ~fixed,
+            cost,
+            iterations=settings.cpmedian_uncapacitated_iterations,
+            time_limit=0.5 * left,
+        )
+        run.history["uncapacitated_bound"] = lb
+        lb_cap = capacitated_pmedian_lagrangian(
+            P,
+            fixed,
+            p,
+            cost,
+            u0=u,
+            iterations=settings.cpmedian_lagrangian_iterations,
+            time_limit=left - (clock.now() - w1),
+        )
+        lb = max(lb, lb_cap)
+        run.history["lagrangian_bound"] = lb
+    return lb
+
+
+def _no_place(
+    P: Pairs,
     fixed: np.ndarray,
     p: int,
     sel: np.ndarray,
-) -> float | None:
+    a: assignment.Assignment,
+    single_source: bool,
+) -> None:
+    """Raise InfeasibleError: the best plan found leaves demand points without a place;
+    the message says whether a bound proves that no plan can place everyone."""
+    rows, persons = a.unplaced, a.unplaced_persons
+    left = (
+        f"the best plan found leaves {rows:,.{0 if rows == round(rows) else 2}f} "
+        f"demand point(s) with {persons:,.{0 if persons >= 10 else 2}f} persons without "
+        "a place"
+    )
+    most = _served_at_most(P, fixed, p, sel)
+    if most is not None:
+        msg = (
+            f"no plan with {p} new site(s) can give every demand point a place within "
+            f"capacity: at most {most:,.0f} of the {float(P.w.sum()):,.0f} persons can have "
+            f"one (a proven bound; {left}); raise p or the capacities, or maximise the "
+            "persons served instead (model 'mclp' with capacity=)"
+        )
+        raise InfeasibleError(msg)
+    msg = (
+        f"no plan with {p} new site(s) was found in which every demand point has a "
+        f"place within capacity ({left}); raise p or the capacities"
+        + (", allow split assignment (single_source=False)" if single_source else "")
+        + ', or try method="exact" with a longer time_limit'
+    )
+    raise InfeasibleError(msg)
+
+
+def _served_at_most(P: Pairs, fixed: np.ndarray, p: int, sel: np.ndarray) -> float | None:
     """The most persons any plan with ``p`` new sites can place within capacity, when the
     capacitated coverage bound proves that fewer than all can (loads equal to persons
     only), else None. Its prices start from the best allocation to ``sel``, the plan
     found."""
-    if not np.allclose(q, w):
+    if not np.allclose(P.q, P.w):
         return None
+    D = P.D
     A = sp.csr_matrix((np.ones(D.nnz), D.indices, D.indptr), shape=D.shape)
-    total = float(w.sum())
-    alloc = _best_allocation(A, w, cap, sel, 5.0)
+    total = float(P.w.sum())
+    alloc = assignment.best_allocation(A, P.w, P.cap, sel, settings.cpmedian_proof_s)
     u0 = None if alloc is None else alloc.row_price
     lower = 0.0 if alloc is None else alloc.served
     bound, _ = capacitated_lagrangian(
-        A, w, cap, fixed, p, lower, u0=u0, iterations=500, time_limit=5.0
+        A,
+        P.w,
+        P.cap,
+        fixed,
+        p,
+        lower,
+        u0=u0,
+        iterations=settings.cpmedian_proof_iterations,
+        time_limit=settings.cpmedian_proof_s,
     )
     return bound if bound < total * (1 - 1e-9) else None
-
-
-def _finish(
-    problem: CoverageProblem,
-    D: sp.csr_matrix,
-    w: np.ndarray,
-    keep_rows: np.ndarray,
-    sel: np.ndarray | None,
-    x: np.ndarray | None,
-    ub: float,
-    lb: float,
-    status: str,
-    t0: float,
-    hist: dict[str, Any],
-    steps: list[str],
-    *,
-    split: bool = False,
-    load: np.ndarray | None = None,
-) -> Solution:
-    """The Solution; ``split``: persons may be split between sites, so the cost need not
-    be a whole number even with whole distances and weights (no rounding of the bound).
-    ``load`` (capacitated model: per kept row, what it takes from capacity) adds the
-    persons served, with the plan and by the existing sites alone within capacity."""
-    n = problem.n_demand
-    if sel is None:
-        sel = problem.existing.copy()
-    assignment = np.full(n, -1, dtype=np.int64)
-    rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
-    if x is not None:  # from the MILP: largest assigned share per row
-        order = np.lexsort((-x, rows))
-        first = np.r_[True, rows[order][1:] != rows[order][:-1]] if order.size else order
-        pick = order[first]
-        ok = x[pick] > 1e-6
-        assignment[keep_rows[rows[pick][ok]]] = D.indices[pick][ok]
-    else:
-        st = _pm_state(D, np.inf, sel)
-        assignment[keep_rows] = st.c1
-    new = np.flatnonzero(sel & ~problem.existing)
-    served = assignment >= 0
-    cw = float(problem.weight[served].sum())
-    total = problem.total_weight
-    obj = float(ub)
-    integral = not split and bool(np.all(np.round(D.data) == D.data) and np.all(np.round(w) == w))
-    gap = relative_gap(obj, lb, integral=integral) if np.isfinite(obj) else np.inf
-    if gap == 0.0:
-        status = "optimal"
-    unreach = np.setdiff1d(np.arange(n), keep_rows)
-    served_after = served_before = None
-    if load is not None and problem.capacity is not None:
-        A = sp.csr_matrix((np.ones(D.nnz), D.indices, D.indptr), shape=D.shape)
-
-        def served_by(open_: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
-            """Persons served per demand point: by ``shares``, else by the best
-            allocation of the open sites within capacity (NaN if it cannot be found)."""
-            out = np.zeros(n)
-            if shares is None:
-                alloc = _best_allocation(
-                    A, w, problem.capacity, open_, 10.0, load=load, capped=False
-                )
-                if alloc is None:
-                    return np.full(n, np.nan)
-                shares = alloc.x
-            placed = np.bincount(rows, weights=shares, minlength=A.shape[0])
-            out[keep_rows] = np.minimum(placed, 1.0) * w
-            return out
-
-        served_before = served_by(problem.existing, None)
-        # no plan found (HiGHS stopped early): the open sites are the existing ones
-        served_after = served_by(sel, x) if x is not None else served_before.copy()
-    return Solution(
-        selected=sel,
-        new=new,
-        objective=obj,
-        bound=float(min(rounded_bound(lb, integral=integral), obj)) if status != "optimal" else obj,
-        gap=gap,
-        status=status,
-        seconds=clock.now() - t0,
-        covered_weight=cw,
-        covered_share=cw / total if total > 0 else 1.0,
-        assignment=assignment,
-        history=hist,
-        method="+".join(steps),
-        unreachable=unreach,
-        unreachable_weight=float(problem.weight[unreach].sum()),
-        served=served_after,
-        served_before=served_before,
-    )

@@ -59,6 +59,58 @@ def _check_vector(values: Any, n: int, name: str, what: str) -> np.ndarray:
     return arr
 
 
+def _check_dist(dist: Any) -> sp.csr_matrix:
+    """Walk distances as CSR (stored entries, zeros included, are the reachable pairs)."""
+    dist = _as_csr(dist, "dist", keep_zeros=True).astype(float)
+    if dist.nnz and (not np.all(np.isfinite(dist.data)) or dist.data.min() < 0):
+        k = int(np.flatnonzero(~(dist.data >= 0) | ~np.isfinite(dist.data))[0])
+        row = int(np.searchsorted(dist.indptr, k, side="right") - 1)
+        msg = (
+            f"dist has a negative or non-finite distance ({dist.data[k]}) at demand "
+            f"{row}, site {dist.indices[k]}: distances are metres >= 0; leave "
+            "unreachable pairs out of the sparse matrix instead"
+        )
+        raise DataError(msg)
+    return dist
+
+
+def _check_existing(existing: Any, n_sites: int) -> np.ndarray:
+    """The mask of existing sites (none by default); some site must be a candidate."""
+    if existing is None:
+        ex = np.zeros(n_sites, dtype=bool)
+    else:
+        ex = np.asarray(existing)
+        if ex.dtype != bool:
+            msg = "existing must be a boolean mask over the sites (True = already open)"
+            raise DataError(msg)
+        if ex.shape != (n_sites,):
+            msg = f"existing has {ex.size} entries but there are {n_sites} sites"
+            raise DataError(msg)
+        ex = ex.copy()
+    if not np.any(~ex):
+        msg = (
+            f"the candidate set is empty: all {n_sites} sites are existing ones; "
+            "add candidate sites (existing=False) to choose from"
+        )
+        raise ParameterError(msg)
+    return ex
+
+
+def _check_group(group: Any, n_demand: int) -> np.ndarray:
+    """District indices (integers >= 0), one per demand point."""
+    g = np.asarray(group)
+    if g.shape != (n_demand,):
+        msg = f"group has {g.size} entries but there are {n_demand} demand points"
+        raise DataError(msg)
+    if not np.issubdtype(g.dtype, np.integer):
+        msg = "group must hold integer district indices (0, 1, 2, ...)"
+        raise DataError(msg)
+    if g.size and g.min() < 0:
+        msg = f"group[{int(np.argmin(g))}] = {int(g.min())}: district indices must be >= 0"
+        raise DataError(msg)
+    return g.astype(np.int64)
+
+
 @dataclass
 class CoverageProblem:
     """Demand points, sites and who reaches whom, at matrix level.
@@ -100,18 +152,7 @@ class CoverageProblem:
             msg = "give a coverage matrix `cover` or a distance matrix `dist` (demand x sites)"
             raise DataError(msg)
         if self.dist is not None:
-            self.dist = _as_csr(self.dist, "dist", keep_zeros=True).astype(float)
-            if self.dist.nnz and (
-                not np.all(np.isfinite(self.dist.data)) or self.dist.data.min() < 0
-            ):
-                k = int(np.flatnonzero(~(self.dist.data >= 0) | ~np.isfinite(self.dist.data))[0])
-                row = int(np.searchsorted(self.dist.indptr, k, side="right") - 1)
-                msg = (
-                    f"dist has a negative or non-finite distance ({self.dist.data[k]}) at demand "
-                    f"{row}, site {self.dist.indices[k]}: distances are metres >= 0; leave "
-                    "unreachable pairs out of the sparse matrix instead"
-                )
-                raise DataError(msg)
+            self.dist = _check_dist(self.dist)
         if self.cover is None:
             self.cover = sp.csr_matrix(
                 (np.ones(self.dist.nnz, dtype=bool), self.dist.indices, self.dist.indptr),
@@ -129,23 +170,7 @@ class CoverageProblem:
         if self.weight is None:
             self.weight = np.ones(self.n_demand)
         self.weight = _check_vector(self.weight, self.n_demand, "weight", "demand points")
-        if self.existing is None:
-            self.existing = np.zeros(self.n_sites, dtype=bool)
-        else:
-            ex = np.asarray(self.existing)
-            if ex.dtype != bool:
-                msg = "existing must be a boolean mask over the sites (True = already open)"
-                raise DataError(msg)
-            if ex.shape != (self.n_sites,):
-                msg = f"existing has {ex.size} entries but there are {self.n_sites} sites"
-                raise DataError(msg)
-            self.existing = ex.copy()
-        if not np.any(~self.existing):
-            msg = (
-                f"the candidate set is empty: all {self.n_sites} sites are existing ones; "
-                "add candidate sites (existing=False) to choose from"
-            )
-            raise ParameterError(msg)
+        self.existing = _check_existing(self.existing, self.n_sites)
         if self.cost is None:
             self.cost = np.ones(self.n_sites)
         self.cost = _check_vector(self.cost, self.n_sites, "cost", "sites")
@@ -153,17 +178,7 @@ class CoverageProblem:
         if self.capacity is not None:
             self.capacity = _check_vector(self.capacity, self.n_sites, "capacity", "sites")
         if self.group is not None:
-            g = np.asarray(self.group)
-            if g.shape != (self.n_demand,):
-                msg = f"group has {g.size} entries but there are {self.n_demand} demand points"
-                raise DataError(msg)
-            if not np.issubdtype(g.dtype, np.integer):
-                msg = "group must hold integer district indices (0, 1, 2, ...)"
-                raise DataError(msg)
-            if g.size and g.min() < 0:
-                msg = f"group[{int(np.argmin(g))}] = {int(g.min())}: district indices must be >= 0"
-                raise DataError(msg)
-            self.group = g.astype(np.int64)
+            self.group = _check_group(self.group, self.n_demand)
 
     # ------------------------------------------------------------------ derived views
     @property

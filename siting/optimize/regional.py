@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from siting.optimize import clock
+from siting.optimize import clock, settings
 from siting.optimize.highs import _LNS_HEURISTICS, highs_lp, new_highs
 
 __all__ = [
@@ -59,20 +59,6 @@ __all__ = [
     "regional_price_bound",
     "reserve_seconds",
 ]
-
-SITES_PER_REGION = 85  # own sites per region: 1,000-2,000 demand rows, MIPs of 0.1-9 s
-MIN_REGIONS = 2
-FARTHEST_POINT_WORK = 5e7  # regions x graph edges above which seeds are sampled
-CENTRE_TRIALS = 64  # candidate centres tried per region when recentring
-SPLIT_FACTOR = 2.5  # regions above this x the median nonzeros are split
-# work of a solved region, charged as rows x columns / REGION_RATE seconds (HiGHS reports
-# no iteration count for its branch-and-bound): the grid's 23 regions, 5.1 M rows x
-# columns, took 34 s of CPU (HiGHS 1.16): 44 s with the clock's margin of 1.3, charged as
-# 22 s of work with the two workers side by side
-REGION_RATE = 1.15e5
-SPREAD = 3.0  # a region may take this x its fair share of the time left
-MIN_REGION_S = 0.05  # below this, a region keeps its LP bound
-WALL_MARGIN_S = 0.1  # real seconds kept free before the caller's time limit
 
 
 @dataclass
@@ -143,7 +129,7 @@ def partition_columns(A: sp.csr_matrix, n_regions: int) -> np.ndarray:
     G.eliminate_zeros()
     G.data[:] = 1.0
     deg = np.diff(G.indptr)
-    if k * G.nnz <= FARTHEST_POINT_WORK:
+    if k * G.nnz <= settings.farthest_point_work:
         seeds = [int(np.argmax(deg))]
         dist = csgraph.dijkstra(G, indices=seeds[0], unweighted=True)
         for _ in range(k - 1):
@@ -170,8 +156,10 @@ def _centres(G: sp.csr_matrix, labels: np.ndarray, seeds: list[int]) -> list[int
         if own.size < 3:
             moved.append(s)
             continue
-        # hops from at most CENTRE_TRIALS sites of the region (evenly spread in index)
-        trial = np.unique(np.linspace(0, own.size - 1, min(own.size, CENTRE_TRIALS)).astype(int))
+        # hops from at most settings.centre_trials sites of the region (evenly spread in index)
+        trial = np.unique(
+            np.linspace(0, own.size - 1, min(own.size, settings.centre_trials)).astype(int)
+        )
         d = csgraph.dijkstra(G[own][:, own], indices=trial, unweighted=True)
         d[~np.isfinite(d)] = own.size
         moved.append(int(own[trial[np.argmin(d.sum(axis=1))]]))
@@ -180,7 +168,7 @@ def _centres(G: sp.csr_matrix, labels: np.ndarray, seeds: list[int]) -> list[int
 
 def balanced_regions(A: sp.csr_matrix, n_regions: int) -> tuple[np.ndarray, np.ndarray]:
     """``(column labels, row labels)``: :func:`partition_columns`, then regions with more
-    than ``SPLIT_FACTOR`` x the median nonzeros split in two (MIP time grows faster than
+    than ``settings.split_factor`` x the median nonzeros split in two (MIP time grows faster than
     size, so one big region would set the pace)."""
     labels = partition_columns(A, n_regions)
     k = int(labels.max()) + 1 if labels.size else 1
@@ -189,7 +177,7 @@ def balanced_regions(A: sp.csr_matrix, n_regions: int) -> tuple[np.ndarray, np.n
         rows_in = row_regions(A, labels, k)
         nnz = np.bincount(rows_in, weights=np.diff(A.indptr), minlength=k)
         big = int(np.argmax(np.where(whole, -1.0, nnz)))
-        if whole[big] or nnz[big] <= SPLIT_FACTOR * np.median(nnz[nnz > 0]):
+        if whole[big] or nnz[big] <= settings.split_factor * np.median(nnz[nnz > 0]):
             return labels, rows_in
         own = np.flatnonzero(labels == big)
         sub = partition_columns(A[rows_in == big][:, own], 2)
@@ -315,7 +303,7 @@ class _Schedule:
             k = self.queue.pop(0)
             left = self.stop - time.perf_counter()
             fair = left * self.workers / (len(self.queue) + 1)
-            return k, min(left, SPREAD * fair)
+            return k, min(left, settings.region_spread * fair)
 
 
 def _solve_region(reg: _Region, seconds: float, stop: float) -> tuple[float, float, str]:
@@ -326,7 +314,7 @@ def _solve_region(reg: _Region, seconds: float, stop: float) -> tuple[float, flo
     n_y, n_z = reg.cols.size, reg.rows.size
     if n_z == 0:
         return 0.0, 0.0, "Optimal"
-    if seconds < MIN_REGION_S or stop - time.perf_counter() < MIN_REGION_S:
+    if seconds < settings.min_region_s or stop - time.perf_counter() < settings.min_region_s:
         return lag, lag, "skipped"
     try:
         lp = highs_lp(reg.c, reg.M, np.full(n_z, -np.inf), np.zeros(n_z))
@@ -339,7 +327,7 @@ def _solve_region(reg: _Region, seconds: float, stop: float) -> tuple[float, flo
             return lag, lag, "skipped"
         lp_up = min(lag, -float(h.getInfo().objective_function_value) + reg.slack)
         seconds = min(seconds, stop - time.perf_counter())
-        if seconds < MIN_REGION_S:
+        if seconds < settings.min_region_s:
             return lp_up, lp_up, "skipped"
         vt = highspy.HighsVarType
         lp.integrality_ = [vt.kInteger] * n_y + [vt.kContinuous] * n_z
@@ -391,16 +379,20 @@ def regional_price_bound(
         is the same on any machine, and the work clock is charged an estimate from the
         regions' sizes; otherwise the whole ``time_limit``.
     n_regions : int, optional
-        Default: one per ``SITES_PER_REGION`` columns, at least ``MIN_REGIONS`` (larger
-        regions give a stronger bound but take longer: on the 50,000-node grid, 23
-        regions gave 103.05 sites in 17 s, 12 regions 103.29 in 55 s).
+        Default: one per ``settings.sites_per_region`` columns, at least
+        ``settings.min_regions`` (larger regions give a stronger bound but take longer:
+        on the 50,000-node grid, 23 regions gave 103.05 sites in 17 s, 12 regions 103.29 in 55 s).
     workers : int
         Regions solved side by side (HiGHS with one thread each).
     """
     t0 = time.perf_counter()
     A = sp.csr_matrix(A)
     nc = A.shape[1]
-    k = n_regions if n_regions is not None else max(MIN_REGIONS, round(nc / SITES_PER_REGION))
+    k = (
+        n_regions
+        if n_regions is not None
+        else max(settings.min_regions, round(nc / settings.sites_per_region))
+    )
     k = int(max(1, min(k, nc)))
     gain = np.asarray(gain, dtype=float)
     pos = gain[gain > 0]
@@ -408,7 +400,7 @@ def regional_price_bound(
     clk = clock.current()
     seconds = float(time_limit)
     if clk is not None:  # end a little before the solver's own safety net
-        seconds = min(seconds, clk.wall_left() - WALL_MARGIN_S)
+        seconds = min(seconds, clk.wall_left() - settings.region_wall_margin_s)
     stop = t0 + max(0.0, seconds)
     workers = max(1, int(workers))
     out = _one_pass(
@@ -424,7 +416,7 @@ def regional_price_bound(
     out.lp_value *= unit
     clock.charge_sparse(4.0 * A.nnz)  # partition and split
     if out.complete:  # an estimate from the regions' sizes: the same on any machine
-        work = sum(r[0] * (r[1] + 1) for r in out.sizes) / REGION_RATE / workers
+        work = sum(r[0] * (r[1] + 1) for r in out.sizes) / settings.region_rate / workers
         clock.charge(min(float(time_limit), work))
     else:  # stopped by real time: the whole allowance
         clock.charge(float(time_limit))
@@ -475,10 +467,10 @@ def _one_pass(
 def estimate_seconds(A: sp.spmatrix, workers: int = 2) -> float:
     """Work seconds the regional bound of ``A`` (rows x columns) is expected to need with
     every region solved: each row sits in a region of about ``2.2 x SITES_PER_REGION``
-    columns (its own sites and the neighbours' at its edge), charged at ``REGION_RATE``
+    columns (its own sites and the neighbours' at its edge), charged at ``settings.region_rate``
     (grid: 5.5 M estimated, 5.1 M counted)."""
-    size = A.shape[0] * min(A.shape[1], 2.2 * SITES_PER_REGION)
-    return float(size / REGION_RATE / max(1, int(workers)))
+    size = A.shape[0] * min(A.shape[1], 2.2 * settings.sites_per_region)
+    return float(size / settings.region_rate / max(1, int(workers)))
 
 
 def reserve_seconds(

@@ -1,25 +1,43 @@
-"""One entry point for every matrix-level siting model: :func:`solve_matrix`.
+"""One entry point for every matrix-level model: :func:`solve_matrix`.
 
-``reduce -> heuristic incumbent -> bound -> (if the gap exceeds mip_gap) HiGHS on the
-reduced model warm-started -> Solution`` with the gap always reported. Parameters are
-validated here, up front, with messages naming the parameter and its allowed range.
+It checks the model's name and options (:func:`siting.validation.check_model_options`,
+against :data:`MODEL_OPTIONS`: an option a model does not take is refused, naming the
+models it works with) and calls the model's own function, each visible to ``help()``:
+
+=========================  ==============================================================
+model                      function
+=========================  ==============================================================
+``target``                 :func:`~siting.optimize.partial_cover.solve_target`
+``group_target``           :func:`~siting.optimize.partial_cover.solve_target`
+                           (``by_group=True``)
+``mclp``                   :func:`~siting.optimize.mclp.solve_mclp`
+``lscp``                   :func:`~siting.optimize.set_cover.solve_lscp`
+``pmedian``                :func:`~siting.optimize.pmedian.solve_pmedian`
+``capacitated_pmedian``    :func:`~siting.optimize.pmedian.solve_pmedian`
+                           (``capacitated=True``)
+``capacitated_coverage``   :func:`~siting.optimize.capacitated.solve_capacitated_coverage`
+=========================  ==============================================================
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from siting import validation
 from siting.errors import ParameterError
-from siting.optimize.capacity import solve_capacitated_coverage
-from siting.optimize.lscp import solve_lscp
+from siting.optimize.capacitated import solve_capacitated_coverage
 from siting.optimize.mclp import solve_mclp
+from siting.optimize.partial_cover import solve_target
+from siting.optimize.pipeline import OPTIONS_DOC, SolveOptions
 from siting.optimize.pmedian import solve_pmedian
 from siting.optimize.problem import CoverageProblem, Solution
-from siting.optimize.target import solve_target
+from siting.optimize.set_cover import solve_lscp
 
-__all__ = ["MODELS", "solve_matrix"]
+__all__ = ["MODELS", "MODEL_OPTIONS", "solve_matrix"]
 
 MODELS = (
     "target",
@@ -30,106 +48,42 @@ MODELS = (
     "capacitated_pmedian",
     "capacitated_coverage",
 )
-METHODS = ("auto", "exact", "heuristic")
-
-
-def _validate(
-    model: str,
-    method: str,
-    target: float,
-    p: int | None,
-    time_limit: float,
-    mip_gap: float,
-    problem: CoverageProblem,
-    budget: float | None = None,
-) -> None:
-    if model not in MODELS:
-        msg = f"model must be one of {', '.join(MODELS)}; got {model!r}"
-        raise ParameterError(msg)
-    if method not in METHODS:
-        msg = f"method must be one of {', '.join(METHODS)}; got {method!r}"
-        raise ParameterError(msg)
-    if not (np.isfinite(target) and 0.0 < target <= 1.0):
-        msg = f"target must be a share in (0, 1] (e.g. 0.9 for 90%), got {target!r}"
-        raise ParameterError(msg)
-    if not (np.isfinite(time_limit) and time_limit > 0):
-        msg = f"time_limit must be > 0 seconds, got {time_limit!r}"
-        raise ParameterError(msg)
-    if not (np.isfinite(mip_gap) and 0.0 <= mip_gap < 1.0):
-        msg = f"mip_gap must be a relative gap in [0, 1), got {mip_gap!r}"
-        raise ParameterError(msg)
-    needs_p = model in ("mclp", "pmedian", "capacitated_pmedian", "capacitated_coverage")
-    if budget is not None:
-        if model != "mclp":
-            msg = f"budget= works with model 'mclp' only, not {model!r}; give p instead"
-            raise ParameterError(msg)
-        if p is not None:
-            msg = "give either p (number of new sites) or budget (total cost), not both"
-            raise ParameterError(msg)
-        if not (np.isfinite(budget) and budget >= 0):
-            msg = f"budget must be a finite total cost >= 0, got {budget!r}"
-            raise ParameterError(msg)
-    elif needs_p and p is None:
-        msg = f"model {model!r} needs p, the number of new sites (0..{problem.n_candidates})"
-        raise ParameterError(msg)
-    if p is not None and (int(p) != p or not 0 <= p <= problem.n_candidates):
-        msg = (
-            f"p must be an integer in [0, {problem.n_candidates}] (the number of candidate "
-            f"sites), got {p!r}"
-        )
-        raise ParameterError(msg)
-
-
-# options each model takes besides those solve_matrix sets itself
-_OPTIONS_OF = {
-    "target": "solve_target",
-    "group_target": "solve_target",
-    "mclp": "solve_mclp",
-    "lscp": "solve_lscp",
-    "pmedian": "solve_pmedian",
-    "capacitated_pmedian": "solve_pmedian",
-    "capacitated_coverage": "solve_capacitated_coverage",
-}
-_SET_HERE = frozenset(
-    {"problem", "target", "p", "budget", "by_group", "capacitated", "method", "seed"}
-    | {"time_limit", "mip_gap", "threads", "verbose"}
+_TARGET = ("target", "threshold", "describe", "group_names")
+_PMEDIAN = ("p", "max_distance_m", "drop_unreachable")
+#: the options each model of :func:`solve_matrix` takes besides the solver options
+MODEL_OPTIONS = validation.ModelOptions(
+    options={
+        "target": (*_TARGET, "lp"),
+        "group_target": _TARGET,
+        "mclp": ("p", "budget"),
+        "lscp": (),
+        "pmedian": _PMEDIAN,
+        "capacitated_pmedian": (*_PMEDIAN, "single_source", "load"),
+        "capacitated_coverage": ("p",),
+    },
+    common=("options",),
+    needs_p=("mclp", "pmedian", "capacitated_pmedian", "capacitated_coverage"),
+    aliases={"max_distance": "max_distance_m"},
 )
-
-
-def _check_options(model: str, options: dict[str, Any]) -> None:
-    """Refuse options the model function does not take, naming the ones it does."""
-    import inspect
-
-    fn = globals()[_OPTIONS_OF[model]]
-    takes = {
-        name
-        for name, par in inspect.signature(fn).parameters.items()
-        if par.kind in (par.KEYWORD_ONLY, par.POSITIONAL_OR_KEYWORD) and name not in _SET_HERE
-    }
-    unknown = sorted(set(options) - takes)
-    if unknown:
-        names = ", ".join(f"{k}=" for k in unknown)
-        verb = "is not an option" if len(unknown) == 1 else "are not options"
-        msg = (
-            f"{names} {verb} of model {model!r}; its options: {', '.join(sorted(takes)) or 'none'}."
-        )
-        raise ParameterError(msg)
 
 
 def solve_matrix(
     problem: CoverageProblem,
     model: str = "target",
     *,
-    target: float = 0.9,
+    target: float | str | None = None,
+    threshold: str | None = None,
+    describe: Callable[[np.ndarray], str] | None = None,
+    group_names: Sequence[str] | None = None,
+    lp: bool | None = None,
     p: int | None = None,
     budget: float | None = None,
-    time_limit: float = 60.0,
-    mip_gap: float = 0.0,
-    method: str = "auto",
-    seed: int = 0,
-    threads: int | None = None,
-    verbose: bool = False,
-    **options: Any,
+    max_distance_m: float | None = None,
+    drop_unreachable: bool | None = None,
+    single_source: bool | None = None,
+    load: np.ndarray | None = None,
+    options: SolveOptions | None = None,
+    **unknown: Any,
 ) -> Solution:
     """Solve a siting model on a :class:`CoverageProblem`.
 
@@ -141,32 +95,29 @@ def solve_matrix(
         (every district reaches ``target``), ``"mclp"`` (most persons with ``p`` new
         sites or ``budget``), ``"lscp"`` (cover every coverable point), ``"pmedian"``,
         ``"capacitated_pmedian"``, ``"capacitated_coverage"``.
-    target : float
-        Coverage share in (0, 1] for the target models.
+    target : float or str, optional
+        Target models: share of persons to cover, in (0, 1] (``0.9`` or ``"90%"``;
+        default 0.9).
+    threshold, describe, group_names : optional
+        Target models: words and names for the infeasibility messages.
+    lp : bool, optional
+        ``target``: force (True) or skip (False) the simplex LP bound.
     p : int, optional
-        Number of new sites for MCLP / p-median / capacitated coverage.
+        Number of new sites (MCLP, p-median, capacitated models).
     budget : float, optional
-        MCLP: budget on new-site cost instead of ``p``.
-    time_limit : float
-        Seconds (> 0) for the whole solve.
-    mip_gap : float
-        Accepted relative gap in [0, 1); 0 = prove optimality.
-    method : {"auto", "exact", "heuristic"}
-        ``heuristic``: no branch-and-bound (heuristic plan and a bound; on city-scale
-        models their searches use the time limit); ``exact``: close the gap with HiGHS
-        within ``time_limit``; ``auto``: HiGHS where it can work in useful time.
-    seed : int
-        Seed of randomised steps: the same seed, ``time_limit`` and ``threads`` give the
-        same solution. ``time_limit`` is counted as a work budget
-        (:mod:`siting.optimize.clock`); only if real time runs out first (a slow machine)
-        may a rerun differ, and ``solution.history["deterministic"]`` is then False.
-    threads : int, optional
-        HiGHS threads.
-    verbose : bool
-        HiGHS log.
-    **options
-        Passed to the model function (e.g. ``max_distance``, ``drop_unreachable``,
-        ``single_source``, ``threshold``, ``describe``).
+        MCLP: budget on the new sites' cost instead of ``p``.
+    max_distance_m : float, optional
+        p-median: pairs farther than this many metres are unreachable.
+    drop_unreachable : bool, optional
+        p-median: leave out demand points no site reaches (default: refuse them).
+    single_source : bool, optional
+        Capacitated p-median: each point served by one site (default True).
+    load : ndarray, optional
+        Capacitated p-median: persons each demand point takes from a site's capacity.
+    {options}
+    **unknown
+        Refused, naming the model's options (old names are accepted: ``max_distance``,
+        with a DeprecationWarning).
 
     Returns
     -------
@@ -175,39 +126,46 @@ def solve_matrix(
     if not isinstance(problem, CoverageProblem):
         msg = "problem must be a CoverageProblem (build one from cover / weight arrays)"
         raise ParameterError(msg)
-    _validate(model, method, target, p, time_limit, mip_gap, problem, budget)
-    _check_options(model, options)
-    common = {"time_limit": time_limit, "mip_gap": mip_gap, "threads": threads, "verbose": verbose}
+    validation.choice("model", model, MODELS)
+    if "max_distance" in unknown:
+        warnings.warn(
+            "max_distance= is now max_distance_m= (metres)", DeprecationWarning, stacklevel=2
+        )
+    given = {
+        "target": target,
+        "p": p,
+        "budget": budget,
+        "max_distance_m": max_distance_m,
+        "drop_unreachable": drop_unreachable,
+        "single_source": single_source,
+        "load": load,
+        "lp": lp,
+        "threshold": threshold,
+        "describe": describe,
+        "group_names": group_names,
+        **unknown,
+    }
+    validation.check_model_options(model, given, MODEL_OPTIONS)
+    kw = {k: v for k, v in given.items() if v is not None}
+    if "max_distance" in kw:
+        kw["max_distance_m"] = kw.pop("max_distance")
+    return _call(problem, model, kw, SolveOptions() if options is None else options)
+
+
+solve_matrix.__doc__ = solve_matrix.__doc__.format(options=OPTIONS_DOC)
+
+
+def _call(problem: CoverageProblem, model: str, kw: dict[str, Any], opts: SolveOptions) -> Solution:
+    """The model's own function with the options it takes."""
+    common = {"options": opts}
     if model in ("target", "group_target"):
-        return solve_target(
-            problem,
-            target,
-            by_group=model == "group_target",
-            method=method,
-            seed=seed,
-            **common,
-            **options,
-        )
+        share = kw.pop("target", 0.9)
+        return solve_target(problem, share, by_group=model == "group_target", **kw, **common)
     if model == "mclp":
-        return solve_mclp(
-            problem,
-            p if budget is None else None,
-            budget=budget,
-            method=method,
-            seed=seed,
-            **common,
-            **options,
-        )
+        return solve_mclp(problem, kw.get("p"), budget=kw.get("budget"), **common)
     if model == "lscp":
-        return solve_lscp(problem, method=method, seed=seed, **common, **options)
-    if model in ("pmedian", "capacitated_pmedian"):
-        return solve_pmedian(
-            problem,
-            int(p),
-            capacitated=model == "capacitated_pmedian",
-            method=method,
-            seed=seed,
-            **common,
-            **options,
-        )
-    return solve_capacitated_coverage(problem, int(p), method=method, **common, **options)
+        return solve_lscp(problem, **common)
+    if model == "capacitated_coverage":
+        return solve_capacitated_coverage(problem, kw["p"], **common)
+    p = kw.pop("p")
+    return solve_pmedian(problem, p, capacitated=model == "capacitated_pmedian", **kw, **common)

@@ -11,7 +11,7 @@ station walk. Solved in two stages, each exactly:
    * has at least ``centre_target`` of its persons within threshold A of a centre
      (``cover_centre``); existing centres count.
 
-2. **Stations.** A partial set covering (:func:`siting.optimize.target.solve_target`) at
+2. **Stations.** A partial set covering (:func:`siting.optimize.partial_cover.solve_target`) at
    threshold B (``cover_station``) reaching ``station_target`` of all persons. When
    ``centres_serve_stations`` (default) a centre also hosts station services, so the
    centres chosen in stage 1 are counted as existing stations; stage 2 then only adds what
@@ -28,27 +28,90 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from siting import validation
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize import clock
-from siting.optimize.highs import solution_status, solve_milp
+from siting.optimize.formulations import centre_rows, psclp_matrices
+from siting.optimize.highs import solution_status
+from siting.optimize.partial_cover import solve_target
+from siting.optimize.pipeline import Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
-from siting.optimize.target import psclp_matrices, solve_target
 
 __all__ = ["TwoLevelSolution", "solve_two_level"]
 
 
 @dataclass
 class TwoLevelSolution:
-    """Centres (level 1) and stations (level 2) of a two-level plan."""
+    """Centres (level 1) and stations (level 2) of a two-level plan.
+
+    The attributes a :class:`~siting.optimize.problem.Solution` has (``selected``,
+    ``new``, ``objective``, ``bound``, ``gap``, ``status``, ``method``, ``history``,
+    ``covered_weight``) describe the two levels together: sites open at either level,
+    costs summed, the worse status; coverage is the stations' (the shorter walk).
+    """
 
     centres: Solution
     stations: Solution
     seconds: float
 
     @property
+    def selected(self) -> np.ndarray:
+        """Sites open at either level (existing ones included)."""
+        return np.asarray(self.centres.selected, bool) | np.asarray(self.stations.selected, bool)
+
+    @property
+    def new(self) -> np.ndarray:
+        """Indices of the new sites of both levels."""
+        return np.union1d(self.centres.new, self.stations.new)
+
+    @property
     def objective(self) -> float:
         """Total cost of new centres and new stations."""
         return self.centres.objective + self.stations.objective
+
+    @property
+    def bound(self) -> float:
+        """Sum of the two stages' bounds (each stage solved on its own)."""
+        return self.centres.bound + self.stations.bound
+
+    @property
+    def gap(self) -> float:
+        """Relative gap of the summed objective and bound."""
+        return relative_gap(self.objective, self.bound)
+
+    @property
+    def status(self) -> str:
+        """``"optimal"`` when both stages are, else the first stage's status that is not."""
+        for s in (self.centres, self.stations):
+            if s.status != "optimal":
+                return s.status
+        return "optimal"
+
+    @property
+    def method(self) -> str:
+        """How each stage was solved."""
+        return f"centres: {self.centres.method}; stations: {self.stations.method}"
+
+    @property
+    def covered_weight(self) -> float:
+        """Persons within the station threshold of a station or centre."""
+        return self.stations.covered_weight
+
+    @property
+    def history(self) -> dict[str, Any]:
+        """Both stages' histories, and whether the plan repeats (both stages must)."""
+        hc, hs = self.centres.history, self.stations.history
+        cut = list(dict.fromkeys([*hc.get("cut_by", []), *hs.get("cut_by", [])]))
+        out: dict[str, Any] = {
+            "centres": hc,
+            "stations": hs,
+            "deterministic": bool(hc.get("deterministic", True) and hs.get("deterministic", True)),
+        }
+        if cut:
+            out["cut_by"] = cut
+        if "regional" in hs:
+            out["regional"] = hs["regional"]
+        return out
 
 
 def solve_two_level(
@@ -62,12 +125,10 @@ def solve_two_level(
     existing_station: np.ndarray | None = None,
     cost_centre: np.ndarray | None = None,
     cost_station: np.ndarray | None = None,
-    centre_target: float = 0.0,
-    station_target: float = 0.9,
+    centre_target: float | str = 0.0,
+    station_target: float | str = 0.9,
     centres_serve_stations: bool = True,
-    time_limit: float = 60.0,
-    threads: int | None = None,
-    verbose: bool = False,
+    options: SolveOptions | None = None,
 ) -> TwoLevelSolution:
     """Plan sub-district centres, then community stations.
 
@@ -86,22 +147,28 @@ def solve_two_level(
         Sites already open at each level.
     cost_centre, cost_station : ndarray (n_sites,), optional
         Opening costs (default 1).
-    centre_target : float
-        Share of each sub-district's persons within threshold A of a centre (0 = only the
-        "one inside" rule).
-    station_target : float
-        Share of all persons within threshold B of a station (or centre).
+    centre_target : float or str
+        Share of each sub-district's persons within threshold A of a centre, in [0, 1]
+        (0 = only the "one inside" rule); ``0.5`` or ``"50%"``.
+    station_target : float or str
+        Share of all persons within threshold B of a station (or centre), in (0, 1].
     centres_serve_stations : bool
         Centres also count as stations in stage 2.
-    time_limit : float
-        Seconds for each stage.
+    options : SolveOptions, optional
+        ``time_limit`` (seconds for each stage, a work budget), ``threads``, ``verbose``
+        (the other options are not used: both stages are solved to proof, stations with
+        ``method="auto"``).
 
     Returns
     -------
     TwoLevelSolution
     """
     t0 = time.perf_counter()
-    if site_group is None and centre_target <= 0:
+    centre_share = (
+        0.0 if centre_target in (0, 0.0) else validation.SHARE("centre_target", centre_target)
+    )
+    station_share = validation.SHARE("station_target", station_target)
+    if site_group is None and centre_share <= 0:
         msg = "give site_group (one centre inside each sub-district) or a centre_target > 0"
         raise ParameterError(msg)
     P1 = CoverageProblem(
@@ -111,7 +178,9 @@ def solve_two_level(
         cost=cost_centre,
         group=np.asarray(group),
     )
-    centres = _centres(P1, site_group, centre_target, time_limit, threads, verbose)
+    opts = SolveOptions() if options is None else options
+    stage = SolveOptions(time_limit=opts.time_limit, threads=opts.threads, verbose=opts.verbose)
+    centres = _centres(P1, site_group, centre_share, options=stage)
     ex2 = (
         np.zeros(P1.n_sites, dtype=bool)
         if existing_station is None
@@ -120,12 +189,10 @@ def solve_two_level(
     if centres_serve_stations:
         ex2 |= centres.selected
     if ex2.all():  # the centres (and existing stations) hold every site: nothing to choose
-        stations = _all_open(cover_station, weight, station_target, time.perf_counter())
+        stations = _all_open(cover_station, weight, station_share, time.perf_counter())
     else:
         P2 = CoverageProblem(cover=cover_station, weight=weight, existing=ex2, cost=cost_station)
-        stations = solve_target(
-            P2, station_target, time_limit=time_limit, threads=threads, verbose=verbose
-        )
+        stations = solve_target(P2, station_share, options=stage)
     stations.history["centres_counted_as_stations"] = bool(centres_serve_stations)
     stations.history["joint_optimum"] = "not guaranteed (two stages solved in sequence)"
     return TwoLevelSolution(centres=centres, stations=stations, seconds=time.perf_counter() - t0)
@@ -161,62 +228,32 @@ def _all_open(cover, weight, target: float, t0: float) -> Solution:
 
 @clock.work_budget()
 def _centres(
-    P: CoverageProblem,
-    site_group: np.ndarray | None,
-    target: float,
-    time_limit: float,
-    threads: int | None,
-    verbose: bool,
+    P: CoverageProblem, site_group: np.ndarray | None, target: float, *, options: SolveOptions
 ) -> Solution:
-    t0 = time.perf_counter()
+    """Stage 1: the cheapest centres meeting each district's target, one inside every
+    district that has none (``options.time_limit``: the stage's work budget)."""
+    run = Run(options)
     groups = P.group
     G = int(groups.max()) + 1
     w = P.weight
-    cover = P.cover
-    cand = ~P.existing
+    cand_idx = np.flatnonzero(~P.existing)
     # per-district coverage rows over all demand (small problems: no reduction needed)
     tot = np.bincount(groups, weights=w, minlength=G)
     pre = P.covered_mask(P.existing)
     need = np.maximum(target * tot - np.bincount(groups, weights=w * pre, minlength=G), 0.0)
     need = np.where(need <= 1e-9 * max(1.0, tot.sum()), 0.0, need * (1 - 1e-12))
     rows = np.flatnonzero(~pre & (w > 0))
-    A = cover[rows][:, np.flatnonzero(cand)].tocsr()
-    cand_idx = np.flatnonzero(cand)
+    A = P.cover[rows][:, cand_idx].tocsr()
     c, M, lo, hi, integ = psclp_matrices(
         A, w[rows], P.cost[cand_idx], 0.0, group=groups[rows], group_need=need
     )
-    extra_rows = []
     if site_group is not None:
-        sg = np.asarray(site_group)
-        have = np.zeros(G, dtype=bool)
-        ex_sg = sg[P.existing]
-        have[ex_sg[ex_sg >= 0]] = True
-        lack = np.flatnonzero(~have & (np.bincount(groups, minlength=G) > 0))
-        sgc = sg[cand_idx]
-        for_g = np.isin(sgc, lack)
-        if lack.size:
-            no_site = np.setdiff1d(lack, sgc[for_g])
-            if no_site.size:
-                msg = (
-                    f"sub-district(s) {', '.join(map(str, no_site[:10]))} have no candidate "
-                    "site inside them for a centre; add candidate sites there"
-                )
-                raise InfeasibleError(msg)
-            row_of_g = np.full(G, -1)
-            row_of_g[lack] = np.arange(lack.size)
-            jj = np.flatnonzero(for_g)
-            E = sp.csr_matrix(
-                (np.ones(jj.size), (row_of_g[sgc[jj]], jj)), shape=(lack.size, M.shape[1])
-            )
-            extra_rows.append(E)
-    if extra_rows:
-        M = sp.vstack([M, *extra_rows]).tocsr()
-        k = sum(e.shape[0] for e in extra_rows)
-        lo = np.r_[lo, np.ones(k)]
-        hi = np.r_[hi, np.full(k, np.inf)]
-    res = solve_milp(
-        c, M, lo, hi, integrality=integ, time_limit=time_limit, threads=threads, verbose=verbose
-    )
+        E = _inside_rows(P, np.asarray(site_group), cand_idx, G, M.shape[1])
+        if E.shape[0]:
+            M = sp.vstack([M, E]).tocsr()
+            lo = np.r_[lo, np.ones(E.shape[0])]
+            hi = np.r_[hi, np.full(E.shape[0], np.inf)]
+    res = run.milp(c, M, lo, hi, integrality=integ, time_limit=options.time_limit)
     if res.x is None:
         msg = (
             "no set of centres meets the per-sub-district centre target; lower "
@@ -225,21 +262,33 @@ def _centres(
         raise InfeasibleError(msg)
     sel = P.existing.copy()
     sel[cand_idx[res.x[: cand_idx.size] > 0.5]] = True
-    new = np.flatnonzero(sel & ~P.existing)
-    obj = float(P.cost[new].sum())
-    bound = obj if res.status == "optimal" else float(res.bound)
-    cw = P.covered_weight(sel)
-    hist: dict[str, Any] = {"highs_status": res.status, "districts": G}
-    return Solution(
-        selected=sel,
-        new=new,
-        objective=obj,
-        bound=bound,
-        gap=relative_gap(obj, bound),
-        status=solution_status(res.status),
-        seconds=time.perf_counter() - t0,
-        covered_weight=cw,
-        covered_share=cw / P.total_weight if P.total_weight > 0 else 1.0,
-        history=hist,
-        method="highs",
+    objective = float(P.cost[np.flatnonzero(sel & ~P.existing)].sum())
+    run.history["districts"] = G
+    bound = objective if res.status == "optimal" else float(res.bound)
+    return run.finish(
+        P,
+        sel,
+        objective,
+        bound,
+        solution_status(res.status),
+        unreachable=np.zeros(0, dtype=np.int64),
     )
+
+
+def _inside_rows(
+    P: CoverageProblem, site_group: np.ndarray, cand_idx: np.ndarray, G: int, n_columns: int
+) -> sp.csr_matrix:
+    """ "A centre inside" rows for the districts with demand and no existing centre."""
+    have = np.zeros(G, dtype=bool)
+    ex_sg = site_group[P.existing]
+    have[ex_sg[ex_sg >= 0]] = True
+    lack = np.flatnonzero(~have & (np.bincount(P.group, minlength=G) > 0))
+    sgc = site_group[cand_idx]
+    no_site = np.setdiff1d(lack, sgc[np.isin(sgc, lack)])
+    if no_site.size:
+        msg = (
+            f"sub-district(s) {', '.join(map(str, no_site[:10]))} have no candidate "
+            "site inside them for a centre; add candidate sites there"
+        )
+        raise InfeasibleError(msg)
+    return centre_rows(sgc, lack, G, n_columns)
