@@ -146,7 +146,7 @@ print(json.dumps({
     "siting_file": siting.__file__,
     "regions": sorted(demand["region"].dropna().unique()),
     "unassigned": float(demand.loc[demand["region"].isna(), "population"].sum()),
-    "curves": {str(m): c[["new_sites", "share", "bound_share"]].to_dict("list")
+    "curves": {str(m): c[["new_sites", "covered_share", "bound_share"]].to_dict("list")
                for m, c in curves.items()},
     "needed": {f"{w}|{t}|{k}": v for w, row in needed.iterrows() for (t, k), v in row.items()},
     "exact": {n: {k: p.summary()[k] for k in ("new_sites", "bound", "gap",
@@ -169,16 +169,16 @@ def test_scenarios_run_and_agree(tmp_path, monkeypatch):
     assert r["unassigned"] == 0
     curves = r["curves"]
     for c in curves.values():
-        share, bound = c["share"], c["bound_share"]
+        share, bound = c["covered_share"], c["bound_share"]
         assert c["new_sites"] == list(range(len(share)))
         assert all(b >= a - 1e-9 for a, b in zip(share, bound, strict=True))  # a bound
         assert all(b >= a - 1e-12 for a, b in itertools.pairwise(share))  # each site adds
-    today = [curves[m]["share"][0] for m in ("5", "10", "15")]
+    today = [curves[m]["covered_share"][0] for m in ("5", "10", "15")]
     assert today[0] < today[1] < today[2]  # a longer walk covers more people today
     needed = r["needed"]
     for minutes in ("5", "10", "15"):
         row = f"{minutes}-minute walk"
-        assert needed[f"{row}||today"] == pytest.approx(curves[minutes]["share"][0])
+        assert needed[f"{row}||today"] == pytest.approx(curves[minutes]["covered_share"][0])
     # the exact solver's optimum lies between the curve's proven minimum and its plan
     exact = r["exact"]
     for target in ("80%", "90%"):
