@@ -3,7 +3,7 @@
 The demo's coverage (``data/demo-liechtenstein.yaml``: 14,270 demand points, 12 existing
 facilities and 1,721 candidates, 15-minute walk; 491,298 reachable pairs after merging
 identical rows; 747,442 walk distances) with a capacity of 3,000 persons per site (about
-215 m² of floor area at 20 m² per 100 households and 2.8 persons per household):
+229 m² of floor area at 20 m² per 100 households and 2.62 persons per household):
 
 * capacitated coverage (``model="mclp"``), p = 5 and 20 new sites: persons served;
 * capacitated p-median (``model="pmedian"``, each demand point served whole by one site,

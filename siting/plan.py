@@ -631,7 +631,7 @@ def _capacities(cov: Coverage, capacity: str) -> np.ndarray:
     msg = (
         f"capacity={capacity!r}: {' and '.join(parts)} have no valid capacity (a "
         "number of persons >= 0). Fill the column for every site, e.g. from floor "
-        "area with siting.optimize.capacity_from_floor_area."
+        "area with siting.standards.capacity_from_floor_area."
     )
     raise DataError(msg)
 

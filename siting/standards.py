@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from .errors import DataError, ParameterError
+from .validation import WALK_SPEED_KMH
 
 #: persons per household: the 7th national population census (2020) average, 2.62
 PERSONS_PER_HOUSEHOLD = 2.62
@@ -355,7 +356,7 @@ class Level:
         """The basket's requirement labels (``"a|b"`` for alternatives)."""
         return tuple("|".join(r) for r in self.basket)
 
-    def distance_m(self, how: str = "standard", speed_kmh: float = 4.5) -> float:
+    def distance_m(self, how: str = "standard", speed_kmh: float = WALK_SPEED_KMH) -> float:
         """The level's walking distance in metres.
 
         ``how="standard"``: the standard's distance (``threshold_m``) when it gives one,

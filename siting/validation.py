@@ -47,6 +47,8 @@ __all__ = [
 
 #: default walking speed, km/h (4.5 km/h = 75 m a minute: 1,125 m in 15 minutes)
 WALK_SPEED_KMH = 4.5
+#: metres walked per minute at 1 km/h
+M_PER_MIN_PER_KMH = 1000.0 / 60.0
 #: default walking threshold, minutes
 DEFAULT_MINUTES = 15.0
 #: how a model is solved (:class:`siting.optimize.SolveOptions`)
@@ -220,24 +222,32 @@ _WHOLE = Rule("a whole number >= 0", _whole(0))
 
 
 # ---------------------------------------------------------------------- walking
-def walk_metres(minutes: float, speed_kmh: float = WALK_SPEED_KMH) -> float:
+def walk_metres(
+    minutes: float | np.ndarray, speed_kmh: float = WALK_SPEED_KMH
+) -> float | np.ndarray:
     """Metres walked in ``minutes`` at ``speed_kmh``: minutes x speed x 1000 / 60.
+
+    The package's one conversion of walking time to distance.
 
     Parameters
     ----------
-    minutes : float
-        Walking time, minutes (> 0).
+    minutes : float or numpy.ndarray
+        Walking time(s), minutes (> 0).
     speed_kmh : float
         Walking speed, km/h (> 0); default 4.5.
 
     Returns
     -------
-    float
-        Metres (1,125 m for 15 minutes at 4.5 km/h).
+    float or numpy.ndarray
+        Metres (1,125 m for 15 minutes at 4.5 km/h); an array for an array of times.
     """
-    positive("minutes", minutes)
-    positive("speed_kmh", speed_kmh)
-    return float(minutes) * float(speed_kmh) * 1000.0 / 60.0
+    speed = positive("speed_kmh", speed_kmh)
+    if np.ndim(minutes) == 0:
+        return positive("minutes", minutes) * speed * M_PER_MIN_PER_KMH
+    times = np.asarray(minutes, dtype=np.float64)
+    for t in times.ravel():
+        positive("minutes", t)
+    return times * (speed * M_PER_MIN_PER_KMH)
 
 
 # ---------------------------------------------------------------------- model options

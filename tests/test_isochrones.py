@@ -20,7 +20,6 @@ from siting.network.isochrones import (
     compare_areas,
     line_substrings,
     service_areas,
-    walking_distance_m,
 )
 
 GRID_CRS = "EPSG:3067"
@@ -312,8 +311,10 @@ def test_facilities_need_a_crs() -> None:
 
 
 def test_walking_distance() -> None:
-    assert walking_distance_m(15) == pytest.approx(1125.0)
-    assert walking_distance_m(np.array([5, 10]), 4.5) == pytest.approx([375.0, 750.0])
+    from siting.validation import walk_metres
+
+    assert walk_metres(15) == pytest.approx(1125.0)
+    assert walk_metres(np.array([5, 10]), 4.5) == pytest.approx([375.0, 750.0])
 
 
 def test_line_substrings_match_shapely_ops() -> None:

@@ -339,7 +339,7 @@ def test_capacitated_coverage_brute_force(seed: int) -> None:
 
 
 def test_capacity_norms() -> None:
-    assert capacity_from_floor_area(300.0) == pytest.approx(300 / 20 * 100 * 2.8)
+    assert capacity_from_floor_area(300.0) == pytest.approx(300 / 20 * 100 * 2.62)
     assert households_from_floor_area(600.0, 30.0) == pytest.approx(2000.0)
     np.testing.assert_allclose(
         capacity_from_floor_area(np.array([20.0, 40.0]), 20.0, 3.0), [300.0, 600.0]

@@ -49,6 +49,8 @@ from tqdm import tqdm
 
 from ..crs import is_metric, require_crs, to_metric
 from ..errors import CRSError, DataError, ParameterError
+from ..validation import WALK_SPEED_KMH as DEFAULT_SPEED_KMH
+from ..validation import walk_metres
 from .graph import Network
 from .paths import Links, bounded_distances
 from .snap import MAX_SNAP_M, Snapped, links, snap_points
@@ -57,16 +59,12 @@ log = logging.getLogger(__name__)
 
 #: default walking times of the GB 50180-2018 life circles, minutes
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
-#: default walking speed, km/h (4.5 km/h = 75 m per minute, 1 125 m in 15 minutes)
-DEFAULT_SPEED_KMH = 4.5
 #: default buffer around reached streets, metres (depth of a street frontage)
 DEFAULT_BUFFER_M = 40.0
 #: holes smaller than this are filled, m² (1 ha: block interiors between buffered streets)
 DEFAULT_HOLE_MIN_AREA_M2 = 10_000.0
 #: Euclidean life-circle radii of GB 50180-2018 (5-, 10-, 15-minute circles), metres
 LIFE_CIRCLE_RADII_M: tuple[float, ...] = (300.0, 500.0, 1000.0)
-#: metres walked per minute at 1 km/h
-M_PER_MIN_PER_KMH = 1000.0 / 60.0
 #: segments per quarter circle in the street buffers (8 = round ends within 0.8 m at 40 m)
 BUFFER_QUAD_SEGS = 8
 #: segments per quarter circle of the Euclidean circles (area within 0.03 % of π r²)
@@ -80,27 +78,6 @@ FacilitiesLike = gpd.GeoDataFrame | gpd.GeoSeries | tuple[Sequence[float], Seque
 
 
 # --------------------------------------------------------------------------- validation
-def walking_distance_m(
-    minutes: float | np.ndarray, speed_kmh: float = DEFAULT_SPEED_KMH
-) -> float | np.ndarray:
-    """Metres walked in ``minutes`` at ``speed_kmh``: minutes × speed × 1000 / 60.
-
-    Parameters
-    ----------
-    minutes
-        Walking time(s), minutes.
-    speed_kmh
-        Walking speed, km/h.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        Walking distance(s), metres (1 125 m for 15 minutes at 4.5 km/h).
-    """
-    metres = np.asarray(minutes, dtype=np.float64) * (speed_kmh * M_PER_MIN_PER_KMH)
-    return metres if metres.ndim else float(metres)
-
-
 def _check_number(name: str, value: Any, *, minimum: float, strict: bool, unit: str) -> float:
     """``value`` as a finite float above ``minimum`` (``strict``) or at least it."""
     try:
@@ -686,7 +663,7 @@ def service_areas(
     buf = _check_number("buffer_m", buffer_m, minimum=0.0, strict=False, unit="metres")
     hole = _check_hole_area(hole_min_area_m2)
     x, y, labels, _ = _facilities_in(facilities, net.crs)
-    thresholds = mins * speed * M_PER_MIN_PER_KMH
+    thresholds = walk_metres(mins, speed)
     K = len(thresholds)
     snapped = snap_points(net, x, y, max_snap_m=max_snap_m)
     reach = _facility_reach(net, snapped, float(thresholds[-1]))
@@ -833,7 +810,7 @@ def compare_areas(
         msg = f"minutes={minutes!r}: compare_areas takes one walking time (minutes > 0)."
         raise ParameterError(msg)
     speed = _check_number("speed_kmh", speed_kmh, minimum=0.0, strict=True, unit="km/h")
-    walk = float(mins[0] * speed * M_PER_MIN_PER_KMH)
+    walk = walk_metres(float(mins[0]), speed)
     radius = (
         walk
         if radius_m is None
@@ -876,5 +853,4 @@ __all__ = [
     "compare_areas",
     "line_substrings",
     "service_areas",
-    "walking_distance_m",
 ]

@@ -41,6 +41,11 @@ from siting.optimize.highs import solution_status
 from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution
 from siting.optimize.reduce import merge_identical_rows
+from siting.standards import (  # the norms' one home (issue 25); re-exported here
+    PERSONS_PER_HOUSEHOLD,
+    capacity_from_floor_area,
+    households_from_floor_area,
+)
 
 __all__ = [
     "PERSONS_PER_HOUSEHOLD",
@@ -48,67 +53,6 @@ __all__ = [
     "households_from_floor_area",
     "solve_capacitated_coverage",
 ]
-
-M2_PER_100_HOUSEHOLDS = 20.0  # m² of community facility per 100 households (national norm)
-PERSONS_PER_HOUSEHOLD = 2.8  # persons per household (default; override with local data)
-
-
-def households_from_floor_area(
-    floor_area_m2: np.ndarray | float, m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
-) -> np.ndarray | float:
-    """Households a facility can serve under a floor-area norm.
-
-    Parameters
-    ----------
-    floor_area_m2 : float or array
-        Facility floor area (m²).
-    m2_per_100_households : float
-        Norm: m² required per 100 households (20 national, 30 Taizhou 2023-2025).
-
-    Returns
-    -------
-    float or ndarray: households.
-    """
-    if m2_per_100_households <= 0:
-        msg = f"m2_per_100_households must be > 0, got {m2_per_100_households!r}"
-        raise ParameterError(msg)
-    area = np.asarray(floor_area_m2, dtype=float)
-    if np.any(area < 0) or not np.all(np.isfinite(area)):
-        msg = "floor_area_m2 must be finite and >= 0 (square metres)"
-        raise ParameterError(msg)
-    out = area / m2_per_100_households * 100.0
-    return float(out) if out.ndim == 0 else out
-
-
-def capacity_from_floor_area(
-    floor_area_m2: np.ndarray | float,
-    m2_per_100_households: float = M2_PER_100_HOUSEHOLDS,
-    persons_per_household: float = PERSONS_PER_HOUSEHOLD,
-) -> np.ndarray | float:
-    """Persons a facility can serve under a floor-area norm.
-
-    ``persons = floor_area_m2 / m2_per_100_households x 100 x persons_per_household``;
-    e.g. 300 m² at 20 m² / 100 households and 2.8 persons per household -> 4,200 persons.
-
-    Parameters
-    ----------
-    floor_area_m2 : float or array
-        Facility floor area (m²).
-    m2_per_100_households : float
-        Norm: m² per 100 households.
-    persons_per_household : float
-        Average household size (persons).
-
-    Returns
-    -------
-    float or ndarray: persons.
-    """
-    if persons_per_household <= 0:
-        msg = f"persons_per_household must be > 0, got {persons_per_household!r}"
-        raise ParameterError(msg)
-    return households_from_floor_area(floor_area_m2, m2_per_100_households) * (
-        persons_per_household
-    )
 
 
 @clock.work_budget()
