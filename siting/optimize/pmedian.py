@@ -366,6 +366,15 @@ def _reached(
             "(solve.drop_unreachable: true in a scenario) to leave them out"
         )
         raise InfeasibleError(msg)
+    if not reach.any():
+        within = "" if max_distance_m is None else f" within {max_distance_m:g} m"
+        msg = (
+            f"None of the {reach.size} demand points (with {problem.weight.sum():,.0f} "
+            f"persons) is reached by any site{within}: with drop_unreachable=True a "
+            "p-median plan would have no one to serve. Check that the sites and the "
+            "demand cover the same place, or allow longer walks (minutes=, max_distance_m)."
+        )
+        raise InfeasibleError(msg)
     return np.flatnonzero(reach)
 
 
