@@ -415,7 +415,9 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     # every region solved: the bound and the work charged repeat exactly (the charge is
     # estimated from the regions' sizes, not measured)
     again = solve_target(problem, 0.9, lp=False, options=SolveOptions(time_limit=4))
-    if h["regional"]["complete"] and again.history["regional"]["complete"]:
+    # a second run cut short by a busy machine's wall clock may skip the step: compare
+    # only what both runs finished
+    if h["regional"]["complete"] and again.history.get("regional", {}).get("complete"):
         assert again.history["regional_bound"] == h["regional_bound"]
         assert again.history["work_s"] == h["work_s"]
         assert np.array_equal(again.selected, s.selected)
