@@ -281,7 +281,7 @@ def stage_plan(side: int, args) -> dict:
     import geopandas as gpd
     import scipy.sparse as sp
 
-    from siting.coverage import Coverage, walk_metres
+    from siting.measure import Coverage, walk_metres
 
     D = sp.load_npz(args.cache / f"city-{side}-distance.npz").tocsr()
     pop = np.load(args.cache / f"city-{side}-population.npy")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from . import errors, standards
 from .compliance import Audit, audit
-from .coverage import Coverage, candidate_sites, coverage, walk_metres
 from .errors import (
     CRSError,
     DataError,
@@ -40,6 +39,7 @@ from .io import (
     read_population,
 )
 from .io.network import read_network
+from .measure import Coverage, candidate_sites, coverage, walk_metres
 from .network import Network, circles, compare_areas, service_areas
 from .plan import Plan, coverage_curve, solve, solve_two_level
 from .report import report

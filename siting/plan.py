@@ -1,6 +1,6 @@
 """A siting plan: which sites to open, who they cover, and how good the answer is.
 
-:func:`solve` turns a :class:`~siting.coverage.Coverage` into the matrix problem of
+:func:`solve` turns a :class:`~siting.measure.Coverage` into the matrix problem of
 :mod:`siting.optimize`, solves it with the model asked for, and returns a :class:`Plan`
 of GeoDataFrames with the solver's objective, bound and gap; :func:`solve_two_level`
 plans centres and stations; :func:`coverage_curve` gives coverage against the number of
@@ -20,8 +20,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import validation
-from .coverage import Coverage
 from .errors import DataError, ParameterError
+from .measure import Coverage
 
 #: the models of :func:`solve`
 MODELS = ("target", "mclp", "lscp", "pmedian")

@@ -38,7 +38,7 @@ from .maps.tables import district_table, site_table, with_districts
 from .output import atomic_write_text, check_writable
 
 if TYPE_CHECKING:
-    from .coverage import Coverage
+    from .measure import Coverage
     from .plan import Plan
 
 #: packages whose versions the report lists

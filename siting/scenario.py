@@ -249,8 +249,8 @@ def check_outputs(spec: _Spec, *, force: bool) -> None:
 def _load_inputs(spec: _Spec, stages: Stages):
     """Network, demand (with districts), existing facilities and candidate sites."""
     from . import io as sio
-    from .coverage import candidate_sites
     from .io.network import read_network
+    from .measure import candidate_sites
 
     with stages("network"):
         net = read_network(spec.network.path, crs=spec.crs, **spec.network.kwargs)
@@ -282,7 +282,7 @@ def _load_inputs(spec: _Spec, stages: Stages):
 
 def _measure(spec: _Spec, net, demand, existing, candidates, stages: Stages):
     """Walking coverage, and the straight-line circles when ``coverage.circle_m`` is set."""
-    from .coverage import coverage
+    from .measure import coverage
 
     with stages("coverage"):
         cov = coverage(
@@ -516,8 +516,8 @@ def _audit_needs_walk(a, units: Mapping[str, Any]) -> bool:
 
 def _audit_coverage(spec, demand, facilities):
     """One walking search up to the largest distance any level or the plan needs."""
-    from .coverage import candidate_sites, coverage, walk_metres
     from .io.network import read_network
+    from .measure import candidate_sites, coverage, walk_metres
 
     a = spec.audit
     net = read_network(spec.network.path, crs=spec.crs, **spec.network.kwargs)

@@ -440,7 +440,7 @@ def tiled_coverage(
     **options
         Any other :func:`siting.coverage` option (``minutes``, ``speed_kmh``, ...).
     """
-    from .coverage import coverage
+    from .measure import coverage
 
     tiles = districts if districts is not None else tile_m
     return coverage(network, demand, existing, candidates, tiles=tiles, client=client, **options)

@@ -35,8 +35,8 @@ import pyproj
 import pytest
 import shapely
 
-from siting.coverage import candidate_sites, coverage, walk_metres
 from siting.errors import CRSError, DataError, MissingColumnError, NetworkError, ParameterError
+from siting.measure import candidate_sites, coverage, walk_metres
 from siting.network.graph import Network, grid_network
 
 UTM = "EPSG:32635"
@@ -253,7 +253,7 @@ def test_summary(cov):
 
 
 def test_unsnapped_demand_reported(caplog):
-    with caplog.at_level(logging.WARNING, logger="siting.coverage"):
+    with caplog.at_level(logging.WARNING, logger="siting.measure"):
         c = coverage(t_network(), demand(), existing(), minutes=3, speed_kmh=6.0)
     assert "1 demand points (10 persons) are more than 500 m" in caplog.text
     assert not c.covered()[4]
@@ -522,7 +522,7 @@ def test_candidate_sites_near_demand_only():
 
 
 def test_cache_reuses_identical_work_and_notices_changes(tmp_path):
-    from siting.coverage import _CACHE
+    from siting.measure import _CACHE
     from siting.network import grid_network
 
     net = grid_network(12, 50.0)

@@ -43,7 +43,7 @@ def test_the_argument_decides_and_a_disagreeing_column_is_reported(caplog) -> No
     and the log says how to split it; a plan's chosen sites passed as existing are built."""
     demand = line_demand()
     sites = pts([(X0, Y0), (X0 + 900, Y0)], existing=np.array([True, False]))
-    with caplog.at_level(logging.WARNING, logger="siting.coverage"):
+    with caplog.at_level(logging.WARNING, logger="siting.measure"):
         cov = circle(demand, sites)
     assert int(cov.existing.sum()) == 2
     assert "1 of the 2 rows say existing=False" in caplog.text

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..coverage import DEFAULT_SPEED_KMH, Coverage, coverage, walk_metres
 from ..crs import WGS84
 from ..errors import DataError, MissingColumnError, ParameterError
 from ..io._tables import Source, numeric_values
+from ..measure import DEFAULT_SPEED_KMH, Coverage, coverage, walk_metres
 from ..network.graph import Network
 from ..network.snap import MAX_SNAP_M
 from ..standards import Preset, _positive, check_types, classify_osm, load_preset
@@ -464,8 +464,8 @@ def _measure(network, demand, fac, limit_m, speed_kmh, max_snap_m) -> Coverage:
 
 def _metric(network, demand, fac) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Demand and facilities in a metric CRS without measuring any distance."""
-    from ..coverage import _points, _prepare_demand
     from ..crs import metric_crs
+    from ..measure import _points, _prepare_demand
 
     crs = network.crs if network is not None else metric_crs(demand)
     demand_m = _prepare_demand(demand, crs)

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..coverage import Coverage, walk_metres
 from ..crs import WGS84
 from ..errors import ParameterError
+from ..measure import Coverage, walk_metres
 from .core import CSV_ENCODING, Audit
 
 log = logging.getLogger(__name__)

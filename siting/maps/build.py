@@ -24,7 +24,7 @@ from .geometry import Display, bounds
 from .tables import check_district_names, district_table
 
 if TYPE_CHECKING:
-    from ..coverage import Coverage
+    from ..measure import Coverage
     from ..plan import Plan
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from .geometry import Display, geojson, quantize
 from .tables import site_table
 
 if TYPE_CHECKING:
-    from ..coverage import Coverage
+    from ..measure import Coverage
     from ..plan import Plan
 
 #: colours (colour-blind safe pairs, ColorBrewer RdYlBu / PuOr)

@@ -16,7 +16,7 @@ from ..errors import DataError
 from ..io._tables import assign_districts, load_districts
 
 if TYPE_CHECKING:
-    from ..coverage import Coverage
+    from ..measure import Coverage
     from ..plan import Plan
 
 log = logging.getLogger(__name__)

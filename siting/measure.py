@@ -1,4 +1,8 @@
-"""Who is covered by what: the sparse walk-distance matrix and coverage statistics.
+"""Measure: who is covered by what — the sparse walk-distance matrix and its statistics.
+
+The "measure" step of load → measure → solve → show: :func:`siting.coverage` and the
+:class:`Coverage` it returns live here (the module is not called ``coverage`` so that
+``siting.coverage`` is always the function).
 
 :func:`coverage` snaps demand points and sites to the walking network, runs one bounded
 search per site up to the largest threshold and keeps a sparse ``sites × demand`` matrix of
