@@ -35,7 +35,10 @@ a mapping with ``file``, ``bbox``, ``factors``, ``simplify``, ``keep``. ``solve`
 (mclp: total cost instead of ``p``) and, for pmedian, ``drop_unreachable``,
 ``max_distance`` (metres) and ``single_source``. ``output.dir`` is a folder written as a
 whole (see :mod:`siting.bundle`); ``output.assets`` (``inline`` or ``cdn``) chooses how the
-map carries its JavaScript.
+map carries its JavaScript. An ``audit`` section (the norm audit, see
+:mod:`siting.scenario_audit`) adds the audit of the existing facilities to the run's
+folder; ``siting audit`` (:func:`run_audit`) writes the audit's own folder, ``audit.dir``
+(default ``output.dir`` + ``-audit``).
 
 Everything is checked before any data is read: unknown keys (with a "did you mean"),
 value types and ranges, the CRS, that input files exist and, when writing, that no
@@ -51,7 +54,6 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,7 @@ from .output import check_output_dir, check_writable
 from .progress import Display, Stages
 from .scenario_audit import AuditResult, audit_limit_m, audit_of, read_audit_facilities, read_units
 from .scenario_audit import run_audit as run_audit
-from .scenario_load import load_inputs, show_step
+from .scenario_load import load_inputs, outputs_stage
 from .scenario_spec import _Spec, _spec, load_scenario, validate_scenario
 
 log = logging.getLogger(__name__)
@@ -260,9 +262,10 @@ def run_scenario(
             audit=audit,
         )
         if write:
-            with stages("outputs"):
-                step = partial(show_step, stages.display)
-                result.outputs.update(write_outputs(result, spec, force=force, step=step))
+            written = outputs_stage(
+                stages, lambda step: write_outputs(result, spec, force=force, step=step)
+            )
+            result.outputs.update(written)
     finally:
         stages.close()
     return result

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,13 @@ import geopandas as gpd
 
 from .errors import DataError
 from .progress import Display, Stages
-from .scenario_load import read_candidates, read_demand, read_existing, read_network, show_step
+from .scenario_load import (
+    outputs_stage,
+    read_candidates,
+    read_demand,
+    read_existing,
+    read_network,
+)
 from .scenario_spec import _Spec, _spec, load_scenario
 
 
@@ -81,9 +86,10 @@ def run_audit(
         stages.plan(audit_stage_names(spec, write=write))
         result = _audit_steps(spec, stages)
         if write:
-            with stages("outputs"):
-                step = partial(show_step, stages.display)
-                result.outputs.update(write_audit_folder(spec, result, force=force, step=step))
+            written = outputs_stage(
+                stages, lambda step: write_audit_folder(spec, result, force=force, step=step)
+            )
+            result.outputs.update(written)
     finally:
         stages.close()
     return result

@@ -8,6 +8,8 @@ being written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -76,7 +78,13 @@ def load_inputs(spec: _Spec, stages: Stages):
     return net, demand, existing, candidates
 
 
-def show_step(display: Display, name: str) -> None:
+def outputs_stage(stages: Stages, write: Callable[[Callable[[str], None]], dict]) -> dict:
+    """``write(step)`` as the stage ``outputs``; ``step(file name)`` shows each file."""
+    with stages("outputs"):
+        return write(partial(_show_step, stages.display))
+
+
+def _show_step(display: Display, name: str) -> None:
     """Name the file being written in the progress display (``outputs: map.html``)."""
     if isinstance(display, BarDisplay):
         display.start(f"outputs: {name}")

@@ -218,7 +218,10 @@ def test_run_and_audit_keep_to_their_own_folders(tmp_path, city, capsys):
     assert main(["run", path, "-q", "--force"]) == 0  # replaces its folder, not the audit's
     assert main(["audit", path, "-q", "--force"]) == 0
     assert {p.name: p.read_bytes() for p in audit_dir.iterdir()} == audit_files
-    assert {p.name: p.read_bytes() for p in out.iterdir()}.keys() == run_files.keys()
+    again = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert again.keys() == run_files.keys()
+    for name in ("plan.gpkg", "stats.csv", "compliance.csv", "map.html", "report.html"):
+        assert again[name] == run_files[name], name  # the same bytes, audit included
     assert main(["audit", path, "-q"]) == 1  # the audit's folder exists: --force needed
     assert "out-audit already exists" in capsys.readouterr().err
     assert leftovers(tmp_path) == []

@@ -203,6 +203,7 @@ class Audit:
         basemap: str | None = None,
         lang: str | None = None,
         assets: str | None = None,
+        plan: Any = None,
     ) -> dict[str, Path]:
         """Write the audit's folder ``directory`` as a whole (like :meth:`Plan.to_file`).
 
@@ -213,13 +214,20 @@ class Audit:
         ``lang``, ``assets``); see :mod:`siting.compliance.files`. The folder is staged
         in a hidden sibling and renamed into place, so an interrupted write leaves
         nothing; an existing folder is replaced only with ``force``
-        (:class:`~siting.errors.OutputExistsError` otherwise).
+        (:class:`~siting.errors.OutputExistsError` otherwise). ``plan``: a plan from this
+        audit (:meth:`plan`), whose files and sheets are added (its own ``to_file``).
         """
         from .files import write_audit_bundle
 
         options = {"basemap": basemap, "lang": lang, "assets": assets}
         return write_audit_bundle(
-            self, directory, force=force, cells=cells, map_html=map_html, page_options=options
+            self,
+            directory,
+            plan=plan,
+            force=force,
+            cells=cells,
+            map_html=map_html,
+            page_options=options,
         )
 
 

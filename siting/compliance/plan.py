@@ -93,33 +93,12 @@ class AuditPlan:
 
         return audit_map(self, basemap=basemap, lang=lang, **kwargs)
 
-    def to_file(
-        self,
-        directory: str | os.PathLike,
-        *,
-        force: bool = False,
-        cells: bool = False,
-        map_html: bool = True,
-        basemap: str | None = None,
-        lang: str | None = None,
-        assets: str | None = None,
-    ) -> dict[str, Path]:
-        """Write the audit's folder with the plan, as a whole: the audit before the plan
-        (as :meth:`siting.Audit.to_file`), ``plan_compliance.csv`` (before → after, UTF-8
-        with BOM), ``plan_sites.gpkg`` (the new stations), their sheets in
-        ``compliance.xlsx``, and the map and report of before → after."""
-        from .files import write_audit_bundle
-
-        options = {"basemap": basemap, "lang": lang, "assets": assets}
-        return write_audit_bundle(
-            self.before,
-            directory,
-            plan=self,
-            force=force,
-            cells=cells,
-            map_html=map_html,
-            page_options=options,
-        )
+    def to_file(self, directory: str | os.PathLike, **options: Any) -> dict[str, Path]:
+        """Write the audit's folder with the plan, as a whole: the audit before the plan,
+        ``plan_compliance.csv`` (before → after, UTF-8 with BOM), ``plan_sites.gpkg`` (the
+        new stations), their sheets in ``compliance.xlsx``, and the map and report of
+        before → after. Same options as :meth:`siting.Audit.to_file`."""
+        return self.before.to_file(directory, plan=self, **options)
 
 
 def plan_from_audit(
