@@ -180,7 +180,10 @@ def read_audit_facilities(spec: _Spec, existing: gpd.GeoDataFrame | None) -> gpd
                 msg = f"{source.path}: no column {type_column!r} (audit.facilities.type)."
                 raise DataError(msg)
             fac = fac.rename(columns={type_column: "type"})
-    where = "facilities" if source is None else f"audit.facilities ({source.path})"
+    if source is None:
+        where = f"existing ({spec.existing.path})" if spec.existing is not None else "facilities"
+    else:
+        where = f"audit.facilities ({source.path})"
     return typed_facilities(fac, a.preset, where)
 
 

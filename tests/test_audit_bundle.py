@@ -37,7 +37,7 @@ import siting.standards
 from siting.cli import main
 from siting.compliance.core import typed_facilities
 from siting.compliance.search import joint_coverage
-from siting.errors import DataError, OutputExistsError, OutputPathError
+from siting.errors import DataError, MissingColumnError, OutputExistsError, OutputPathError
 from siting.scenario import load_scenario, run_audit, run_scenario
 
 X0, Y0 = small_city.X0, small_city.Y0
@@ -227,6 +227,24 @@ def test_run_and_audit_keep_to_their_own_folders(tmp_path, city, capsys):
     assert leftovers(tmp_path) == []
 
 
+def test_without_audit_facilities_the_run_audits_its_existing_ones(tmp_path, city):
+    cfg = load_scenario(scenario(tmp_path, city, tmp_path / "out"))
+    del cfg["audit"]["facilities"]  # the existing facilities are audited: they need a type
+    with pytest.raises(MissingColumnError, match=r"existing \(.*existing\.csv\): no 'type' column"):
+        run_scenario(cfg, write=False)
+    typed = tmp_path / "existing.csv"
+    frame = pd.read_csv(city["existing"]).assign(type="社区综合服务站", floor_area_m2=300)
+    frame.to_csv(typed, index=False, encoding="utf-8-sig")
+    cfg["existing"] = {**cfg["existing"], "file": str(typed), "floor_area_m2": "floor_area_m2"}
+    result = run_scenario(cfg, write=False)
+    facilities = result.audit.facilities
+    assert facilities["name"].tolist() == [small_city.EXISTING]  # the run's existing facility
+    assert facilities["type"].tolist() == ["community_service_station"]
+    assert result.audit.inputs.coverage.limit_m == 1125.0 and result.coverage.limit_m == 375.0
+    station = result.audit.by_unit["facilities"].str.contains("community_service_station")
+    assert station.sum() == 1  # in the community that holds it
+
+
 # ----------------------------------------------------------------------------- siting audit
 def test_two_audits_give_the_same_bytes_and_a_workbook_with_chinese_names(tmp_path, city):
     path = scenario(tmp_path, city, tmp_path / "out", cells=True)
@@ -334,3 +352,27 @@ def test_an_existing_audit_folder_is_refused_before_any_data_is_read(tmp_path, c
     with pytest.raises(OutputExistsError, match="force"):
         run_audit(scenario(tmp_path, city, tmp_path / "out"))
     assert (tmp_path / "out-audit" / "compliance.csv").read_text() == "mine"
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a read-only /sys (Linux)")
+def test_an_unwritable_audit_folder_is_refused_before_any_data_is_read(
+    tmp_path, city, monkeypatch, capsys
+):
+    try:  # /sys refuses new entries even to root
+        (Path("/sys") / "siting-probe").mkdir()
+    except OSError:
+        pass
+    else:  # pragma: no cover
+        (Path("/sys") / "siting-probe").rmdir()
+        pytest.skip("/sys is writable here")
+
+    def read_network(*args, **kwargs):
+        raise AssertionError("the audit started loading data")
+
+    monkeypatch.setattr(siting.io.network, "read_network", read_network)
+    path = scenario(tmp_path, city, tmp_path / "out", dir="/sys/siting-test-audit")
+    assert main(["audit", str(path), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write in /sys" in err and "unexpected" not in err
+    with pytest.raises(OutputPathError, match="cannot write in /sys"):
+        run_audit(path)
