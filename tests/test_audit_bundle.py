@@ -30,6 +30,7 @@ import small_city
 import yaml
 from test_cli_commands import siting_cmd, wait_for
 from test_maps import payload_from_html
+from test_output_bundle import read_only_sys  # noqa: F401 (a fixture)
 
 import siting
 import siting.io.network
@@ -354,23 +355,16 @@ def test_an_existing_audit_folder_is_refused_before_any_data_is_read(tmp_path, c
     assert (tmp_path / "out-audit" / "compliance.csv").read_text() == "mine"
 
 
-@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a read-only /sys (Linux)")
+@pytest.mark.usefixtures("read_only_sys")  # skips unless /sys refuses new entries
 def test_an_unwritable_audit_folder_is_refused_before_any_data_is_read(
     tmp_path, city, monkeypatch, capsys
 ):
-    try:  # /sys refuses new entries even to root
-        (Path("/sys") / "siting-probe").mkdir()
-    except OSError:
-        pass
-    else:  # pragma: no cover
-        (Path("/sys") / "siting-probe").rmdir()
-        pytest.skip("/sys is writable here")
-
     def read_network(*args, **kwargs):
         raise AssertionError("the audit started loading data")
 
     monkeypatch.setattr(siting.io.network, "read_network", read_network)
-    path = scenario(tmp_path, city, tmp_path / "out", dir="/sys/siting-test-audit")
+    target = Path("/sys/siting-test-audit")
+    path = scenario(tmp_path, city, tmp_path / "out", dir=str(target))
     assert main(["audit", str(path), "-q"]) == 1
     err = capsys.readouterr().err
     assert "cannot write in /sys" in err and "unexpected" not in err
