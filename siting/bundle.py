@@ -4,15 +4,22 @@
 ``plan.gpkg``      layers ``sites``, ``new_sites``, ``demand`` (GeoPackage)
 ``stats.csv``      coverage before / after, per district when districts are given
 ``summary.json``   key numbers, the solver's bound and gap; timings under ``timings``
-``tables.xlsx``    sheets ``summary``, ``districts``, ``sites`` (+ ``compliance`` etc.)
+``tables.xlsx``    sheets ``summary``, ``districts``, ``sites`` (+ ``compliance``)
 ``map.html``       the interactive map
 ``report.html``    the report (:func:`siting.report.report`), linking ``map.html``
+``compliance.csv`` with a norm audit (``audit=``): its compliance table
 =================  ===========================================================
 
-The same inputs and seed give byte-identical ``plan.gpkg``, ``stats.csv`` and
-``tables.xlsx``: GeoPackage and workbook carry a fixed date instead of the time of
-writing, and nothing time-dependent is stored outside ``summary.json["timings"]``.
-Tables are UTF-8 with a byte-order mark, so Excel shows Chinese names correctly.
+With a norm audit of the existing facilities (``audit=``, what ``siting run`` gives a
+scenario with an ``audit:`` section) the map gets the compliance layers, the report the
+compliance sections and the workbook a ``compliance`` sheet. The audit's own folder is
+written by :func:`siting.compliance.files.write_audit_bundle` with the writers below.
+
+The same inputs and seed give byte-identical ``plan.gpkg``, ``stats.csv``,
+``tables.xlsx``, ``map.html`` and ``report.html``: GeoPackage and workbook carry a fixed
+date instead of the time of writing, and nothing time-dependent is stored outside
+``summary.json["timings"]``. Tables are UTF-8 with a byte-order mark, so Excel shows
+Chinese names correctly.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -59,6 +67,7 @@ def write_bundle(
     extra: Mapping[str, Any] | None = None,
     sheets: Mapping[str, pd.DataFrame] | None = None,
     report: Mapping[str, Any] | None = None,
+    audit: Any = None,
     step: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Write a plan's bundle into ``directory`` as a whole; return the files written.
@@ -78,6 +87,10 @@ def write_bundle(
         More sheets for ``tables.xlsx`` (e.g. ``compliance`` from the norm audit).
     report
         More options for ``report.html`` (e.g. ``circle``, ``inputs``, ``title``).
+    audit
+        A norm audit (:func:`siting.audit`) of the existing facilities: adds
+        ``compliance.csv``, the ``compliance`` sheet, the map's compliance layers, the
+        report's compliance sections and ``summary.json["audit"]``.
     step
         Called with the name of each file before it is written (progress).
     """
@@ -85,6 +98,10 @@ def write_bundle(
     directory = Path(directory).absolute()
     by = "district" if "district" in plan.coverage.demand.columns else None
     stats = plan.stats(by)
+    if audit is not None:
+        extra = {**(extra or {}), "audit": audit.summary()}
+        sheets = {"compliance": audit.compliance, **(sheets or {})}
+        report = {**(report or {}), "audit": audit}
     with OutputFolder(directory, force=force) as out:
         step("plan.gpkg")
         layers = {"sites": plan.sites, "new_sites": plan.new_sites, "demand": plan.demand}
@@ -94,10 +111,7 @@ def write_bundle(
         write_csv(stats, out.path("stats.csv"))
         step("summary.json")
         summary = bundle_summary(plan, extra)
-        out.path("summary.json").write_text(
-            json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
-            encoding="utf-8",
-        )
+        write_json(summary, out.path("summary.json"))
         step("tables.xlsx")
         table = summary_table if summary_table is not None else _summary_frame(summary)
         write_xlsx(
@@ -109,9 +123,12 @@ def write_bundle(
                 **(sheets or {}),
             },
         )
+        if audit is not None:
+            step("compliance.csv")
+            write_csv(audit.compliance, out.path("compliance.csv"), index=False)
         if map_html:
             step("map.html")
-            write_map(plan, out.path("map.html"), map_options or {})
+            write_map(plan, out.path("map.html"), map_options or {}, audit=audit)
             if map_copy is not None:
                 out.file_beside(map_copy).write_bytes(out.path("map.html").read_bytes())
             step("report.html")
@@ -178,9 +195,15 @@ def sites_table(plan: Plan) -> pd.DataFrame:
     return table.iloc[order].reset_index(drop=True)
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> None:
     """A table as CSV in UTF-8 with a byte-order mark (opens in Excel with any locale)."""
-    frame.to_csv(path, encoding=CSV_ENCODING, lineterminator="\n")
+    frame.to_csv(path, index=index, encoding=CSV_ENCODING, lineterminator="\n")
+
+
+def write_json(data: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Key figures as indented JSON (UTF-8, Chinese kept as text)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
 
 
 def write_xlsx(path: str | os.PathLike, sheets: Mapping[str, pd.DataFrame]) -> None:
@@ -200,7 +223,7 @@ def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
         out.index.name = "item"
     for col in out.columns:
         if out[col].dtype == "geometry":
-            out[col] = out[col].to_wkt()
+            out[col] = gpd.GeoSeries(out[col]).to_wkt()
         elif isinstance(out[col].dtype, pd.BooleanDtype | pd.StringDtype):
             out[col] = out[col].astype(object)
     return out
@@ -253,12 +276,12 @@ def _map_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in MAP_OPTIONS and v is not None}
 
 
-def write_map(plan: Plan, path: Path, options: Mapping[str, Any]) -> Path:
+def write_map(plan: Plan, path: Path, options: Mapping[str, Any], *, audit: Any = None) -> Path:
     """Write the plan's map to ``path`` (a new file) with the ``basemap`` / ``lang`` /
-    ``assets`` options given."""
+    ``assets`` options given (and the compliance layers of ``audit``)."""
     from .maps import write_map as write
 
-    return write(plan, path, **_map_options(options))
+    return write(plan, path, **_map_options(options), audit=audit)
 
 
 def write_report(plan: Plan, path: Path, options: Mapping[str, Any]) -> Path:

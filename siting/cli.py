@@ -8,7 +8,8 @@ Commands
 ``siting compare OUT_A OUT_B``  sites added / removed and coverage per district
 ``siting demo [--city liechtenstein|helsinki|wuhan]``  the bundled end-to-end examples
 ``siting network CITY.osm.pbf -o CITY.npz``  parse a walking network once, save it
-``siting audit SCENARIO.yaml [...]``  the norm audit of each scenario's ``audit`` section
+``siting audit SCENARIO.yaml [...]``  the norm audit of each scenario's ``audit`` section,
+written into its own folder (``audit.dir``, default ``<output.dir>-audit``)
 
 See ``docs/cli.md`` for every option, the scenario file's keys and the output folder.
 """
@@ -344,22 +345,35 @@ def _print_audit(result) -> None:
         print(f"{s['facilities_missing_floor_area']} facilities have no floor area: see the table")
     if result.plan is not None:
         print(repr(result.plan))
-    for what, path in result.outputs.items():
-        print(f"wrote {what}: {path}")
+    for line in _written(result.outputs):
+        print(line)
 
 
 def _audit(args: argparse.Namespace) -> int:
     """Audit every scenario; a failing one is reported and the batch goes on."""
     from .scenario import run_audit
 
-    failed = 0
+    failed = wrote = 0
+    display = _stage_display(args)
     for p in args.scenario:
-        say = (lambda s: None) if args.quiet else (lambda s: print(f"  {s}", file=sys.stderr))
+        progress = display(p) if display is not None else None
         try:
-            _print_audit(run_audit(p, force=args.force, write=not args.dry_run, progress=say))
+            result = run_audit(p, force=args.force, write=not args.dry_run, progress=progress)
+        except KeyboardInterrupt:  # the folder being written is removed by OutputFolder
+            done = (
+                f"{wrote} scenario(s) had finished and written their audit; the others wrote "
+                "nothing."
+                if wrote
+                else "nothing was written."
+            )
+            _err(f"siting: interrupted (Ctrl-C); {done}")
+            return INTERRUPTED
         except Exception as exc:  # report per scenario, keep going with the others
             _report(f"{p}: " if not str(exc).startswith(p) else "", exc, args.verbose)
             failed += 1
+            continue
+        _print_audit(result)
+        wrote += bool(result.outputs)
     return 1 if failed else 0
 
 
@@ -456,9 +470,11 @@ def _parser() -> argparse.ArgumentParser:
         "siting audit data/audit-liechtenstein.yaml --force",
     )
     au.add_argument("scenario", nargs="+", help="scenario YAML files with an audit: section")
-    au.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    au.add_argument(
+        "--force", action="store_true", help="replace existing audit folders (audit.dir)"
+    )
     au.add_argument("--dry-run", action="store_true", help="compute, write nothing")
-    au.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    show_options(au)
     return ap
 
 

@@ -214,25 +214,33 @@ def _fix_mode(path: Path, *, directory: bool = False) -> None:
 
 
 # ----------------------------------------------------------------------------- a folder
-#: file names siting writes into an output folder (``check_output_dir`` replaces, with
-#: ``force``, a folder that holds only these): the run's bundle and the norm audit's files
-BUNDLE_NAMES = frozenset(
-    {
-        "plan.gpkg",
-        "stats.csv",
-        "summary.json",
-        "tables.xlsx",
-        "map.html",
-        "report.html",
-        "compliance.csv",
-        "by_unit.csv",
-        "life_circle.csv",
-        "units.gpkg",
-        "audit.json",
-        "plan_compliance.csv",
-        "plan_sites.gpkg",
-    }
+#: the files of a plan's folder (``siting run``, :meth:`Plan.to_file`; see :mod:`siting.bundle`)
+PLAN_FILES = (
+    "plan.gpkg",
+    "stats.csv",
+    "summary.json",
+    "tables.xlsx",
+    "map.html",
+    "report.html",
+    "compliance.csv",  # with a norm audit
 )
+#: the files of a norm audit's folder (``siting audit``, :meth:`Audit.to_file`; see
+#: :mod:`siting.compliance.files`); the last two only with a plan from the audit
+AUDIT_FILES = (
+    "compliance.csv",
+    "by_unit.csv",
+    "life_circle.csv",
+    "units.gpkg",
+    "audit.json",
+    "compliance.xlsx",
+    "compliance-map.html",
+    "compliance-report.html",
+    "plan_compliance.csv",
+    "plan_sites.gpkg",
+)
+#: file names siting writes into an output folder (``check_output_dir`` replaces, with
+#: ``force``, a folder that holds only these)
+BUNDLE_NAMES = frozenset(PLAN_FILES + AUDIT_FILES)
 
 
 class OutputFolder:

@@ -561,7 +561,7 @@ def _spec(cfg: Mapping[str, Any]) -> _Spec:
         output_map=out_map,
         map_options=map_options,
         notes=notes,
-        audit=_audit_spec(c, cfg, out_dir),
+        audit=_audit_spec(c, cfg, out_dir, out_map),
     )
 
 
@@ -887,6 +887,7 @@ _AUDIT = frozenset(
         "missing_floor_area",
         "plan",
         "cells",
+        "dir",
     }
 )
 _AUDIT_UNITS = {
@@ -901,17 +902,8 @@ _AUDIT_FACILITIES = {
 _AUDIT_PLAN = frozenset(
     {"station_type", "floor_area_m2", "coverage_target", "minutes", "unit", "by", "time_limit"}
 )
-#: files :meth:`siting.Audit.to_file` and :meth:`siting.compliance.AuditPlan.to_file` write
-_AUDIT_OUTPUTS = (
-    "compliance.csv",
-    "by_unit.csv",
-    "life_circle.csv",
-    "units.gpkg",
-    "audit.json",
-    "compliance-map.html",
-    "compliance-report.html",
-)
-_AUDIT_PLAN_OUTPUTS = ("plan_compliance.csv", "plan_sites.gpkg")
+#: the audit's folder when ``audit.dir`` is not given: ``output.dir`` + this, beside it
+AUDIT_DIR_SUFFIX = "-audit"
 
 
 @dataclass(frozen=True)
@@ -924,17 +916,22 @@ class _AuditSpec:
     kwargs: dict[str, Any]  # persons_per_household, level_distance, attribution, ...
     plan: dict[str, Any] | None
     cells: bool
-    output_dir: Path | None
+    dir: Path | None  # the folder ``siting audit`` writes (never output.dir)
 
-    def outputs(self) -> list[Path]:
-        """Every file ``siting audit`` writes."""
-        if self.output_dir is None:
-            return []
-        names = _AUDIT_OUTPUTS + (_AUDIT_PLAN_OUTPUTS if self.plan is not None else ())
-        return [self.output_dir / n for n in names]
+    def needs_walk(self) -> bool:
+        """Whether the audit needs walking distances (a life circle, a plan, a walk
+        attribution or units given as a demand column); else containment alone."""
+        return (
+            bool(self.preset.levels)
+            or self.plan is not None
+            or self.kwargs.get("attribution") == "walk"
+            or any(u.kind == "column" for u in self.units.values())
+        )
 
 
-def _audit_spec(c: _Checker, cfg: Mapping[str, Any], out_dir: Path | None) -> _AuditSpec | None:
+def _audit_spec(
+    c: _Checker, cfg: Mapping[str, Any], out_dir: Path | None, out_map: Path | None
+) -> _AuditSpec | None:
     """Check the ``audit`` section (``None`` when the scenario has none)."""
     from . import standards
 
@@ -968,8 +965,42 @@ def _audit_spec(c: _Checker, cfg: Mapping[str, Any], out_dir: Path | None) -> _A
         kwargs=kwargs,
         plan=_audit_plan(c, sec),
         cells=c.flag("audit.cells", sec["cells"]) if "cells" in sec else False,
-        output_dir=out_dir,
+        dir=_audit_dir(c, sec, out_dir, out_map),
     )
+
+
+def _audit_dir(
+    c: _Checker, sec: Mapping[str, Any], out_dir: Path | None, out_map: Path | None
+) -> Path | None:
+    """``audit.dir``: the audit's own folder, by default ``<output.dir>-audit`` beside the
+    run's. Never the run's folder, inside it or around it: ``siting run --force``
+    replaces its folder as a whole, and each command writes its folder as a whole."""
+    value = sec.get("dir")
+    if value in (None, ""):
+        if out_dir is None:
+            return None
+        folder = out_dir.with_name(out_dir.name + AUDIT_DIR_SUFFIX)
+    else:
+        folder = c.output_path("audit.dir", value)
+    shown = value if value not in (None, "") else f"{folder} (output.dir + '{AUDIT_DIR_SUFFIX}')"
+    if folder.exists() and not folder.is_dir():
+        c.fail("audit.dir", shown, f"a folder, but {folder} is a file", OutputPathError)
+    if out_dir is not None and (folder.is_relative_to(out_dir) or out_dir.is_relative_to(folder)):
+        c.fail(
+            "audit.dir",
+            shown,
+            f"a folder apart from output.dir ({out_dir}): siting run and siting audit each "
+            "write their own folder as a whole",
+            OutputPathError,
+        )
+    if out_map is not None and out_map.is_relative_to(folder):
+        c.fail(
+            "output.map",
+            str(out_map),
+            f"a file outside the audit's folder {folder}",
+            OutputPathError,
+        )
+    return folder
 
 
 def _audit_units(c: _Checker, where: str, value: Any) -> _Input:

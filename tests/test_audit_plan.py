@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from test_audit import CRS, STATION, X0, Y0, world
@@ -72,9 +73,18 @@ def test_norms_only_and_files(setup, tmp_path):
     _, _, a = setup
     p = a.plan(floor_area_m2=400, coverage_target=None)
     assert len(p.new_sites) == 2 and p.plan is None
-    written = p.to_file(tmp_path)
-    assert written["compliance"].read_bytes().startswith(b"\xef\xbb\xbf")
-    assert len(gpd.read_file(written["sites"])) == 2
+    written = p.to_file(tmp_path / "audit", map_html=False)
+    assert written["plan_compliance"].read_bytes().startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(written["plan_compliance"], encoding="utf-8-sig")
+    assert {"status_before", "status_after"} <= set(back.columns)
+    assert len(gpd.read_file(written["plan_sites"])) == 2
+    book = pd.read_excel(written["tables"], sheet_name=None)
+    assert list(book) == [
+        "summary", "compliance", "by unit", "life circle", "plan compliance", "new stations",
+    ]  # fmt: skip
+    assert len(book["new stations"]) == 2 and {"lon", "lat"} <= set(book["new stations"])
+    # the audit before the plan: its own compliance table
+    assert len(pd.read_csv(written["compliance"], encoding="utf-8-sig")) == len(a.compliance)
 
 
 def test_units_without_enough_candidates_are_reported(setup):

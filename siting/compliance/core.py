@@ -14,7 +14,6 @@ units (communities, sub-districts, districts), and returns an :class:`Audit`:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..bundle import CSV_ENCODING
 from ..crs import WGS84
 from ..errors import DataError, MissingColumnError, ParameterError
 from ..io._tables import Source, numeric_values
@@ -42,16 +42,6 @@ log = logging.getLogger(__name__)
 MISSING_FLOOR_AREA = ("unknown", "error")
 #: OSM tag columns that let facilities be typed without a ``type`` column
 OSM_TAG_COLUMNS = ("amenity", "shop", "healthcare", "social_facility", "leisure")
-#: files written by :meth:`Audit.to_file`
-FILES = {
-    "compliance": "compliance.csv",
-    "by_unit": "by_unit.csv",
-    "life_circle": "life_circle.csv",
-    "units": "units.gpkg",
-    "summary": "audit.json",
-}
-#: CSV encoding: UTF-8 with a byte-order mark, so Excel on Chinese Windows reads it
-CSV_ENCODING = "utf-8-sig"
 
 
 @dataclass(eq=False)
@@ -204,41 +194,41 @@ class Audit:
         return _evaluate(self.inputs, fac, sp.vstack([self.walk, walk]).tocsr(), quiet=True)
 
     def to_file(
-        self, directory: str | os.PathLike, *, force: bool = False, cells: bool = False
+        self,
+        directory: str | os.PathLike,
+        *,
+        force: bool = False,
+        cells: bool = False,
+        map_html: bool = True,
+        basemap: str | None = None,
+        lang: str | None = None,
+        assets: str | None = None,
+        plan: Any = None,
     ) -> dict[str, Path]:
-        """Write ``compliance.csv``, ``by_unit.csv``, ``life_circle.csv`` (UTF-8 with BOM,
-        read by Excel on Chinese Windows), ``units.gpkg`` (layers ``units``,
-        ``facilities`` and, with ``cells=True``, ``cells``) and ``audit.json`` into
-        ``directory``. Files are written atomically; existing ones only with ``force``."""
-        from ..output import atomic_write, atomic_write_text, check_writable
+        """Write the audit's folder ``directory`` as a whole (like :meth:`Plan.to_file`).
 
-        directory = Path(directory)
-        for name in FILES.values():
-            check_writable(directory / name, force=force)
-        out: dict[str, Path] = {}
-        for key, frame, index in (
-            ("compliance", self.compliance, False),
-            ("by_unit", self.by_unit, True),
-            ("life_circle", self.life_circle, False),
-        ):
-            out[key] = atomic_write(
-                directory / FILES[key],
-                lambda p, f=frame, i=index: f.to_csv(p, index=i, encoding=CSV_ENCODING),
-                force=force,
-            )
-        layers = {"units": self.units, "facilities": self.facilities.to_crs(WGS84)}
-        if cells:
-            layers["cells"] = self.cells
+        ``compliance.csv``, ``by_unit.csv``, ``life_circle.csv`` (UTF-8 with BOM, read by
+        Excel on Chinese Windows), ``units.gpkg`` (layers ``units``, ``facilities`` and,
+        with ``cells=True``, ``cells``), ``audit.json``, ``compliance.xlsx`` and, with
+        ``map_html``, ``compliance-map.html`` and ``compliance-report.html`` (``basemap``,
+        ``lang``, ``assets``); see :mod:`siting.compliance.files`. The folder is staged
+        in a hidden sibling and renamed into place, so an interrupted write leaves
+        nothing; an existing folder is replaced only with ``force``
+        (:class:`~siting.errors.OutputExistsError` otherwise). ``plan``: a plan from this
+        audit (:meth:`plan`), whose files and sheets are added (its own ``to_file``).
+        """
+        from .files import write_audit_bundle
 
-        def gpkg(tmp: Path) -> None:
-            for layer, frame in layers.items():
-                if len(frame):
-                    frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
-
-        out["units"] = atomic_write(directory / FILES["units"], gpkg, force=force)
-        text = json.dumps(self.summary(), indent=2, ensure_ascii=False, default=str)
-        out["summary"] = atomic_write_text(directory / FILES["summary"], text, force=force)
-        return out
+        options = {"basemap": basemap, "lang": lang, "assets": assets}
+        return write_audit_bundle(
+            self,
+            directory,
+            plan=plan,
+            force=force,
+            cells=cells,
+            map_html=map_html,
+            page_options=options,
+        )
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -670,4 +660,4 @@ def _complete_shares(lc_table: pd.DataFrame, level: str) -> pd.DataFrame:
     return wide
 
 
-__all__ = ["CSV_ENCODING", "FILES", "PLURAL", "UNIT_COLUMNS", "Audit", "audit"]
+__all__ = ["CSV_ENCODING", "PLURAL", "UNIT_COLUMNS", "Audit", "audit"]

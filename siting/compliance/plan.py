@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..crs import WGS84
 from ..errors import ParameterError
 from ..measure import Coverage, walk_metres
-from .core import CSV_ENCODING, Audit
+from .core import Audit
+from .search import within
 
 log = logging.getLogger(__name__)
 
@@ -93,29 +93,12 @@ class AuditPlan:
 
         return audit_map(self, basemap=basemap, lang=lang, **kwargs)
 
-    def to_file(self, directory: str | os.PathLike, *, force: bool = False) -> dict[str, Path]:
-        """Write ``plan_compliance.csv`` (before → after, UTF-8 with BOM) and
-        ``plan_sites.gpkg`` (the new stations) into ``directory``."""
-        from ..output import atomic_write, check_writable
-
-        directory = Path(directory)
-        names = {"compliance": "plan_compliance.csv", "sites": "plan_sites.gpkg"}
-        for n in names.values():
-            check_writable(directory / n, force=force)
-        table = self.compliance
-        sites = self.new_sites.to_crs(WGS84)
-        return {
-            "compliance": atomic_write(
-                directory / names["compliance"],
-                lambda p: table.to_csv(p, index=False, encoding=CSV_ENCODING),
-                force=force,
-            ),
-            "sites": atomic_write(
-                directory / names["sites"],
-                lambda p: sites.to_file(p, layer="new_sites", driver="GPKG", engine="pyogrio"),
-                force=force,
-            ),
-        }
+    def to_file(self, directory: str | os.PathLike, **options: Any) -> dict[str, Path]:
+        """Write the audit's folder with the plan, as a whole: the audit before the plan,
+        ``plan_compliance.csv`` (before → after, UTF-8 with BOM), ``plan_sites.gpkg`` (the
+        new stations), their sheets in ``compliance.xlsx``, and the map and report of
+        before → after. Same options as :meth:`siting.Audit.to_file`."""
+        return self.before.to_file(directory, plan=self, **options)
 
 
 def plan_from_audit(
@@ -328,7 +311,7 @@ def _coverage_step(audit, cov, stations, picked, threshold, target, by, time_lim
     )
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=cov.sites.crs)
     limit = min(cov.limit_m, threshold)
-    D = _within(sp.vstack([audit.walk[stations], cov.distance[picked], cov.distance[free]]), limit)
+    D = within(sp.vstack([audit.walk[stations], cov.distance[picked], cov.distance[free]]), limit)
     sub = Coverage(cov.demand, sites, D, limit, cov.speed_kmh, cov.mode, (), cov.network)
     minutes = threshold / walk_metres(1, cov.speed_kmh)
     if _share(cov.population, sub.covered(None, minutes)) >= target and by is None:
@@ -338,15 +321,6 @@ def _coverage_step(audit, cov, stations, picked, threshold, target, by, time_lim
     )
     chosen = np.flatnonzero(plan.selected & ~sub.existing) - (len(fixed) + len(picked))
     return free[chosen], plan
-
-
-def _within(D: sp.spmatrix, limit_m: float) -> sp.csr_matrix:
-    """The entries of ``D`` up to ``limit_m`` (explicit zeros kept: they mean 0 m)."""
-    coo = D.tocoo()
-    keep = coo.data <= limit_m
-    out = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=D.shape)
-    out.sort_indices()
-    return out
 
 
 def _new_sites(cov, rows, steps, station_type, floor_area_m2) -> gpd.GeoDataFrame:
