@@ -160,7 +160,7 @@ def test_one_search_gives_each_part_what_its_own_search_gives(city):
 
 def test_a_run_with_an_audit_searches_once(tmp_path, city, monkeypatch):
     calls = []
-    module = importlib.import_module("siting.coverage")  # siting.coverage is the function
+    module = importlib.import_module("siting.measure")
     search = module._network_distances
 
     def counted(*args, **kwargs):
