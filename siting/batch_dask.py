@@ -42,7 +42,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, as_completed
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -171,42 +174,85 @@ def dask_backend(jobs: int, *, client: Any = None, scheduler: str | None = None)
 
 
 class _DaskBatch:
-    """One batch's futures on one client, and how to stop and close them."""
+    """One batch on one client: its tasks, how their outcomes come back, how it stops.
+
+    - Scenarios are sent while fewer run than the cluster has worker threads; the rest
+      wait here. A worker that dies (out of memory, killed) then takes only its own
+      scenario down: Dask fails every task it had been sent, queued ones too.
+    - Each scenario has a local :class:`concurrent.futures.Future`. When its task ends,
+      the outcome is fetched at once and the Dask future released, so the outcome does
+      not live on the worker alone (were that worker to die later, Dask would run the
+      scenario again, which would then find its own output folder).
+    """
 
     def __init__(self, client: Any, own_client: bool, cluster: Any, scratch: str | None):
         self.client, self.own_client = client, own_client
         self.cluster, self.scratch = cluster, scratch
         self.batch = f"siting-batch-{uuid.uuid4().hex}"
-        self.futures: list[Any] = []
+        self.lock = threading.Lock()
+        self.waiting: deque[tuple[Future, str, Any, bool, bool]] = deque()
+        self.pending: dict[str, Any] = {}  # task key -> Dask future sent, not yet fetched
+        self.stopped = False
 
     def backend(self) -> Backend:
-        from distributed import KilledWorker, as_completed
+        from distributed import KilledWorker
 
-        return Backend(
-            self.submit,
-            lambda futures: as_completed(futures, loop=self.client.loop),
-            self.interrupt,
-            self.close,
-            lost=(KilledWorker,),
-        )
+        return Backend(self.submit, as_completed, self.interrupt, self.close, lost=(KilledWorker,))
 
-    def submit(self, fn: Any, path: str, **kwargs: Any) -> Any:
-        task = _load(path)
-        key = f"siting-run-{Path(path).stem}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(
-            run_task, task, kwargs["force"], kwargs["write"], self.batch, key=key, pure=False
-        )
-        self.futures.append(future)
-        return future
+    def submit(self, fn: Any, path: str, **kwargs: Any) -> Future:
+        local: Future = Future()
+        with self.lock:
+            self.waiting.append((local, path, _load(path), kwargs["force"], kwargs["write"]))
+        self._feed()
+        return local
+
+    def _feed(self) -> None:
+        """Send waiting scenarios while fewer run than the cluster has worker threads."""
+        try:
+            slots = max(1, sum(self.client.nthreads().values()))
+            while True:
+                with self.lock:
+                    if self.stopped or not self.waiting or len(self.pending) >= slots:
+                        return
+                    local, path, task, force, write = self.waiting.popleft()
+                    key = f"siting-run-{Path(path).stem}-{uuid.uuid4().hex[:8]}"
+                    remote = self.client.submit(
+                        run_task, task, force, write, self.batch, key=key, pure=False
+                    )
+                    self.pending[key] = remote
+                remote.add_done_callback(partial(self._arrived, local))
+        except Exception as exc:  # e.g. the scheduler went away: fail, never hang
+            with self.lock:
+                left, self.waiting = list(self.waiting), deque()
+            for local, *_ in left:
+                local.set_exception(exc)
+
+    def _arrived(self, local: Future, remote: Any) -> None:
+        """(In Dask's callback thread.) Fetch the outcome, release the task, send more."""
+        try:
+            local.set_result(remote.result())
+        except BaseException as exc:  # e.g. KilledWorker, or cancelled by a Ctrl-C
+            local.set_exception(exc)
+        finally:
+            with self.lock:
+                self.pending.pop(remote.key, None)
+            remote.release()
+            self._feed()
 
     def interrupt(self) -> None:
-        """Stop the running scenarios (they clean up), drop the queued ones, wait."""
+        """Stop the running scenarios (they clean up), drop the others, wait."""
+        with self.lock:
+            self.stopped = True
+            left, self.waiting = list(self.waiting), deque()
+            sent = list(self.pending.values())
+        for local, *_ in left:
+            local.cancel()
         self.client.run(stop_batch, self.batch, on_error="ignore")
-        self.client.cancel(self.futures)
+        self.client.cancel(sent)
         deadline = time.monotonic() + STOP_WAIT_S
         while time.monotonic() < deadline:
-            left = self.client.run(running, self.batch, on_error="ignore")
-            if not any(left.values()):
+            still = self.client.run(running, self.batch, on_error="ignore")
+            if not any(still.values()):
                 return
             time.sleep(0.1)
         log.warning("some scenarios had not stopped after %.0f s", STOP_WAIT_S)
@@ -264,6 +310,8 @@ def _local_cluster(workers: int) -> tuple[Any, Any, str]:
                 dashboard_address=":0",  # a free port: no clash with another cluster
                 local_directory=scratch,
                 silence_logs=logging.CRITICAL,
+                # a scenario whose worker dies (out of memory?) is reported, not rerun
+                scheduler_kwargs={"allowed_failures": 0},
             )
         client = Client(cluster)
     except BaseException:

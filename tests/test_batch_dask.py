@@ -137,7 +137,7 @@ def test_dask_batch_gives_the_serial_outcomes(scenarios, serial, client):
     assert [o.source for o in dask] == [o.source for o in serial]
     assert [o.ok for o in serial] == [True] * 4 + [False] * 2
     for d, s in zip(dask, serial, strict=True):
-        assert (d.error, d.error_type) == (s.error, s.error_type)
+        assert (d.error, d.error_type, d.outputs) == (s.error, s.error_type, s.outputs)
         if s.ok:
             assert without_times(d).equals(without_times(s))
             assert {**d.headline, "seconds": 0} == {**s.headline, "seconds": 0}
@@ -195,27 +195,51 @@ def small_batch(folder: Path, city, n: int = 2) -> list[str]:
     return paths
 
 
-def test_the_cluster_a_batch_starts_is_closed(tmp_path, city, monkeypatch):
+def kill_worker_of_s0(task, force, write, batch):
+    """``run_task`` whose worker process dies (as out of memory) on scenario ``s0``."""
+    if Path(task["_file"]).name == "s0.yaml":
+        os._exit(9)
+    return batch_dask.run_task(task, force, write, batch)
+
+
+def test_a_dead_worker_fails_its_scenario_only_and_the_cluster_is_closed(
+    tmp_path, city, monkeypatch
+):
     started = []
     real = batch_dask._local_cluster
 
     def spy(workers):
         client, cluster, scratch = real(workers)
-        pids = list(client.run(os.getpid).values())
-        started.append((cluster, scratch, [psutil.Process(p) for p in pids]))
+        started.append((cluster, scratch))
         return client, cluster, scratch
 
     monkeypatch.setattr(batch_dask, "_local_cluster", spy)
-    outcomes = run_batch(small_batch(tmp_path, city), backend="dask", jobs=2)
-    assert [o.ok for o in outcomes] == [True, True]
-    (cluster, scratch, workers), = started  # fmt: skip
-    assert len(workers) == 2
+    monkeypatch.setattr(batch_dask, "run_task", kill_worker_of_s0)
+    mine = {p.pid for p in psutil.Process().children(recursive=True)}
+    outcomes = run_batch(small_batch(tmp_path, city, n=3), backend="dask", jobs=2)
+    assert [o.error_type for o in outcomes] == ["KilledWorker", None, None]
+    assert "stopped unexpectedly" in outcomes[0].error
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"s1", "s2"}
+    ((cluster, scratch),) = started
     assert cluster.status.name == "closed"
     assert not Path(scratch).exists()
     deadline = time.monotonic() + 10
-    while any(w.is_running() for w in workers) and time.monotonic() < deadline:
+    while leftover(mine) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(w.is_running() for w in workers)  # no worker process left
+    assert not leftover(mine)  # no worker process left, the restarted one included
+
+
+def leftover(before: set[int]) -> list:
+    """Child processes started since ``before`` and still running (not multiprocessing's
+    resource tracker, which lives as long as this process)."""
+    alive = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE:
+                alive += [] if "resource_tracker" in " ".join(p.cmdline()) else [p]
+        except psutil.NoSuchProcess:
+            pass
+    return alive
 
 
 def test_ctrl_c_stops_the_workers_runs_and_leaves_nothing(tmp_path, city):
