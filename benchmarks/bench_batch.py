@@ -89,19 +89,20 @@ def main() -> None:
         paths = scenarios(folder)
         t = time.perf_counter()
         cluster = local_cluster(opts.workers, tmp)
+        address = cluster.scheduler_address
         started = time.perf_counter() - t
         try:
             modes = {
-                "serial": paths,
-                f"--jobs {w} (processes)": [*paths, "--jobs", w],
-                f"--executor dask --jobs {w} (own LocalCluster)": [*paths, "--executor", "dask", "--jobs", w],
-                f"--scheduler (running {w}-worker cluster)": [*paths, "--scheduler", cluster.scheduler_address],
-            }  # fmt: skip
-            wall_s(modes["serial"], folder / "out")  # warm the disk caches (OSM, numba)
+                "serial": [],
+                f"--jobs {w} (processes)": ["--jobs", w],
+                f"--executor dask --jobs {w} (own LocalCluster)": ["--executor", "dask", "-j", w],
+                f"--scheduler (running {w}-worker cluster)": ["--scheduler", address],
+            }
+            wall_s(paths, folder / "out")  # warm the disk caches (OSM extract, numba)
             times = {mode: [] for mode in modes}
             for _ in range(opts.repeat):  # interleaved, so a load spike hits every mode
-                for mode, args in modes.items():
-                    times[mode].append(wall_s(args, folder / "out"))
+                for mode, flags in modes.items():
+                    times[mode].append(wall_s([*paths, *flags], folder / "out"))
         finally:
             t = time.perf_counter()
             cluster.close()

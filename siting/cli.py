@@ -113,19 +113,12 @@ def _stage_display(args: argparse.Namespace) -> Callable[[str], Any] | None:
 # ----------------------------------------------------------------------------- run
 def _run(args: argparse.Namespace) -> int:
     """Run every scenario; a failing one is reported and the batch goes on."""
-    from .batch import Interrupted, backend_for, run_batch, summary_table
+    from .batch import Interrupted, run_batch, summary_table
 
     paths = list(args.scenario)
-    given = args.scheduler is not None
-    try:
-        backend = backend_for(len(paths), jobs=args.jobs, backend=args.executor, cluster=given)
-    except SitingError as exc:
-        _report("", exc, args.verbose)
+    backend = _run_backend(args, len(paths))
+    if backend is None:
         return 2
-    if backend == "dask":  # Dask's INFO lines (connections, workers) only with -v
-        import distributed  # noqa: F401  (its import sets the level: set it afterwards)
-
-        logging.getLogger("distributed").setLevel(logging.INFO if args.verbose else logging.WARNING)
     bar = _batch_bar(args, len(paths), parallel=backend != "serial")
 
     def done(outcome) -> None:
@@ -181,6 +174,25 @@ def _run(args: argparse.Namespace) -> int:
             + ", ".join(o.source for o in failed)
         )
     return 1 if failed else 0
+
+
+def _run_backend(args: argparse.Namespace, n: int) -> str | None:
+    """The batch's backend from ``--jobs``, ``--executor``, ``--scheduler`` (None: the
+    options do not fit together, said in one line)."""
+    from .batch import backend_for
+
+    given = args.scheduler is not None
+    try:
+        backend = backend_for(n, jobs=args.jobs, backend=args.executor, cluster=given)
+    except SitingError as exc:
+        _report("", exc, args.verbose)
+        return None
+    if backend == "dask":  # Dask's own log lines only with -v: failures are ours to report
+        import distributed  # noqa: F401  (its import sets the level: set it afterwards)
+
+        level = logging.INFO if args.verbose else logging.CRITICAL
+        logging.getLogger("distributed").setLevel(level)
+    return backend
 
 
 def _batch_bar(args: argparse.Namespace, n: int, *, parallel: bool):
