@@ -281,6 +281,7 @@ def run_batch(
     cluster = {k: v for k, v in given.items() if v is not None}
     name = backend_for(len(paths), jobs=jobs, backend=backend, cluster=bool(cluster))
     workers = jobs or (available_cores() if name == "dask" else 1)
+    parents = _missing_parents(paths) if write else []
     runner = BACKENDS[name](min(workers, max(len(paths), 1)), **cluster)
     done: dict[str, Outcome] = {}
     futures: dict[Any, str] = {}
@@ -295,10 +296,39 @@ def run_batch(
         _collect(futures, done, on_done, runner)
     except KeyboardInterrupt:
         runner.interrupt()
+        _remove_if_empty(parents)
         raise Interrupted([done[p] for p in paths if p in done]) from None
     finally:
         runner.close()
     return [done[p] for p in paths]
+
+
+def _missing_parents(paths: Sequence[str]) -> list[Path]:
+    """The folders above the scenarios' outputs that do not exist yet, innermost first.
+
+    A stopped run removes the parent folders it created, if empty; but runs of a batch
+    share parents, and the run that made one may stop while another still writes there.
+    """
+    from .scenario_spec import _spec, load_scenario
+
+    missing: set[Path] = set()
+    for path in paths:
+        try:
+            spec = _spec(load_scenario(path))
+        except Exception:  # reported when the scenario runs
+            continue
+        for target in (spec.output_dir, spec.output_map):
+            folder = None if target is None else Path(target).absolute().parent
+            while folder is not None and not folder.exists():
+                missing.add(folder)
+                folder = folder.parent
+    return sorted(missing, key=lambda f: len(f.parts), reverse=True)
+
+
+def _remove_if_empty(folders: Iterable[Path]) -> None:
+    for folder in folders:  # innermost first
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _collect(futures, done, on_done, runner: Backend) -> None:
