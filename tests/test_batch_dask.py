@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import small_city
 import yaml
+from test_cli_commands import BUNDLE, ROOT, siting_cmd
 
 from siting import batch_dask
 from siting.batch import run_batch, summary_table
@@ -29,8 +29,6 @@ from siting.cli import main
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
-ROOT = Path(__file__).resolve().parents[1]
-BUNDLE = {"plan.gpkg", "stats.csv", "summary.json", "tables.xlsx", "map.html", "report.html"}
 #: summary-table columns that are the same on any machine (not seconds, not folders)
 NUMBERS = ["scenario", "status", "population", "covered before", "covered after", "new sites"]
 
@@ -107,18 +105,6 @@ def cli_run(scenarios, client):
     )  # fmt: skip
     out, err = proc.communicate(timeout=600)
     return proc.returncode, out, err, before
-
-
-def siting_cmd(*args: str, cwd: Path, env: dict | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "siting.cli", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
 
 
 def without_times(outcome):
