@@ -201,8 +201,9 @@ class _DaskBatch:
 
     def submit(self, fn: Any, path: str, **kwargs: Any) -> Future:
         local: Future = Future()
+        task = _load(path)
         with self.lock:
-            self.waiting.append((local, path, _load(path), kwargs["force"], kwargs["write"]))
+            self.waiting.append((local, path, task, kwargs["force"], kwargs["write"]))
         self._feed()
         return local
 
