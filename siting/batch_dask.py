@@ -259,12 +259,14 @@ class _DaskBatch:
         log.warning("some scenarios had not stopped after %.0f s", STOP_WAIT_S)
 
     def close(self) -> None:
-        if self.own_client:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        try:
+            if self.own_client:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _load(path: str) -> Mapping[str, Any] | Outcome:
