@@ -1,9 +1,12 @@
-"""Run many scenarios: one after another, or in parallel processes; a failure stays isolated.
+"""Run many scenarios: one after another, in parallel processes, or on a Dask cluster;
+a failure stays isolated.
 
-A *backend* runs the scenarios: ``serial`` (in this process) or ``process``
-(:class:`concurrent.futures.ProcessPoolExecutor`). Another backend (e.g. Dask's
-``distributed.Client``) plugs in with :func:`register_backend`: it needs ``submit``
-(returning futures with ``.result()``), ``as_completed``, ``interrupt`` and ``close``.
+A *backend* runs the scenarios: ``serial`` (in this process), ``process``
+(:class:`concurrent.futures.ProcessPoolExecutor`) or ``dask`` (a ``distributed.Client``:
+a ``LocalCluster`` started for the batch, or a running cluster; see
+:mod:`siting.batch_dask`). Another backend plugs in with :func:`register_backend`: it
+needs ``submit`` (returning futures with ``.result()``), ``as_completed``, ``interrupt``
+and ``close``.
 
 Each run returns a small, picklable :class:`Outcome` (tables and numbers, not the
 network or the coverage matrices), so nothing large travels between processes.
@@ -108,6 +111,8 @@ class Backend:
     interrupt: Callable[[], None]
     close: Callable[[], None]
     parallel: bool = True
+    #: exceptions of ``.result()`` that mean the worker running the scenario died
+    lost: tuple[type[BaseException], ...] = (BrokenProcessPool,)
 
 
 def _serial(jobs: int) -> Backend:
@@ -163,12 +168,64 @@ def _process(jobs: int) -> Backend:
     return Backend(submit, as_completed, interrupt, lambda: pool.shutdown(wait=True))
 
 
-BACKENDS: dict[str, Callable[[int], Backend]] = {"serial": _serial, "process": _process}
+def _dask(jobs: int, **options: Any) -> Backend:
+    from .batch_dask import dask_backend
+
+    return dask_backend(jobs, **options)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "serial": _serial,
+    "process": _process,
+    "dask": _dask,
+}
+#: backends that take a running cluster (``client=`` or ``scheduler=``)
+CLUSTER_BACKENDS = {"dask"}
 
 
 def register_backend(name: str, factory: Callable[[int], Backend]) -> None:
     """Make ``factory(jobs) -> Backend`` available as ``run_batch(..., backend=name)``."""
     BACKENDS[name] = factory
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover - not on Linux
+
+
+def backend_for(
+    n_runs: int,
+    *,
+    jobs: int | None = None,
+    backend: str | None = None,
+    cluster: bool = False,
+) -> str:
+    """The backend a batch of ``n_runs`` scenarios uses; checks the combination.
+
+    ``backend`` if named; else ``dask`` when a running cluster is given (``cluster``);
+    else ``process`` when ``jobs`` > 1 and there are several runs; else ``serial``.
+    """
+    if jobs is not None and jobs < 1:
+        msg = f"jobs = {jobs}: give a number of processes >= 1 (e.g. --jobs 2)."
+        raise ParameterError(msg)
+    if cluster and jobs is not None:
+        msg = (
+            f"jobs = {jobs} with a running Dask cluster: its own workers run the scenarios "
+            "(--jobs only sizes the local cluster started without --scheduler); drop --jobs."
+        )
+        raise ParameterError(msg)
+    if backend is None:
+        parallel = jobs is not None and jobs > 1 and n_runs > 1
+        backend = "dask" if cluster else "process" if parallel else "serial"
+    if backend not in BACKENDS:
+        msg = f"backend {backend!r}: choose one of {', '.join(sorted(BACKENDS))}."
+        raise ParameterError(msg)
+    if cluster and backend not in CLUSTER_BACKENDS:
+        msg = f"a Dask client or scheduler is for backend 'dask', not {backend!r}."
+        raise ParameterError(msg)
+    return backend
 
 
 # ----------------------------------------------------------------------------- batch
@@ -183,8 +240,10 @@ class Interrupted(KeyboardInterrupt):
 def run_batch(
     paths: Sequence[str],
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
     backend: str | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
     force: bool = False,
     write: bool = True,
     on_done: Callable[[Outcome], None] | None = None,
@@ -192,19 +251,38 @@ def run_batch(
 ) -> list[Outcome]:
     """Run scenario files; return their outcomes in the order of ``paths``.
 
-    ``jobs`` > 1 runs them in that many processes (backend ``process``, unless another
-    is named); ``on_done`` is called as each one ends. ``progress(path)`` gives the
-    stage display of a run in this process (serial backend only). Ctrl-C stops every
-    run, removes their partial outputs and raises :class:`Interrupted`.
+    Parameters
+    ----------
+    paths
+        Scenario YAML files.
+    jobs
+        Scenarios run at once: > 1 runs them in that many processes (backend
+        ``process``, unless another is named). With ``backend="dask"``, the workers of
+        the ``LocalCluster`` started for the batch (default: one per core).
+    backend
+        ``serial``, ``process``, ``dask`` or a registered name (see :func:`backend_for`).
+    client, scheduler
+        A running Dask cluster to submit to, as a ``distributed.Client`` or a scheduler
+        address (``tcp://host:8786``); implies ``backend="dask"``. It is used and left
+        running. Its workers must see the scenarios' files at the same paths (a shared
+        filesystem).
+    force, write
+        Replace existing output folders; ``write=False`` computes and writes nothing.
+    on_done
+        Called with each :class:`Outcome` as its run ends.
+    progress
+        ``progress(path)`` gives the stage display of a run in this process (serial
+        backend only).
+
+    Ctrl-C stops every run, removes their partial outputs and raises
+    :class:`Interrupted`.
     """
-    if jobs < 1:
-        msg = f"jobs = {jobs}: give a number of processes >= 1 (e.g. --jobs 2)."
-        raise ParameterError(msg)
-    name = backend or ("process" if jobs > 1 and len(paths) > 1 else "serial")
-    if name not in BACKENDS:
-        msg = f"backend {name!r}: choose one of {', '.join(sorted(BACKENDS))}."
-        raise ParameterError(msg)
-    runner = BACKENDS[name](min(jobs, max(len(paths), 1)))
+    given = {"client": client, "scheduler": scheduler}
+    cluster = {k: v for k, v in given.items() if v is not None}
+    name = backend_for(len(paths), jobs=jobs, backend=backend, cluster=bool(cluster))
+    workers = jobs or (available_cores() if name == "dask" else 1)
+    parents = _missing_parents(paths) if write else []
+    runner = BACKENDS[name](min(workers, max(len(paths), 1)), **cluster)
     done: dict[str, Outcome] = {}
     futures: dict[Any, str] = {}
     try:
@@ -218,10 +296,39 @@ def run_batch(
         _collect(futures, done, on_done, runner)
     except KeyboardInterrupt:
         runner.interrupt()
+        _remove_if_empty(parents)
         raise Interrupted([done[p] for p in paths if p in done]) from None
     finally:
         runner.close()
     return [done[p] for p in paths]
+
+
+def _missing_parents(paths: Sequence[str]) -> list[Path]:
+    """The folders above the scenarios' outputs that do not exist yet, innermost first.
+
+    A stopped run removes the parent folders it created, if empty; but runs of a batch
+    share parents, and the run that made one may stop while another still writes there.
+    """
+    from .scenario_spec import _spec, load_scenario
+
+    missing: set[Path] = set()
+    for path in paths:
+        try:
+            spec = _spec(load_scenario(path))
+        except Exception:  # reported when the scenario runs
+            continue
+        for target in (spec.output_dir, spec.output_map):
+            folder = None if target is None else Path(target).absolute().parent
+            while folder is not None and not folder.exists():
+                missing.add(folder)
+                folder = folder.parent
+    return sorted(missing, key=lambda f: len(f.parts), reverse=True)
+
+
+def _remove_if_empty(folders: Iterable[Path]) -> None:
+    for folder in folders:  # innermost first
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _collect(futures, done, on_done, runner: Backend) -> None:
@@ -230,7 +337,7 @@ def _collect(futures, done, on_done, runner: Backend) -> None:
         path = futures[fut]
         try:
             outcome = fut.result()
-        except BrokenProcessPool as exc:  # a worker died (killed, or out of memory)
+        except runner.lost as exc:  # a worker died (killed, or out of memory)
             outcome = failed(path, exc)
             outcome.error = (
                 f"the worker process running {path} stopped unexpectedly (killed, or out "

@@ -4,7 +4,8 @@ Commands
 --------
 ``siting init [DIR]``  write a commented starter scenario (``--lang zh|en``)
 ``siting validate SCENARIO.yaml [...]``  check scenarios and their inputs, without solving
-``siting run SCENARIO.yaml [...] [--jobs N]``  run scenarios (in parallel with ``--jobs``)
+``siting run SCENARIO.yaml [...] [--jobs N] [--executor dask [--scheduler ADDR]]``  run
+scenarios (in parallel processes with ``--jobs``, or on a Dask cluster)
 ``siting compare OUT_A OUT_B``  sites added / removed and coverage per district
 ``siting demo [--city liechtenstein|helsinki|wuhan]``  the bundled end-to-end examples
 ``siting network CITY.osm.pbf -o CITY.npz``  parse a walking network once, save it
@@ -116,7 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     from .batch import Interrupted, run_batch, summary_table
 
     paths = list(args.scenario)
-    bar = _batch_bar(args, len(paths))
+    backend = _run_backend(args, len(paths))
+    if backend is None:
+        return 2
+    bar = _batch_bar(args, len(paths), parallel=backend != "serial")
 
     def done(outcome) -> None:
         if outcome.ok:
@@ -133,7 +137,8 @@ def _run(args: argparse.Namespace) -> int:
         outcomes = run_batch(
             paths,
             jobs=args.jobs,
-            backend=args.executor,
+            backend=backend,
+            scheduler=args.scheduler,
             force=args.force,
             write=not args.dry_run,
             on_done=done,
@@ -152,6 +157,10 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
         return INTERRUPTED
+    except SitingError as exc:  # the batch could not start (e.g. no scheduler there)
+        _close(bar)
+        _report("", exc, args.verbose)
+        return 2
     _close(bar)
     failed = [o for o in outcomes if not o.ok]
     if len(paths) > 1:
@@ -168,9 +177,28 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _batch_bar(args: argparse.Namespace, n: int):
+def _run_backend(args: argparse.Namespace, n: int) -> str | None:
+    """The batch's backend from ``--jobs``, ``--executor``, ``--scheduler`` (None: the
+    options do not fit together, said in one line)."""
+    from .batch import backend_for
+
+    given = args.scheduler is not None
+    try:
+        backend = backend_for(n, jobs=args.jobs, backend=args.executor, cluster=given)
+    except SitingError as exc:
+        _report("", exc, args.verbose)
+        return None
+    if backend == "dask":  # Dask's own log lines only with -v: failures are ours to report
+        import distributed  # noqa: F401  (its import sets the level: set it afterwards)
+
+        level = logging.INFO if args.verbose else logging.CRITICAL
+        logging.getLogger("distributed").setLevel(level)
+    return backend
+
+
+def _batch_bar(args: argparse.Namespace, n: int, *, parallel: bool):
     """One bar over the scenarios of a parallel batch (None when serial or hidden)."""
-    if args.jobs <= 1 or n <= 1 or not _show_bars(args):
+    if not parallel or n <= 1 or not _show_bars(args):
         return None
     from tqdm.auto import tqdm
 
@@ -424,20 +452,32 @@ def _parser() -> argparse.ArgumentParser:
 
     r = command(
         "run",
-        "run scenario YAML files (one after another, or in parallel with --jobs)",
+        "run scenario YAML files (one after another, in parallel with --jobs, or on Dask)",
         "siting run data/batch/*.yaml --jobs 2",
     )
     r.add_argument("scenario", nargs="+", help="scenario YAML files")
     r.add_argument("--force", action="store_true", help="replace existing output folders")
     r.add_argument("--dry-run", action="store_true", help="compute, write nothing")
     r.add_argument(
-        "-j", "--jobs", type=int, default=1, help="scenarios run at once (processes; default 1)"
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="scenarios run at once (processes; default 1, with --executor dask one per core)",
     )
     r.add_argument(
         "--executor",
         choices=sorted(BACKENDS),
         default=None,
-        help="where the scenarios run (default: process with --jobs > 1, else serial)",
+        help="where the scenarios run: serial, process, or dask (a local cluster, or the "
+        "one at --scheduler); default: process with --jobs > 1, else serial",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on this running Dask cluster (e.g. tcp://host:8786; implies --executor "
+        "dask; its workers must see the files at the same paths); it is left running",
     )
     show_options(r)
 

@@ -39,11 +39,11 @@ def scenario(tmp_path: Path, city, out: Path, name: str = "s.yaml", **solve) -> 
     return path
 
 
-def siting_cmd(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
-    """``python -m siting.cli ARGS`` from the worktree, as a user would start it."""
+def siting_cmd(*args: str, env: dict | None = None, cwd: Path = ROOT, **kwargs) -> subprocess.Popen:
+    """``python -m siting.cli ARGS`` (in ``cwd``), as a user would start it."""
     return subprocess.Popen(
         [sys.executable, "-m", "siting.cli", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
