@@ -21,7 +21,7 @@ import siting  # noqa: E402
 
 project = "siting"
 author = "siting developers"
-copyright = "siting developers; OpenStreetMap data © OpenStreetMap contributors (ODbL)"  # noqa: A001
+copyright = "siting developers; OpenStreetMap data © OpenStreetMap contributors (ODbL)"
 release = siting.__version__
 version = release
 
@@ -30,6 +30,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "myst_nb",  # MyST Markdown pages and the notebooks (never executed here)
+    "sphinx_design",  # the cards of the front page
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -63,7 +64,7 @@ autosummary_generate = False  # tables only: each module page documents its memb
 autodoc_default_options = {"member-order": "groupwise"}
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_preserve_defaults = True  # `minutes=DEFAULT_MINUTES`, not the evaluated value
+autodoc_preserve_defaults = False  # defaults shown as values: minutes=(5, 10, 15)
 python_maximum_signature_line_length = 88  # long signatures: one parameter a line
 add_module_names = False
 
@@ -75,7 +76,17 @@ numpydoc_xref_param_type = False
 # documented parameter that the signature lacks; PR07 each parameter described;
 # RT01 a Returns section when something is returned; RT03 the return described;
 # GL06/GL07 known sections in the standard order
-numpydoc_validation_checks = {"GL06", "GL07", "GL08", "SS01", "PR01", "PR02", "PR07", "RT01", "RT03"}
+numpydoc_validation_checks = {
+    "GL06",
+    "GL07",
+    "GL08",
+    "SS01",
+    "PR01",
+    "PR02",
+    "PR07",
+    "RT01",
+    "RT03",
+}
 numpydoc_validation_exclude = {
     r"\.__\w+__$",  # dunder methods
     r"^siting\.errors\.\w+Error\.",  # exception classes' inherited methods
@@ -87,6 +98,7 @@ html_title = f"siting {release}"
 html_static_path: list[str] = []
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 5,
     "show_toc_level": 2,
     "navbar_align": "left",
     "footer_start": ["copyright"],

@@ -118,6 +118,7 @@ __all__ = [
     "required_staff_residents",
 ]
 
+
 # ----------------------------------------------------------------------------- arithmetic
 def households_from_population(
     population: np.ndarray | float, persons_per_household: float = PERSONS_PER_HOUSEHOLD
