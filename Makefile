@@ -2,13 +2,13 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-ci demo demo-helsinki test test-all lint strip-notebooks bench clean
+.PHONY: install install-ci demo demo-helsinki test test-all lint docs strip-notebooks bench clean
 
 install:  ## install siting with its test tools (editable)
 	$(PIP) install -e ".[dev]"
 
-install-ci:  ## as install, plus the peer tools the tests compare with (spopt, PuLP)
-	$(PIP) install -e ".[dev,peer]"
+install-ci:  ## as install, plus the peer tools the tests compare with (spopt, PuLP) and the docs tools
+	$(PIP) install -e ".[dev,peer,docs]"
 
 demo:  ## the end-to-end example on Liechtenstein: prints the table, writes maps/demo.html
 	$(PYTHON) -m siting.cli demo --force
@@ -26,6 +26,12 @@ lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
+docs:  ## the user guide and API reference into docs/_build/html (Sphinx; warnings are errors)
+	@$(PYTHON) -c "import sphinx, numpydoc, myst_nb, pydata_sphinx_theme, sphinx_design" 2>/dev/null \
+		|| $(PIP) install -e ".[docs]"
+	$(PYTHON) -m sphinx -b html -W --keep-going -E -q docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
 strip-notebooks:  ## remove outputs and execution counts from notebooks/*.ipynb (before committing)
 	$(PYTHON) notebooks/strip_outputs.py
 
@@ -34,4 +40,4 @@ bench:  ## benchmarks against the peers (networkx, scipy, pandana, HiGHS, spopt)
 	$(PYTHON) benchmarks/run.py
 
 clean:
-	rm -rf out .pytest_cache .ruff_cache benchmarks/.cache
+	rm -rf out .pytest_cache .ruff_cache benchmarks/.cache docs/_build docs/notebooks

@@ -33,7 +33,34 @@ from .errors import ParameterError, SitingError
 
 @dataclass
 class Outcome:
-    """What one scenario run tells the batch: its tables on success, its error otherwise."""
+    """What one scenario run tells the batch: its tables on success, its error otherwise.
+
+    Small and picklable (no network, no matrices), so it travels between processes.
+
+    Parameters
+    ----------
+    source : str
+        The scenario file.
+    name : str, optional
+        The scenario's name.
+    error : str, optional
+        The failure's message (None on success).
+    error_type : str, optional
+        The exception's class name, e.g. ``"DataError"``.
+    traceback : str, optional
+        The failure's traceback (shown with ``siting -v``).
+    table : pandas.DataFrame, optional
+        The headline table (:meth:`siting.scenario.ScenarioResult.table`).
+    districts : pandas.DataFrame, optional
+        Coverage before and after per district, when the demand has districts.
+    timings : dict
+        Seconds per stage.
+    outputs : dict
+        Files written, by name (paths as text).
+    headline : dict
+        ``population`` (persons), ``share_before``, ``share_after`` (0–1),
+        ``new_sites``, ``gap`` and ``seconds``.
+    """
 
     source: str
     name: str | None = None
@@ -48,6 +75,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the run succeeded."""
         return self.error is None
 
 
@@ -58,8 +86,24 @@ def run_one(
     write: bool = True,
     progress: Any = None,
 ) -> Outcome:
-    """Run one scenario (a file, or a loaded mapping); any error becomes the outcome's
-    message (Ctrl-C passes through)."""
+    """Run one scenario; any error becomes the outcome's message (Ctrl-C passes through).
+
+    Parameters
+    ----------
+    path : str or mapping
+        A scenario file, or a mapping from :func:`siting.load_scenario`.
+    force : bool
+        Replace an existing output folder.
+    write : bool
+        Write the outputs (False: compute only).
+    progress : object, optional
+        The stage display of the run (:class:`siting.progress.Display`).
+
+    Returns
+    -------
+    Outcome
+        The run's tables, or its error.
+    """
     from . import scenario
 
     source = str(path.get("_file", "scenario")) if isinstance(path, Mapping) else str(path)
@@ -88,7 +132,21 @@ def run_one(
 
 
 def failed(path: str, exc: BaseException) -> Outcome:
-    """The outcome of a run that raised ``exc``."""
+    """The outcome of a run that raised ``exc``.
+
+    Parameters
+    ----------
+    path : str
+        The scenario file.
+    exc : BaseException
+        What the run raised: a :class:`~siting.errors.SitingError` keeps its message,
+        anything else is named as unexpected.
+
+    Returns
+    -------
+    Outcome
+        With ``error``, ``error_type`` and ``traceback`` set.
+    """
     if isinstance(exc, SitingError):
         text = str(exc)
     else:  # a bug or an unforeseen input: name the exception type
@@ -104,14 +162,29 @@ def failed(path: str, exc: BaseException) -> Outcome:
 # ----------------------------------------------------------------------------- backends
 @dataclass
 class Backend:
-    """Where scenario runs execute (see the module docstring)."""
+    """Where scenario runs execute (see the module docstring).
+
+    Parameters
+    ----------
+    submit : callable
+        ``submit(fn, *args, **kwargs)`` returning a future with ``.result()``.
+    as_completed : callable
+        Yields the given futures as they finish.
+    interrupt : callable
+        Stops every run (Ctrl-C).
+    close : callable
+        Releases the workers.
+    parallel : bool
+        False when ``submit`` runs the scenario at once, in this process.
+    lost : tuple of exception types
+        Exceptions of ``.result()`` that mean the worker running the scenario died.
+    """
 
     submit: Callable[..., Any]
     as_completed: Callable[[Iterable[Any]], Iterable[Any]]
     interrupt: Callable[[], None]
     close: Callable[[], None]
     parallel: bool = True
-    #: exceptions of ``.result()`` that mean the worker running the scenario died
     lost: tuple[type[BaseException], ...] = (BrokenProcessPool,)
 
 
@@ -184,7 +257,15 @@ CLUSTER_BACKENDS = {"dask"}
 
 
 def register_backend(name: str, factory: Callable[[int], Backend]) -> None:
-    """Make ``factory(jobs) -> Backend`` available as ``run_batch(..., backend=name)``."""
+    """Make ``factory(jobs) -> Backend`` available as ``run_batch(..., backend=name)``.
+
+    Parameters
+    ----------
+    name : str
+        The backend's name.
+    factory : callable
+        ``factory(jobs)`` returning a :class:`Backend` with ``jobs`` workers.
+    """
     BACKENDS[name] = factory
 
 
@@ -230,7 +311,13 @@ def backend_for(
 
 # ----------------------------------------------------------------------------- batch
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a batch; ``finished`` holds the outcomes of the runs that had ended."""
+    """Ctrl-C during a batch; ``finished`` holds the outcomes of the runs that had ended.
+
+    Parameters
+    ----------
+    finished : list of Outcome
+        The outcomes of the runs that had ended.
+    """
 
     def __init__(self, finished: list[Outcome]) -> None:
         super().__init__()
@@ -274,8 +361,19 @@ def run_batch(
         ``progress(path)`` gives the stage display of a run in this process (serial
         backend only).
 
-    Ctrl-C stops every run, removes their partial outputs and raises
-    :class:`Interrupted`.
+    Returns
+    -------
+    list of Outcome
+        One per path, in the order of ``paths``; a failed run is an outcome with its
+        error, and the others still run.
+
+    Raises
+    ------
+    ParameterError
+        ``jobs`` < 1, an unknown backend, or ``jobs`` with a running cluster.
+    Interrupted
+        Ctrl-C: every run is stopped and its partial outputs removed; ``finished``
+        holds the outcomes of the runs that had ended.
     """
     given = {"client": client, "scheduler": scheduler}
     cluster = {k: v for k, v in given.items() if v is not None}
@@ -353,7 +451,20 @@ def _collect(futures, done, on_done, runner: Backend) -> None:
 
 
 def summary_table(outcomes: Sequence[Outcome]) -> pd.DataFrame:
-    """One row per scenario: status, persons, shares before / after, new sites, gap, time."""
+    """One row per scenario: status, persons, shares before / after, new sites, gap, time.
+
+    Parameters
+    ----------
+    outcomes : sequence of Outcome
+        The batch's outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns ``scenario``, ``status``, ``population``, ``covered before``,
+        ``covered after``, ``new sites``, ``gap``, ``seconds``, ``outputs``: the table
+        ``siting run`` prints.
+    """
     rows = []
     for o in outcomes:
         h = o.headline
@@ -371,3 +482,15 @@ def summary_table(outcomes: Sequence[Outcome]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+__all__ = [
+    "Backend",
+    "Interrupted",
+    "Outcome",
+    "failed",
+    "register_backend",
+    "run_batch",
+    "run_one",
+    "summary_table",
+]

@@ -49,23 +49,39 @@ _check_positive = positive
 class Coverage:
     """Walking distances from sites to demand points within a threshold.
 
-    Attributes
+    Made by :func:`siting.coverage`; every statistic and every solver reads it. Smaller
+    thresholds than ``limit_m`` are filters of the same matrix (:meth:`matrix`,
+    :meth:`stats` with ``minutes=``).
+
+    Parameters
     ----------
-    demand
+    demand : geopandas.GeoDataFrame
         Demand points (metric CRS) with ``population`` (persons) and, when given,
-        ``district`` / ``households``; plus ``snapped`` and ``access_m``.
-    sites
+        ``district`` / ``households``; plus ``snapped`` (bool: within reach of the
+        network) and ``access_m`` (straight walk to the network, metres).
+    sites : geopandas.GeoDataFrame
         Existing facilities first, then candidates (metric CRS), with ``existing``
-        (bool), ``cost``, optional ``capacity``; plus ``snapped`` and ``access_m``.
-    distance
-        CSR ``(n_sites, n_demand)`` of walking metres; a stored entry means "within
+        (bool), ``cost``, ``name``, optional ``capacity`` (persons); plus ``snapped`` and
+        ``access_m``.
+    distance : scipy.sparse.csr_matrix
+        ``(n_sites, n_demand)`` walking metres; a stored entry means "within
         ``limit_m``" (0.0 is stored explicitly).
-    limit_m
+    limit_m : float
         The largest threshold computed, metres.
-    speed_kmh
-        Walking speed used to turn minutes into metres.
-    mode
+    speed_kmh : float
+        Walking speed used to turn minutes into metres, km/h.
+    mode : str
         ``"network"`` (walking on streets) or ``"circle"`` (straight line).
+    minutes : tuple of float
+        The thresholds asked for, minutes (the default rows of :meth:`stats`).
+    network : Network or None
+        The walking network (None for circles); used for service areas and maps.
+    timings : dict
+        Seconds per stage (``prepare``, ``snap``, ``distances``), ``cache_hit``.
+
+    Examples
+    --------
+    See :func:`siting.coverage`.
     """
 
     demand: gpd.GeoDataFrame
@@ -105,7 +121,25 @@ class Coverage:
         return int(self.distance.nnz)
 
     def threshold_m(self, minutes: float | None = None, metres: float | None = None) -> float:
-        """A threshold in metres (default the largest computed); checked against the limit."""
+        """A threshold in metres (default the largest computed); checked against the limit.
+
+        Parameters
+        ----------
+        minutes : float, optional
+            Walking time, minutes (turned into metres at ``speed_kmh``).
+        metres : float, optional
+            The threshold in metres, instead of ``minutes``.
+
+        Returns
+        -------
+        float
+            Metres, at most ``limit_m``.
+
+        Raises
+        ------
+        ParameterError
+            A threshold that is not > 0, or beyond the computed ``limit_m``.
+        """
         if metres is None:
             metres = self.limit_m if minutes is None else walk_metres(minutes, self.speed_kmh)
         _check_positive("threshold", metres)
@@ -118,7 +152,26 @@ class Coverage:
         return float(metres)
 
     def matrix(self, minutes: float | None = None, *, metres: float | None = None) -> sp.csr_matrix:
-        """Boolean coverage ``A`` of shape ``(n_demand, n_sites)``: A[i, j] site j reaches i."""
+        """Boolean coverage matrix at a threshold: who each site reaches.
+
+        Parameters
+        ----------
+        minutes : float, optional
+            Walking time, minutes (default the largest computed).
+        metres : float, optional
+            The threshold in metres, instead of ``minutes``.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Boolean ``A`` of shape ``(n_demand, n_sites)``: ``A[i, j]`` is True when site
+            j is within the threshold of demand point i.
+
+        Raises
+        ------
+        ParameterError
+            A threshold that is not > 0, or beyond the computed ``limit_m``.
+        """
         t = self.threshold_m(minutes, metres)
         D = self.distance
         keep = D.data <= t
@@ -129,7 +182,14 @@ class Coverage:
         return A.T.tocsr().astype(bool)
 
     def distance_matrix(self) -> sp.csr_matrix:
-        """Walking metres as ``(n_demand, n_sites)`` CSR (stored = within the limit)."""
+        """Walking metres from each demand point to each site within the limit.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(n_demand, n_sites)`` metres; a stored entry means within ``limit_m`` (0.0
+            is stored explicitly).
+        """
         return self.distance.T.tocsr()
 
     def _rows(self, sites) -> np.ndarray:
@@ -144,9 +204,26 @@ class Coverage:
         return sites.astype(np.int64)
 
     def nearest_m(self, sites=None, minutes: float | None = None) -> np.ndarray:
-        """Walk (metres) from each demand point to its nearest site; ``inf`` beyond threshold.
+        """Walk from each demand point to its nearest open site, metres.
 
-        ``sites``: boolean mask or indices of open sites (default: the existing ones).
+        Parameters
+        ----------
+        sites : array_like, optional
+            Boolean mask (``n_sites``) or row indices of the open sites (default: the
+            existing ones).
+        minutes : float, optional
+            Walking threshold, minutes (default the largest computed).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 metres per demand point; ``inf`` where no open site is within the
+            threshold.
+
+        Raises
+        ------
+        ParameterError
+            A mask of the wrong length, or a threshold beyond the computed limit.
         """
         t = self.threshold_m(minutes)
         rows = self._rows(sites)
@@ -160,11 +237,35 @@ class Coverage:
         return out
 
     def covered(self, sites=None, minutes: float | None = None) -> np.ndarray:
-        """Boolean per demand point: within the threshold of an open site."""
+        """Which demand points are within the threshold of an open site.
+
+        Parameters
+        ----------
+        sites : array_like, optional
+            Boolean mask or row indices of the open sites (default: the existing ones).
+        minutes : float, optional
+            Walking threshold, minutes (default the largest computed).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean per demand point.
+        """
         return np.isfinite(self.nearest_m(sites, minutes))
 
     def coverable(self, minutes: float | None = None) -> np.ndarray:
-        """Boolean per demand point: within the threshold of *any* site."""
+        """Which demand points are within the threshold of *any* site (existing or not).
+
+        Parameters
+        ----------
+        minutes : float, optional
+            Walking threshold, minutes (default the largest computed).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean per demand point: the most any plan could cover.
+        """
         return self.covered(np.ones(self.n_sites, bool), minutes)
 
     # ------------------------------------------------------------------ statistics
@@ -177,13 +278,33 @@ class Coverage:
     ) -> pd.DataFrame:
         """Coverage statistics overall and per group (e.g. ``by="district"``).
 
-        Columns: ``population``, ``covered``, ``uncovered``, ``share`` (0–1),
-        ``demand_points``, ``mean_walk_m`` and ``p90_walk_m`` (population-weighted walk to
-        the nearest open site among those within the computed limit), ``beyond_limit``
-        (persons with no open site within the computed limit), ``unsnapped`` (persons
-        beyond the access limit of every walkable edge), and ``households`` /
-        ``covered_households`` when the demand has households. One row set per
-        threshold when several ``minutes`` are given (column ``minutes``).
+        Parameters
+        ----------
+        by : str, optional
+            Demand column to group by (e.g. ``"district"``); a ``total`` row is added.
+        sites : array_like, optional
+            Boolean mask or row indices of the open sites (default: the existing ones).
+        minutes : float or sequence of float, optional
+            Walking threshold(s), minutes (default: those the coverage was built with).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per group (index ``by``, or ``area`` = ``total``) and threshold:
+            ``minutes``, ``population``, ``covered``, ``uncovered`` (persons), ``share``
+            (0–1), ``demand_points``, ``mean_walk_m`` and ``p90_walk_m``
+            (population-weighted walk to the nearest open site among those within the
+            computed limit, metres), ``beyond_limit`` (persons with no open site within
+            the computed limit), ``unsnapped`` (persons beyond the access limit of every
+            walkable edge), and ``households`` / ``covered_households`` when the demand
+            has households.
+
+        Raises
+        ------
+        MissingColumnError
+            The demand has no column ``by``.
+        ParameterError
+            A threshold beyond the computed limit.
         """
         if minutes is None:
             minutes_list = list(self.minutes) or [self.limit_m / walk_metres(1, self.speed_kmh)]
@@ -254,7 +375,17 @@ class Coverage:
         return out[cols]
 
     def summary(self) -> dict[str, Any]:
-        """Key numbers of this coverage (persons, shares, pairs, timings)."""
+        """Key numbers of this coverage.
+
+        Returns
+        -------
+        dict
+            ``mode``, ``limit_m`` (metres), ``speed_kmh``, ``demand_points``,
+            ``population`` and ``covered_population`` (persons, by the existing sites at
+            the largest threshold), ``covered_share`` and ``coverable_share`` (0–1),
+            ``existing_sites``, ``candidate_sites``, ``pairs`` (stored site–demand pairs)
+            and ``seconds_*`` per stage.
+        """
         pop = self.population
         total = float(pop.sum())
         covered = float(pop[self.covered()].sum())
@@ -458,6 +589,59 @@ def coverage(
         Compute the distances tile by tile on Dask (:mod:`siting.tiles`): ``tiles`` is a
         tile side in metres or district polygons, ``client`` a ``distributed.Client``
         (default: a local cluster, one worker per core). Same result as without tiles.
+
+    Returns
+    -------
+    Coverage
+        Demand and sites in the network's CRS (or, for circles, the UTM zone of the
+        demand) and the sparse ``sites × demand`` matrix of walking metres up to the
+        largest threshold.
+
+    Raises
+    ------
+    ParameterError
+        ``minutes``, ``speed_kmh`` or ``threshold_m`` not > 0; an unknown ``mode``; no
+        network with ``mode="network"``; no sites at all.
+    MissingColumnError
+        The demand has no ``population`` column.
+    DataError
+        A population that is not a number >= 0 persons, a missing geometry, a negative
+        site cost, or (circles) sites and demand farther apart than the threshold.
+    CRSError
+        Demand or sites without a CRS.
+    NetworkError
+        No demand point, or no site, within ``max_snap_m`` of the network (they cover
+        another place, or a layer's CRS is wrong).
+
+    See Also
+    --------
+    siting.solve : Choose sites on this coverage.
+    siting.Coverage.stats : Who is covered, overall and per district.
+
+    Examples
+    --------
+    A 1 km square street grid with 100 m blocks, 50 persons at each crossing, one
+    existing centre in the middle and 16 candidate sites:
+
+    >>> import siting as st
+    >>> net = st.network.grid_network(11, 100.0)
+    >>> homes = net.nodes_gdf().assign(population=50)
+    >>> centre = homes.iloc[[60]]
+    >>> candidates = st.candidate_sites(net, spacing_m=300)
+    >>> cov = st.coverage(net, homes, centre, candidates, minutes=(3, 5))
+    >>> cov  # 5 minutes at 4.5 km/h = 375 m
+    Coverage(network, 17 sites × 121 demand points, 375 m, 326 pairs)
+    >>> cov.stats()[["minutes", "population", "covered", "share"]].round(3)
+           minutes  population  covered  share
+    area
+    total        3      6050.0    650.0  0.107
+    total        5      6050.0   1250.0  0.207
+
+    Straight-line circles of the same reach, to compare with the walk:
+
+    >>> circle = st.coverage(None, homes, centre, candidates, threshold_m=375, mode="circle")
+    >>> circle.stats()["share"].round(3).item()
+    0.372
     """
     import time
 
@@ -674,9 +858,31 @@ def candidate_sites(
 ) -> gpd.GeoDataFrame:
     """Candidate sites at network nodes, thinned to about one per ``spacing_m`` square.
 
-    With ``demand`` given, only cells within ``spacing_m`` of some demand point are kept
-    (no candidates in empty forest). Returns points in the network's CRS with
-    ``existing=False``, ``cost=1`` and ``node`` (network node index).
+    The first node (in network order) of each ``spacing_m`` × ``spacing_m`` square
+    becomes a candidate: an even spread where planners have no list of plots yet.
+
+    Parameters
+    ----------
+    network : Network
+        The walking network.
+    spacing_m : float
+        Side of the squares, metres (> 0): about one candidate per square.
+    demand : geopandas.GeoDataFrame, optional
+        Demand points (any CRS): only candidates within ``spacing_m`` of some demand
+        point are kept (no candidates in empty forest).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points in the network's CRS with ``node`` (network node index),
+        ``existing=False``, ``cost=1`` and ``name`` (``"candidate 1"``, ...).
+
+    Raises
+    ------
+    ParameterError
+        ``spacing_m`` not > 0.
+    CRSError
+        ``demand`` without a CRS.
     """
     _check_positive("spacing_m", spacing_m)
     x, y = network.node_x, network.node_y

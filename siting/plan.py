@@ -45,10 +45,12 @@ PLAN_OPTIONS = validation.ModelOptions(
 class Plan:
     """The answer to a siting question: which sites open, who they reach, how good it is.
 
-    Made by :func:`solve` (one model) or :func:`solve_two_level` (centres and stations).
-    The tables are GeoDataFrames in the coverage's metric CRS.
+    Made by :func:`solve` (one model) or :func:`solve_two_level` (centres and stations),
+    not by hand. The tables (:attr:`sites`, :attr:`new_sites`, :attr:`demand`) are
+    GeoDataFrames in the coverage's metric CRS; :meth:`stats` and :meth:`summary` give
+    the numbers, :meth:`explore` the map and :meth:`to_file` the whole bundle.
 
-    Attributes
+    Parameters
     ----------
     coverage : Coverage
         The coverage the plan was solved on.
@@ -64,13 +66,30 @@ class Plan:
     site_columns : dict
         Extra columns of :attr:`sites` (two-level plans: ``level`` and the district).
 
+    See Also
+    --------
+    siting.solve : Make one.
+    siting.report : The plan as a self-contained HTML report.
+
     Examples
     --------
-    >>> plan = st.solve(cov, model="target", target=0.9)  # doctest: +SKIP
-    >>> plan.summary()["new_sites"], plan.summary()["gap"]  # doctest: +SKIP
-    (16, 0.0)
-    >>> plan.new_sites[["name", "covered_gain"]].head()  # doctest: +SKIP
-    >>> plan.stats("district")  # coverage before and after, per district  # doctest: +SKIP
+    On a 1 km square street grid (50 persons at each crossing, one existing centre),
+    the two new sites that bring the most persons within a 5-minute walk:
+
+    >>> import siting as st
+    >>> net = st.network.grid_network(11, 100.0)
+    >>> homes = net.nodes_gdf().assign(population=50)
+    >>> candidates = st.candidate_sites(net, spacing_m=300)
+    >>> cov = st.coverage(net, homes, homes.iloc[[60]], candidates, minutes=5)
+    >>> plan = st.solve(cov, model="mclp", p=2)
+    >>> plan
+    Plan(mclp: 2 new sites, coverage 20.7% -> 50.4%, gap 0.00%, optimal)
+    >>> plan.stats()[["population", "covered_before", "covered_after"]]
+           population  covered_before  covered_after
+    area
+    total      6050.0          1250.0         3050.0
+    >>> len(plan.new_sites), plan.summary()["bound"]  # 3,050 persons is proven the most
+    (2, 3050.0)
     >>> plan.to_file("out/plan")  # plan.gpkg, stats.csv, summary.json, map.html  # doctest: +SKIP
     """
 
@@ -89,8 +108,11 @@ class Plan:
 
     @property
     def sites(self) -> gpd.GeoDataFrame:
-        """Every site with ``selected`` and ``new`` columns (and, two-level, ``level``:
-        ``"centre"``, ``"station"`` or ``""``, and the district)."""
+        """Every site with ``selected`` and ``new`` columns.
+
+        Two-level plans add ``level`` (``"centre"``, ``"station"`` or ``""``) and the
+        district.
+        """
         s = self.coverage.sites.copy()
         s["selected"] = self.selected
         s["new"] = self.selected & ~s["existing"].to_numpy(bool)
@@ -304,7 +326,17 @@ class Plan:
     def service_areas(self, *, dissolve: bool = True) -> gpd.GeoDataFrame | None:
         """Walking service areas (polygons) of the open sites at the plan's threshold.
 
-        ``None`` for a straight-line (circle) coverage, which has no network.
+        Parameters
+        ----------
+        dissolve : bool
+            Merge the areas of all open sites into one polygon (else one per site).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame or None
+            Polygons in the coverage's metric CRS with ``minutes``, ``threshold_m`` and
+            ``area_m2`` (see :func:`siting.service_areas`); ``None`` for a straight-line
+            (circle) coverage, which has no network.
         """
         cov = self.coverage
         if cov.network is None or cov.mode != "network":
@@ -330,11 +362,33 @@ class Plan:
     ):
         """Interactive map of the plan (a folium map that opens with no network).
 
-        ``basemap``: ``"osm"``, ``"amap"``, ``"amap-satellite"``, ``"tianditu"`` or
-        ``"none"``; ``lang``: ``"en"`` or ``"zh"``; ``assets``: ``"inline"`` or ``"cdn"``;
-        ``areas``: draw the walking service areas at each threshold. Other keywords
-        (``districts``, ``circle_m``, ``title``, and :class:`folium.Map` options such as
-        ``width``) go to :func:`siting.maps.plan_map`.
+        In Jupyter the map shows inline; ``.save("map.html")`` or
+        :func:`siting.maps.write_map` writes it.
+
+        Parameters
+        ----------
+        basemap : str
+            ``"osm"``, ``"amap"`` (GCJ-02 tiles, shifted to match), ``"amap-satellite"``,
+            ``"tianditu"`` or ``"none"``.
+        lang : str
+            Labels and legend in ``"en"`` or ``"zh"``.
+        assets : str
+            ``"inline"`` (Leaflet inside the file, works offline) or ``"cdn"``.
+        areas : bool
+            Draw the walking service areas at each threshold.
+        **kwargs
+            ``districts``, ``circle_m``, ``title``, and :class:`folium.Map` options such
+            as ``width``: see :func:`siting.maps.plan_map`.
+
+        Returns
+        -------
+        siting.maps.SitingMap
+            A :class:`folium.Map`.
+
+        Raises
+        ------
+        ParameterError
+            An unknown ``basemap``, ``lang`` or ``assets``.
         """
         from .maps import plan_map
 
@@ -356,10 +410,32 @@ class Plan:
         ``summary.json``, ``tables.xlsx`` and ``map.html`` (``basemap``, ``lang``,
         ``assets`` go to the map); see :mod:`siting.bundle`. The files are written into a
         temporary sibling folder that is renamed into place at the end, so an
-        interrupted write leaves nothing. An existing bundle is replaced only with
-        ``force`` (:class:`~siting.errors.OutputExistsError` otherwise); a path that is a
-        file, or a folder that cannot be written, gives
-        :class:`~siting.errors.OutputPathError` before anything is written.
+        interrupted write leaves nothing.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            The folder to write (created, with its parents).
+        force : bool
+            Replace an existing bundle.
+        map_html : bool
+            Also write ``map.html``.
+        basemap, lang, assets : str, optional
+            Map options, as for :meth:`explore` (defaults ``"osm"``, ``"en"``,
+            ``"inline"``).
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by name (``"plan.gpkg"``, ``"stats.csv"``, ...).
+
+        Raises
+        ------
+        OutputExistsError
+            The folder exists and ``force`` is False.
+        OutputPathError
+            The path is a file, or a folder that cannot be written (raised before
+            anything is written).
         """
         from .bundle import write_bundle
 
@@ -471,16 +547,33 @@ def solve(
         An option the model does not take, a value out of range, no candidate sites.
     InfeasibleError
         The target (or, for p-median, every demand point) cannot be reached.
+    DataError
+        ``capacity`` names a column with missing or negative values.
 
     Examples
     --------
+    On a 1 km square street grid (50 persons at each crossing, one existing centre),
+    the fewest new sites that bring 90% of the persons within a 5-minute walk (375 m):
+
     >>> import siting as st
-    >>> plan = st.solve(cov, model="target", target="90%")  # doctest: +SKIP
+    >>> net = st.network.grid_network(11, 100.0)
+    >>> homes = net.nodes_gdf().assign(population=50)
+    >>> candidates = st.candidate_sites(net, spacing_m=300)
+    >>> cov = st.coverage(net, homes, homes.iloc[[60]], candidates, minutes=5)
+    >>> plan = st.solve(cov, model="target", target="90%")
+    >>> summary = plan.summary()
+    >>> summary["new_sites"], summary["bound"], summary["status"]
+    (6, 6.0, 'optimal')
+
+    The other models, and options that need data this example lacks (a ``district``
+    column, site capacities):
+
+    >>> st.solve(cov, model="mclp", p=2)  # the most persons covered with 2 new sites
+    Plan(mclp: 2 new sites, coverage 20.7% -> 50.4%, gap 0.00%, optimal)
     >>> plan = st.solve(cov, model="target", target=0.8, by="district")  # doctest: +SKIP
     >>> plan = st.solve(cov, model="mclp", p=5, capacity="capacity")  # doctest: +SKIP
     >>> plan = st.solve(cov, model="pmedian", p=20, max_distance_m=800,
     ...                 drop_unreachable=True)  # doctest: +SKIP
-    >>> print(plan.summary()["covered_share_after"], plan.summary()["gap"])  # doctest: +SKIP
     """
     from .optimize import SolveOptions, solve_matrix
 
@@ -687,6 +780,11 @@ def coverage_curve(
         ``covered_weight`` (persons), ``covered_share`` (0..1), ``bound`` (persons),
         ``site`` (row of ``cov.sites`` added at that step, -1 for row 0), plus
         ``bound_share`` (``bound`` / all persons).
+
+    Raises
+    ------
+    ParameterError
+        ``max_new`` or ``target`` out of range, or a threshold beyond the computed one.
     """
     from .optimize import CoverageProblem
     from .optimize import coverage_curve as _curve
@@ -751,6 +849,14 @@ def solve_two_level(
         ``level`` column (``"centre"``, ``"station"`` or ``""``) and the ``by`` column;
         ``solution`` is a :class:`~siting.optimize.TwoLevelSolution` (``centres``,
         ``stations``).
+
+    Raises
+    ------
+    ParameterError
+        The demand has no column ``by``; a threshold beyond the computed one; a target
+        out of range.
+    InfeasibleError
+        A sub-district (or the station target) cannot be reached by any choice of sites.
     """
     from scipy.spatial import cKDTree
 

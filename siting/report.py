@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from .measure import Coverage
     from .plan import Plan
 
+__all__ = ["report", "report_curve"]
+
 #: packages whose versions the report lists
 PACKAGES = (
     "siting",
@@ -180,15 +182,28 @@ def bound_steps(nonzeros: int, points: int) -> int:
 def report_curve(
     plan: Plan, max_new: int | None = None, *, steps: int | None = None
 ) -> pd.DataFrame:
-    """The report's coverage curve: greedy share and a proven upper bound at every number
-    of new sites from 0 to ``max_new`` (default :func:`curve_steps`).
+    """The report's coverage curve: greedy coverage and a proven upper bound per new site.
 
     The same greedy plans as :func:`siting.coverage_curve`; its bound (a Lagrangian bound,
-    :func:`siting.optimize.coverage_curve`) takes ``steps`` subgradient steps per point
-    (default :func:`bound_steps`: the full 100 on small cities, fewer on large ones, so
-    that the report takes seconds). Every bound is proven; fewer steps make it looser,
-    never wrong. Columns: ``new_sites``, ``covered`` (persons), ``share``, ``bound``
-    (persons), ``bound_share``; ``attrs["bound_steps"]``.
+    :func:`siting.optimize.coverage_curve`) takes ``steps`` subgradient steps per point.
+    Every bound is proven; fewer steps make it looser, never wrong.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan; the curve is counted at its threshold.
+    max_new : int, optional
+        Largest number of new sites (default 1.5 × the plan's, at least 10).
+    steps : int, optional
+        Subgradient steps per point of the bound (default: the full 100 on small
+        cities, fewer on large ones, so that the report takes seconds).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per number of new sites from 0 to ``max_new``: ``new_sites``,
+        ``covered`` (persons), ``share`` (0–1), ``bound`` (persons), ``bound_share``;
+        ``attrs["bound_steps"]`` holds the steps used.
     """
     from .optimize import CoverageProblem, coverage_curve
 
@@ -587,7 +602,23 @@ def report(
 
     Returns
     -------
-    The HTML text when ``path`` is None, else the path written.
+    str or pathlib.Path
+        The HTML text when ``path`` is None, else the path written.
+
+    Raises
+    ------
+    ParameterError
+        Neither a plan nor an audit (or two audits); an unknown ``lang``, ``basemap``
+        or ``assets``.
+    OutputExistsError
+        ``path`` exists and ``force`` is False.
+    OutputPathError
+        ``path`` is a folder, or its folder cannot be written.
+
+    Examples
+    --------
+    >>> st.report(plan, "report.html", circle=circle_cov, lang="zh")  # doctest: +SKIP
+    >>> st.report(audit, "audit.html")  # the audit alone  # doctest: +SKIP
     """
     t = tx.texts(lang)
     if path is not None:

@@ -220,8 +220,38 @@ def run_scenario(
     refused unless ``force``; a path that cannot be written is refused) before any data
     is read. ``write=False`` skips all files. The bundle (see :mod:`siting.bundle`) is
     written into a temporary folder and renamed into place at the end, so an
-    interrupted run leaves nothing behind. ``progress`` is a
-    :class:`siting.progress.Display` or a callable taking a text, told of each stage.
+    interrupted run leaves nothing behind.
+
+    Parameters
+    ----------
+    cfg : dict or str or os.PathLike
+        A scenario YAML file, or the mapping :func:`siting.load_scenario` returns.
+    force : bool
+        Replace an existing output bundle.
+    write : bool
+        Write the bundle and the map; ``False`` computes only (``siting run --dry-run``).
+    progress : siting.progress.Display or callable, optional
+        Told of each stage: a :class:`siting.progress.Display` or a callable taking a
+        text.
+
+    Returns
+    -------
+    siting.scenario.ScenarioResult
+        The network, demand, sites, coverage, plan (and audit), the files written
+        (``outputs``), per-stage ``timings`` in seconds and a headline ``table()``.
+
+    Raises
+    ------
+    ParameterError, DataError, MissingColumnError, CRSError
+        A bad scenario or input file: the message names the file, the row or the field.
+    NetworkError
+        The inputs and the network do not overlap.
+    InfeasibleError
+        The solve section asks for what no choice of sites can reach.
+    OutputExistsError
+        The output folder exists and ``force`` is False.
+    OutputPathError
+        An output path that cannot be written.
     """
     from .plan import solve
 

@@ -478,7 +478,31 @@ def load_scenario(path: str | os.PathLike) -> dict[str, Any]:
     Every section and value is checked here, before anything is loaded (see
     :func:`validate_scenario`). The returned mapping is the YAML content plus ``_base``
     (the folder relative paths start from) and ``_file`` (named in messages); it can be
-    edited and passed to :func:`siting.scenario.run_scenario`, which checks it again.
+    edited and passed to :func:`siting.run_scenario`, which checks it again.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The scenario file (``siting init`` writes a commented one).
+
+    Returns
+    -------
+    dict
+        The scenario's sections (``name``, ``network``, ``population``, ``facilities``,
+        ``solve``, ``output``, ...) with ``_base`` and ``_file`` added.
+
+    Raises
+    ------
+    DataError
+        A missing or unreadable file, YAML that does not parse, an unknown key (with a
+        "did you mean"), a key given twice, a section of the wrong form, or an input file
+        that does not exist.
+    ParameterError
+        A value of the wrong type or out of range; the message names ``section.field``.
+    CRSError
+        A ``crs`` or ``datum`` that is not known or not metric.
+    OutputPathError
+        An output path that is a file where a folder is needed, or the reverse.
     """
     path = Path(path)
     if not path.exists():

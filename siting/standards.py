@@ -90,11 +90,58 @@ _PRESET_KEYS = (
 )
 
 
+__all__ = [
+    "M2_PER_100_HOUSEHOLDS",
+    "PERSONS_PER_HOUSEHOLD",
+    "RULE_KINDS",
+    "UNIT_LEVELS",
+    "Citation",
+    "FacilityType",
+    "Level",
+    "Preset",
+    "Rule",
+    "capacity_from_floor_area",
+    "check_types",
+    "classify_osm",
+    "describe_presets",
+    "facility_types",
+    "from_dict",
+    "from_file",
+    "households_from_floor_area",
+    "households_from_population",
+    "load_preset",
+    "osm_filter",
+    "osm_type_table",
+    "presets",
+    "required_floor_area_m2",
+    "required_staff_households",
+    "required_staff_residents",
+]
+
+
 # ----------------------------------------------------------------------------- arithmetic
 def households_from_population(
     population: np.ndarray | float, persons_per_household: float = PERSONS_PER_HOUSEHOLD
 ) -> np.ndarray | float:
-    """Households = persons ÷ persons per household (default 2.62, census 2020)."""
+    """Households = persons ÷ persons per household (default 2.62, census 2020).
+
+    Parameters
+    ----------
+    population : float or numpy.ndarray
+        Persons.
+    persons_per_household : float
+        Persons per household (> 0); default 2.62 (7th national census, 2020).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Households (not rounded); a float for a scalar.
+
+    Raises
+    ------
+    ParameterError
+        ``persons_per_household`` not > 0.
+    """
     _positive("persons_per_household", persons_per_household)
     out = np.asarray(population, dtype=float) / persons_per_household
     return float(out) if out.ndim == 0 else out
@@ -106,6 +153,24 @@ def required_floor_area_m2(
     """Floor area (m²) a norm of ``m2_per_100_households`` asks for ``households``.
 
     3,000 households at 30 m² per 100 households need 900 m².
+
+    Parameters
+    ----------
+    households : float or numpy.ndarray
+        Households of each unit.
+    m2_per_100_households : float
+        The norm: m² of facility per 100 households (> 0); default 20 (national plan
+        2011–2015).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Required floor area, m².
+
+    Raises
+    ------
+    ParameterError
+        ``m2_per_100_households`` not > 0.
     """
     _positive("m2_per_100_households", m2_per_100_households)
     return np.asarray(households, dtype=float) / 100.0 * m2_per_100_households
@@ -114,7 +179,26 @@ def required_floor_area_m2(
 def households_from_floor_area(
     floor_area_m2: np.ndarray | float, m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
 ) -> np.ndarray | float:
-    """Households a facility of ``floor_area_m2`` serves under a per-100-households norm."""
+    """Households a facility of ``floor_area_m2`` serves under a per-100-households norm.
+
+    Parameters
+    ----------
+    floor_area_m2 : float or numpy.ndarray
+        Floor area of each facility, m² (>= 0).
+    m2_per_100_households : float
+        The norm: m² of facility per 100 households (> 0); default 20 (national plan
+        2011–2015).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Households served (not rounded); a float for a scalar.
+
+    Raises
+    ------
+    ParameterError
+        A floor area that is negative or not finite, or a norm not > 0.
+    """
     _positive("m2_per_100_households", m2_per_100_households)
     area = np.asarray(floor_area_m2, dtype=float)
     if np.any(~np.isfinite(area)) or np.any(area < 0):
@@ -135,6 +219,32 @@ def capacity_from_floor_area(
     350 m² at 20 m² per 100 households and 2.62 persons per household serve 1,750
     households, 4,585 persons. Use it to fill a ``capacity`` column for
     ``siting.solve(..., capacity="capacity")``.
+
+    Parameters
+    ----------
+    floor_area_m2 : float or numpy.ndarray
+        Floor area of each facility, m² (>= 0).
+    m2_per_100_households : float
+        The norm: m² of facility per 100 households (> 0); default 20 (national plan
+        2011–2015).
+    persons_per_household : float
+        Persons per household (> 0); default 2.62 (7th national census, 2020).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Persons served; a float for a scalar.
+
+    Raises
+    ------
+    ParameterError
+        A floor area that is negative or not finite, or a norm or household size not > 0.
+
+    Examples
+    --------
+    >>> from siting.standards import capacity_from_floor_area
+    >>> round(capacity_from_floor_area(350))
+    4585
     """
     _positive("persons_per_household", persons_per_household)
     return households_from_floor_area(floor_area_m2, m2_per_100_households) * persons_per_household
@@ -146,15 +256,57 @@ def required_staff_households(
     base_households: float = 2000,
     households_per_extra: float = 400,
 ) -> np.ndarray:
-    """Workers per community: ``base_staff`` plus one per full ``households_per_extra``
-    households above ``base_households`` (Zhejiang: 2,500 households -> 5 + 1 = 6)."""
+    """Workers a community needs under a households-based staffing norm.
+
+    ``base_staff`` plus one per full ``households_per_extra`` households above
+    ``base_households`` (Zhejiang: 2,500 households -> 5 + 1 = 6).
+
+    Parameters
+    ----------
+    households : float or numpy.ndarray
+        Households of each community.
+    base_staff : float
+        Workers of a community up to ``base_households``.
+    base_households : float
+        Households the base staff serve.
+    households_per_extra : float
+        Households per additional worker above that (> 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        Workers required (whole numbers, as floats).
+
+    Raises
+    ------
+    ParameterError
+        ``households_per_extra`` not > 0.
+    """
     _positive("households_per_extra", households_per_extra)
     above = np.maximum(np.asarray(households, dtype=float) - base_households, 0.0)
     return base_staff + np.floor(above / households_per_extra + 1e-9)
 
 
 def required_staff_residents(population: np.ndarray | float, per_10000: float = 18) -> np.ndarray:
-    """Whole workers for ``per_10000`` workers per 10,000 residents (rounded up)."""
+    """Whole workers for ``per_10000`` workers per 10,000 residents (rounded up).
+
+    Parameters
+    ----------
+    population : float or numpy.ndarray
+        Residents (persons) of each unit.
+    per_10000 : float
+        Workers per 10,000 residents (> 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        Workers required, rounded up to whole workers.
+
+    Raises
+    ------
+    ParameterError
+        ``per_10000`` not > 0.
+    """
     _positive("per_10000", per_10000)
     return np.ceil(np.asarray(population, dtype=float) * per_10000 / 10_000.0 - 1e-9)
 
@@ -172,7 +324,17 @@ def _positive(name: str, value: Any) -> None:
 # ----------------------------------------------------------------------------- facility types
 @dataclass(frozen=True)
 class FacilityType:
-    """A facility type of the audit: key, English and Chinese names."""
+    """A facility type of the audit: key, English and Chinese names.
+
+    Parameters
+    ----------
+    key : str
+        The type's key, e.g. ``"community_service_station"`` (the ``type`` column).
+    en : str
+        English name.
+    zh : str
+        Chinese name (accepted in the ``type`` column too).
+    """
 
     key: str
     en: str = ""
@@ -185,7 +347,18 @@ def _types_file() -> dict[str, Any]:
 
 
 def facility_types() -> dict[str, FacilityType]:
-    """The facility types the audit knows (``facility_types.yaml``), by key."""
+    """The facility types the audit knows (``facility_types.yaml``), by key.
+
+    Returns
+    -------
+    dict of str to FacilityType
+        Every shipped type, by key.
+
+    Raises
+    ------
+    DataError
+        A damaged ``facility_types.yaml``.
+    """
     return _parse_types(_types_file().get("types") or {}, str(TYPES_FILE))
 
 
@@ -201,7 +374,19 @@ def _parse_types(raw: Any, source: str) -> dict[str, FacilityType]:
 
 
 def osm_type_table() -> pd.DataFrame:
-    """The OSM tag -> facility type rows (``key``, ``value``, ``type``, ``note``), in order."""
+    """The OSM tags read as each facility type.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tag: ``key``, ``value``, ``type``, ``note``; the first row that
+        matches a feature decides its type.
+
+    Raises
+    ------
+    DataError
+        A row naming a type that ``facility_types.yaml`` does not define.
+    """
     rows = _types_file().get("osm") or []
     table = pd.DataFrame(rows, columns=["key", "value", "type", "note"]).fillna("")
     unknown = sorted(set(table["type"]) - set(facility_types()))
@@ -214,8 +399,16 @@ def osm_type_table() -> pd.DataFrame:
 def osm_filter(types: Iterable[str] | None = None) -> dict[str, Any]:
     """Arguments for :func:`siting.facilities_from_osm` reading every mapped tag.
 
-    ``types``: only the tags of these facility types. Returns ``{"amenity": [...],
-    "extra_tags": {key: [values]}}``.
+    Parameters
+    ----------
+    types : iterable of str, optional
+        Only the tags of these facility types (default: every type).
+
+    Returns
+    -------
+    dict
+        ``{"amenity": [...], "extra_tags": {key: [values]}}``, to pass as
+        ``st.facilities_from_osm(pbf, **osm_filter())``.
     """
     table = osm_type_table()
     if types is not None:
@@ -229,8 +422,18 @@ def osm_filter(types: Iterable[str] | None = None) -> dict[str, Any]:
 def classify_osm(facilities: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.Series:
     """Facility type of each OSM feature from its tags (the first matching row wins).
 
-    Reads the tag columns of :func:`siting.facilities_from_osm` (``amenity`` and the
-    ``extra_tags`` keys). Features no row matches get ``None``.
+    Parameters
+    ----------
+    facilities : pandas.DataFrame
+        Features with the tag columns of :func:`siting.facilities_from_osm`
+        (``amenity`` and the ``extra_tags`` keys).
+    table : pandas.DataFrame, optional
+        Tag rows (default :func:`osm_type_table`).
+
+    Returns
+    -------
+    pandas.Series
+        The facility type of each feature (same index); ``None`` where no row matches.
     """
     table = osm_type_table() if table is None else table
     out = np.full(len(facilities), None, dtype=object)
@@ -247,8 +450,25 @@ def check_types(
 ) -> np.ndarray:
     """Facility types as known keys (a Chinese name ``zh`` is accepted for its key).
 
-    Raises :class:`DataError` naming every unknown value (with its first row and a
-    "did you mean") and listing the known types.
+    Parameters
+    ----------
+    values : pandas.Series
+        The ``type`` column.
+    known : mapping of str to FacilityType, optional
+        The types accepted (default :func:`facility_types`).
+    source : str
+        The file or table named in messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The type key of each row (object array).
+
+    Raises
+    ------
+    DataError
+        Unknown values: each named with its first row and a "did you mean", with the
+        known types listed.
     """
     known = facility_types() if known is None else known
     by_zh = {t.zh: k for k, t in known.items() if t.zh}
@@ -274,7 +494,21 @@ def check_types(
 # ----------------------------------------------------------------------------- presets
 @dataclass(frozen=True)
 class Citation:
-    """Where a norm comes from: document, clause, and whether the primary text was read."""
+    """Where a norm comes from: document, clause, and whether the primary text was read.
+
+    Parameters
+    ----------
+    source : str
+        The document (standard, plan, regulation).
+    clause : str
+        The clause or table in it.
+    verified : bool
+        True only when the value was checked against the primary text.
+    secondary : str
+        A secondary source the value was taken from, if any.
+    note : str
+        Anything a reader should know about the value.
+    """
 
     source: str
     clause: str = ""
@@ -285,7 +519,25 @@ class Citation:
 
 @dataclass(frozen=True)
 class Rule:
-    """One per-unit norm (see :data:`RULE_KINDS` for the kinds and their parameters)."""
+    """One per-unit norm (see :data:`RULE_KINDS` for the kinds and their parameters).
+
+    Parameters
+    ----------
+    id : str
+        The rule's id in its preset, e.g. ``"floor-area-per-100-households"``.
+    kind : str
+        ``"floor_area"``, ``"facility_count"``, ``"staff_households"``,
+        ``"staff_residents"`` or ``"unit_size"``.
+    unit : str
+        The units it applies to: ``"community"``, ``"subdistrict"`` or ``"district"``.
+    where : str
+        ``"all"``, ``"urban"`` or ``"rural"`` units.
+    params : mapping
+        The kind's parameters (``m2_per_100_households``, ``types``, ``min_count``,
+        ``min_floor_area_m2`` in m², ...).
+    cite : Citation
+        Where the norm comes from.
+    """
 
     id: str
     kind: str
@@ -300,7 +552,13 @@ class Rule:
         return tuple(self.params.get("types") or ())
 
     def describe(self) -> str:
-        """The norm in words, e.g. ``>= 20 m² per 100 households (community_service_station)``."""
+        """The norm in words.
+
+        Returns
+        -------
+        str
+            E.g. ``>= 20 m² per 100 households (community_service_station)``.
+        """
         p = self.params
         where = "" if self.where == "all" else f"{self.where} "
         if self.kind == "floor_area":
@@ -331,9 +589,24 @@ def _any(types: tuple[str, ...]) -> str:
 class Level:
     """A life-circle level: a walking distance and the basket of types due within it.
 
-    ``basket`` holds requirements; each is a tuple of types of which any one satisfies it
-    (written ``"a|b"`` in the file). ``share``: the target share of residents reached by
-    the whole basket (None: reported, not judged).
+    Parameters
+    ----------
+    name : str
+        The level's id, e.g. ``"5min"``.
+    label : str
+        Its name for people, e.g. ``"5-minute life circle"``.
+    minutes : float or None
+        The walk, minutes.
+    threshold_m : float or None
+        The walking distance the standard gives, metres (e.g. 300 m for 5 minutes).
+    basket : tuple of tuple of str
+        Requirements; each is a tuple of types of which any one satisfies it (written
+        ``"a|b"`` in the file).
+    share : float or None
+        The target share of residents reached by the whole basket (None: reported, not
+        judged).
+    cite : Citation
+        Where the level comes from.
     """
 
     name: str
@@ -345,7 +618,13 @@ class Level:
     cite: Citation
 
     def describe(self) -> str:
-        """The level in words, e.g. ``within 300 m (5 min): station, kindergarten``."""
+        """The level in words.
+
+        Returns
+        -------
+        str
+            E.g. ``within 300 m / 5 min: station, kindergarten``.
+        """
         parts = [f"{self.threshold_m:g} m" if self.threshold_m is not None else ""]
         parts.append(f"{self.minutes:g} min" if self.minutes is not None else "")
         where = " / ".join(p for p in parts if p)
@@ -359,9 +638,24 @@ class Level:
     def distance_m(self, how: str = "standard", speed_kmh: float = WALK_SPEED_KMH) -> float:
         """The level's walking distance in metres.
 
-        ``how="standard"``: the standard's distance (``threshold_m``) when it gives one,
-        else ``minutes`` at ``speed_kmh``; ``how="minutes"``: ``minutes`` at
-        ``speed_kmh`` when given, else ``threshold_m``.
+        Parameters
+        ----------
+        how : str
+            ``"standard"``: the standard's distance (``threshold_m``) when it gives one,
+            else ``minutes`` at ``speed_kmh``; ``"minutes"``: ``minutes`` at
+            ``speed_kmh`` when given, else ``threshold_m``.
+        speed_kmh : float
+            Walking speed, km/h.
+
+        Returns
+        -------
+        float
+            Metres.
+
+        Raises
+        ------
+        ParameterError
+            ``how`` is neither ``"standard"`` nor ``"minutes"``.
         """
         if how not in ("standard", "minutes"):
             msg = f"level_distance={how!r}: use 'standard' (the norm's metres) or 'minutes'."
@@ -374,7 +668,34 @@ class Level:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named set of norms (rules and life-circle levels) with their sources."""
+    """A named set of norms (rules and life-circle levels) with their sources.
+
+    Read one with :func:`load_preset` or :func:`from_file`; copy and change one with
+    :meth:`edit` or :meth:`to_file`.
+
+    Parameters
+    ----------
+    name : str
+        The preset's name, e.g. ``"taizhou-2023"``.
+    title : str
+        Its title (English).
+    source : str
+        The document most rules come from.
+    rules : tuple of Rule
+        Per-unit norms.
+    levels : tuple of Level
+        Life-circle levels.
+    persons_per_household : float, optional
+        Household size for this place (default :data:`PERSONS_PER_HOUSEHOLD`).
+    notes : tuple of str
+        What a reader should know (values not verified, local choices).
+    title_zh : str
+        Its title in Chinese.
+    types : mapping of str to FacilityType
+        Facility types this preset adds to the package's.
+    path : pathlib.Path, optional
+        The file it was read from.
+    """
 
     name: str
     title: str
@@ -398,7 +719,23 @@ class Preset:
         return self.persons_per_household or PERSONS_PER_HOUSEHOLD
 
     def rule(self, rule_id: str) -> Rule:
-        """The rule with this id."""
+        """The rule with this id.
+
+        Parameters
+        ----------
+        rule_id : str
+            The rule's id.
+
+        Returns
+        -------
+        Rule
+            The rule.
+
+        Raises
+        ------
+        ParameterError
+            No rule with that id (with a "did you mean").
+        """
         for r in self.rules:
             if r.id == rule_id:
                 return r
@@ -409,7 +746,14 @@ class Preset:
         return [r.id for r in self.rules] + [lv.name for lv in self.levels]
 
     def table(self) -> pd.DataFrame:
-        """One row per rule and level: what it checks, its values and its citation."""
+        """One row per rule and level: what it checks, its values and its citation.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``id``, ``kind``, ``unit``, ``norm`` (in words), ``source``, ``clause``,
+            ``verified``, ``secondary``, ``note``.
+        """
         rows = [
             {"id": r.id, "kind": r.kind, "unit": r.unit, "norm": r.describe(), **_cite(r.cite)}
             for r in self.rules
@@ -422,7 +766,13 @@ class Preset:
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        """The preset as the mapping of its YAML file."""
+        """The preset as the mapping of its YAML file.
+
+        Returns
+        -------
+        dict
+            What :func:`from_dict` reads back.
+        """
         out: dict[str, Any] = {"name": self.name, "title": self.title}
         if self.title_zh:
             out["title_zh"] = self.title_zh
@@ -440,7 +790,25 @@ class Preset:
         return out
 
     def to_file(self, path: str | os.PathLike, *, force: bool = False) -> Path:
-        """Write the preset as YAML (to copy and edit); refuses to overwrite unless ``force``."""
+        """Write the preset as YAML, to copy and edit (atomically).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+        force : bool
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        OutputExistsError
+            The file exists and ``force`` is False.
+        """
         from .output import atomic_write_text
 
         header = (
@@ -454,7 +822,32 @@ class Preset:
     def edit(self, item: str, **changes: Any) -> Preset:
         """A copy with one rule's (by id) or level's (by name) values changed, re-checked.
 
-        ``p.edit("floor-area-per-100-households", m2_per_100_households=25)``.
+        Parameters
+        ----------
+        item : str
+            A rule's id or a level's name.
+        **changes
+            The values to change, e.g. ``m2_per_100_households=25``.
+
+        Returns
+        -------
+        Preset
+            The changed copy (this preset is unchanged).
+
+        Raises
+        ------
+        ParameterError
+            No rule or level ``item``.
+        DataError
+            A changed value that is not valid (the message names the field).
+
+        Examples
+        --------
+        >>> from siting import standards
+        >>> p = standards.load_preset("national-2011")
+        >>> mine = p.edit("floor-area-per-100-households", m2_per_100_households=25)
+        >>> mine.rule("floor-area-per-100-households").params["m2_per_100_households"]
+        25.0
         """
         data = self.to_dict()
         for section, key in (("rules", "id"), ("levels", "name")):
@@ -512,7 +905,13 @@ def _level_dict(lv: Level) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- loading
 def presets() -> tuple[str, ...]:
-    """Names of the shipped presets."""
+    """Names of the shipped presets.
+
+    Returns
+    -------
+    tuple of str
+        Sorted names, e.g. ``("national-2011", ..., "taizhou-2023", ...)``.
+    """
     return tuple(
         sorted(p.stem for p in NORMS_DIR.glob("*.yaml") if p.resolve() != TYPES_FILE.resolve())
     )
@@ -523,6 +922,23 @@ def load_preset(name: str | Preset) -> Preset:
 
     A name that is not a preset but an existing ``.yaml`` file is read with
     :func:`from_file`.
+
+    Parameters
+    ----------
+    name : str or os.PathLike or Preset
+        A shipped preset's name, a preset YAML file, or a preset.
+
+    Returns
+    -------
+    Preset
+        The preset.
+
+    Raises
+    ------
+    ParameterError
+        An unknown name (with a "did you mean" and the list of presets).
+    DataError
+        A preset file that is not valid.
     """
     if isinstance(name, Preset):
         return name
@@ -542,7 +958,24 @@ def load_preset(name: str | Preset) -> Preset:
 
 
 def from_file(path: str | os.PathLike) -> Preset:
-    """Read a preset YAML (e.g. an edited copy of a shipped one), checking every row."""
+    """Read a preset YAML (e.g. an edited copy of a shipped one), checking every row.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file (as :meth:`Preset.to_file` writes it).
+
+    Returns
+    -------
+    Preset
+        The preset.
+
+    Raises
+    ------
+    DataError
+        A missing file, YAML that does not parse, or a row that is not valid (the
+        message names the row and the field).
+    """
     p = Path(path)
     if not p.exists():
         msg = f"{p}: no such preset file."
@@ -551,7 +984,25 @@ def from_file(path: str | os.PathLike) -> Preset:
 
 
 def from_dict(data: Mapping[str, Any], *, source: str = "preset mapping") -> Preset:
-    """A preset from a mapping shaped like a preset file (see :meth:`Preset.to_dict`)."""
+    """A preset from a mapping shaped like a preset file (see :meth:`Preset.to_dict`).
+
+    Parameters
+    ----------
+    data : mapping
+        The preset's keys (``name``, ``title``, ``source``, ``rules``, ``levels``, ...).
+    source : str
+        What to call it in messages.
+
+    Returns
+    -------
+    Preset
+        The preset, every row checked.
+
+    Raises
+    ------
+    DataError
+        Not a mapping, or a row that is not valid.
+    """
     if not isinstance(data, Mapping):
         msg = f"{source}: a preset is a mapping of keys ({', '.join(_PRESET_KEYS)})."
         raise DataError(msg)
@@ -767,7 +1218,13 @@ def _parse_level(
 
 
 def describe_presets() -> pd.DataFrame:
-    """Every shipped preset's rules and levels with their citations (one table)."""
+    """Every shipped preset's rules and levels with their citations (one table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :meth:`Preset.table` of each preset, with a first column ``preset``.
+    """
     frames = [load_preset(n).table().assign(preset=n) for n in presets()]
     table = pd.concat(frames, ignore_index=True)
     return table[["preset", *[c for c in table.columns if c != "preset"]]]

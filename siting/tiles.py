@@ -52,6 +52,18 @@ from .network.paths import Links, bounded_distances
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_TILE_M",
+    "TileJob",
+    "TileResult",
+    "cost_ratio",
+    "run_tile",
+    "site_tiles",
+    "split",
+    "tiled_coverage",
+    "tiled_distances",
+]
+
 #: default tile side, metres (about 9 walking limits of 15 minutes)
 DEFAULT_TILE_M = 10_000.0
 #: relative and absolute (metres) margins on the halo, for rounding
@@ -62,8 +74,23 @@ HALO_REL, HALO_ABS = 1e-9, 1e-3
 class TileJob:
     """One tile's work: the cut of the network and the searches from its sites.
 
-    ``sites`` are global site rows; ``demand`` the global demand columns of the local
-    targets. Everything else is local to the cut (nodes ``0..len(nodes)-1``).
+    Made by :func:`split`. Everything but ``sites`` and ``demand`` is local to the cut
+    (nodes ``0..len(nodes)-1``).
+
+    Parameters
+    ----------
+    sites : numpy.ndarray
+        Global site rows searched from.
+    demand : numpy.ndarray
+        Global demand columns of the local targets.
+    nodes : numpy.ndarray
+        Global node index of each node of the cut.
+    indptr, indices, weights : numpy.ndarray
+        Directed CSR adjacency of the cut, weights in metres.
+    sources, targets : Links
+        The sites' and the targets' links on the cut.
+    limit_m : float
+        Walking limit, metres.
     """
 
     sites: np.ndarray
@@ -88,7 +115,23 @@ class TileJob:
 
 @dataclass(frozen=True)
 class TileResult:
-    """A tile's rows: for global sites ``sites``, CSR rows over global demand columns."""
+    """A tile's rows: for global sites ``sites``, CSR rows over global demand columns.
+
+    Parameters
+    ----------
+    sites : numpy.ndarray
+        Global site rows.
+    indptr : numpy.ndarray
+        CSR row pointers, one row per site.
+    columns : numpy.ndarray
+        Global demand column of each entry.
+    metres : numpy.ndarray
+        Walking metres of each entry (within the limit).
+    n_nodes : int
+        Nodes in the tile's cut.
+    peak_mb : float
+        Peak resident memory of the worker process, MB.
+    """
 
     sites: np.ndarray
     indptr: np.ndarray
@@ -99,7 +142,20 @@ class TileResult:
 
 
 def run_tile(job: TileJob, threads: int = 1) -> TileResult:
-    """Run one tile's searches (a Dask task; also callable in-process)."""
+    """Run one tile's searches (a Dask task; also callable in-process).
+
+    Parameters
+    ----------
+    job : TileJob
+        The tile's cut and sites.
+    threads : int
+        Threads for the searches.
+
+    Returns
+    -------
+    TileResult
+        The tile's rows of the site × demand matrix.
+    """
     D = bounded_distances(
         job.indptr, job.indices, job.weights, job.sources, job.targets, job.limit_m,
         threads=threads,
@@ -124,7 +180,18 @@ def _peak_mb() -> float:
 
 # ---------------------------------------------------------------------- splitting
 def cost_ratio(net: Network) -> float:
-    """``κ``: the least walking cost per straight-line metre over the directed edges."""
+    """``κ``: the least walking cost per straight-line metre over the directed edges.
+
+    Parameters
+    ----------
+    net : Network
+        The walking network.
+
+    Returns
+    -------
+    float
+        κ (1 on a grid); ``inf`` when no edge joins two distinct points.
+    """
     rows = np.repeat(np.arange(net.n_nodes), np.diff(net.indptr))
     cols = net.indices
     straight = np.hypot(net.node_x[rows] - net.node_x[cols], net.node_y[rows] - net.node_y[cols])
@@ -141,6 +208,25 @@ def site_tiles(
 
     With polygons (e.g. districts), a site takes the first polygon that covers it; sites
     in none form one more tile.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Site coordinates, metres (in ``crs``).
+    tiles : float or geopandas.GeoDataFrame
+        Tile side, metres; or polygons in any CRS.
+    crs : pyproj.CRS or str, optional
+        The coordinates' CRS (to reproject polygons into).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 tile label of each site.
+
+    Raises
+    ------
+    ParameterError
+        A tile side that is not a finite number > 0 metres.
     """
     if isinstance(tiles, gpd.GeoDataFrame | gpd.GeoSeries):
         polys = tiles.to_crs(crs).geometry.to_numpy() if crs is not None else tiles.geometry
@@ -272,7 +358,25 @@ def split(
     labels: np.ndarray,
     limit_m: float,
 ) -> Iterator[TileJob]:
-    """The tile jobs, one per label among sites with at least one entry node."""
+    """The tile jobs, one per label among sites with at least one entry node.
+
+    Parameters
+    ----------
+    net : Network
+        The whole network.
+    sources, targets : Links
+        The sites' and demand's links on ``net``.
+    labels : numpy.ndarray
+        Tile label of each site (:func:`site_tiles`).
+    limit_m : float
+        Walking limit, metres: sets each cut's halo.
+
+    Yields
+    ------
+    TileJob
+        One per tile, with the cut of the network its searches need (the whole network
+        when an edge costs nothing over a distance, κ = 0: no smaller halo is safe).
+    """
     kappa = cost_ratio(net)
     if kappa <= 0:
         log.warning(
@@ -387,14 +491,40 @@ def tiled_distances(
 ) -> sp.csr_matrix:
     """Site × demand walking metres within ``limit_m``, tile by tile on Dask.
 
-    ``sources``/``targets`` are the sites' and demand's :class:`Links` on ``net``;
-    ``site_x``/``site_y`` the sites' coordinates (metres), which decide their tiles.
-
-    Equal to the single-process :func:`~siting.network.paths.bounded_distances` on the
+    Equal to the single-process :func:`~siting.network.bounded_distances` on the
     whole network (same pairs, same metres); the same-edge walks are *not* included
-    (:func:`siting.coverage` adds them). ``client``: a ``distributed.Client`` (default: a
-    ``LocalCluster`` with one single-threaded worker per core, closed afterwards).
-    ``stats`` (a dict) receives the number of jobs and the largest cut.
+    (:func:`siting.coverage` adds them).
+
+    Parameters
+    ----------
+    net : Network
+        The whole network.
+    sources, targets : Links
+        The sites' and the demand's links on ``net``.
+    limit_m : float
+        Walking limit, metres.
+    tiles : float or geopandas.GeoDataFrame
+        Tile side, metres; or polygons (e.g. districts).
+    site_x, site_y : numpy.ndarray
+        The sites' coordinates in ``net.crs`` (metres), which decide their tiles.
+    client : distributed.Client, optional
+        Default: a ``LocalCluster`` with one single-threaded worker per core, closed
+        afterwards.
+    threads : int
+        Threads per task.
+    stats : dict, optional
+        Receives ``jobs``, ``max_job_mb``, ``max_cut_nodes`` and ``worker_peak_mb``.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(n_sites, n_demand)`` walking metres within ``limit_m``, as
+        :func:`~siting.network.bounded_distances` gives them.
+
+    Raises
+    ------
+    ParameterError
+        A tile side that is not a finite number > 0 metres.
     """
     labels = site_tiles(site_x, site_y, tiles, net.crs)
     stats = {} if stats is None else stats
@@ -439,6 +569,16 @@ def tiled_coverage(
         one single-threaded worker per core, started and closed by this call.
     **options
         Any other :func:`siting.coverage` option (``minutes``, ``speed_kmh``, ...).
+
+    Returns
+    -------
+    Coverage
+        The same as :func:`siting.coverage` without tiles, pair for pair.
+
+    Raises
+    ------
+    ParameterError, DataError, MissingColumnError, CRSError, NetworkError
+        As for :func:`siting.coverage`.
     """
     from .measure import coverage
 

@@ -240,6 +240,19 @@ def walk_metres(
     -------
     float or numpy.ndarray
         Metres (1,125 m for 15 minutes at 4.5 km/h); an array for an array of times.
+
+    Raises
+    ------
+    ParameterError
+        A time or speed that is not a number > 0.
+
+    Examples
+    --------
+    >>> import siting as st
+    >>> st.walk_metres(15)
+    1125.0
+    >>> st.walk_metres(10, speed_kmh=3.6)  # older walkers
+    600.0
     """
     speed = positive("speed_kmh", speed_kmh)
     if np.ndim(minutes) == 0:

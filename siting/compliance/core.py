@@ -65,7 +65,39 @@ class _Inputs:
 
 @dataclass(eq=False)
 class Audit:
-    """The result of :func:`audit` (see the module docstring for the tables)."""
+    """The result of :func:`siting.audit`: every rule of the norms, per unit.
+
+    Made by :func:`siting.audit`, not by hand. The tables: :attr:`compliance` (one row
+    per rule and unit), :attr:`by_unit` (one row per unit), :attr:`units` (with the
+    outlines), :attr:`life_circle` and :attr:`cells` (per demand point).
+
+    Parameters
+    ----------
+    inputs : object
+        The demand (metric CRS), the units, the preset and the options: everything but
+        the facilities, kept to audit again with added sites (:meth:`with_facilities`).
+    facilities : geopandas.GeoDataFrame
+        The facilities audited (metric CRS) with ``type``, ``floor_area_m2`` (m²),
+        ``name`` and the unit each belongs to.
+    walk : scipy.sparse.csr_matrix
+        ``(n_facilities, n_demand)`` walking metres within the largest level's distance.
+    compliance : pandas.DataFrame
+        One row per rule and unit: ``rule``, ``unit_level``, ``unit``, ``required``,
+        ``provided``, ``shortfall``, ``status`` (``pass`` / ``fail`` / ``unknown``),
+        the norm's source.
+    life_circle : pandas.DataFrame
+        Per level, required type and unit: the share of persons (and buildings) that
+        reach the type within the level's walk, and the complete baskets.
+    missing_floor_area : pandas.DataFrame
+        The facilities without a floor area, whose rules are ``unknown``.
+    _lc : object, optional
+        The life-circle reach per demand point (internal; gives :attr:`cells`).
+
+    See Also
+    --------
+    siting.audit : Make one.
+    siting.standards.load_preset : The norms.
+    """
 
     inputs: _Inputs
     facilities: gpd.GeoDataFrame  # metric CRS; type, floor_area_m2, name, unit columns
@@ -135,7 +167,18 @@ class Audit:
         return out.to_crs(WGS84)
 
     def summary(self) -> dict[str, Any]:
-        """Key figures: preset, rule outcomes, units, life-circle shares, data gaps."""
+        """Key figures: preset, rule outcomes, units, life-circle shares, data gaps.
+
+        Returns
+        -------
+        dict
+            ``preset``, ``title``, ``persons_per_household``, ``level_distance`` and
+            ``level_distance_m`` (metres per level), ``units`` (count per level),
+            ``attribution``, ``facilities``, ``facilities_missing_floor_area``,
+            ``rules``, ``rules_failed`` (rule ids), ``unit_rows`` (rows per status),
+            ``complete_share`` (share of persons with the whole basket, per level) and
+            ``population`` (persons).
+        """
         c = self.compliance
         per_unit = c[~c["unit"].astype(str).str.startswith("(")]
         total = self.life_circle[self.life_circle["unit_level"] == "total"]
@@ -168,24 +211,67 @@ class Audit:
         )
 
     def explore(self, *, basemap: str = "osm", lang: str = "en", **kwargs: Any):
-        """Map of the audit: units coloured by the norms they meet, each unit's shortfall
-        in its popup, and the facilities (:func:`siting.maps.audit_map`; ``basemap``,
-        ``lang`` ``"en"``/``"zh"``, ``assets``, ``facilities``, ``title`` and
-        :class:`folium.Map` options)."""
+        """Map of the audit: units coloured by the norms they meet, and the facilities.
+
+        Each unit's shortfall is in its popup.
+
+        Parameters
+        ----------
+        basemap : str
+            ``"osm"``, ``"amap"``, ``"amap-satellite"``, ``"tianditu"`` or ``"none"``.
+        lang : str
+            ``"en"`` or ``"zh"``.
+        **kwargs
+            ``assets``, ``facilities``, ``title`` and :class:`folium.Map` options: see
+            :func:`siting.maps.audit_map`.
+
+        Returns
+        -------
+        siting.maps.SitingMap
+            A :class:`folium.Map` that opens with no network.
+        """
         from ..maps import audit_map
 
         return audit_map(self, basemap=basemap, lang=lang, **kwargs)
 
     # ------------------------------------------------------------------ planning / files
     def plan(self, coverage: Coverage | None = None, **kwargs: Any):
-        """Sites that close the deficits: see :func:`siting.audit.plan.plan_from_audit`."""
+        """New stations that close the audit's deficits, then reach a coverage target.
+
+        Parameters
+        ----------
+        coverage : Coverage, optional
+            A coverage with candidate sites (the audit's own demand and facilities as
+            existing sites).
+        **kwargs
+            ``station_type``, ``floor_area_m2``, ``coverage_target``, ``minutes``,
+            ``unit``, ``by``, ``time_limit`` and :func:`siting.solve` options: see
+            :func:`siting.compliance.plan_from_audit`.
+
+        Returns
+        -------
+        siting.compliance.AuditPlan
+            The new stations and the audit before → after.
+        """
         from .plan import plan_from_audit
 
         return plan_from_audit(self, coverage, **kwargs)
 
     def with_facilities(self, added: gpd.GeoDataFrame, walk: sp.csr_matrix) -> Audit:
-        """The same audit with ``added`` facilities (metric CRS; ``type``, ``floor_area_m2``)
-        whose walking distances to the demand are the rows of ``walk``."""
+        """The same audit with more facilities (e.g. a plan's new sites).
+
+        Parameters
+        ----------
+        added : geopandas.GeoDataFrame
+            The new facilities (metric CRS) with ``type`` and ``floor_area_m2`` (m²).
+        walk : scipy.sparse.csr_matrix
+            ``(len(added), n_demand)`` walking metres from each to the demand points.
+
+        Returns
+        -------
+        Audit
+            The audit of the facilities and ``added`` together.
+        """
         fac = pd.concat(
             [self.facilities[added.columns.intersection(self.facilities.columns)], added],
             ignore_index=True,
@@ -213,9 +299,34 @@ class Audit:
         ``map_html``, ``compliance-map.html`` and ``compliance-report.html`` (``basemap``,
         ``lang``, ``assets``); see :mod:`siting.compliance.files`. The folder is staged
         in a hidden sibling and renamed into place, so an interrupted write leaves
-        nothing; an existing folder is replaced only with ``force``
-        (:class:`~siting.errors.OutputExistsError` otherwise). ``plan``: a plan from this
-        audit (:meth:`plan`), whose files and sheets are added (its own ``to_file``).
+        nothing.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            The folder to write.
+        force : bool
+            Replace an existing folder.
+        cells : bool
+            Add the per-demand-point layer ``cells`` to ``units.gpkg`` (large).
+        map_html : bool
+            Also write the compliance map and report.
+        basemap, lang, assets : str, optional
+            Map and report options, as for :meth:`explore`.
+        plan : siting.compliance.AuditPlan, optional
+            A plan from this audit (:meth:`plan`), whose files and sheets are added.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by name.
+
+        Raises
+        ------
+        OutputExistsError
+            The folder exists and ``force`` is False.
+        OutputPathError
+            The path is a file, or a folder that cannot be written.
         """
         from .files import write_audit_bundle
 
@@ -285,7 +396,34 @@ def audit(
         ``"unknown"`` (default: rules such facilities could decide are ``unknown``,
         listed in :attr:`Audit.missing_floor_area`) or ``"error"``.
     speed_kmh, max_snap_m
-        Walking speed and the largest access walk to the network (when computing).
+        Walking speed (km/h) and the largest access walk to the network (metres), when
+        the distances are computed here.
+
+    Returns
+    -------
+    Audit
+        The compliance table per rule and unit, the table per unit, the life circles.
+
+    Raises
+    ------
+    ParameterError
+        An unknown option value, no demand, or facilities that do not match the
+        coverage's existing sites.
+    MissingColumnError
+        Demand with neither ``population`` nor ``households``; facilities with neither
+        ``type`` nor OSM tags.
+    DataError
+        An unknown facility type or a bad value (the message names the row), or, with
+        ``missing_floor_area="error"``, a facility without a floor area.
+    NetworkError
+        Demand or facilities away from the network.
+
+    Examples
+    --------
+    >>> audit = st.audit(net, demand, facilities, preset="taizhou-2023",
+    ...                  communities="community.geojson")  # doctest: +SKIP
+    >>> audit.by_unit[["status", "floor_area_deficit_m2"]]  # doctest: +SKIP
+    >>> audit.to_file("out/audit")  # compliance.csv, by_unit.csv, map, report  # doctest: +SKIP
     """
     preset = load_preset(preset)
     pph = _household_size(persons_per_household, preset)

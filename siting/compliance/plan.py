@@ -42,7 +42,24 @@ _KEY = ["rule", "unit_level", "unit"]
 
 @dataclass(eq=False)
 class AuditPlan:
-    """New stations closing an audit's deficits, and the audit before → after."""
+    """New stations closing an audit's deficits, and the audit before → after.
+
+    Made by :meth:`siting.Audit.plan` (:func:`plan_from_audit`), not by hand.
+
+    Parameters
+    ----------
+    before, after : Audit
+        The audit of the existing facilities, and with the new stations added.
+    new_sites : geopandas.GeoDataFrame
+        The new stations (metric CRS) with ``step`` (``"norm"``: to meet a unit's norm,
+        ``"coverage"``: to reach the coverage target), ``type`` and ``floor_area_m2``.
+    plan : Plan or None
+        The :func:`siting.solve` plan of the coverage step (None when none was needed).
+    params : dict
+        The options planned with and the coverage shares before and after.
+    unmet : pandas.DataFrame
+        Units whose deficit their candidate sites could not close.
+    """
 
     before: Audit
     after: Audit
@@ -62,7 +79,15 @@ class AuditPlan:
         return out[first + [c for c in out.columns if c not in first]]
 
     def summary(self) -> dict[str, Any]:
-        """New stations per step, coverage share before/after, rule rows fixed."""
+        """New stations per step, coverage share before/after, rule rows fixed.
+
+        Returns
+        -------
+        dict
+            The options planned with, ``share_before`` / ``share_after`` (0–1),
+            ``new_stations``, ``new_for_norms``, ``new_for_coverage``, ``rows_fixed``,
+            ``rows_still_failing`` and ``units_unmet``.
+        """
         c = self.compliance
         fixed = int(((c["status_before"] == "fail") & (c["status_after"] == "pass")).sum())
         still = int((c["status_after"] == "fail").sum())
@@ -86,18 +111,55 @@ class AuditPlan:
         )
 
     def explore(self, *, basemap: str = "osm", lang: str = "en", **kwargs: Any):
-        """Map of the audit after the plan (each changed figure ``before → after``) with
-        the new stations: :func:`siting.maps.audit_map`, same options as
-        :meth:`siting.Audit.explore`."""
+        """Map of the audit after the plan, with the new stations.
+
+        Each changed figure reads ``before → after``.
+
+        Parameters
+        ----------
+        basemap : str
+            ``"osm"``, ``"amap"``, ``"amap-satellite"``, ``"tianditu"`` or ``"none"``.
+        lang : str
+            ``"en"`` or ``"zh"``.
+        **kwargs
+            As for :meth:`siting.Audit.explore`.
+
+        Returns
+        -------
+        siting.maps.SitingMap
+            A :class:`folium.Map` that opens with no network.
+        """
         from ..maps import audit_map
 
         return audit_map(self, basemap=basemap, lang=lang, **kwargs)
 
     def to_file(self, directory: str | os.PathLike, **options: Any) -> dict[str, Path]:
-        """Write the audit's folder with the plan, as a whole: the audit before the plan,
-        ``plan_compliance.csv`` (before → after, UTF-8 with BOM), ``plan_sites.gpkg`` (the
-        new stations), their sheets in ``compliance.xlsx``, and the map and report of
-        before → after. Same options as :meth:`siting.Audit.to_file`."""
+        """Write the audit's folder with the plan, as a whole.
+
+        The audit before the plan, ``plan_compliance.csv`` (before → after, UTF-8 with
+        BOM), ``plan_sites.gpkg`` (the new stations), their sheets in
+        ``compliance.xlsx``, and the map and report of before → after.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            The folder to write.
+        **options
+            As for :meth:`siting.Audit.to_file` (``force``, ``cells``, ``map_html``,
+            ``basemap``, ``lang``, ``assets``).
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The files written, by name.
+
+        Raises
+        ------
+        OutputExistsError
+            The folder exists and ``force`` is not given.
+        OutputPathError
+            The path is a file, or a folder that cannot be written.
+        """
         return self.before.to_file(directory, plan=self, **options)
 
 
@@ -137,7 +199,20 @@ def plan_from_audit(
     by
         A demand column: the coverage target then holds in every group of it.
     time_limit, **solve_options
-        Passed to :func:`siting.solve`.
+        Passed to :func:`siting.solve` (``time_limit`` in seconds).
+
+    Returns
+    -------
+    AuditPlan
+        The new stations and the audit before → after.
+
+    Raises
+    ------
+    ParameterError
+        No coverage with candidate sites, a coverage over other demand points, or an
+        option out of range.
+    InfeasibleError
+        The coverage target cannot be reached with the candidates.
     """
     cov = coverage if coverage is not None else audit.inputs.coverage
     _check_coverage(audit, cov)

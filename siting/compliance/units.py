@@ -253,9 +253,27 @@ def units_from_osm(
 ) -> gpd.GeoDataFrame:
     """Administrative boundaries of one ``admin_level`` from an OSM extract, as unit polygons.
 
-    ``within``: keep only units whose interior point lies in the boundary of that name
-    (an extract often holds a neighbour's boundaries too). Returns ``name``,
-    ``admin_level``, ``osm_id`` and polygons in WGS84.
+    Parameters
+    ----------
+    pbf_path : str or os.PathLike
+        An ``.osm.pbf`` extract.
+    admin_level : int or str
+        The OSM ``admin_level`` of the units (e.g. 8 for municipalities in many
+        countries; in China 6 = district, 8 = sub-district, 9/10 = community).
+    within : str, optional
+        Keep only units whose interior point lies in the boundary of that name (an
+        extract often holds a neighbour's boundaries too).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``name``, ``admin_level``, ``osm_id`` and polygons in WGS84 (EPSG:4326).
+
+    Raises
+    ------
+    DataError
+        A missing or damaged extract, no boundary named ``within``, or none at
+        ``admin_level`` (the message lists the levels present).
     """
     from ..io._osm import open_osm, quiet_read
 

@@ -41,6 +41,7 @@ from ..errors import CRSError
 log = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
+Converter = Callable[[ArrayLike, ArrayLike], tuple[FloatArray, FloatArray]]
 
 #: Semi-major axis of the Krasovsky 1940 ellipsoid used by GCJ-02, metres.
 KRASOVSKY_A = 6378245.0
@@ -55,6 +56,32 @@ DATUM_LABELS = {"wgs84": "WGS-84", "gcj02": "GCJ-02", "bd09": "BD-09", "cgcs2000
 
 _TOL_DEG = 1e-10  # fixed-point stopping tolerance, degrees (~0.01 mm)
 _MAX_ITER = 30
+
+
+#: the numpydoc Parameters and Returns of every (lon, lat) conversion below
+_LONLAT_DOC = """
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Longitude and latitude in degrees ({src}), scalars or arrays that broadcast.
+
+    Returns
+    -------
+    lon : float or numpy.ndarray
+        Longitude in degrees ({dst}): a float for scalar input, else a float64 array.
+    lat : float or numpy.ndarray
+        Latitude in degrees ({dst}).
+    """
+
+
+def _lonlat_doc(src: str, dst: str) -> Callable[[Converter], Converter]:
+    """Append the shared Parameters and Returns of a datum conversion to its docstring."""
+
+    def add(func: Converter) -> Converter:
+        func.__doc__ = (func.__doc__ or "") + _LONLAT_DOC.format(src=src, dst=dst)
+        return func
+
+    return add
 
 
 def _pair(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -134,6 +161,7 @@ def _invert(
     return x, y
 
 
+@_lonlat_doc("WGS-84", "GCJ-02")
 def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert WGS-84 longitude/latitude (degrees) to GCJ-02 (degrees).
 
@@ -147,6 +175,7 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArr
     return _ret(x, y)
 
 
+@_lonlat_doc("GCJ-02", "WGS-84")
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert GCJ-02 longitude/latitude (degrees) to WGS-84 (degrees), exactly.
 
@@ -170,6 +199,7 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArr
     return _ret(gx, gy)
 
 
+@_lonlat_doc("GCJ-02", "BD-09")
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert GCJ-02 longitude/latitude (degrees) to BD-09 (degrees).
 
@@ -181,6 +211,7 @@ def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     return _ret(x, y)
 
 
+@_lonlat_doc("BD-09", "GCJ-02")
 def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert BD-09 longitude/latitude (degrees) to GCJ-02 (degrees), exactly.
 
@@ -196,6 +227,7 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     return _ret(bx, by)
 
 
+@_lonlat_doc("BD-09", "WGS-84")
 def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert BD-09 longitude/latitude (degrees) to WGS-84 (degrees).
 
@@ -205,6 +237,7 @@ def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     return gcj02_to_wgs84(x, y)
 
 
+@_lonlat_doc("WGS-84", "BD-09")
 def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert WGS-84 longitude/latitude (degrees) to BD-09 (degrees).
 
@@ -278,8 +311,9 @@ def convert_datum(
 
     Returns
     -------
-    A copy in EPSG:4326 with ``attrs["datum"]`` set to the source datum. Points outside
-    China are left unchanged.
+    geopandas.GeoDataFrame or geopandas.GeoSeries
+        A copy in EPSG:4326 with ``attrs["datum"]`` set to the source datum. Points
+        outside China are left unchanged.
 
     Raises
     ------

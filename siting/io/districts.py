@@ -58,9 +58,10 @@ def read_districts(
 
     Returns
     -------
-    GeoDataFrame of (Multi)Polygons in EPSG:4326: a string ``name`` column first, then
-    the original columns (an unrelated original ``name`` column is kept as
-    ``name_original``). Invalid polygons are repaired with ``shapely.make_valid``.
+    geopandas.GeoDataFrame
+        (Multi)Polygons in EPSG:4326: a string ``name`` column first, then the original
+        columns (an unrelated original ``name`` column is kept as ``name_original``).
+        Invalid polygons are repaired with ``shapely.make_valid``.
 
     Raises
     ------

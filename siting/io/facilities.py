@@ -106,8 +106,10 @@ def read_facilities(
 
     Returns
     -------
-    GeoDataFrame of points: ``name``, ``existing``, the numeric fields found, the
-    other input columns (x/y columns dropped), ``geometry``.
+    geopandas.GeoDataFrame
+        Points in EPSG:4326: ``name``, ``existing``, the numeric fields found
+        (``capacity`` persons, ``floor_area_m2`` m², ``cost``), the other input columns
+        (x/y columns dropped), ``geometry``.
 
     Raises
     ------
@@ -151,7 +153,37 @@ def read_candidates(
 ) -> gpd.GeoDataFrame:
     """Read candidate sites: :func:`read_facilities` with ``existing=False``.
 
-    Missing names become ``"candidate <row+1>"``.
+    Candidates are where new facilities may go: vacant plots, buildings that could be
+    converted, or network nodes (:func:`siting.candidate_sites`).
+
+    Parameters
+    ----------
+    path_or_gdf, x, y, crs, datum
+        The file or table and its coordinates, as for :func:`read_facilities`: a CSV/TXT
+        table with x/y columns, a vector file or a (Geo)DataFrame; ``datum`` ``"wgs84"``,
+        ``"gcj02"``, ``"bd09"`` or ``"cgcs2000"``.
+    name, capacity, floor_area_m2, cost
+        Columns (or, except ``name``, one number for every row), as for
+        :func:`read_facilities`: ``capacity`` in persons, ``floor_area_m2`` in m²,
+        ``cost`` in the plan's cost unit (default 1 per site). Missing names become
+        ``"candidate <row+1>"``.
+    encoding, sep, decimal
+        Text encoding, delimiter and decimal mark of a table; detected if None.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points in EPSG:4326 with ``name``, ``existing`` (False), the numeric fields
+        found, the other input columns and ``geometry``.
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file; a bad value (the message names file, row and field).
+    MissingColumnError
+        A named column is absent, or no x/y columns in a table.
+    CRSError
+        Coordinates that are not degrees and no ``crs``; unknown datum.
     """
     return _read_sites(
         path_or_gdf,
@@ -353,10 +385,18 @@ def facilities_from_osm(
 
     Returns
     -------
-    GeoDataFrame of points in EPSG:4326 (areas -> a representative point) with
-    ``name`` (OSM name, else ``"<amenity> <osm_id>"``), ``amenity``, ``osm_id``,
-    ``osm_type``, ``existing`` (True), the ``extra_tags`` keys and ``geometry``.
-    Empty, with these columns, when nothing matches (logged).
+    geopandas.GeoDataFrame
+        Points in EPSG:4326 (areas -> a representative point) with ``name`` (OSM name,
+        else ``"<amenity> <osm_id>"``), ``amenity``, ``osm_id``, ``osm_type``,
+        ``existing`` (True), the ``extra_tags`` keys and ``geometry``. Empty, with these
+        columns, when nothing matches (logged).
+
+    Raises
+    ------
+    DataError
+        A missing, empty or damaged ``.osm.pbf`` file.
+    ParameterError
+        An empty ``amenity`` list with no ``extra_tags``, or a ``bbox`` with an object.
     """
     custom = _osm_filter(amenity, extra_tags)
     if isinstance(pbf_path_or_osm, str | OsPathLike):

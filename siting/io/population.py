@@ -193,8 +193,9 @@ def read_population(
 
     Returns
     -------
-    GeoDataFrame of points: ``population`` (float, persons), ``district`` (if
-    districts given), the other input columns (tables and vectors), ``geometry``.
+    geopandas.GeoDataFrame
+        Points in EPSG:4326: ``population`` (float, persons), ``district`` (if districts
+        given), the other input columns (tables and vectors), ``geometry``.
 
     Raises
     ------
@@ -357,8 +358,15 @@ def read_buildings(pbf_path: PathLike, bbox: BBox | None = None) -> gpd.GeoDataF
 
     Returns
     -------
-    GeoDataFrame with a ``building`` column and the OSM tags pyrosm provides
-    (``building:levels``, ``height``, ...); empty (with ``building``) if none.
+    geopandas.GeoDataFrame
+        Footprint polygons in EPSG:4326 with a ``building`` column and the OSM tags
+        pyrosm provides (``building:levels``, ``height`` in metres, ...); empty (with
+        ``building``) if none.
+
+    Raises
+    ------
+    DataError
+        A missing, empty or damaged ``.osm.pbf`` file.
     """
     osm = open_osm(pbf_path, bbox, "OSM buildings")
     gdf = quiet_read(osm.get_buildings, str(pbf_path))
@@ -417,9 +425,22 @@ def population_from_buildings(
 
     Returns
     -------
-    GeoDataFrame of points (a representative point of each footprint) in EPSG:4326
-    with ``population`` (persons), ``floor_area_m2`` (residential floor area, m²),
-    ``levels``, ``building`` (and ``district``); buildings with 0 persons are dropped.
+    geopandas.GeoDataFrame
+        Points (a representative point of each footprint) in EPSG:4326 with
+        ``population`` (persons), ``floor_area_m2`` (residential floor area, m²),
+        ``levels``, ``building`` (and ``district``); buildings with 0 persons are
+        dropped.
+
+    Raises
+    ------
+    DataError
+        Not a GeoDataFrame of footprints, no footprints, or none that houses anyone.
+    CRSError
+        Footprints without a CRS.
+    MissingColumnError
+        No ``building`` column.
+    ParameterError
+        ``m2_per_person``, ``total`` or a residential weight out of range.
     """
     gdf = _check_buildings(buildings)
     _check_positive("m2_per_person", m2_per_person, allow_zero=False)

@@ -230,6 +230,16 @@ def plan_map(
     -------
     SitingMap
         A folium map: displays inline in Jupyter, ``.save(path)``, extend it with folium.
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+
+    Examples
+    --------
+    >>> m = st.maps.plan_map(plan, basemap="amap", lang="zh")  # doctest: +SKIP
+    >>> st.maps.save_map(m, "map.html")  # doctest: +SKIP
     """
     t = tx.texts(lang)
     base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
@@ -276,9 +286,32 @@ def coverage_map(
     assets: str = "inline",
     **map_kwargs: Any,
 ) -> SitingMap:
-    """Map of who the existing facilities cover today (no plan), same options as
-    :func:`plan_map`; ``areas``: service areas to draw (e.g. from
-    :func:`siting.service_areas`)."""
+    """Map of who the existing facilities cover today (no plan).
+
+    Parameters
+    ----------
+    cov : Coverage
+        The coverage.
+    minutes : float, optional
+        Walking threshold, minutes (default the largest computed).
+    areas : geopandas.GeoDataFrame, optional
+        Service areas to draw, with a ``minutes`` column (e.g. from
+        :func:`siting.service_areas`).
+    basemap, lang, assets : str
+        As for :func:`plan_map`.
+    **map_kwargs
+        Passed to :class:`folium.Map`.
+
+    Returns
+    -------
+    SitingMap
+        A folium map that opens with no network.
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    """
     t = tx.texts(lang)
     base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
     check_assets(assets)
@@ -333,6 +366,11 @@ def audit_map(
     -------
     SitingMap
         Also ``audit.explore(...)``.
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
     """
     t = tx.texts(lang)
     base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
@@ -352,12 +390,45 @@ def audit_map(
 
 
 def map_html(m: folium.Map) -> str:
-    """The page of a map as text (any folium map; siting's render the same bytes)."""
+    """The page of a map as text (any folium map; siting's render the same bytes).
+
+    Parameters
+    ----------
+    m : folium.Map
+        The map.
+
+    Returns
+    -------
+    str
+        The whole HTML page.
+    """
     return m.to_html() if isinstance(m, SitingMap) else m.get_root().render()
 
 
 def save_map(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write a map to HTML atomically (refuses to overwrite without ``force``)."""
+    """Write a map to HTML atomically.
+
+    Parameters
+    ----------
+    m : folium.Map
+        The map (any folium map).
+    path : str or os.PathLike
+        The file to write.
+    force : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    OutputExistsError
+        The file exists and ``force`` is False.
+    OutputPathError
+        ``path`` is a folder, or its folder cannot be written.
+    """
     return atomic_write_text(path, map_html(m), force=force)
 
 
@@ -373,8 +444,33 @@ def write_map(
 ) -> Path:
     """Write the map of ``plan`` to ``path`` (``map.html``) atomically.
 
-    Same options as :func:`plan_map` (``basemap``, ``lang``, ``assets``, ``districts``,
-    ``areas``, ``circle_m``, ``title``); refuses to overwrite without ``force``.
+    Parameters
+    ----------
+    plan : Plan
+        The plan.
+    path : str or os.PathLike
+        The file to write.
+    force : bool
+        Replace an existing file.
+    basemap, lang, assets : str
+        As for :func:`plan_map`.
+    **options
+        The other options of :func:`plan_map` (``districts``, ``areas``, ``circle_m``,
+        ``title``, ``audit``).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ParameterError
+        An unknown ``basemap``, ``lang`` or ``assets``.
+    OutputExistsError
+        The file exists and ``force`` is False.
+    OutputPathError
+        ``path`` is a folder, or its folder cannot be written.
     """
     check_writable(path, force=force)  # before the work, not after it
     m = plan_map(plan, basemap=basemap, lang=lang, assets=assets, **options)

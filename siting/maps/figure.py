@@ -104,8 +104,21 @@ def assets_html(assets: str) -> str:
 
 
 def json_for_html(data: Any) -> str:
-    """Compact, key-sorted JSON safe inside a ``<script>`` element (``<``, ``>``, ``&``
-    escaped as ``\\u003c`` …, so no string in it can close the element)."""
+    """Compact, key-sorted JSON safe inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` are escaped as ``\\u003c`` …, so no string in it can close
+    the element.
+
+    Parameters
+    ----------
+    data : object
+        Anything :func:`json.dumps` takes.
+
+    Returns
+    -------
+    str
+        The JSON text.
+    """
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
@@ -175,7 +188,18 @@ class SitingMap(folium.Map):
         self._next_id = 0
 
     def add_layers(self, payload: dict[str, Any]) -> SitingLayers:
-        """Add siting's layers (a payload of :mod:`siting.maps.layers` specs)."""
+        """Add siting's layers (a payload of :mod:`siting.maps.layers` specs).
+
+        Parameters
+        ----------
+        payload : dict
+            The layers, legend, view and basemap, as the map functions build them.
+
+        Returns
+        -------
+        SitingLayers
+            The element added.
+        """
         layers = SitingLayers(payload)
         self.add_child(layers)
         return layers
@@ -200,7 +224,13 @@ class SitingMap(folium.Map):
             stack[0:0] = list(element._children.values())
 
     def render(self, **kwargs: Any) -> None:
-        """Render into the figure (ids numbered, Leaflet in the head)."""
+        """Render into the figure (ids numbered, Leaflet in the head).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :meth:`folium.Map.render`.
+        """
         self._number_ids()
         figure = self.get_root()
         if isinstance(figure, Figure):
@@ -208,5 +238,11 @@ class SitingMap(folium.Map):
         super().render(**kwargs)
 
     def to_html(self) -> str:
-        """The whole page as text."""
+        """The whole page as text.
+
+        Returns
+        -------
+        str
+            The HTML page; the same bytes for the same map.
+        """
         return self.get_root().render()

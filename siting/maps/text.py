@@ -382,7 +382,19 @@ def check_lang(lang: str) -> str:
 
 
 def texts(lang: str) -> Texts:
-    """The strings of ``lang`` (``"en"`` or ``"zh"``)."""
+    """The strings of ``lang`` (``"en"`` or ``"zh"``).
+
+    Parameters
+    ----------
+    lang : str
+        ``"en"`` or ``"zh"``.
+
+    Returns
+    -------
+    Texts
+        A read-only mapping of message keys to text, also callable to fill in
+        placeholders (``t("legend.coverage", share=...)``).
+    """
     return Texts(lang)
 
 

@@ -43,7 +43,52 @@ NPZ_VERSION = 1
 
 @dataclass(eq=False)
 class Network:
-    """A walking network in a projected metric CRS (see module docstring)."""
+    """A walking network in a projected metric CRS: nodes, street edges, adjacency.
+
+    Usually read with :func:`siting.read_network` (OSM, a saved ``.npz``, osmnx) or built
+    with :meth:`from_segments` / :meth:`from_networkx`; the fields are the arrays below.
+    The directed CSR adjacency ``indptr`` / ``indices`` / ``weights`` (weights = length ×
+    factor, metres of level walking) is built from them and used by the compiled
+    searches of :mod:`siting.network`.
+
+    Parameters
+    ----------
+    crs : pyproj.CRS or str or int
+        Projected CRS in true metres (a UTM zone, a national grid). Degrees, feet and
+        Web Mercator are refused.
+    node_x, node_y : numpy.ndarray
+        Node coordinates in ``crs``, metres.
+    node_id : numpy.ndarray
+        Original node ids (OSM ids), int64.
+    edge_u, edge_v : numpy.ndarray
+        Node indices (0..n_nodes-1) of each undirected street edge.
+    edge_length : numpy.ndarray
+        Edge lengths, metres (>= 0; geodesic when built from longitude/latitude).
+    edge_factor : numpy.ndarray
+        Walking cost per metre (> 0; 1 = level street, 2 = stairs that take twice as long).
+    edge_forward, edge_backward : numpy.ndarray
+        Boolean: the edge may be walked u→v / v→u (both, by default).
+    edge_geometry : numpy.ndarray or None
+        Shapely LineStrings from u to v in ``crs``; None draws straight segments.
+    info : dict
+        What building the network dropped or merged (components, chains), its source.
+
+    Raises
+    ------
+    CRSError
+        ``crs`` is not a projected metric CRS.
+    NetworkError
+        No nodes or no edges.
+    DataError
+        An edge length that is negative or not finite.
+    ParameterError
+        An edge factor that is not > 0.
+
+    See Also
+    --------
+    siting.read_network : Read one from OSM, a saved file or osmnx.
+    siting.network.grid_network : A synthetic square grid, for tests and examples.
+    """
 
     crs: pyproj.CRS
     node_x: np.ndarray
@@ -146,7 +191,14 @@ class Network:
         self.weights = w.astype(np.float64)
 
     def csr(self) -> sp.csr_matrix:
-        """The directed adjacency as a SciPy CSR matrix (weights in metres)."""
+        """The directed adjacency as a SciPy CSR matrix.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(n_nodes, n_nodes)``: entry ``(i, j)`` is the walking cost of the cheapest
+            edge from node i to node j, metres of level walking (length × factor).
+        """
         return sp.csr_matrix(
             (self.weights, self.indices, self.indptr), shape=(self.n_nodes, self.n_nodes)
         )
@@ -185,6 +237,8 @@ class Network:
             Node coordinates in ``crs`` (metres).
         crs
             Projected metric CRS of the coordinates.
+        node_id
+            Original id of each node (e.g. the OSM id); default 0..n-1.
         length
             Segment lengths in metres; default the straight-line distance.
         factor
@@ -195,6 +249,22 @@ class Network:
             Merge chains of degree-2 nodes into single edges with their full geometry.
         keep
             ``"largest"`` keeps the largest (weakly) connected component, ``"all"`` keeps all.
+
+        Returns
+        -------
+        Network
+            The network; what was merged or dropped is in ``info``.
+
+        Raises
+        ------
+        NetworkError
+            No segments, or none left.
+        DataError
+            Arrays of different lengths, or node indices out of range.
+        ParameterError
+            ``keep`` is not ``"largest"`` or ``"all"``.
+        CRSError
+            ``crs`` is not a projected metric CRS.
         """
         u = np.asarray(u, dtype=np.int64)
         v = np.asarray(v, dtype=np.int64)
@@ -327,7 +397,13 @@ class Network:
 
     # ------------------------------------------------------------------ views
     def nodes_gdf(self) -> gpd.GeoDataFrame:
-        """Nodes as a GeoDataFrame (index = node index, ``osmid``)."""
+        """The nodes as points.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One point per node in the network's CRS (index = node index) with ``osmid``.
+        """
         return gpd.GeoDataFrame(
             {"osmid": self.node_id},
             geometry=shapely.points(self.node_x, self.node_y),
@@ -335,7 +411,15 @@ class Network:
         )
 
     def edges_gdf(self) -> gpd.GeoDataFrame:
-        """Edges as a GeoDataFrame with ``u``, ``v``, ``length`` (m), ``factor``, directions."""
+        """The street edges as lines.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One LineString per edge in the network's CRS with ``u``, ``v`` (node
+            indices), ``length`` (metres), ``factor`` (cost per metre) and the allowed
+            directions ``forward`` / ``backward``.
+        """
         return gpd.GeoDataFrame(
             {
                 "u": self.edge_u,
@@ -353,7 +437,14 @@ class Network:
         """An osmnx-style ``networkx.MultiDiGraph`` (``x``, ``y``, ``length``, ``crs``).
 
         ``length`` is the walking cost (length × factor) so that shortest paths match;
-        ``geometry`` is the street's shape in the edge's direction.
+        ``geometry`` is the street's shape in the edge's direction. Slow on a city (a
+        Python object per edge): for comparisons and small networks.
+
+        Returns
+        -------
+        networkx.MultiDiGraph
+            One node per network node, one directed edge per allowed direction; the
+            graph's ``crs`` attribute is the network's.
         """
         import networkx as nx
 
@@ -381,6 +472,29 @@ class Network:
 
         The graph must be projected (``G.graph["crs"]`` metric). Each directed edge becomes
         a one-way segment; pairs of opposite edges merge into one two-way edge.
+
+        Parameters
+        ----------
+        G : networkx.MultiDiGraph
+            A projected osmnx-style graph (``osmnx.project_graph``).
+        weight : str
+            Edge attribute with the length in metres.
+        simplify : bool
+            Merge chains of degree-2 nodes (osmnx graphs usually are simplified already).
+
+        Returns
+        -------
+        Network
+            The network, every component kept.
+
+        Raises
+        ------
+        CRSError
+            The graph has no CRS or one that is not projected in metres.
+        NetworkError
+            The graph has no edges.
+        DataError
+            An edge without ``weight``.
         """
         crs = G.graph.get("crs")
         if crs is None or not is_metric(crs):
@@ -449,7 +563,29 @@ class Network:
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
-        """Save to a compact ``.npz`` (atomically; refuses to overwrite without ``force``)."""
+        """Save to a compact ``.npz`` that :func:`siting.read_network` reads in a moment.
+
+        Written atomically (a temporary file renamed into place).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File to write; ``.npz`` is added if the suffix differs.
+        force : bool
+            Replace an existing file.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        OutputExistsError
+            The file exists and ``force`` is False.
+        OutputPathError
+            The folder cannot be written.
+        """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
@@ -472,7 +608,23 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
-        """Load a network saved with :meth:`save`."""
+        """Load a network saved with :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` written by :meth:`save` (or ``siting network``).
+
+        Returns
+        -------
+        Network
+            The network as it was saved, in its CRS.
+
+        Raises
+        ------
+        DataError
+            A missing, damaged or foreign file.
+        """
         path = Path(path)
         if not path.exists():
             msg = f"{path}: no such network file."
@@ -529,8 +681,32 @@ def grid_network(
 ) -> Network:
     """A synthetic square-grid city: ``side`` × ``side`` nodes, ``step_m`` metre edges.
 
-    ``drop`` is the share of edges removed at random (seeded), as in BENCHMARKS.md. Nodes
-    are numbered row by row (node k at x = (k % side) · step, y = (k // side) · step).
+    For examples, tests and benchmarks. Nodes are numbered row by row (node k at
+    x = (k % side) · step, y = (k // side) · step); every component is kept.
+
+    Parameters
+    ----------
+    side : int
+        Nodes along each side.
+    step_m : float
+        Edge length (block size), metres.
+    drop : float
+        Share of edges removed at random (seeded), in [0, 1), as in the benchmarks.
+    seed : int
+        Seed of the random removal.
+    crs : str
+        Projected metric CRS to label the coordinates with (they start at 0, 0).
+
+    Returns
+    -------
+    Network
+        ``side²`` nodes and about ``2 · side · (side - 1) · (1 - drop)`` edges.
+
+    Examples
+    --------
+    >>> from siting.network import grid_network
+    >>> grid_network(11, 100.0)  # a 1 km square, 100 m blocks
+    Network(121 nodes, 220 edges, 22.0 km, crs=EPSG:3067)
     """
     rng = np.random.default_rng(seed)
     idx = np.arange(side * side).reshape(side, side)

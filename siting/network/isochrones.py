@@ -651,6 +651,16 @@ def service_areas(
         ``from_minutes``, ``to_minutes``, ``from_m``, ``to_m``. With ``dissolve=True``
         ``facility`` is replaced by ``n_facilities``.
 
+    Raises
+    ------
+    ParameterError
+        ``minutes``, ``speed_kmh``, ``buffer_m``, ``hole_min_area_m2`` or ``max_snap_m``
+        out of range.
+    CRSError
+        A GeoDataFrame of facilities without a CRS.
+    DataError
+        Missing or empty facility geometries.
+
     Notes
     -----
     One bounded search from all facilities at the largest threshold gives every node's
@@ -740,6 +750,16 @@ def circles(
     geopandas.GeoDataFrame
         In the metric CRS, one row per facility and radius: ``facility``, ``radius_m``
         (metres), ``area_m2`` (of the polygon, within 0.03 % of π r²), ``geometry``.
+
+    Raises
+    ------
+    ParameterError
+        A radius that is not > 0 metres, or none.
+    CRSError
+        ``crs`` not in metres; facilities without a CRS, or ``(x, y)`` arrays without
+        ``crs``.
+    DataError
+        Missing or empty facility geometries.
     """
     radii = np.unique(
         [
@@ -804,6 +824,15 @@ def compare_areas(
         1 would be a street on every bearing; about 0.5–0.7 on a good grid with the
         default buffer; low values mean barriers and detours), and ``circle_share`` =
         share of the circle inside the service area.
+
+    Raises
+    ------
+    ParameterError
+        ``minutes`` not a single number > 0, or an option out of range.
+    CRSError
+        Facilities without a CRS.
+    DataError
+        Missing or empty facility geometries.
     """
     mins = _check_minutes(minutes)
     if len(mins) != 1:

@@ -307,6 +307,15 @@ class Links:
     For sources (sites) the pairs are the nodes a walk from the point enters and the
     metres walked to get there; for targets (demand) they are nodes from which the point
     is reached and the metres still to walk. ``ptr`` is CSR-style over points.
+
+    Parameters
+    ----------
+    ptr : numpy.ndarray
+        int64, length ``n_points + 1``: point i's pairs are ``ptr[i]:ptr[i + 1]``.
+    node : numpy.ndarray
+        int32 node index of each pair.
+    metres : numpy.ndarray
+        float64 walk of each pair between the point and the node, metres (>= 0).
     """
 
     ptr: np.ndarray
@@ -320,13 +329,41 @@ class Links:
 
     @classmethod
     def at_nodes(cls, nodes: np.ndarray, metres: np.ndarray | None = None) -> Links:
-        """Each point exactly at one node (plus an optional access walk in metres)."""
+        """Each point exactly at one node (plus an optional access walk).
+
+        Parameters
+        ----------
+        nodes : numpy.ndarray
+            Node index of each point.
+        metres : numpy.ndarray, optional
+            Access walk of each point to its node, metres (default 0).
+
+        Returns
+        -------
+        Links
+            One pair per point.
+        """
         nodes = np.asarray(nodes, dtype=np.int64)
         w = np.zeros(len(nodes)) if metres is None else np.asarray(metres, np.float64)
         return cls(np.arange(len(nodes) + 1, dtype=np.int64), nodes.astype(np.int32), w)
 
     def by_node(self, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Transpose to node -> (point, metres) CSR, the layout the search reads."""
+        """Transpose to node -> (point, metres) CSR, the layout the search reads.
+
+        Parameters
+        ----------
+        n_nodes : int
+            Nodes in the network.
+
+        Returns
+        -------
+        ptr : numpy.ndarray
+            int64, length ``n_nodes + 1``: node k's pairs are ``ptr[k]:ptr[k + 1]``.
+        point : numpy.ndarray
+            int32 point index of each pair.
+        metres : numpy.ndarray
+            float64 walk of each pair, metres.
+        """
         point = np.repeat(np.arange(self.n_points, dtype=np.int32), np.diff(self.ptr))
         order = np.argsort(self.node, kind="stable")
         counts = np.bincount(self.node, minlength=n_nodes)
@@ -334,7 +371,18 @@ class Links:
         return ptr, point[order], self.metres[order].astype(np.float64)
 
     def is_identity(self, n_nodes: int) -> bool:
-        """True when point i is node i at 0 m, for every node (targets = the nodes)."""
+        """Whether point i is node i at 0 m, for every node (targets = the nodes).
+
+        Parameters
+        ----------
+        n_nodes : int
+            Nodes in the network.
+
+        Returns
+        -------
+        bool
+            True for the identity layout, which the search reads without a lookup.
+        """
         return (
             self.n_points == n_nodes
             and len(self.node) == n_nodes
@@ -443,6 +491,12 @@ def bounded_distances(
         row are not sorted (``has_sorted_indices`` is False) and never repeated.
         Distances are the float64 sums along the shortest path, identical to
         ``scipy.sparse.csgraph.dijkstra(..., limit=limit_m)``.
+
+    Raises
+    ------
+    ParameterError
+        An adjacency or links that are not consistent (lengths, node indices out of
+        range, negative or NaN metres), or ``limit_m`` not > 0.
     """
     limit = _check_graph(indptr, indices, weights, sources, targets, limit_m)
     n = len(indptr) - 1

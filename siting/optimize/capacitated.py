@@ -89,6 +89,11 @@ def solve_capacitated_coverage(
         each demand point (``served_before``: by the existing sites alone);
         ``assignment`` = the site serving the largest share of each demand point (-1
         none).
+
+    Raises
+    ------
+    ParameterError
+        No capacities, or ``p`` out of range.
     """
     run = Run(options)
     if problem.capacity is None:

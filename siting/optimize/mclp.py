@@ -91,6 +91,11 @@ def solve_mclp(
     Solution
         ``objective`` = covered persons (existing coverage included); ``bound`` = proven
         upper bound.
+
+    Raises
+    ------
+    ParameterError
+        Neither or both of ``p`` and ``budget``, or a value out of range.
     """
     run = Run(options)
     p, limit, cost = _limit(problem, p, budget)

@@ -92,6 +92,14 @@ def solve_pmedian(
         site per demand point (-1 when dropped); capacitated: ``served`` and
         ``served_before``, persons served within capacity per demand point, by the plan
         and by the existing sites alone.
+
+    Raises
+    ------
+    ParameterError
+        No distance matrix, or ``p`` / ``max_distance_m`` out of range.
+    InfeasibleError
+        A demand point no site reaches (without ``drop_unreachable``), no choice of ``p``
+        sites that reaches every point, or capacities too small for the persons.
     """
     run = Run(options)
     if problem.dist is None:

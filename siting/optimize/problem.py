@@ -203,17 +203,45 @@ class CoverageProblem:
         return bool(np.all(c == c[0])) if c.size else True
 
     def covered_mask(self, selected: np.ndarray) -> np.ndarray:
-        """Demand points reached by at least one selected site (bool, n_demand)."""
+        """Demand points reached by at least one selected site.
+
+        Parameters
+        ----------
+        selected : numpy.ndarray
+            Boolean mask of the open sites (``n_sites``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean per demand point.
+        """
         sel = np.asarray(selected, dtype=bool)
         counts = self.cover @ sel.astype(np.int32)
         return np.asarray(counts).ravel() > 0
 
     def covered_weight(self, selected: np.ndarray) -> float:
-        """Population reached by at least one selected site (persons)."""
+        """Population reached by at least one selected site.
+
+        Parameters
+        ----------
+        selected : numpy.ndarray
+            Boolean mask of the open sites (``n_sites``).
+
+        Returns
+        -------
+        float
+            Persons.
+        """
         return float(self.weight[self.covered_mask(selected)].sum())
 
     def reachable_mask(self) -> np.ndarray:
-        """Demand points reached by at least one site, existing or candidate (bool)."""
+        """Demand points reached by at least one site, existing or candidate.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean per demand point.
+        """
         return np.diff(self.cover.indptr) > 0
 
 
@@ -221,7 +249,9 @@ class CoverageProblem:
 class Solution:
     """Result of a siting model.
 
-    Attributes
+    Made by the models of :mod:`siting.optimize`; :class:`siting.Plan` wraps one.
+
+    Parameters
     ----------
     selected : ndarray of bool, shape (n_sites,)
         Open sites, existing ones included.

@@ -43,7 +43,7 @@ _DOMINANCE_BLOCK = 512  # columns per block of A.T @ A (bounds the memory of the
 class ReducedCover:
     """A coverage problem after reductions, with the mapping back to the original.
 
-    Attributes
+    Parameters
     ----------
     A : scipy.sparse.csr_matrix of bool, shape (n_rows, n_cols)
         Reduced coverage matrix (merged demand rows x kept candidates).
@@ -87,7 +87,22 @@ class ReducedCover:
         return (int(self.A.shape[0]), int(self.A.shape[1]))
 
     def selected_sites(self, y: np.ndarray, n_sites: int, existing: np.ndarray) -> np.ndarray:
-        """Map a reduced 0/1 column vector back to a boolean mask over the original sites."""
+        """Map a reduced 0/1 column vector back to a boolean mask over the original sites.
+
+        Parameters
+        ----------
+        y : numpy.ndarray
+            0/1 value of each reduced column.
+        n_sites : int
+            Sites of the original problem.
+        existing : numpy.ndarray
+            Boolean mask of the existing sites (kept open).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask over the original sites: existing, chosen and forced ones.
+        """
         sel = existing.copy()
         sel[self.cols[np.asarray(y) > 0.5]] = True
         sel[self.forced] = True
@@ -219,6 +234,7 @@ def reduce_cover(
     Parameters
     ----------
     problem : CoverageProblem
+        The problem to reduce.
     use_weight : bool
         Drop zero-weight demand (coverage models); set covering keeps every point.
     by_group : bool
@@ -233,6 +249,7 @@ def reduce_cover(
     Returns
     -------
     ReducedCover
+        The reduced matrix and the maps back to the original rows and sites.
     """
     w0 = problem.weight if weight is None else np.asarray(weight, float)
     cover = problem.cover

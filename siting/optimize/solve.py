@@ -90,6 +90,7 @@ def solve_matrix(
     Parameters
     ----------
     problem : CoverageProblem
+        Who reaches whom, the persons at each demand point, the sites' costs.
     model : str
         ``"target"`` (fewest new sites for ``target`` of persons), ``"group_target"``
         (every district reaches ``target``), ``"mclp"`` (most persons with ``p`` new
@@ -122,6 +123,14 @@ def solve_matrix(
     Returns
     -------
     Solution
+        The sites to open, the objective, a proven bound, the gap and the status.
+
+    Raises
+    ------
+    ParameterError
+        An unknown model, an option the model does not take, or a value out of range.
+    InfeasibleError
+        The model's target or constraints cannot be met by any choice of sites.
     """
     if not isinstance(problem, CoverageProblem):
         msg = "problem must be a CoverageProblem (build one from cover / weight arrays)"

@@ -48,6 +48,15 @@ class TwoLevelSolution:
     ``new``, ``objective``, ``bound``, ``gap``, ``status``, ``method``, ``history``,
     ``covered_weight``) describe the two levels together: sites open at either level,
     costs summed, the worse status; coverage is the stations' (the shorter walk).
+
+    Parameters
+    ----------
+    centres : Solution
+        Level 1: the centres.
+    stations : Solution
+        Level 2: the stations (centres count as stations when they serve them).
+    seconds : float
+        Wall time of both levels, seconds.
     """
 
     centres: Solution
@@ -162,6 +171,14 @@ def solve_two_level(
     Returns
     -------
     TwoLevelSolution
+        The centres and the stations, each with its objective, bound and gap.
+
+    Raises
+    ------
+    ParameterError
+        Arrays of different sizes, or a target out of range.
+    InfeasibleError
+        A district no candidate centre can serve, or a target no choice of sites meets.
     """
     t0 = time.perf_counter()
     centre_share = (
