@@ -21,6 +21,7 @@ import struct
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,25 +66,43 @@ def check_inputs(cfg: Mapping[str, Any]) -> list[Finding]:
         findings.append(Finding("ok", what, text))
     findings += _overlaps(boxes)
     findings += _output_findings(spec)
+    findings += _audit_dir_findings(spec)
     return findings
 
 
-def _output_findings(spec: _Spec) -> list[Finding]:
-    """An output that exists is a warning (a run needs --force), one that cannot be
-    written an error."""
+def _writable_finding(what: str, where: object, check: Callable[[], None], run: str) -> Finding:
+    """``check()`` as a finding: an output that exists is a warning (``run`` needs
+    --force), one that cannot be written an error."""
     from .errors import OutputExistsError, OutputPathError
+
+    try:
+        check()
+    except OutputExistsError as exc:
+        return Finding("warning", what, f"{exc} ({run} needs --force)")
+    except OutputPathError as exc:
+        return Finding("error", what, str(exc))
+    return Finding("ok", what, f"{where} can be written")
+
+
+def _output_findings(spec: _Spec) -> list[Finding]:
+    """The run's outputs (``output.dir``, ``output.map``)."""
     from .scenario import check_outputs
 
     if spec.output_dir is None and spec.output_map is None:
         return [Finding("warning", "output", "no output.dir or output.map: a run writes nothing")]
-    try:
-        check_outputs(spec, force=False)
-    except OutputExistsError as exc:
-        return [Finding("warning", "output", f"{exc} (a run needs --force)")]
-    except OutputPathError as exc:
-        return [Finding("error", "output", str(exc))]
     where = spec.output_dir or spec.output_map
-    return [Finding("ok", "output", f"{where} can be written")]
+    return [_writable_finding("output", where, lambda: check_outputs(spec, force=False), "a run")]
+
+
+def _audit_dir_findings(spec: _Spec) -> list[Finding]:
+    """The folder ``siting audit`` writes (``audit.dir``), when the scenario has one."""
+    from .output import check_output_dir
+
+    folder = getattr(spec.audit, "dir", None)
+    if folder is None:
+        return []
+    check = partial(check_output_dir, folder, force=False)
+    return [_writable_finding("audit.dir", folder, check, "'siting audit'")]
 
 
 def _inputs(spec: _Spec) -> list[tuple[str, _Input, Callable[[_Input], tuple[Box | None, str]]]]:

@@ -370,3 +370,19 @@ def test_an_unwritable_audit_folder_is_refused_before_any_data_is_read(
     assert "cannot write in /sys" in err and "unexpected" not in err
     with pytest.raises(OutputPathError, match="cannot write in /sys"):
         run_audit(path)
+
+
+def test_validate_checks_the_audit_folder_too(tmp_path, city, capsys):
+    path = str(scenario(tmp_path, city, tmp_path / "out"))
+    assert main(["validate", path]) == 0
+    assert re.search(r"ok\s+audit.dir: .*out-audit can be written", capsys.readouterr().out)
+    (tmp_path / "out-audit").mkdir()
+    (tmp_path / "out-audit" / "compliance.csv").write_text("old")
+    assert main(["validate", path]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"warning\s+audit.dir: .*already exists.*'siting audit' needs --force", shown)
+    (tmp_path / "out-audit").rename(tmp_path / "x")
+    (tmp_path / "out-audit").write_text("a file where the folder goes")
+    assert main(["validate", path]) == 1
+    shown = capsys.readouterr().out  # refused by the scenario check itself
+    assert re.search(r"error\s+.*audit.dir.*out-audit is a file", shown, re.S)
