@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ._docstrings import shared_doc
 from .errors import DataError, ParameterError
 from .validation import WALK_SPEED_KMH
 
@@ -789,6 +790,7 @@ class Preset:
             out["rules"] = [_rule_dict(r, self.source) for r in self.rules]
         return out
 
+    @shared_doc
     def to_file(self, path: str | os.PathLike, *, force: bool = False) -> Path:
         """Write the preset as YAML, to copy and edit (atomically).
 
@@ -799,15 +801,7 @@ class Preset:
         force : bool
             Replace an existing file.
 
-        Returns
-        -------
-        pathlib.Path
-            The file written.
-
-        Raises
-        ------
-        OutputExistsError
-            The file exists and ``force`` is False.
+        %(written_file)s
         """
         from .output import atomic_write_text
 

@@ -19,6 +19,7 @@ import shapely
 
 from ..crs import WGS84
 from ..errors import DataError, ParameterError
+from ..validation import reject_rows
 from ._duplicates import warn_duplicates
 from ._osm import BBox, open_osm, quiet_read
 from ._tables import (
@@ -323,15 +324,15 @@ def _parse_bool(values: pd.Series, source: Source, field: str) -> np.ndarray:
     text = values.astype("string").str.strip().str.lower()
     is_true = text.isin(_TRUE).to_numpy(dtype=bool, na_value=False)
     is_false = text.isin(_FALSE).to_numpy(dtype=bool, na_value=False)
-    bad = ~(is_true | is_false)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        shown = show_value(values.iloc[i])
-        msg = (
-            f"{source.name}: {source.row(i)}, field '{field}': value {shown} is not "
-            "a yes/no value; use true/false, 1/0, yes/no or 是/否."
-        )
-        raise DataError(msg)
+    reject_rows(
+        ~(is_true | is_false),
+        DataError,
+        lambda i: (
+            f"{source.name}: {source.row(i)}, field '{field}': value "
+            f"{show_value(values.iloc[i])} is not a yes/no value; use true/false, 1/0, "
+            "yes/no or 是/否."
+        ),
+    )
     return is_true
 
 

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from .._docstrings import shared_doc
 from ..io._tables import load_districts
 from ..output import atomic_write_text, check_writable
 from . import layers as ly
@@ -405,6 +406,7 @@ def map_html(m: folium.Map) -> str:
     return m.to_html() if isinstance(m, SitingMap) else m.get_root().render()
 
 
+@shared_doc
 def save_map(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write a map to HTML atomically.
 
@@ -417,21 +419,12 @@ def save_map(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> 
     force : bool
         Replace an existing file.
 
-    Returns
-    -------
-    pathlib.Path
-        The file written.
-
-    Raises
-    ------
-    OutputExistsError
-        The file exists and ``force`` is False.
-    OutputPathError
-        ``path`` is a folder, or its folder cannot be written.
+    %(written_file)s
     """
     return atomic_write_text(path, map_html(m), force=force)
 
 
+@shared_doc
 def write_map(
     plan: Plan,
     path: str | os.PathLike,
@@ -458,19 +451,9 @@ def write_map(
         The other options of :func:`plan_map` (``districts``, ``areas``, ``circle_m``,
         ``title``, ``audit``).
 
-    Returns
-    -------
-    pathlib.Path
-        The file written.
-
-    Raises
-    ------
+    %(written_file)s
     ParameterError
         An unknown ``basemap``, ``lang`` or ``assets``.
-    OutputExistsError
-        The file exists and ``force`` is False.
-    OutputPathError
-        ``path`` is a folder, or its folder cannot be written.
     """
     check_writable(path, force=force)  # before the work, not after it
     m = plan_map(plan, basemap=basemap, lang=lang, assets=assets, **options)
