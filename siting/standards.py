@@ -1025,6 +1025,10 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        #: the preset's own source and its facility types (with the shipped ones), read
+        #: from the top level before its rules and levels
+        self.default_source = ""
+        self.known: Mapping[str, FacilityType] = {}
 
     def fail(self, where: str, text: str) -> NoReturn:
         msg = f"{self.source}: {where}: {text}"
@@ -1060,7 +1064,8 @@ class _Reader:
             self.fail(where, f"{value!r} is not one of {', '.join(choices)}{hint}")
         return value
 
-    def types(self, where: str, value: Any, known: Mapping[str, FacilityType]) -> tuple[str, ...]:
+    def types(self, where: str, value: Any) -> tuple[str, ...]:
+        known = self.known
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not items:
             self.fail(where, f"{value!r} is not a list of facility types")
@@ -1076,11 +1081,16 @@ class _Reader:
             out.append(str(item))
         return tuple(out)
 
-    def citation(self, where: str, row: Mapping[str, Any], default_source: str) -> Citation:
+    def named(self, where: str, row: Mapping[str, Any], key: str) -> tuple[str, str]:
+        """The row's name (its ``key``) and ``where`` with the name, for the messages."""
+        name = self.text(f"{where}.{key}", row.get(key))
+        return name, f"{where} ({name})"
+
+    def citation(self, where: str, row: Mapping[str, Any]) -> Citation:
         verified = row.get("verified", False)
         if not isinstance(verified, bool):
             self.fail(f"{where}.verified", f"{verified!r} is not true or false")
-        source = self.text(f"{where}.source", row.get("source") or default_source)
+        source = self.text(f"{where}.source", row.get("source") or self.default_source)
         return Citation(
             source=source,
             clause=self.text(f"{where}.clause", row.get("clause"), required=False),
@@ -1096,13 +1106,14 @@ def _parse_preset(data: Mapping[str, Any], source: str, path: Path | None = None
     name = r.text("name", data.get("name"))
     preset_source = r.text("source", data.get("source"))
     extra = _parse_types(data.get("types") or {}, source)
-    known = {**facility_types(), **extra}
+    r.default_source = preset_source
+    r.known = {**facility_types(), **extra}
     rules = tuple(
-        _parse_rule(r, f"rules[{i}]", row, preset_source, known)
+        _parse_rule(r, f"rules[{i}]", row)
         for i, row in enumerate(_rows(r, "rules", data.get("rules")))
     )
     levels = tuple(
-        _parse_level(r, f"levels[{i}]", row, preset_source, known)
+        _parse_level(r, f"levels[{i}]", row)
         for i, row in enumerate(_rows(r, "levels", data.get("levels")))
     )
     ids = [x.id for x in rules] + [lv.name for lv in levels]
@@ -1137,15 +1148,8 @@ def _rows(r: _Reader, section: str, value: Any) -> list[Mapping[str, Any]]:
     return value
 
 
-def _parse_rule(
-    r: _Reader,
-    where: str,
-    row: Mapping[str, Any],
-    default_source: str,
-    known: Mapping[str, FacilityType],
-) -> Rule:
-    rid = r.text(f"{where}.id", row.get("id"))
-    where = f"{where} ({rid})"
+def _parse_rule(r: _Reader, where: str, row: Mapping[str, Any]) -> Rule:
+    rid, where = r.named(where, row, "id")
     kind = r.choice(f"{where}.kind", row.get("kind"), RULE_KINDS)
     spec = RULE_KINDS[kind]
     r.keys(where, row, (*_RULE_KEYS, *spec))
@@ -1157,7 +1161,7 @@ def _parse_rule(
                 r.fail(where, f"a {kind} rule needs '{key}'")
             params[key] = default
         elif key == "types":
-            params[key] = r.types(f"{where}.types", value, known)
+            params[key] = r.types(f"{where}.types", value)
         elif key == "share_of_units":
             params[key] = r.number(f"{where}.{key}", value, minimum=1e-9, maximum=1.0)
         else:
@@ -1176,25 +1180,18 @@ def _parse_rule(
         unit=r.choice(f"{where}.unit", row.get("unit", "community"), UNIT_LEVELS),
         where=r.choice(f"{where}.where", row.get("where", "all"), WHERE),
         params=params,
-        cite=r.citation(where, row, default_source),
+        cite=r.citation(where, row),
     )
 
 
-def _parse_level(
-    r: _Reader,
-    where: str,
-    row: Mapping[str, Any],
-    default_source: str,
-    known: Mapping[str, FacilityType],
-) -> Level:
-    name = r.text(f"{where}.name", row.get("name"))
-    where = f"{where} ({name})"
+def _parse_level(r: _Reader, where: str, row: Mapping[str, Any]) -> Level:
+    name, where = r.named(where, row, "name")
     r.keys(where, row, _LEVEL_KEYS)
     minutes = row.get("minutes")
     metres = row.get("threshold_m")
     if minutes is None and metres is None:
         r.fail(where, "a level needs 'minutes' and/or 'threshold_m' (walking distance)")
-    basket = r.types(f"{where}.basket", row.get("basket"), known)
+    basket = r.types(f"{where}.basket", row.get("basket"))
     share = row.get("share")
     return Level(
         name=name,
@@ -1207,7 +1204,7 @@ def _parse_level(
         share=None
         if share is None
         else r.number(f"{where}.share", share, minimum=0.0, maximum=1.0),
-        cite=r.citation(where, row, default_source),
+        cite=r.citation(where, row),
     )
 
 

@@ -118,12 +118,10 @@ class AuditPlan:
 
         Parameters
         ----------
-        basemap : str
-            ``"osm"``, ``"amap"``, ``"amap-satellite"``, ``"tianditu"`` or ``"none"``.
-        lang : str
-            ``"en"`` or ``"zh"``.
+        basemap, lang : str
+            The basemap and the language, as for :meth:`siting.Audit.explore`.
         **kwargs
-            As for :meth:`siting.Audit.explore`.
+            The other options of :meth:`siting.Audit.explore`.
 
         Returns
         -------
