@@ -41,6 +41,14 @@ OutputExistsError
     The folder exists and ``force`` is False.
 OutputPathError
     The path is a file, or a folder that cannot be written.""",
+    # the arithmetic of the norms (siting.standards)
+    "m2_per_100_households": """\
+m2_per_100_households : float
+    The norm: m² of facility per 100 households (> 0); default 20 (national plan
+    2011–2015).""",
+    "persons_per_household": """\
+persons_per_household : float
+    Persons per household (> 0); default 2.62 (7th national census, 2020).""",
 }
 
 _MARKER = re.compile(r"^(?P<indent>[ ]*)%\((?P<name>\w+)\)s$", re.MULTILINE)

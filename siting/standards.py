@@ -121,6 +121,7 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- arithmetic
+@shared_doc
 def households_from_population(
     population: np.ndarray | float, persons_per_household: float = PERSONS_PER_HOUSEHOLD
 ) -> np.ndarray | float:
@@ -130,8 +131,7 @@ def households_from_population(
     ----------
     population : float or numpy.ndarray
         Persons.
-    persons_per_household : float
-        Persons per household (> 0); default 2.62 (7th national census, 2020).
+    %(persons_per_household)s
 
     Returns
     -------
@@ -148,6 +148,7 @@ def households_from_population(
     return float(out) if out.ndim == 0 else out
 
 
+@shared_doc
 def required_floor_area_m2(
     households: np.ndarray | float, m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
 ) -> np.ndarray | float:
@@ -159,9 +160,7 @@ def required_floor_area_m2(
     ----------
     households : float or numpy.ndarray
         Households of each unit.
-    m2_per_100_households : float
-        The norm: m² of facility per 100 households (> 0); default 20 (national plan
-        2011–2015).
+    %(m2_per_100_households)s
 
     Returns
     -------
@@ -177,18 +176,19 @@ def required_floor_area_m2(
     return np.asarray(households, dtype=float) / 100.0 * m2_per_100_households
 
 
+@shared_doc
 def households_from_floor_area(
     floor_area_m2: np.ndarray | float, m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
 ) -> np.ndarray | float:
     """Households a facility of ``floor_area_m2`` serves under a per-100-households norm.
 
+    350 m² at 20 m² per 100 households serve 1,750 households.
+
     Parameters
     ----------
     floor_area_m2 : float or numpy.ndarray
         Floor area of each facility, m² (>= 0).
-    m2_per_100_households : float
-        The norm: m² of facility per 100 households (> 0); default 20 (national plan
-        2011–2015).
+    %(m2_per_100_households)s
 
     Returns
     -------
@@ -209,6 +209,7 @@ def households_from_floor_area(
     return float(out) if out.ndim == 0 else out
 
 
+@shared_doc
 def capacity_from_floor_area(
     floor_area_m2: np.ndarray | float,
     m2_per_100_households: float = M2_PER_100_HOUSEHOLDS,
@@ -225,11 +226,8 @@ def capacity_from_floor_area(
     ----------
     floor_area_m2 : float or numpy.ndarray
         Floor area of each facility, m² (>= 0).
-    m2_per_100_households : float
-        The norm: m² of facility per 100 households (> 0); default 20 (national plan
-        2011–2015).
-    persons_per_household : float
-        Persons per household (> 0); default 2.62 (7th national census, 2020).
+    %(m2_per_100_households)s
+    %(persons_per_household)s
 
     Returns
     -------
@@ -962,7 +960,7 @@ def from_file(path: str | os.PathLike) -> Preset:
     Returns
     -------
     Preset
-        The preset.
+        The preset, with ``path`` the file it was read from.
 
     Raises
     ------
