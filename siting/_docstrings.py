@@ -41,6 +41,23 @@ OutputExistsError
     The folder exists and ``force`` is False.
 OutputPathError
     The path is a file, or a folder that cannot be written.""",
+    # a map (siting.maps.plan_map, coverage_map, audit_map)
+    "map_raises": """\
+Raises
+------
+ParameterError
+    An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).""",
+    # facilities and candidate sites (siting.read_facilities, read_candidates)
+    "sites_raises": """\
+Raises
+------
+DataError
+    Missing/unreadable file; a bad value (the message names file, row and field);
+    a geometry that is not a point or polygon.
+MissingColumnError
+    A named column is absent, or no x/y columns in a table.
+CRSError
+    Coordinates that are not degrees and no ``crs``; unknown datum.""",
     # the arithmetic of the norms (siting.standards)
     "m2_per_100_households": """\
 m2_per_100_households : float

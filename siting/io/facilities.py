@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .._docstrings import shared_doc
 from ..crs import WGS84
 from ..errors import DataError, ParameterError
 from ..validation import reject_rows
@@ -58,6 +59,7 @@ DEFAULT_AMENITIES = ("community_centre", "library", "clinic", "kindergarten", "s
 Field = str | float | None
 
 
+@shared_doc
 def read_facilities(
     path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
     *,
@@ -112,15 +114,7 @@ def read_facilities(
         (``capacity`` persons, ``floor_area_m2`` m², ``cost``), the other input columns
         (x/y columns dropped), ``geometry``.
 
-    Raises
-    ------
-    DataError
-        Missing/unreadable file; a bad value (the message names file, row and field);
-        a geometry that is not a point or polygon.
-    MissingColumnError
-        A named column is absent, or no x/y columns in a table.
-    CRSError
-        Coordinates that are not degrees and no ``crs``; unknown datum.
+    %(sites_raises)s
     """
     return _read_sites(
         path_or_gdf,
@@ -137,6 +131,7 @@ def read_facilities(
     )
 
 
+@shared_doc
 def read_candidates(
     path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
     *,
@@ -177,14 +172,7 @@ def read_candidates(
         Points in EPSG:4326 with ``name``, ``existing`` (False), the numeric fields
         found, the other input columns and ``geometry``.
 
-    Raises
-    ------
-    DataError
-        Missing or unreadable file; a bad value (the message names file, row and field).
-    MissingColumnError
-        A named column is absent, or no x/y columns in a table.
-    CRSError
-        Coordinates that are not degrees and no ``crs``; unknown datum.
+    %(sites_raises)s
     """
     return _read_sites(
         path_or_gdf,

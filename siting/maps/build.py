@@ -207,6 +207,7 @@ def _open_sites_view(plan: Plan, display: Display) -> tuple[np.ndarray, np.ndarr
     return np.r_[lon1, lon2], np.r_[lat1, lat2]
 
 
+@shared_doc
 def plan_map(
     plan: Plan,
     *,
@@ -261,10 +262,7 @@ def plan_map(
     SitingMap
         A folium map: displays inline in Jupyter, ``.save(path)``, extend it with folium.
 
-    Raises
-    ------
-    ParameterError
-        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    %(map_raises)s
 
     Examples
     --------
@@ -301,6 +299,7 @@ def plan_map(
     return frame.map(parts, _open_sites_view(plan, display), legend)
 
 
+@shared_doc
 def coverage_map(
     cov: Coverage,
     *,
@@ -332,10 +331,7 @@ def coverage_map(
     SitingMap
         A folium map that opens with no network.
 
-    Raises
-    ------
-    ParameterError
-        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    %(map_raises)s
     """
     frame = _Frame.of(basemap, lang, assets, map_kwargs)
     t, display = frame.t, frame.display
@@ -357,6 +353,7 @@ def coverage_map(
     return frame.map(parts, view, _legend(headline, parts, frame.datum_notes()))
 
 
+@shared_doc
 def audit_map(
     audit: Any,
     *,
@@ -387,10 +384,7 @@ def audit_map(
     SitingMap
         Also ``audit.explore(...)``.
 
-    Raises
-    ------
-    ParameterError
-        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    %(map_raises)s
     """
     frame = _Frame.of(basemap, lang, assets, map_kwargs)
     t, display = frame.t, frame.display
