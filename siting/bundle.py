@@ -271,7 +271,7 @@ def write_gpkg(path: str | os.PathLike, layers: Mapping[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- map, report
-def _map_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def set_map_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The ``basemap`` / ``lang`` / ``assets`` entries that are set."""
     return {k: v for k, v in options.items() if k in MAP_OPTIONS and v is not None}
 
@@ -281,7 +281,7 @@ def write_map(plan: Plan, path: Path, options: Mapping[str, Any], *, audit: Any 
     ``assets`` options given (and the compliance layers of ``audit``)."""
     from .maps import write_map as write
 
-    return write(plan, path, **_map_options(options), audit=audit)
+    return write(plan, path, **set_map_options(options), audit=audit)
 
 
 def write_report(plan: Plan, path: Path, options: Mapping[str, Any]) -> Path:
@@ -290,4 +290,4 @@ def write_report(plan: Plan, path: Path, options: Mapping[str, Any]) -> Path:
     from .report import report
 
     extra = {k: v for k, v in options.items() if k not in MAP_OPTIONS and v is not None}
-    return report(plan, path, map="map.html", **_map_options(options), **extra)
+    return report(plan, path, map="map.html", **set_map_options(options), **extra)

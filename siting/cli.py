@@ -420,14 +420,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
+    def command(
+        name: str,
+        help: str,
+        example: str,
+        *,
+        scenarios: str | None = None,
+        force: str | None = None,
+        dry_run: bool = False,
+    ) -> argparse.ArgumentParser:
+        """A subcommand, with the arguments several share (their help given)."""
+        p = sub.add_parser(
             name,
             help=help,
             description=help,
             epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if scenarios:
+            p.add_argument("scenario", nargs="+", help=scenarios)
+        if force:
+            p.add_argument("--force", action="store_true", help=force)
+        if dry_run:
+            p.add_argument("--dry-run", action="store_true", help="compute, write nothing")
+        return p
 
     def show_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -437,27 +453,31 @@ def _parser() -> argparse.ArgumentParser:
             help="progress bars even when stderr is not a terminal",
         )
 
-    i = command("init", "write a commented starter scenario", "siting init myplan --lang zh")
+    i = command(
+        "init",
+        "write a commented starter scenario",
+        "siting init myplan --lang zh",
+        force="overwrite an existing file",
+    )
     i.add_argument("dir", nargs="?", default=".", help="folder to write it in (default: here)")
     i.add_argument("--lang", choices=("en", "zh"), default="en", help="comments in en or zh")
     i.add_argument("--name", default="scenario.yaml", help="file name (default scenario.yaml)")
-    i.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    v = command(
+    command(
         "validate",
         "check scenarios and their inputs (files, CRS, columns, extents) without solving",
         "siting validate data/demo-*.yaml",
+        scenarios="scenario YAML files",
     )
-    v.add_argument("scenario", nargs="+", help="scenario YAML files")
 
     r = command(
         "run",
         "run scenario YAML files (one after another, in parallel with --jobs, or on Dask)",
         "siting run data/batch/*.yaml --jobs 2",
+        scenarios="scenario YAML files",
+        force="replace existing output folders",
+        dry_run=True,
     )
-    r.add_argument("scenario", nargs="+", help="scenario YAML files")
-    r.add_argument("--force", action="store_true", help="replace existing output folders")
-    r.add_argument("--dry-run", action="store_true", help="compute, write nothing")
     r.add_argument(
         "-j",
         "--jobs",
@@ -489,9 +509,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("a", help="output folder A (output.dir of a run)")
     c.add_argument("b", help="output folder B")
 
-    d = command("demo", "run a bundled end-to-end example", "siting demo --city wuhan --out wuhan")
+    d = command(
+        "demo",
+        "run a bundled end-to-end example",
+        "siting demo --city wuhan --out wuhan",
+        force="replace the demo's outputs",
+    )
     d.add_argument("--city", choices=sorted(DEMOS), default="liechtenstein")
-    d.add_argument("--force", action="store_true", help="replace the demo's outputs")
     d.add_argument("--out", help="output folder for the whole bundle (default: the scenario's)")
     show_options(d)
 
@@ -499,21 +523,19 @@ def _parser() -> argparse.ArgumentParser:
         "network",
         "parse an OSM walking network and save it (.npz)",
         "siting network city.osm.pbf -o city.npz",
+        force="overwrite an existing file",
     )
     n.add_argument("pbf", help="OSM extract (.osm.pbf)")
     n.add_argument("-o", "--out", required=True, help="network file to write (.npz)")
-    n.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     au = command(
         "audit",
         "the norm audit of scenario YAML files (their audit: section)",
         "siting audit data/audit-liechtenstein.yaml --force",
+        scenarios="scenario YAML files with an audit: section",
+        force="replace existing audit folders (audit.dir)",
+        dry_run=True,
     )
-    au.add_argument("scenario", nargs="+", help="scenario YAML files with an audit: section")
-    au.add_argument(
-        "--force", action="store_true", help="replace existing audit folders (audit.dir)"
-    )
-    au.add_argument("--dry-run", action="store_true", help="compute, write nothing")
     show_options(au)
     return ap
 

@@ -14,6 +14,7 @@ import numpy as np
 import pyproj
 
 from .errors import CRSError
+from .validation import reject_rows
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,11 @@ def _check_degrees(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: pyproj.CRS, what:
 
 def check_lonlat_range(x: np.ndarray, y: np.ndarray, where: str) -> None:
     """Raise if coordinates said to be degrees fall outside [-180, 180] x [-90, 90]."""
-    bad = ~((np.abs(x) <= 180) & (np.abs(y) <= 90))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (
+    reject_rows(
+        ~((np.abs(x) <= 180) & (np.abs(y) <= 90)),
+        CRSError,
+        lambda i: (
             f"{where}: row {i} has x={x[i]}, y={y[i]}, which are not longitude/latitude "
             "degrees. If the coordinates are projected, pass their CRS (e.g. crs='EPSG:32650')."
-        )
-        raise CRSError(msg)
+        ),
+    )

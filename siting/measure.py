@@ -36,7 +36,7 @@ from .errors import DataError, MissingColumnError, NetworkError, ParameterError
 from .network.graph import Network
 from .network.paths import bounded_distances, merge_min
 from .network.snap import MAX_SNAP_M, links, same_edge_pairs, snap_points
-from .validation import DEFAULT_MINUTES, WALK_SPEED_KMH, positive, walk_metres
+from .validation import DEFAULT_MINUTES, WALK_SPEED_KMH, positive, reject_rows, walk_metres
 
 log = logging.getLogger(__name__)
 
@@ -526,10 +526,11 @@ def _prepare_sites(existing, candidates, crs) -> gpd.GeoDataFrame:
         cost = pd.to_numeric(sites["cost"], errors="coerce").fillna(1.0).to_numpy(float)
     else:
         cost = np.ones(len(sites))
-    if (cost < 0).any():
-        i = int(np.flatnonzero(cost < 0)[0])
-        msg = f"Site row {i}, field 'cost': {cost[i]} is negative; costs must be >= 0."
-        raise DataError(msg)
+    reject_rows(
+        cost < 0,
+        DataError,
+        lambda i: f"Site row {i}, field 'cost': {cost[i]} is negative; costs must be >= 0.",
+    )
     sites["cost"] = np.where(sites["existing"].to_numpy(bool), 0.0, cost)
     if "name" not in sites.columns:
         sites["name"] = ""

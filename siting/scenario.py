@@ -54,6 +54,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ from .output import check_output_dir, check_writable
 from .progress import Display, Stages
 from .scenario_audit import AuditResult, audit_limit_m, audit_of, read_audit_facilities, read_units
 from .scenario_audit import run_audit as run_audit
-from .scenario_load import load_inputs, outputs_stage
+from .scenario_load import load_inputs, run_stages
 from .scenario_spec import _Spec, _spec, load_scenario, validate_scenario
 
 log = logging.getLogger(__name__)
@@ -253,52 +254,49 @@ def run_scenario(
     OutputPathError
         An output path that cannot be written.
     """
-    from .plan import solve
-
     if not isinstance(cfg, Mapping):
         cfg = load_scenario(cfg)
     spec = _spec(cfg)
     if write:  # refuse before any work if an output exists or cannot be written
         check_outputs(spec, force=force)
-    stages = Stages(progress)
-    try:
-        stages.plan(stage_names(spec, write=write))
-        net, demand, existing, candidates = load_inputs(spec, stages)
-        facilities, units = None, {}
-        if spec.audit is not None:
-            with stages("audit inputs"):
-                facilities = read_audit_facilities(spec, existing)
-                units = read_units(spec)
-        cov, audit_cov, circle = _measure(
-            spec, net, demand, existing, candidates, stages, facilities
-        )
-        audit = None
-        if audit_cov is not None:
-            with stages("audit"):
-                audit = audit_of(spec, audit_cov, None, None, units)
-        with stages("solve"):
-            plan = solve(cov, **spec.solve)
-        result = ScenarioResult(
-            spec.name,
-            net,
-            cov.demand,
-            cov.sites[cov.existing],
-            cov.sites[~cov.existing],
-            cov,
-            circle,
-            plan,
-            stages.timings,
-            notes=spec.notes,
-            audit=audit,
-        )
-        if write:
-            written = outputs_stage(
-                stages, lambda step: write_outputs(result, spec, force=force, step=step)
-            )
-            result.outputs.update(written)
-    finally:
-        stages.close()
-    return result
+    return run_stages(
+        progress,
+        stage_names(spec, write=write),
+        partial(_scenario_steps, spec),
+        partial(write_outputs, spec=spec, force=force) if write else None,
+    )
+
+
+def _scenario_steps(spec: _Spec, stages: Stages) -> ScenarioResult:
+    """Read the inputs, measure, audit (with an ``audit`` section) and solve."""
+    from .plan import solve
+
+    net, demand, existing, candidates = load_inputs(spec, stages)
+    facilities, units = None, {}
+    if spec.audit is not None:
+        with stages("audit inputs"):
+            facilities = read_audit_facilities(spec, existing)
+            units = read_units(spec)
+    cov, audit_cov, circle = _measure(spec, net, demand, existing, candidates, stages, facilities)
+    audit = None
+    if audit_cov is not None:
+        with stages("audit"):
+            audit = audit_of(spec, audit_cov, None, None, units)
+    with stages("solve"):
+        plan = solve(cov, **spec.solve)
+    return ScenarioResult(
+        spec.name,
+        net,
+        cov.demand,
+        cov.sites[cov.existing],
+        cov.sites[~cov.existing],
+        cov,
+        circle,
+        plan,
+        stages.timings,
+        notes=spec.notes,
+        audit=audit,
+    )
 
 
 def stage_names(spec: _Spec, *, write: bool = True) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,11 @@ import geopandas as gpd
 from .errors import DataError
 from .progress import Display, Stages
 from .scenario_load import (
-    outputs_stage,
     read_candidates,
     read_demand,
     read_existing,
     read_network,
+    run_stages,
 )
 from .scenario_spec import _Spec, _spec, load_scenario
 
@@ -81,18 +82,12 @@ def run_audit(
         raise DataError(msg)
     if write:  # refuse before any work if the folder exists or cannot be written
         check_output_dir(a.dir, force=force)
-    stages = Stages(progress)
-    try:
-        stages.plan(audit_stage_names(spec, write=write))
-        result = _audit_steps(spec, stages)
-        if write:
-            written = outputs_stage(
-                stages, lambda step: write_audit_folder(spec, result, force=force, step=step)
-            )
-            result.outputs.update(written)
-    finally:
-        stages.close()
-    return result
+    return run_stages(
+        progress,
+        audit_stage_names(spec, write=write),
+        partial(_audit_steps, spec),
+        partial(write_audit_folder, spec, force=force) if write else None,
+    )
 
 
 def audit_stage_names(spec: _Spec, *, write: bool = True) -> list[str]:

@@ -78,6 +78,29 @@ def load_inputs(spec: _Spec, stages: Stages):
     return net, demand, existing, candidates
 
 
+def run_stages(
+    progress: Display | Callable[[str], None] | None,
+    names: list[str],
+    steps: Callable[[Stages], Any],
+    write: Callable[..., dict] | None,
+) -> Any:
+    """``steps(stages)`` under a display of the stages ``names``, then ``write`` its result.
+
+    ``write(result, step=step)`` runs as the stage ``outputs`` (when given) and the files it
+    returns are added to ``result.outputs``; the display is closed in any case.
+    """
+    stages = Stages(progress)
+    try:
+        stages.plan(names)
+        result = steps(stages)
+        if write is not None:
+            written = outputs_stage(stages, lambda step: write(result, step=step))
+            result.outputs.update(written)
+    finally:
+        stages.close()
+    return result
+
+
 def outputs_stage(stages: Stages, write: Callable[[Callable[[str], None]], dict]) -> dict:
     """``write(step)`` as the stage ``outputs``; ``step(file name)`` shows each file."""
     with stages("outputs"):

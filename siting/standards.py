@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ._docstrings import shared_doc
 from .errors import DataError, ParameterError
 from .validation import WALK_SPEED_KMH
 
@@ -120,6 +121,7 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- arithmetic
+@shared_doc
 def households_from_population(
     population: np.ndarray | float, persons_per_household: float = PERSONS_PER_HOUSEHOLD
 ) -> np.ndarray | float:
@@ -129,8 +131,7 @@ def households_from_population(
     ----------
     population : float or numpy.ndarray
         Persons.
-    persons_per_household : float
-        Persons per household (> 0); default 2.62 (7th national census, 2020).
+    %(persons_per_household)s
 
     Returns
     -------
@@ -147,6 +148,7 @@ def households_from_population(
     return float(out) if out.ndim == 0 else out
 
 
+@shared_doc
 def required_floor_area_m2(
     households: np.ndarray | float, m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
 ) -> np.ndarray | float:
@@ -158,9 +160,7 @@ def required_floor_area_m2(
     ----------
     households : float or numpy.ndarray
         Households of each unit.
-    m2_per_100_households : float
-        The norm: m² of facility per 100 households (> 0); default 20 (national plan
-        2011–2015).
+    %(m2_per_100_households)s
 
     Returns
     -------
@@ -176,18 +176,19 @@ def required_floor_area_m2(
     return np.asarray(households, dtype=float) / 100.0 * m2_per_100_households
 
 
+@shared_doc
 def households_from_floor_area(
     floor_area_m2: np.ndarray | float, m2_per_100_households: float = M2_PER_100_HOUSEHOLDS
 ) -> np.ndarray | float:
     """Households a facility of ``floor_area_m2`` serves under a per-100-households norm.
 
+    350 m² at 20 m² per 100 households serve 1,750 households.
+
     Parameters
     ----------
     floor_area_m2 : float or numpy.ndarray
         Floor area of each facility, m² (>= 0).
-    m2_per_100_households : float
-        The norm: m² of facility per 100 households (> 0); default 20 (national plan
-        2011–2015).
+    %(m2_per_100_households)s
 
     Returns
     -------
@@ -208,6 +209,7 @@ def households_from_floor_area(
     return float(out) if out.ndim == 0 else out
 
 
+@shared_doc
 def capacity_from_floor_area(
     floor_area_m2: np.ndarray | float,
     m2_per_100_households: float = M2_PER_100_HOUSEHOLDS,
@@ -224,11 +226,8 @@ def capacity_from_floor_area(
     ----------
     floor_area_m2 : float or numpy.ndarray
         Floor area of each facility, m² (>= 0).
-    m2_per_100_households : float
-        The norm: m² of facility per 100 households (> 0); default 20 (national plan
-        2011–2015).
-    persons_per_household : float
-        Persons per household (> 0); default 2.62 (7th national census, 2020).
+    %(m2_per_100_households)s
+    %(persons_per_household)s
 
     Returns
     -------
@@ -789,6 +788,7 @@ class Preset:
             out["rules"] = [_rule_dict(r, self.source) for r in self.rules]
         return out
 
+    @shared_doc
     def to_file(self, path: str | os.PathLike, *, force: bool = False) -> Path:
         """Write the preset as YAML, to copy and edit (atomically).
 
@@ -799,15 +799,7 @@ class Preset:
         force : bool
             Replace an existing file.
 
-        Returns
-        -------
-        pathlib.Path
-            The file written.
-
-        Raises
-        ------
-        OutputExistsError
-            The file exists and ``force`` is False.
+        %(written_file)s
         """
         from .output import atomic_write_text
 
@@ -968,7 +960,7 @@ def from_file(path: str | os.PathLike) -> Preset:
     Returns
     -------
     Preset
-        The preset.
+        The preset, with ``path`` the file it was read from.
 
     Raises
     ------
@@ -1031,6 +1023,10 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        #: the preset's own source and its facility types (with the shipped ones), read
+        #: from the top level before its rules and levels
+        self.default_source = ""
+        self.known: Mapping[str, FacilityType] = {}
 
     def fail(self, where: str, text: str) -> NoReturn:
         msg = f"{self.source}: {where}: {text}"
@@ -1066,7 +1062,8 @@ class _Reader:
             self.fail(where, f"{value!r} is not one of {', '.join(choices)}{hint}")
         return value
 
-    def types(self, where: str, value: Any, known: Mapping[str, FacilityType]) -> tuple[str, ...]:
+    def types(self, where: str, value: Any) -> tuple[str, ...]:
+        known = self.known
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not items:
             self.fail(where, f"{value!r} is not a list of facility types")
@@ -1082,11 +1079,16 @@ class _Reader:
             out.append(str(item))
         return tuple(out)
 
-    def citation(self, where: str, row: Mapping[str, Any], default_source: str) -> Citation:
+    def named(self, where: str, row: Mapping[str, Any], key: str) -> tuple[str, str]:
+        """The row's name (its ``key``) and ``where`` with the name, for the messages."""
+        name = self.text(f"{where}.{key}", row.get(key))
+        return name, f"{where} ({name})"
+
+    def citation(self, where: str, row: Mapping[str, Any]) -> Citation:
         verified = row.get("verified", False)
         if not isinstance(verified, bool):
             self.fail(f"{where}.verified", f"{verified!r} is not true or false")
-        source = self.text(f"{where}.source", row.get("source") or default_source)
+        source = self.text(f"{where}.source", row.get("source") or self.default_source)
         return Citation(
             source=source,
             clause=self.text(f"{where}.clause", row.get("clause"), required=False),
@@ -1102,13 +1104,14 @@ def _parse_preset(data: Mapping[str, Any], source: str, path: Path | None = None
     name = r.text("name", data.get("name"))
     preset_source = r.text("source", data.get("source"))
     extra = _parse_types(data.get("types") or {}, source)
-    known = {**facility_types(), **extra}
+    r.default_source = preset_source
+    r.known = {**facility_types(), **extra}
     rules = tuple(
-        _parse_rule(r, f"rules[{i}]", row, preset_source, known)
+        _parse_rule(r, f"rules[{i}]", row)
         for i, row in enumerate(_rows(r, "rules", data.get("rules")))
     )
     levels = tuple(
-        _parse_level(r, f"levels[{i}]", row, preset_source, known)
+        _parse_level(r, f"levels[{i}]", row)
         for i, row in enumerate(_rows(r, "levels", data.get("levels")))
     )
     ids = [x.id for x in rules] + [lv.name for lv in levels]
@@ -1143,15 +1146,8 @@ def _rows(r: _Reader, section: str, value: Any) -> list[Mapping[str, Any]]:
     return value
 
 
-def _parse_rule(
-    r: _Reader,
-    where: str,
-    row: Mapping[str, Any],
-    default_source: str,
-    known: Mapping[str, FacilityType],
-) -> Rule:
-    rid = r.text(f"{where}.id", row.get("id"))
-    where = f"{where} ({rid})"
+def _parse_rule(r: _Reader, where: str, row: Mapping[str, Any]) -> Rule:
+    rid, where = r.named(where, row, "id")
     kind = r.choice(f"{where}.kind", row.get("kind"), RULE_KINDS)
     spec = RULE_KINDS[kind]
     r.keys(where, row, (*_RULE_KEYS, *spec))
@@ -1163,7 +1159,7 @@ def _parse_rule(
                 r.fail(where, f"a {kind} rule needs '{key}'")
             params[key] = default
         elif key == "types":
-            params[key] = r.types(f"{where}.types", value, known)
+            params[key] = r.types(f"{where}.types", value)
         elif key == "share_of_units":
             params[key] = r.number(f"{where}.{key}", value, minimum=1e-9, maximum=1.0)
         else:
@@ -1182,25 +1178,18 @@ def _parse_rule(
         unit=r.choice(f"{where}.unit", row.get("unit", "community"), UNIT_LEVELS),
         where=r.choice(f"{where}.where", row.get("where", "all"), WHERE),
         params=params,
-        cite=r.citation(where, row, default_source),
+        cite=r.citation(where, row),
     )
 
 
-def _parse_level(
-    r: _Reader,
-    where: str,
-    row: Mapping[str, Any],
-    default_source: str,
-    known: Mapping[str, FacilityType],
-) -> Level:
-    name = r.text(f"{where}.name", row.get("name"))
-    where = f"{where} ({name})"
+def _parse_level(r: _Reader, where: str, row: Mapping[str, Any]) -> Level:
+    name, where = r.named(where, row, "name")
     r.keys(where, row, _LEVEL_KEYS)
     minutes = row.get("minutes")
     metres = row.get("threshold_m")
     if minutes is None and metres is None:
         r.fail(where, "a level needs 'minutes' and/or 'threshold_m' (walking distance)")
-    basket = r.types(f"{where}.basket", row.get("basket"), known)
+    basket = r.types(f"{where}.basket", row.get("basket"))
     share = row.get("share")
     return Level(
         name=name,
@@ -1213,7 +1202,7 @@ def _parse_level(
         share=None
         if share is None
         else r.number(f"{where}.share", share, minimum=0.0, maximum=1.0),
-        cite=r.citation(where, row, default_source),
+        cite=r.citation(where, row),
     )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "choice",
     "count",
     "positive",
+    "reject_rows",
     "walk_metres",
 ]
 
@@ -167,6 +168,30 @@ def positive(name: str, value: Any) -> float:
         ``value``; a :class:`~siting.errors.ParameterError` naming ``name`` otherwise.
     """
     return POSITIVE(name, value)
+
+
+def reject_rows(bad: np.ndarray, error: type[Exception], message: Callable[[int], str]) -> None:
+    """Raise ``error`` at the first row where ``bad`` is True, with ``message(row)``.
+
+    Parameters
+    ----------
+    bad : numpy.ndarray
+        Boolean per row: True where the row is not valid.
+    error : type
+        The error to raise, one of :mod:`siting.errors`.
+    message : callable
+        ``message(i)``: the message for row ``i`` (the file, row and field, and what to
+        do); built only when a row is bad.
+
+    Raises
+    ------
+    SitingError
+        ``error(message(i))`` at the first bad row ``i``; nothing when no row is bad.
+    """
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        msg = message(i)
+        raise error(msg)
 
 
 def choice(name: str, value: Any, choices: Sequence[str]) -> str:

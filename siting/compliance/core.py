@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._docstrings import shared_doc
 from ..bundle import CSV_ENCODING
 from ..crs import WGS84
 from ..errors import DataError, MissingColumnError, ParameterError
@@ -279,6 +280,7 @@ class Audit:
         fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=self.facilities.crs)
         return _evaluate(self.inputs, fac, sp.vstack([self.walk, walk]).tocsr(), quiet=True)
 
+    @shared_doc
     def to_file(
         self,
         directory: str | os.PathLike,
@@ -316,17 +318,7 @@ class Audit:
         plan : siting.compliance.AuditPlan, optional
             A plan from this audit (:meth:`plan`), whose files and sheets are added.
 
-        Returns
-        -------
-        dict of str to pathlib.Path
-            The files written, by name.
-
-        Raises
-        ------
-        OutputExistsError
-            The folder exists and ``force`` is False.
-        OutputPathError
-            The path is a file, or a folder that cannot be written.
+        %(written_folder)s
         """
         from .files import write_audit_bundle
 

@@ -33,7 +33,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..bundle import write_csv, write_gpkg, write_json, write_xlsx
+from ..bundle import (
+    MAP_OPTIONS,
+    set_map_options,
+    write_csv,
+    write_gpkg,
+    write_json,
+    write_xlsx,
+)
 from ..crs import WGS84
 from ..output import OutputFolder, pause_point
 
@@ -52,8 +59,9 @@ KEYS = {
     "plan_compliance.csv": "plan_compliance",
     "plan_sites.gpkg": "plan_sites",
 }
-#: map and report options (the scenario's ``output.basemap`` / ``lang`` / ``assets``)
-PAGE_OPTIONS = ("basemap", "lang", "assets")
+#: map and report options (the scenario's ``output.basemap`` / ``lang`` / ``assets``),
+#: the same as a plan's
+PAGE_OPTIONS = MAP_OPTIONS
 
 
 def write_audit_bundle(
@@ -91,7 +99,7 @@ def write_audit_bundle(
     """
     step = step or (lambda name: None)
     directory = Path(directory).absolute()
-    options = {k: v for k, v in (page_options or {}).items() if k in PAGE_OPTIONS and v is not None}
+    options = set_map_options(page_options or {})
     with OutputFolder(directory, force=force) as out:
         step("compliance.csv")
         write_csv(audit.compliance, out.path("compliance.csv"), index=False)

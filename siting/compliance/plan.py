@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._docstrings import shared_doc
 from ..errors import ParameterError
 from ..measure import Coverage, walk_metres
 from .core import Audit
@@ -117,12 +118,10 @@ class AuditPlan:
 
         Parameters
         ----------
-        basemap : str
-            ``"osm"``, ``"amap"``, ``"amap-satellite"``, ``"tianditu"`` or ``"none"``.
-        lang : str
-            ``"en"`` or ``"zh"``.
+        basemap, lang : str
+            The basemap and the language, as for :meth:`siting.Audit.explore`.
         **kwargs
-            As for :meth:`siting.Audit.explore`.
+            The other options of :meth:`siting.Audit.explore`.
 
         Returns
         -------
@@ -133,6 +132,7 @@ class AuditPlan:
 
         return audit_map(self, basemap=basemap, lang=lang, **kwargs)
 
+    @shared_doc
     def to_file(self, directory: str | os.PathLike, **options: Any) -> dict[str, Path]:
         """Write the audit's folder with the plan, as a whole.
 
@@ -148,17 +148,7 @@ class AuditPlan:
             As for :meth:`siting.Audit.to_file` (``force``, ``cells``, ``map_html``,
             ``basemap``, ``lang``, ``assets``).
 
-        Returns
-        -------
-        dict of str to pathlib.Path
-            The files written, by name.
-
-        Raises
-        ------
-        OutputExistsError
-            The folder exists and ``force`` is not given.
-        OutputPathError
-            The path is a file, or a folder that cannot be written.
+        %(written_folder)s
         """
         return self.before.to_file(directory, plan=self, **options)
 

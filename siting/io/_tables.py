@@ -24,6 +24,7 @@ import shapely
 
 from ..crs import WGS84, check_lonlat_range
 from ..errors import CRSError, DataError, MissingColumnError
+from ..validation import reject_rows
 from .datum import convert_datum
 
 log = logging.getLogger(__name__)
@@ -352,22 +353,24 @@ def check_geometries(
     """Raise DataError at the first row whose geometry is missing, empty or not allowed."""
     geoms = np.asarray(gdf.geometry.values)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if missing.any():
-        i = int(np.flatnonzero(missing)[0])
-        msg = (
+    reject_rows(
+        missing,
+        DataError,
+        lambda i: (
             f"{source.name}: {source.row(i)} has no geometry ({int(missing.sum())} such rows). "
             f"Every {what} needs a geometry; fix or drop those rows."
-        )
-        raise DataError(msg)
+        ),
+    )
     types = gdf.geom_type.to_numpy()
     bad = ~np.isin(types, list(allowed))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        msg = (
+    reject_rows(
+        bad,
+        DataError,
+        lambda i: (
             f"{source.name}: {source.row(i)} has a {types[i]} geometry; a {what} must be "
             f"{' or '.join(allowed)} ({int(bad.sum())} rows are not). Convert or drop them."
-        )
-        raise DataError(msg)
+        ),
+    )
 
 
 def to_points(gdf: gpd.GeoDataFrame, source: Source, what: str) -> gpd.GeoDataFrame:

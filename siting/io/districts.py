@@ -11,6 +11,7 @@ import pandas as pd
 import shapely
 
 from ..errors import DataError
+from ..validation import reject_rows
 from ._tables import (
     NAME_COLUMNS,
     POLYGONAL,
@@ -122,13 +123,14 @@ def _repair(gdf: gpd.GeoDataFrame, source: Source) -> gpd.GeoDataFrame:
     geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
     gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
     collapsed = shapely.is_empty(geoms) | ~np.isin(gdf.geom_type.to_numpy(), list(POLYGONAL))
-    if collapsed.any():
-        i = int(np.flatnonzero(collapsed)[0])
-        msg = (
+    reject_rows(
+        collapsed,
+        DataError,
+        lambda i: (
             f"{source.name}: {source.row(i)}: the polygon is invalid and has no area left "
             "after repair. Fix or drop it."
-        )
-        raise DataError(msg)
+        ),
+    )
     return gdf
 
 

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .._docstrings import shared_doc
 from ..crs import WGS84
 from ..errors import DataError, ParameterError
+from ..validation import reject_rows
 from ._duplicates import warn_duplicates
 from ._osm import BBox, open_osm, quiet_read
 from ._tables import (
@@ -57,6 +59,7 @@ DEFAULT_AMENITIES = ("community_centre", "library", "clinic", "kindergarten", "s
 Field = str | float | None
 
 
+@shared_doc
 def read_facilities(
     path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
     *,
@@ -111,15 +114,7 @@ def read_facilities(
         (``capacity`` persons, ``floor_area_m2`` m², ``cost``), the other input columns
         (x/y columns dropped), ``geometry``.
 
-    Raises
-    ------
-    DataError
-        Missing/unreadable file; a bad value (the message names file, row and field);
-        a geometry that is not a point or polygon.
-    MissingColumnError
-        A named column is absent, or no x/y columns in a table.
-    CRSError
-        Coordinates that are not degrees and no ``crs``; unknown datum.
+    %(sites_raises)s
     """
     return _read_sites(
         path_or_gdf,
@@ -136,6 +131,7 @@ def read_facilities(
     )
 
 
+@shared_doc
 def read_candidates(
     path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
     *,
@@ -176,14 +172,7 @@ def read_candidates(
         Points in EPSG:4326 with ``name``, ``existing`` (False), the numeric fields
         found, the other input columns and ``geometry``.
 
-    Raises
-    ------
-    DataError
-        Missing or unreadable file; a bad value (the message names file, row and field).
-    MissingColumnError
-        A named column is absent, or no x/y columns in a table.
-    CRSError
-        Coordinates that are not degrees and no ``crs``; unknown datum.
+    %(sites_raises)s
     """
     return _read_sites(
         path_or_gdf,
@@ -323,15 +312,15 @@ def _parse_bool(values: pd.Series, source: Source, field: str) -> np.ndarray:
     text = values.astype("string").str.strip().str.lower()
     is_true = text.isin(_TRUE).to_numpy(dtype=bool, na_value=False)
     is_false = text.isin(_FALSE).to_numpy(dtype=bool, na_value=False)
-    bad = ~(is_true | is_false)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        shown = show_value(values.iloc[i])
-        msg = (
-            f"{source.name}: {source.row(i)}, field '{field}': value {shown} is not "
-            "a yes/no value; use true/false, 1/0, yes/no or 是/否."
-        )
-        raise DataError(msg)
+    reject_rows(
+        ~(is_true | is_false),
+        DataError,
+        lambda i: (
+            f"{source.name}: {source.row(i)}, field '{field}': value "
+            f"{show_value(values.iloc[i])} is not a yes/no value; use true/false, 1/0, "
+            "yes/no or 是/否."
+        ),
+    )
     return is_true
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,13 +13,14 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from .._docstrings import shared_doc
 from ..io._tables import load_districts
 from ..output import atomic_write_text, check_writable
 from . import layers as ly
 from . import norms
 from . import text as tx
+from .basemaps import Basemap, check_assets
 from .basemaps import basemap as get_basemap
-from .basemaps import check_assets
 from .figure import SitingMap
 from .geometry import Display, bounds
 from .tables import check_district_names, district_table
@@ -74,16 +76,44 @@ def _legend(title: str, parts: list[ly.Layer], notes: list[str]) -> dict[str, An
     }
 
 
-def _payload(
-    parts: list[ly.Layer], view: tuple[np.ndarray, np.ndarray], base, lang: str, legend: dict
-) -> dict[str, Any]:
-    return {
-        "bounds": bounds(*view),
-        "lang": lang,
-        "tiles": [tiles.to_json() for tiles in base.tiles],
-        "layers": [part.spec for part in parts],
-        "legend": legend,
-    }
+@dataclass(frozen=True)
+class _Frame:
+    """What every map is drawn in: its strings, basemap and datum; and the finished map."""
+
+    t: tx.Texts
+    base: Basemap
+    display: Display
+    lang: str
+    assets: str
+    map_kwargs: dict[str, Any]
+
+    @classmethod
+    def of(cls, basemap: str, lang: str, assets: str, map_kwargs: dict[str, Any]) -> _Frame:
+        """Check the options (a :class:`ParameterError` for a bad one) and set up."""
+        t = tx.texts(lang)
+        base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
+        check_assets(assets)
+        return cls(t, base, Display(base.datum), lang, assets, map_kwargs)
+
+    def datum_notes(self) -> list[str]:
+        """The legend's note that the overlays are shifted to the basemap's datum."""
+        return [self.t["legend.datum"]] if self.base.datum == "gcj02" else []
+
+    def map(
+        self, parts: list[ly.Layer], view: tuple[np.ndarray, np.ndarray], legend: dict
+    ) -> SitingMap:
+        """The map of ``parts``, opening on ``view`` (longitudes, latitudes)."""
+        m = SitingMap(assets=self.assets, **self.map_kwargs)
+        m.add_layers(
+            {
+                "bounds": bounds(*view),
+                "lang": self.lang,
+                "tiles": [tiles.to_json() for tiles in self.base.tiles],
+                "layers": [part.spec for part in parts],
+                "legend": legend,
+            }
+        )
+        return m
 
 
 def _service_areas(plan: Plan, areas: Any) -> gpd.GeoDataFrame | None:
@@ -177,6 +207,7 @@ def _open_sites_view(plan: Plan, display: Display) -> tuple[np.ndarray, np.ndarr
     return np.r_[lon1, lon2], np.r_[lat1, lat2]
 
 
+@shared_doc
 def plan_map(
     plan: Plan,
     *,
@@ -231,20 +262,15 @@ def plan_map(
     SitingMap
         A folium map: displays inline in Jupyter, ``.save(path)``, extend it with folium.
 
-    Raises
-    ------
-    ParameterError
-        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    %(map_raises)s
 
     Examples
     --------
     >>> m = st.maps.plan_map(plan, basemap="amap", lang="zh")  # doctest: +SKIP
     >>> st.maps.save_map(m, "map.html")  # doctest: +SKIP
     """
-    t = tx.texts(lang)
-    base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
-    check_assets(assets)
-    display = Display(base.datum)
+    frame = _Frame.of(basemap, lang, assets, map_kwargs)
+    t, display = frame.t, frame.display
     shown = None if audit is None else norms.Shown.of(audit)
     district_parts, notes = _district_layers(plan, districts, display, t, show=shown is None)
     parts = list(district_parts)
@@ -267,15 +293,13 @@ def plan_map(
     parts.append(ly.demand_cells(plan.coverage.demand, status, classes, display, t))
     parts.append(ly.site_points(plan, display, t, new=False))
     parts.append(ly.site_points(plan, display, t, new=True))
-    if base.datum == "gcj02":
-        notes.append(t["legend.datum"])
+    notes += frame.datum_notes()
     headline = plan_headline(plan, t)
     legend = _legend(title or headline, parts, ([headline] if title else []) + notes)
-    m = SitingMap(assets=assets, **map_kwargs)
-    m.add_layers(_payload(parts, _open_sites_view(plan, display), base, lang, legend))
-    return m
+    return frame.map(parts, _open_sites_view(plan, display), legend)
 
 
+@shared_doc
 def coverage_map(
     cov: Coverage,
     *,
@@ -307,15 +331,10 @@ def coverage_map(
     SitingMap
         A folium map that opens with no network.
 
-    Raises
-    ------
-    ParameterError
-        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    %(map_raises)s
     """
-    t = tx.texts(lang)
-    base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
-    check_assets(assets)
-    display = Display(base.datum)
+    frame = _Frame.of(basemap, lang, assets, map_kwargs)
+    t, display = frame.t, frame.display
     parts: list[ly.Layer] = []
     if areas is not None and len(areas):
         parts += ly.area_polygons(areas, minutes, display, t)
@@ -330,13 +349,11 @@ def coverage_map(
         share=tx.share(float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else 0.0),
         threshold=threshold_text(cov, minutes, t),
     )
-    notes = [t["legend.datum"]] if base.datum == "gcj02" else []
     view = display.lonlat(cov.demand) if len(cov.demand) else (np.array([]), np.array([]))
-    m = SitingMap(assets=assets, **map_kwargs)
-    m.add_layers(_payload(parts, view, base, lang, _legend(headline, parts, notes)))
-    return m
+    return frame.map(parts, view, _legend(headline, parts, frame.datum_notes()))
 
 
+@shared_doc
 def audit_map(
     audit: Any,
     *,
@@ -367,26 +384,19 @@ def audit_map(
     SitingMap
         Also ``audit.explore(...)``.
 
-    Raises
-    ------
-    ParameterError
-        An unknown ``basemap``, ``lang`` or ``assets`` (or ``"tianditu"`` without a key).
+    %(map_raises)s
     """
-    t = tx.texts(lang)
-    base = get_basemap("none" if "tiles" in map_kwargs else basemap, lang)
-    check_assets(assets)
-    display = Display(base.datum)
+    frame = _Frame.of(basemap, lang, assets, map_kwargs)
+    t, display = frame.t, frame.display
     shown = norms.Shown.of(audit)
     units = shown.audit.units
     parts = compliance_layers(shown, display, t, units)
     if facilities:
         parts += _facility_layers(shown, display, t)
     headline = norms.headline(shown, t)
-    notes = [t["legend.datum"]] if base.datum == "gcj02" else []
+    notes = frame.datum_notes()
     legend = _legend(title or headline, parts, ([headline] if title else []) + notes)
-    m = SitingMap(assets=assets, **map_kwargs)
-    m.add_layers(_payload(parts, _units_view(shown, units, display), base, lang, legend))
-    return m
+    return frame.map(parts, _units_view(shown, units, display), legend)
 
 
 def map_html(m: folium.Map) -> str:
@@ -405,6 +415,7 @@ def map_html(m: folium.Map) -> str:
     return m.to_html() if isinstance(m, SitingMap) else m.get_root().render()
 
 
+@shared_doc
 def save_map(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write a map to HTML atomically.
 
@@ -417,21 +428,12 @@ def save_map(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> 
     force : bool
         Replace an existing file.
 
-    Returns
-    -------
-    pathlib.Path
-        The file written.
-
-    Raises
-    ------
-    OutputExistsError
-        The file exists and ``force`` is False.
-    OutputPathError
-        ``path`` is a folder, or its folder cannot be written.
+    %(written_file)s
     """
     return atomic_write_text(path, map_html(m), force=force)
 
 
+@shared_doc
 def write_map(
     plan: Plan,
     path: str | os.PathLike,
@@ -458,19 +460,9 @@ def write_map(
         The other options of :func:`plan_map` (``districts``, ``areas``, ``circle_m``,
         ``title``, ``audit``).
 
-    Returns
-    -------
-    pathlib.Path
-        The file written.
-
-    Raises
-    ------
+    %(written_file)s
     ParameterError
         An unknown ``basemap``, ``lang`` or ``assets``.
-    OutputExistsError
-        The file exists and ``force`` is False.
-    OutputPathError
-        ``path`` is a folder, or its folder cannot be written.
     """
     check_writable(path, force=force)  # before the work, not after it
     m = plan_map(plan, basemap=basemap, lang=lang, assets=assets, **options)

@@ -31,9 +31,11 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
+from .._docstrings import shared_doc
 from ..crs import is_metric
 from ..errors import CRSError, DataError, NetworkError, ParameterError
 from ..output import atomic_write
+from ..validation import reject_rows
 from ._simplify import simplify_chains
 
 log = logging.getLogger(__name__)
@@ -135,19 +137,7 @@ class Network:
                 "widen the bounding box."
             )
             raise NetworkError(msg)
-        bad = ~(np.isfinite(self.edge_length) & (self.edge_length >= 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            msg = f"Edge {i} has length {self.edge_length[i]}: lengths must be finite metres >= 0."
-            raise DataError(msg)
-        bad = ~(np.isfinite(self.edge_factor) & (self.edge_factor > 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            msg = (
-                f"Edge {i} has speed factor {self.edge_factor[i]}: factors must be > 0 "
-                "(1 = level street, 2 = takes twice as long, e.g. stairs)."
-            )
-            raise ParameterError(msg)
+        _check_lengths_and_factors(self.edge_length, self.edge_factor, "Edge")
         self._build_csr()
 
     # ------------------------------------------------------------------ basics
@@ -283,11 +273,13 @@ class Network:
                 f"{len(ids)} nodes) must have matching lengths."
             )
             raise DataError(msg)
-        bad = (u < 0) | (u >= n) | (v < 0) | (v >= n)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            msg = f"Segment {i} joins nodes {u[i]} and {v[i]}: node indices must be 0..{n - 1}."
-            raise DataError(msg)
+        reject_rows(
+            (u < 0) | (u >= n) | (v < 0) | (v >= n),
+            DataError,
+            lambda i: (
+                f"Segment {i} joins nodes {u[i]} and {v[i]}: node indices must be 0..{n - 1}."
+            ),
+        )
         if length is None:
             length = np.hypot(x[u] - x[v], y[u] - y[v])
         length = np.asarray(length, dtype=np.float64)
@@ -305,19 +297,7 @@ class Network:
                 raise DataError(msg)
         # check every segment before merging chains or dropping components, which would
         # hide a bad value (a -5 m segment in a 10 m chain merges into a valid length)
-        bad = ~(np.isfinite(length) & (length >= 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            msg = f"Segment {i} has length {length[i]}: lengths must be finite metres >= 0."
-            raise DataError(msg)
-        bad = ~(np.isfinite(factor) & (factor > 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            msg = (
-                f"Segment {i} has speed factor {factor[i]}: factors must be > 0 "
-                "(1 = level street, 2 = takes twice as long, e.g. stairs)."
-            )
-            raise ParameterError(msg)
+        _check_lengths_and_factors(length, factor, "Segment")
 
         # largest component first (fewer chains to simplify)
         if keep == "largest":
@@ -562,6 +542,7 @@ class Network:
         return net
 
     # ------------------------------------------------------------------ save / load
+    @shared_doc
     def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
         """Save to a compact ``.npz`` that :func:`siting.read_network` reads in a moment.
 
@@ -574,17 +555,7 @@ class Network:
         force : bool
             Replace an existing file.
 
-        Returns
-        -------
-        pathlib.Path
-            The file written.
-
-        Raises
-        ------
-        OutputExistsError
-            The file exists and ``force`` is False.
-        OutputPathError
-            The folder cannot be written.
+        %(written_file)s
         """
         path = Path(path)
         if path.suffix != ".npz":
@@ -665,6 +636,23 @@ _ARRAYS = (
     "edge_forward",
     "edge_backward",
 )  # the arrays of a saved network, besides ``meta`` and the geometry
+
+
+def _check_lengths_and_factors(length: np.ndarray, factor: np.ndarray, what: str) -> None:
+    """Raise at the first edge (``what`` = "Edge" or "Segment") with a bad length or factor."""
+    reject_rows(
+        ~(np.isfinite(length) & (length >= 0)),
+        DataError,
+        lambda i: f"{what} {i} has length {length[i]}: lengths must be finite metres >= 0.",
+    )
+    reject_rows(
+        ~(np.isfinite(factor) & (factor > 0)),
+        ParameterError,
+        lambda i: (
+            f"{what} {i} has speed factor {factor[i]}: factors must be > 0 "
+            "(1 = level street, 2 = takes twice as long, e.g. stairs)."
+        ),
+    )
 
 
 def straight_edges(x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

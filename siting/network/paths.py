@@ -376,7 +376,7 @@ class Links:
         Parameters
         ----------
         n_nodes : int
-            Nodes in the network.
+            Nodes in the network, as for :meth:`by_node`.
 
         Returns
         -------

@@ -225,7 +225,7 @@ class CoverageProblem:
         Parameters
         ----------
         selected : numpy.ndarray
-            Boolean mask of the open sites (``n_sites``).
+            The open sites, as for :meth:`covered_mask`.
 
         Returns
         -------
