@@ -160,6 +160,8 @@ def test_tile_arguments_checked():
             site_tiles(np.zeros(3), np.zeros(3), bad)
 
 
+# starts a second cluster; fast: the equality tests above, on a given LocalCluster
+@pytest.mark.slow
 def test_default_local_cluster_is_started_and_closed(monkeypatch):
     from siting import tiles
 
