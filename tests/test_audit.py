@@ -316,24 +316,36 @@ def test_a_15_minute_facility_does_not_satisfy_a_5_minute_requirement():
     assert _met(_one_cell([(STATION, 350)]), "5min", STATION) == 0.0
 
 
-def test_every_level_of_every_preset_inside_and_outside_its_distance():
-    for name in S.presets():
-        preset = S.load_preset(name)
-        for lv in preset.levels:
-            d = lv.distance_m("standard")
-            for alternatives in lv.basket:
-                label = "|".join(alternatives)
-                for t in alternatives:  # any alternative satisfies the requirement
-                    inside = _one_cell([(t, d - 1)], preset=name)
-                    outside = _one_cell([(t, d + 1)], preset=name)
-                    assert _met(inside, lv.name, label) == 1.0, (name, lv.name, t)
-                    assert _met(outside, lv.name, label) == 0.0, (name, lv.name, t)
-            # the whole basket just inside: complete; one missing: not
-            types = [alt[0] for alt in lv.basket]
-            full = _one_cell([(t, d - 1) for t in types], preset=name)
-            assert _met(full, lv.name, reach.COMPLETE) == 1.0
-            short = _one_cell([(t, d - 1) for t in types[1:]], preset=name)
-            assert _met(short, lv.name, reach.COMPLETE) == 0.0
+#: the presets whose levels are checked in ``make test``; the others in ``make test-all``
+FAST_PRESETS = ("gb50180-2018", "hangzhou")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n if n in FAST_PRESETS else pytest.param(n, marks=pytest.mark.slow) for n in S.presets()],
+)
+def test_every_level_of_every_preset_inside_and_outside_its_distance(name):
+    preset = S.load_preset(name)
+    for lv in preset.levels:
+        d = lv.distance_m("standard")
+        for alternatives in lv.basket:
+            label = "|".join(alternatives)
+            for t in alternatives:  # any alternative satisfies the requirement
+                inside = _one_cell([(t, d - 1)], preset=name)
+                outside = _one_cell([(t, d + 1)], preset=name)
+                assert _met(inside, lv.name, label) == 1.0, (name, lv.name, t)
+                assert _met(outside, lv.name, label) == 0.0, (name, lv.name, t)
+        # the whole basket just inside: complete; one missing: not
+        types = [alt[0] for alt in lv.basket]
+        full = _one_cell([(t, d - 1) for t in types], preset=name)
+        assert _met(full, lv.name, reach.COMPLETE) == 1.0
+        short = _one_cell([(t, d - 1) for t in types[1:]], preset=name)
+        assert _met(short, lv.name, reach.COMPLETE) == 0.0
+
+
+def test_the_fast_presets_are_presets_with_levels():
+    for name in FAST_PRESETS:  # the fast case above checks some levels
+        assert S.load_preset(name).levels, name
 
 
 def test_levels_in_the_compliance_table_judged_only_with_a_target():

@@ -307,6 +307,8 @@ def test_a_failing_audit_write_leaves_nothing(tmp_path, city, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- interrupts
+# two audits in subprocesses; fast: test_cli_commands' test_ctrl_c_mid_outputs_...
+@pytest.mark.slow
 def test_ctrl_c_mid_audit_leaves_nothing_and_the_rerun_needs_no_force(tmp_path, city):
     path = scenario(tmp_path, city, tmp_path / "out")
     flag = tmp_path / "arrived"
@@ -327,6 +329,8 @@ def test_ctrl_c_mid_audit_leaves_nothing_and_the_rerun_needs_no_force(tmp_path, 
     assert names(tmp_path / "out-audit") == AUDIT_FILES
 
 
+# two audits in subprocesses; fast: test_output_bundle's test_leftovers_of_a_dead_run_...
+@pytest.mark.slow
 def test_sigkill_mid_audit_leftovers_are_cleaned_by_the_next_audit(tmp_path, city):
     path = scenario(tmp_path, city, tmp_path / "out")
     flag = tmp_path / "arrived"

@@ -112,16 +112,10 @@ def without_times(outcome):
     return None if table is None else table[~table.index.str.contains("run time")]
 
 
-# ----------------------------------------------------------------------------- same results
-def test_dask_batch_gives_the_serial_outcomes(scenarios, serial, client):
-    cwd = Path.cwd()
-    os.chdir(scenarios)
-    try:
-        dask = run_batch(paths_in(scenarios), client=client, write=False)
-    finally:
-        os.chdir(cwd)
+def assert_same_outcomes(dask, serial, n_ok: int) -> None:
+    """The Dask batch's outcomes are the serial ones: ``n_ok`` runs, then two failures."""
     assert [o.source for o in dask] == [o.source for o in serial]
-    assert [o.ok for o in serial] == [True] * 4 + [False] * 2
+    assert [o.ok for o in serial] == [True] * n_ok + [False] * 2
     for d, s in zip(dask, serial, strict=True):
         assert (d.error, d.error_type, d.outputs) == (s.error, s.error_type, s.outputs)
         if s.ok:
@@ -131,6 +125,38 @@ def test_dask_batch_gives_the_serial_outcomes(scenarios, serial, client):
     assert summary_table(dask)[columns].equals(summary_table(serial)[columns])
 
 
+# ----------------------------------------------------------------------------- same results
+@pytest.mark.slow  # the four Helsinki runs; fast: the same check on the small city below
+def test_dask_batch_gives_the_serial_outcomes(scenarios, serial, client):
+    cwd = Path.cwd()
+    os.chdir(scenarios)
+    try:
+        dask = run_batch(paths_in(scenarios), client=client, write=False)
+    finally:
+        os.chdir(cwd)
+    assert_same_outcomes(dask, serial, n_ok=4)
+
+
+def test_dask_batch_gives_the_serial_outcomes_on_the_small_city(tmp_path, city, client):
+    """As above on the tiny synthetic city: two runs, one failing on its worker (a bad
+    population table) and one before it is sent (no network file)."""
+    paths = small_batch(tmp_path, city, n=2)
+    homes = tmp_path / "homes.csv"
+    homes.write_text("x,y,population\n385000,6672000,many\n", encoding="utf-8")
+    text = small_city.scenario_text(city, tmp_path / "out" / "zz-bad-homes")
+    for name, bad in (
+        ("zz-bad-homes", text.replace(str(city["population"]), str(homes))),
+        ("zz-no-network", text.replace(str(city["network"]), "nowhere.npz")),
+    ):
+        (tmp_path / f"{name}.yaml").write_text(bad.replace("zz-bad-homes", name), "utf-8")
+        paths.append(str(tmp_path / f"{name}.yaml"))
+    serial = run_batch(paths, backend="serial", write=False)
+    dask = run_batch(paths, client=client, write=False)
+    assert_same_outcomes(dask, serial, n_ok=2)
+    assert serial[3].error_type == "DataError" and "nowhere.npz" in serial[3].error
+
+
+@pytest.mark.slow  # the CLI on a cluster; fast: test_dask_batch_gives_the_serial_outcomes
 def test_cli_on_a_given_cluster_prints_the_serial_table(cli_run, serial):
     _, out, err, _ = cli_run
     table = out.split("batch of 6 scenarios")[1]
@@ -142,6 +168,7 @@ def test_cli_on_a_given_cluster_prints_the_serial_table(cli_run, serial):
     assert re.search(r"scenarios: 100%.*\b6/6\b", err)  # the batch's progress bar
 
 
+@pytest.mark.slow  # fast: test_cli_commands' test_a_failure_in_a_parallel_batch_stays_isolated
 def test_cli_failures_are_isolated_one_line_each(cli_run, scenarios):
     code, _, err, _ = cli_run
     assert code == 1
@@ -157,6 +184,7 @@ def test_cli_failures_are_isolated_one_line_each(cli_run, scenarios):
     assert not list(out_dir.rglob(".*siting-*"))  # no temporary folder left
 
 
+@pytest.mark.slow  # fast: test_dask_batch_gives_the_serial_outcomes (a given client)
 def test_a_given_cluster_is_used_and_left_running(cli_run, client):
     code, out, _, before = cli_run
     assert code == 1 and "batch of 6 scenarios" in out
@@ -188,6 +216,7 @@ def kill_worker_of_s0(task, force, write, batch):
     return batch_dask.run_task(task, force, write, batch)
 
 
+@pytest.mark.slow  # starts its own cluster twice
 def test_a_dead_worker_fails_its_scenario_only_and_the_cluster_is_closed(
     tmp_path, city, monkeypatch
 ):
@@ -228,6 +257,7 @@ def leftover(before: set[int]) -> list:
     return alive
 
 
+@pytest.mark.slow  # fast: test_cli_commands' Ctrl-C tests (local runs)
 def test_ctrl_c_stops_the_workers_runs_and_leaves_nothing(tmp_path, city):
     paths = small_batch(tmp_path, city, n=3)
     flag = tmp_path / "arrived"  # both workers pause half-way through their bundles

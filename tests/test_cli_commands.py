@@ -65,7 +65,7 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 120.0) -> No
 
 
 # ----------------------------------------------------------------------------- interrupts
-def test_ctrl_c_mid_outputs_prints_one_line_and_leaves_nothing(tmp_path, city):
+def test_ctrl_c_mid_outputs_prints_one_line_and_leaves_nothing(tmp_path, city, capsys):
     out = tmp_path / "results" / "run1"  # its parent folder does not exist yet
     path = scenario(tmp_path, city, out)
     flag = tmp_path / "arrived"
@@ -80,12 +80,13 @@ def test_ctrl_c_mid_outputs_prints_one_line_and_leaves_nothing(tmp_path, city):
     assert "Traceback" not in err
     assert not (tmp_path / "results").exists()  # no folder, no temporary, no parent
     flag.unlink()
-    rerun = siting_cmd("run", str(path), "-q")  # no --force needed: nothing was left
-    _, err = rerun.communicate(timeout=120)
-    assert rerun.returncode == 0, err
+    # no --force needed: nothing was left (rerun in this process: only the run is interrupted)
+    assert main(["run", str(path), "-q"]) == 0, capsys.readouterr().err
     assert {p.name for p in out.iterdir()} == BUNDLE
 
 
+# two runs; fast: test_output_bundle's test_leftovers_of_a_dead_run_are_cleaned_...
+@pytest.mark.slow
 def test_sigkill_leftovers_are_cleaned_by_the_next_run(tmp_path, city):
     out = tmp_path / "run1"
     path = scenario(tmp_path, city, out)
@@ -103,6 +104,9 @@ def test_sigkill_leftovers_are_cleaned_by_the_next_run(tmp_path, city):
     assert not [p for p in tmp_path.iterdir() if ".siting-" in p.name]
 
 
+# fast: test_output_bundle's test_to_file_replaces_a_bundle_only_with_force_and_as_a_whole
+# and test_ctrl_c_mid_outputs_prints_one_line_and_leaves_nothing above
+@pytest.mark.slow
 def test_ctrl_c_while_replacing_keeps_the_old_bundle(tmp_path, city):
     out = tmp_path / "run1"
     path = scenario(tmp_path, city, out)
@@ -194,6 +198,8 @@ def test_validate_reports_an_existing_output_as_needing_force(tmp_path, city, ca
 
 
 # ----------------------------------------------------------------------------- run --jobs
+# four Helsinki runs; fast: test_a_failure_in_a_parallel_batch_stays_isolated (--jobs 2)
+@pytest.mark.slow
 def test_batch_of_four_demo_scenarios_runs_with_two_jobs(tmp_path):
     paths = []
     for src in sorted((ROOT / "data" / "batch").glob("*.yaml")):
@@ -211,16 +217,15 @@ def test_batch_of_four_demo_scenarios_runs_with_two_jobs(tmp_path):
         assert {f.name for f in (tmp_path / "out" / Path(p).stem).iterdir()} == BUNDLE
 
 
-def test_a_failure_in_a_parallel_batch_stays_isolated(tmp_path, city):
+def test_a_failure_in_a_parallel_batch_stays_isolated(tmp_path, city, capsys):
     good = scenario(tmp_path, city, tmp_path / "good", "good.yaml")
     broken = tmp_path / "homes.csv"  # fails while loading, inside its worker
     broken.write_text("x,y,population\n385000,6672000,many\n", encoding="utf-8")
     text = small_city.scenario_text(city, tmp_path / "bad")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace(str(city["population"]), str(broken)), encoding="utf-8")
-    proc = siting_cmd("run", str(bad), str(good), "--jobs", "2")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 1
+    assert main(["run", str(bad), str(good), "--jobs", "2"]) == 1  # two worker processes
+    out, err = capsys.readouterr()
     assert f"{bad}:" in err and "1 of 2 scenarios failed" in err and "Traceback" not in err
     assert re.search(r"failed \(DataError\)", out)
     assert {p.name for p in (tmp_path / "good").iterdir()} == BUNDLE
@@ -278,13 +283,12 @@ def test_every_help_ends_with_an_example(command, capsys):
     assert lines[-2] == "example:" and lines[-1].strip().startswith("siting ")
 
 
-def test_progress_bars_on_request_lines_otherwise_nothing_when_quiet(tmp_path, city):
+def test_progress_bars_on_request_lines_otherwise_nothing_when_quiet(tmp_path, city, capsys):
     path = scenario(tmp_path, city, tmp_path / "out")
     runs = {}
-    for flags in (["--progress"], [], ["-q"]):
-        proc = siting_cmd("run", str(path), "--dry-run", *flags)
-        _, runs[" ".join(flags)] = proc.communicate(timeout=120)
-        assert proc.returncode == 0
+    for flags in (["--progress"], [], ["-q"]):  # in this process: stderr is not a terminal
+        assert main(["run", str(path), "--dry-run", *flags]) == 0
+        runs[" ".join(flags)] = capsys.readouterr().err
     assert "stages" in runs["--progress"] and "solve" in runs["--progress"]
     assert "stages" not in runs[""]  # stderr is a pipe: no bar unless asked
     assert "  coverage …" in runs[""]

@@ -379,7 +379,8 @@ E2E = [
     # after the search, so the regional step runs
     ("unit", 300, 40, 0.25, 3),
     pytest.param("unit", 300, 40, 0.25, 33, marks=pytest.mark.slow),
-    ("varied", 300, 40, 0.25, 0),
+    # fast: the unit-cost case above and test_psclp_regional_bound's varied costs
+    pytest.param("varied", 300, 40, 0.25, 0, marks=pytest.mark.slow),
     pytest.param("varied", 300, 40, 0.25, 1, marks=pytest.mark.slow),
 ]
 

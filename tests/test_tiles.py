@@ -65,6 +65,8 @@ def both(net, demand, cands, client, **kw):
     return one, tiled
 
 
+# fast: test_tiled_equals_single_process_on_liechtenstein (the issue-22 case)
+@pytest.mark.slow
 def test_tiled_equals_single_process_on_a_grid(client):
     net = grid_network(90, 80.0, drop=0.1, seed=2)  # 7 km square, 1.1 km walks
     demand, cands = points(net, 8000, 1), points(net, 400, 2, population=False)
@@ -160,6 +162,8 @@ def test_tile_arguments_checked():
             site_tiles(np.zeros(3), np.zeros(3), bad)
 
 
+# starts a second cluster; fast: the equality tests above, on a given LocalCluster
+@pytest.mark.slow
 def test_default_local_cluster_is_started_and_closed(monkeypatch):
     from siting import tiles
 

@@ -81,7 +81,8 @@ def _check_repeatable(runs: list) -> None:
         assert _outcome(s) == first
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+# each run uses its 3 s budget; fast: threads=2 here and test_mclp_same_plan_under_load
+@pytest.mark.parametrize("threads", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_target_same_plan_under_load(large_paths, monkeypatch, threads: int) -> None:
     P = city()
     kw = {"time_limit": 3.0, "seed": 4, "threads": threads}
