@@ -126,7 +126,7 @@ def walk_histogram(
         ax.set_ylabel(labels["y"])
         ax.yaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
         ax.grid(axis="x", visible=False)
-        ax.legend(frameon=False)
+        ax.legend(loc="upper right", frameon=False)  # loc="best" is a slow search
         return to_svg(fig, "walk")
 
 
