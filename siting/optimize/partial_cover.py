@@ -21,10 +21,11 @@ named budget of :mod:`siting.optimize.settings`):
    duals become a proven Lagrangian bound (:mod:`siting.optimize.bounds`), polished by
    subgradient steps; ``method="heuristic"``: the subgradient method only. With unit
    costs the objective is integral, so a bound above ``UB - 1`` proves ``UB`` optimal;
-4. guided search at ``UB - 1`` sites while it succeeds: greedy seeded with the LP's
-   near-1 columns, randomised LP rounding repaired by 1-swaps and, on large models, the
-   compiled iterated search from the incumbent without one of its least useful sites
-   (with costs: LP rounding by cost);
+4. guided search at ``UB - 1`` sites while it succeeds: on large models far above their
+   bound, first the fewest-sites walk (:func:`~siting.optimize.heuristics.fewest_columns_search`)
+   until it stalls; greedy seeded with the LP's near-1 columns, randomised LP rounding
+   repaired by 1-swaps and, on large models, the compiled iterated search from the
+   incumbent without one of its least useful sites (with costs: LP rounding by cost);
 5. large models: the regional bound (:mod:`siting.optimize.regional`), when its time fits;
 6. triangle cuts on the LP (:mod:`siting.optimize.cuts`);
 7. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS on
