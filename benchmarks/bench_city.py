@@ -274,6 +274,8 @@ def _plan(cov, time_limit: float) -> dict:
         "objective": s["objective"],
         "bound": s["bound"],
         "gap": s["gap"],
+        "repeatable": s.get("repeatable"),
+        "solver_method": plan.solution.method,
     }
 
 
@@ -428,6 +430,8 @@ def _notes(r: dict) -> str:
             f"{r['coverage_peak_mb']:.0f}, plan {r['plan_peak_mb']:.0f} MB "
             f"(solver +{r['solver_share_mb']:.0f} MB over {r['held_before_plan_mb']:.0f})"
         )
+    if r.get("repeatable") is False:
+        notes.append("cut by the wall clock (a loaded machine): not repeatable")
     if "note" in r:
         notes.append(r["note"])
     return "; ".join(notes)

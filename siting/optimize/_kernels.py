@@ -419,6 +419,60 @@ def _undo(tptr, tind, rptr, rind, w, st, covered, log, nlog):  # pragma: no cove
     return covered
 
 
+@njit(cache=True, nogil=True)
+def walk_state(tptr, tind, w, sel, n_rows):  # pragma: no cover - compiled
+    """The incremental state of a walk over ``sel`` (kept in and out of the kernels:
+    ``sel, cnt, own, gain, loss`` and four work arrays) and its buffers (``cand, log,
+    opened, near, nmark``); returns ``(state, buffers, covered weight)``."""
+    m = tptr.shape[0] - 1
+    cnt, own, gain, loss, covered = init_state(tptr, tind, w, sel, n_rows)
+    st = (
+        sel,
+        cnt,
+        own,
+        gain,
+        loss,
+        np.zeros(m),
+        np.zeros(m, np.bool_),
+        np.empty(m, np.int64),
+        np.zeros(m, np.bool_),
+    )
+    bufs = (
+        np.empty(m, np.int64),
+        np.empty(max(4 * m, 64), np.int64),
+        np.empty(m, np.int64),
+        np.empty(m, np.int64),
+        np.zeros(m, np.bool_),
+    )
+    return st, bufs, covered
+
+
+@njit(cache=True, nogil=True)
+def _ils_step(tptr, tind, rptr, rind, w, st, bufs, covered, cur, n_open, tol, full):
+    """One iteration of the iterated search: kick, refill, descend (near the change or,
+    ``full``, over all columns), then keep the result when it covers at least ``cur``
+    (1 time in 50 anyway) or undo it. Returns ``(covered, cur, kept, refills, passes,
+    candidates)``: the counts measure the work done."""  # pragma: no cover
+    cand, log, opened, near, nmark = bufs
+    covered, nlog = _kick(tptr, tind, rptr, rind, w, st, covered, log, opened, n_open, near, nmark)
+    closed = nlog
+    covered, nlog = _refill(tptr, tind, rptr, rind, w, st, covered, log, nlog)
+    nc = 0
+    if not full:
+        for t in range(nlog):
+            j = log[t] if log[t] >= 0 else -log[t] - 1
+            nc = _mark_near(j, tptr, tind, rptr, rind, st[8], cand, nc)
+    before = nlog
+    covered, nlog = _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, full)
+    passes = (nlog - before) // 2 + 1
+    kept = covered >= cur - tol or np.random.random() < 0.02
+    if kept:
+        cur = covered
+    else:  # undo, newest move first
+        covered = _undo(tptr, tind, rptr, rind, w, st, covered, log, nlog)
+    return covered, cur, kept, before - closed, passes, nc
+
+
 @njit(cache=True, nogil=True)  # several searches may run in threads
 def iterated_swaps(
     tptr, tind, rptr, rind, w, sel, best_sel, n_iter, seed, stop_at, tol, full_every
@@ -434,56 +488,93 @@ def iterated_swaps(
     covered weight, iterations run).
     """  # pragma: no cover
     np.random.seed(seed)
-    m = tptr.shape[0] - 1
-    n_rows = rptr.shape[0] - 1
-    cnt, own, gain, loss, covered = init_state(tptr, tind, w, sel, n_rows)
-    st = (
-        sel,
-        cnt,
-        own,
-        gain,
-        loss,
-        np.zeros(m),
-        np.zeros(m, np.bool_),
-        np.empty(m, np.int64),
-        np.zeros(m, np.bool_),
-    )
-    cand = np.empty(m, np.int64)
-    log = np.empty(max(4 * m, 64), np.int64)
-    covered, _ = _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, 0, cand, 0, True)
+    st, bufs, covered = walk_state(tptr, tind, w, sel, rptr.shape[0] - 1)
+    covered, _ = _descend(tptr, tind, rptr, rind, w, st, covered, tol, bufs[1], 0, bufs[0], 0, True)
     best = covered
     best_sel[:] = sel
     cur = covered
-    opened = np.empty(m, np.int64)
-    near = np.empty(m, np.int64)
-    nmark = np.zeros(m, np.bool_)
     it = 0
     while it < n_iter and best < stop_at:
         it += 1
-        n_open = _open_columns(sel, opened)
+        n_open = _open_columns(sel, bufs[2])
         if n_open < 2:
             break
-        covered, nlog = _kick(
-            tptr, tind, rptr, rind, w, st, covered, log, opened, n_open, near, nmark
-        )
-        covered, nlog = _refill(tptr, tind, rptr, rind, w, st, covered, log, nlog)
         full = full_every > 0 and it % full_every == 0
-        nc = 0
-        if not full:
-            for t in range(nlog):
-                j = log[t] if log[t] >= 0 else -log[t] - 1
-                nc = _mark_near(j, tptr, tind, rptr, rind, st[8], cand, nc)
-        covered, nlog = _descend(
-            tptr, tind, rptr, rind, w, st, covered, tol, log, nlog, cand, nc, full
+        covered, cur, kept, _, _, _ = _ils_step(
+            tptr, tind, rptr, rind, w, st, bufs, covered, cur, n_open, tol, full
         )
-        if covered >= cur - tol or np.random.random() < 0.02:
-            cur = covered
-            if covered > best + tol:
-                best = covered
-                best_sel[:] = sel
-        else:  # undo, newest move first
-            covered = _undo(tptr, tind, rptr, rind, w, st, covered, log, nlog)
+        if kept and covered > best + tol:
+            best = covered
+            best_sel[:] = sel
     return best, cur, it
+
+
+@njit(cache=True, nogil=True)
+def _shed(tptr, tind, rptr, rind, w, st, bufs, best_sel, covered, best_n, need, tol):
+    """While ``need`` is covered: record the plan when it has the fewest open columns
+    yet, close the open column that loses least and repair with 1-swaps near it.
+    Returns ``(covered, fewest open columns, columns closed)``."""  # pragma: no cover
+    sel, loss = st[0], st[4]
+    cand, log, opened = bufs[0], bufs[1], bufs[2]
+    closed = 0
+    while covered >= need:
+        n_open = _open_columns(sel, opened)
+        if n_open < best_n:
+            best_n = n_open
+            best_sel[:] = sel
+        if n_open == 0:
+            break
+        j = opened[0]
+        for t in range(1, n_open):
+            if loss[opened[t]] < loss[j]:
+                j = opened[t]
+        covered -= drop_col(j, tptr, tind, rptr, rind, w, sel, st[1], st[2], st[3], loss)
+        nc = _mark_near(j, tptr, tind, rptr, rind, st[8], cand, 0)
+        covered, _ = _descend(tptr, tind, rptr, rind, w, st, covered, tol, log, 0, cand, nc, False)
+        closed += 1
+    return covered, best_n, closed
+
+
+@njit(cache=True, nogil=True)  # several searches may run in threads
+def target_walk(
+    tptr, tind, rptr, rind, w, st, bufs, best_sel, tally, n_iter, seed, need, tol, full_every
+):
+    """Iterated local search for the fewest open columns covering ``need``.
+
+    Whenever the current plan covers ``need`` it is recorded (in ``best_sel``, when it
+    has the fewest open columns yet), and the open column losing least is closed, its
+    loss repaired by 1-swaps near it; then iterations of the iterated search
+    (:func:`_ils_step`) raise the coverage of the plan one column short until it
+    covers ``need`` again. The walk's state (:func:`walk_state`) persists across calls;
+    ``tally`` carries ``[covered, accepted coverage, fewest columns, iterations, passes,
+    refills, candidates, closed]`` (the last five summed, for the work clock). Returns
+    the iterations run (``n_iter`` unless fewer than two columns are open).
+    """  # pragma: no cover
+    np.random.seed(seed)
+    sel = st[0]
+    covered, cur, best_n = tally[0], tally[1], int(tally[2])
+    it = 0
+    while it < n_iter:
+        if covered >= need:
+            covered, best_n, closed = _shed(
+                tptr, tind, rptr, rind, w, st, bufs, best_sel, covered, best_n, need, tol
+            )
+            cur = covered
+            tally[7] += closed
+        n_open = _open_columns(sel, bufs[2])
+        if n_open < 2:
+            break
+        it += 1
+        full = full_every > 0 and (int(tally[3]) + it) % full_every == 0
+        covered, cur, _, refills, passes, nc = _ils_step(
+            tptr, tind, rptr, rind, w, st, bufs, covered, cur, n_open, tol, full
+        )
+        tally[4] += passes
+        tally[5] += refills
+        tally[6] += nc
+    tally[0], tally[1], tally[2] = covered, cur, best_n
+    tally[3] += it
+    return it
 
 
 @njit(cache=True)

@@ -45,6 +45,7 @@ from siting.optimize import clock, settings
 __all__ = [
     "CoverIndex",
     "capacitated_greedy",
+    "fewest_columns_search",
     "greedy_cover",
     "group_greedy",
     "improve_partial_cover",
@@ -386,6 +387,145 @@ class _Walk:
         if ran < n and self.best_cov < stop_at:
             self.stuck = True
         return max(int(ran), 1)
+
+
+def fewest_columns_search(
+    idx: CoverIndex,
+    sel: np.ndarray,
+    need: float,
+    *,
+    seed: int = 0,
+    deadline: float | None = None,
+    max_iterations: int = 10**9,
+    workers: int = 1,
+    least: int = 0,
+    patience_s: float = np.inf,
+) -> np.ndarray:
+    """Compiled iterated search for the fewest open columns covering ``need`` persons
+    (unit costs): the large-model search of partial covering.
+
+    Each walk (:func:`siting.optimize._kernels.target_walk`) keeps its plan and its
+    incremental state from start to end: while the plan covers ``need`` it closes the
+    open column losing least and repairs with 1-swaps near it; one column short, it
+    runs iterations of the iterated search (kick, greedy refill, 1-swaps near the change,
+    undo when worse) until the plan covers ``need`` again. ``workers`` walks (seeds
+    ``seed``, ``seed + 1``, ...) run side by side in threads, in lock-step rounds of
+    ``settings.ils_chunk`` iterations; after a round, a walk whose best plan has more
+    columns than the best walk's starts again from that plan. Stops after
+    ``max_iterations`` per walk, at ``deadline`` (a work-clock reading), once a plan
+    has ``least`` columns (a bound proves it) or after ``patience_s`` work seconds
+    without a plan with fewer columns. Work is
+    charged from what the walks did (``settings.walk_*``). The same seed and
+    ``workers`` give the same plan.
+
+    Parameters
+    ----------
+    idx : CoverIndex
+    sel : ndarray of bool
+        A plan covering ``need`` (the start; returned if nothing better is found).
+    need : float
+        Persons to cover (less the tolerance).
+    seed, deadline, max_iterations, workers, least, patience_s
+        As above.
+
+    Returns
+    -------
+    ndarray of bool
+        The plan with the fewest open columns found (ties: the lowest seed).
+    """
+    walks = [_TargetWalk(idx, sel, seed + k, need) for k in range(max(1, int(workers)))]
+    pool = ThreadPoolExecutor(max_workers=len(walks)) if len(walks) > 1 else None
+    fewest, since = walks[0].fewest, clock.now()
+    try:
+        done = 0
+        while done < max_iterations and (deadline is None or clock.now() <= deadline):
+            n = max(1, min(settings.ils_chunk, max_iterations - done))
+            if pool is None:
+                work = [walks[0].run(n)]
+            else:
+                work = list(pool.map(_TargetWalk.run, walks, [n] * len(walks)))
+            done += n
+            clock.charge_kernel(max(work))  # walks run side by side
+            lead = min(wk.fewest for wk in walks)
+            if lead < fewest:
+                fewest, since = lead, clock.now()
+            if all(wk.stuck for wk in walks) or lead <= least:
+                break
+            if clock.now() - since > patience_s:
+                break
+            _share_best(walks)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return min(walks, key=lambda wk: wk.fewest).best  # ties: the first, lowest seed
+
+
+def _share_best(walks: list[_TargetWalk]) -> None:
+    """Walks behind the best one start again from its plan."""
+    lead = min(walks, key=lambda wk: wk.fewest)
+    for wk in walks:
+        if wk.fewest > lead.fewest:
+            wk.restart(lead.best)
+
+
+class _TargetWalk:
+    """One walk of :func:`fewest_columns_search`, advanced a round at a time."""
+
+    def __init__(self, idx: CoverIndex, sel: np.ndarray, seed: int, need: float) -> None:
+        self.idx, self.seed, self.need = idx, seed, float(need)
+        self.n_chunk = 0
+        self.restart(sel)
+
+    def restart(self, sel: np.ndarray) -> None:
+        """Start from the plan ``sel`` (recorded as the best; it covers ``need``)."""
+        idx = self.idx
+        self.best = sel.astype(bool).copy()
+        self.state, self.buffers, covered = kern.walk_state(
+            idx.tptr, idx.tind, idx.w, self.best.copy(), idx.n_rows
+        )
+        # covered, accepted coverage, fewest columns, iterations, passes, refills,
+        # candidates, columns closed (see _kernels.target_walk)
+        self.tally = np.zeros(8)
+        self.tally[:3] = covered, covered, int(self.best.sum())
+        self.stuck = False
+        clock.charge_kernel(2 * idx.nnz)
+
+    @property
+    def fewest(self) -> int:
+        """Open columns of the best plan."""
+        return int(self.tally[2])
+
+    def run(self, n: int) -> float:
+        """Run ``n`` iterations; returns the work done (coverage-index entries)."""
+        idx = self.idx
+        before = self.tally.copy()
+        ran = kern.target_walk(
+            idx.tptr,
+            idx.tind,
+            idx.rptr,
+            idx.rind,
+            idx.w,
+            self.state,
+            self.buffers,
+            self.best,
+            self.tally,
+            n,
+            self.seed * 1_000_003 + self.n_chunk,
+            self.need,
+            idx.tol(),
+            0,
+        )
+        self.n_chunk += 1
+        self.stuck = ran < n
+        done = self.tally - before
+        m = idx.n_cols
+        near = idx.nnz / max(m, 1) * idx.nnz / max(idx.n_rows, 1)  # a column's neighbourhood
+        iterations, passes, refills, closed = done[3], done[4], done[5], done[7]
+        return (
+            settings.walk_column_scans * m * (iterations + passes + refills)
+            + settings.walk_near_entries * near * refills
+            + settings.walk_close_entries * (m + near) * closed
+        )
 
 
 def group_greedy(

@@ -21,10 +21,11 @@ named budget of :mod:`siting.optimize.settings`):
    duals become a proven Lagrangian bound (:mod:`siting.optimize.bounds`), polished by
    subgradient steps; ``method="heuristic"``: the subgradient method only. With unit
    costs the objective is integral, so a bound above ``UB - 1`` proves ``UB`` optimal;
-4. guided search at ``UB - 1`` sites while it succeeds: greedy seeded with the LP's
-   near-1 columns, randomised LP rounding repaired by 1-swaps and, on large models, the
-   compiled iterated search from the incumbent without one of its least useful sites
-   (with costs: LP rounding by cost);
+4. guided search at ``UB - 1`` sites while it succeeds: on large models far above their
+   bound, first the fewest-sites walk (:func:`~siting.optimize.heuristics.fewest_columns_search`)
+   until it stalls; greedy seeded with the LP's near-1 columns, randomised LP rounding
+   repaired by 1-swaps and, on large models, the compiled iterated search from the
+   incumbent without one of its least useful sites (with costs: LP rounding by cost);
 5. large models: the regional bound (:mod:`siting.optimize.regional`), when its time fits;
 6. triangle cuts on the LP (:mod:`siting.optimize.cuts`);
 7. if a gap remains and the simplex LP was affordable (or ``method="exact"``): HiGHS on
@@ -50,6 +51,7 @@ from siting.optimize.formulations import psclp_matrices
 from siting.optimize.heuristics import (
     CoverIndex,
     drop_redundant,
+    fewest_columns_search,
     greedy_cover,
     group_greedy,
     improve_partial_cover,
@@ -509,15 +511,21 @@ class _Search:
             self._take(s2)
 
     def _fewer_sites(self, start: float) -> None:
-        """Unit costs: look for a plan with one site fewer, repeatedly. LP rounding first
-        (it finds what the LP sees and a local search does not, such as a greedy trap);
-        when HiGHS follows, its first miss ends the search; on large models, where each
-        round is capped, iterated swaps take over."""
+        """Unit costs: look for a plan with one site fewer, repeatedly. On large models
+        the fewest-sites walk first, until it stalls. Then LP rounding (it finds what the
+        LP sees and a local search does not, such as a greedy trap); when HiGHS follows,
+        its first miss ends the search; on large models, where each round is capped,
+        iterated swaps take over."""
         run = self.run
         rng = np.random.default_rng(run.opts.seed)
         unit = float(self.R.cost[0])
         share = settings.target_rounding_share if self.use_lp else 1.0  # no HiGHS: search
         stop = start + share * (run.deadline - self.regional_s - start)
+        if self._walks(unit):
+            got = self._walk(unit, stop)
+            if got is not None:
+                drop_redundant(self.idx, got, self.need_t)
+                self._take(got)
         attempts = n_drop = 0
         rounding = True  # LP rounding while it succeeds (on large models: briefly)
         while not self.closed() and clock.now() < stop:
@@ -536,6 +544,30 @@ class _Search:
             n_drop = 0
             drop_redundant(self.idx, got, self.need_t)
             self._take(got)
+
+    def _walks(self, unit: float) -> bool:
+        """Large models whose incumbent may be many sites too large: the walk sheds
+        sites continuously, where the iterated swaps try one site fewer at a time."""
+        far = self.ub - max(self.lb, 0.0) > settings.target_walk_min_gap_sites * unit
+        return not self.use_lp and far and not self.closed()
+
+    def _walk(self, unit: float, stop: float) -> np.ndarray | None:
+        """The fewest-sites walk from the incumbent, until it stalls: a plan with fewer
+        sites, or None."""
+        now = clock.now()
+        got = fewest_columns_search(
+            self.idx,
+            self.sel,
+            self.need_t,
+            seed=self.run.opts.seed,
+            deadline=stop,
+            workers=search_workers(self.run.opts.threads),
+            least=max(0, int(np.ceil(self.lb / unit - 1e-6))),
+            patience_s=settings.target_walk_patience.seconds(now, stop),
+        )
+        self.run.history["walk"] = float(self.idx.cost[got].sum())
+        self.run.step("walk")
+        return got if got.sum() < self.sel.sum() else None
 
     def _round_lp(self, p: int, rng: np.random.Generator, stop: float) -> np.ndarray | None:
         now = clock.now()
