@@ -439,7 +439,11 @@ def _per_district(
     run.step("close-redundant")
     bound = sum(r.bound for r in results)
     bound -= _BOUND_MARGIN * max(1.0, abs(bound))
-    run.history["decomposed"] = _summary(results) | {"scope": "district", "bound": "districts"}
+    run.history["decomposed"] = _summary(results) | {
+        "scope": "district",
+        "bound": "districts",
+        "districts_bound": bound,
+    }
     return _finish(run, p, sel, bound)
 
 

@@ -93,6 +93,7 @@ def test_per_district_with_shared_sites_brackets_brute_force(client, seed) -> No
     best = brute_force(p, lambda sel: np.all(district_shares(p, sel) >= share - 1e-9))
     assert np.all(district_shares(p, dec.selected) >= share - 1e-9)
     assert dec.bound - 1e-9 <= best <= dec.objective
+    assert dec.history["decomposed"]["districts_bound"] <= best + 1e-9  # before any clamp
     single = solve_matrix(p, "group_target", target=share, options=OPTS)
     assert single.objective == best  # the oracle agrees with the single-process solve
 
@@ -150,3 +151,17 @@ def test_errors(client) -> None:
     far = CoverageProblem(cover=A.tocsr(), weight=p.weight, group=p.group)
     with pytest.raises(InfeasibleError, match="in district 1"):
         decomposed_target(far, 0.5, client=client, group_names=None)
+
+
+def test_shared_site_cost_is_split_between_districts(client) -> None:
+    """Hand-computed: site 0 reaches all four points of two districts, sites 1-4 one
+    point each. The optimum is site 0 alone; each district alone would also pay a whole
+    site, so adding the districts' bounds without cost shares would claim 2 > 1."""
+    A = np.zeros((4, 5), bool)
+    A[:, 0] = True
+    A[np.arange(4), np.arange(1, 5)] = True
+    p = CoverageProblem(cover=sp.csr_matrix(A), group=np.array([0, 0, 1, 1]))
+    dec = decomposed_target(p, 1.0, scope="district", client=client, options=OPTS)
+    assert dec.objective == 1.0 and np.flatnonzero(dec.selected).tolist() == [0]
+    assert dec.bound == pytest.approx(1.0) and dec.status == "optimal"
+    assert dec.history["decomposed"]["districts_bound"] == pytest.approx(1.0)
