@@ -320,8 +320,11 @@ def _workers(client) -> int:
 
 def _gather(client, groups, options, extra=None):
     """Submit the districts' tasks (and one extra call), gather their results."""
-    futures = client.map(run_districts, groups, options=options, pure=False)
-    extra_f = client.submit(*extra, pure=False) if extra is not None else None
+    extra_f = None
+    if extra is not None:  # the region's matrix travels as data, not inside the graph
+        func, *args = extra
+        extra_f = client.submit(func, *client.scatter(args), pure=False)
+    futures = client.map(run_districts, client.scatter(groups), options=options, pure=False)
     results = [r for batch in client.gather(futures) for r in batch]
     return results, (extra_f.result() if extra_f is not None else None)
 

@@ -128,3 +128,40 @@ class Stages:
 
     def close(self) -> None:
         self.display.close()
+
+
+class PercentBar:
+    """A tqdm bar of a long read, in percent: ``bar(done, total)`` moves it (pyrosm's
+    progress callback), :meth:`stage` names what it does, :meth:`close` ends it at 100%.
+
+    ``enabled`` None shows the bar only when stderr is a terminal (tqdm's rule), True
+    always, False never.
+    """
+
+    def __init__(self, title: str, *, enabled: bool | None = None) -> None:
+        from tqdm.auto import tqdm
+
+        self.title = title
+        self.bar = tqdm(
+            total=100,
+            desc=title,
+            disable=None if enabled is None else not enabled,
+            file=sys.stderr,
+            leave=True,
+            bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}]",
+        )
+
+    def __call__(self, done: float, total: float) -> None:
+        if total:
+            self.bar.n = min(100.0, round(100.0 * done / total, 1))
+            self.bar.refresh()
+
+    def stage(self, name: str) -> None:
+        """Show ``name`` after the title."""
+        self.bar.set_description_str(f"{self.title}: {name}")
+
+    def close(self) -> None:
+        """Fill the bar (the read is done) and close it."""
+        self.bar.n = 100
+        self.stage("done")
+        self.bar.close()
