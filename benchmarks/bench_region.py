@@ -118,8 +118,7 @@ def _started(client) -> float:
 
 
 def _warm() -> None:
-    import siting  # noqa: F401 - imports paid before the clock starts
-    import siting.decomposed  # noqa: F401
+    import siting.decomposed
     import siting.tiles  # noqa: F401
 
 
@@ -155,7 +154,7 @@ def measure(side: int, time_limit: float, *, total: bool) -> dict:
     out["network"] = {
         "seconds": time.perf_counter() - t,
         "nodes": net.n_nodes,
-        "edges": int(net.indices.size // 2),
+        "edges": net.n_edges,
         "demand": len(demand),
         "candidates": len(cands),
         "districts": int(demand["district"].nunique()),
@@ -219,8 +218,8 @@ def projection(res: dict, national: dict = NATIONAL) -> dict:
     stage's wall time × workers / nodes: an upper bound, scheduling and snapping
     included); siting with the demand points (worker-seconds per point of the
     per-district stage, likewise). The driver (the calling process) grows with the
-    city's nodes from its memory with the imports. Memory per worker is the busiest worker's peak (tiles
-    and districts of the same size as here). Each city is its own run (one
+    city's nodes from its memory with the imports. Memory per worker is the busiest
+    worker's peak (tiles and districts of the same size as here). Each city is its own run (one
     :class:`~siting.Coverage`; the calling process holds one city's network and matrix,
     ~1.5 GB per million nodes, see ``docs/scale.md``).
     """
@@ -235,7 +234,7 @@ def projection(res: dict, national: dict = NATIONAL) -> dict:
     wall = national["hours"] * 3600
     start, per_city = res["caller_start_mb"], national["nodes_per_city"] / nodes
     workers = math.ceil((coverage_ws + siting_ws) / wall)
-    worker_mb = max(res["coverage tiled"]["worker_peak_mb"], res["siting per district"]["worker_peak_mb"])
+    worker_mb = max(res[k]["worker_peak_mb"] for k in ("coverage tiled", "siting per district"))
     return {
         **national,
         "nodes": n_nodes,
@@ -271,8 +270,9 @@ def _notes(name: str, r: dict) -> str:
     return (
         f"{r['objective']:,.0f} sites, bound {r['bound']:,.1f} ({r['bound_from']}), "
         f"gap {r['gap']:.2%}; {r['districts']} districts, {r['districts_optimal']} optimal, "
-        f"solves {r['district_solve_s_sum']:.0f} s in all (longest {r['district_solve_s_max']:.1f} s)"
-    )  # fmt: skip
+        f"solves {r['district_solve_s_sum']:.0f} s in all "
+        f"(longest {r['district_solve_s_max']:.1f} s)"
+    )
 
 
 def table(res: dict) -> str:
@@ -286,9 +286,8 @@ def table(res: dict) -> str:
         if r is None:
             continue
         worker = f"{r['worker_peak_mb']:>11,.0f}" if "worker_peak_mb" in r else f"{'':>11}"
-        lines.append(
-            f"{name:<22}{r['seconds']:>9.1f}{r['caller_peak_mb']:>11,.0f}{worker}  {_notes(name, r)}"
-        )
+        head = f"{name:<22}{r['seconds']:>9.1f}{r['caller_peak_mb']:>11,.0f}{worker}"
+        lines.append(f"{head}  {_notes(name, r)}")
     p = res["projection"]
     lines += [
         "",

@@ -272,7 +272,12 @@ class _Region:
 
 
 def region_bound(
-    A: sp.csr_matrix, weight: np.ndarray, cost: np.ndarray, need: float, upper: float, seconds: float
+    A: sp.csr_matrix,
+    weight: np.ndarray,
+    cost: np.ndarray,
+    need: float,
+    upper: float,
+    seconds: float,
 ) -> tuple[float, str]:
     """A proven lower bound of partial covering (a Dask task; also callable in-process).
 
