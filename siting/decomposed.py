@@ -27,11 +27,11 @@ Two questions, two ways of coordinating the districts:
     and improved by the local search of :mod:`siting.optimize.heuristics` on the whole
     region. **Bound**: the allocation is a choice, so the districts' bounds prove
     nothing here; the bound is that of the whole region's partial covering model, from
-    its LP relaxation (HiGHS' dual simplex) when it has at most
+    its LP relaxation (HiGHS' dual simplex) when the reduced model has at most
     ``settings.lp_nnz_limit`` nonzeros, above that from HiGHS' first-order LP (PDLP)
     duals as a Lagrangian bound polished by subgradient steps
-    (:mod:`siting.optimize.bounds`). It runs as one more Dask task, alongside the
-    districts.
+    (:mod:`siting.optimize.bounds`). It runs as one more Dask task beside the districts,
+    for about as long as they take.
 
 The calling process holds the coverage matrix; each task gets its district's rows and
 columns (a few MB), so workers on other machines need nothing else.
@@ -55,6 +55,7 @@ from .optimize.heuristics import CoverIndex, drop_redundant, greedy_cover, impro
 from .optimize.partial_cover import infeasible_target_message, solve_target
 from .optimize.pipeline import Run, SolveOptions
 from .optimize.problem import CoverageProblem, Solution
+from .optimize.reduce import reduce_cover
 from .tiles import _default_client, _peak_mb
 
 __all__ = ["DistrictJob", "DistrictResult", "decomposed_target", "solve_decomposed"]
@@ -232,29 +233,24 @@ def _check_reach(d: _Districts, share: float, scope: str, names: Sequence[str] |
 # ---------------------------------------------------------------------- the whole region
 @dataclass
 class _Region:
-    """The region's candidates and the demand no existing site covers (the final pass)."""
+    """The whole region, reduced (:func:`~siting.optimize.reduce.reduce_cover`: demand with
+    the same covering sites merged, dominated candidates dropped): the allocation's
+    greedy, the final pass and the bound work on it."""
 
     problem: CoverageProblem
     need: float
-    cols: np.ndarray = field(init=False)
-    idx: CoverIndex = field(init=False)
 
     def __post_init__(self) -> None:
-        p = self.problem
-        open_before = p.covered_mask(p.existing)
-        self.cols = p.candidates
-        rows = np.flatnonzero(~open_before & p.reachable_mask())
-        self.A = sp.csr_matrix(p.cover[rows][:, self.cols])
-        self.weight = p.weight[rows]
-        self.need_new = self.need - float(p.weight[open_before].sum())
-        self.idx = CoverIndex.build(self.A, self.weight, p.cost[self.cols])
+        self.R = reduce_cover(self.problem)
+        self.cols = self.R.cols
+        self.need_new = self.need - self.R.base_weight
+        self.idx = CoverIndex.build(self.R.A, self.R.weight, self.R.cost)
         self.need_t = self.need_new - self.idx.tol()
 
     def sites(self, y: np.ndarray) -> np.ndarray:
         """Open sites (global mask) of a column selection ``y``, existing included."""
-        sel = self.problem.existing.copy()
-        sel[self.cols[y]] = True
-        return sel
+        p = self.problem
+        return self.R.selected_sites(y, p.n_sites, p.existing)
 
     def greedy(self) -> np.ndarray:
         return greedy_cover(self.idx, self.need_new)[0]
@@ -466,13 +462,13 @@ def _whole_region(
     alloc = np.bincount(p.group, weights=p.weight * covered, minlength=d.n)
     shares = np.clip(np.divide(alloc, d.total, out=np.zeros(d.n), where=d.total > 0), 0, 1)
     upper = float(p.cost[greedy & ~p.existing].sum())
-    bound_call = (
-        region_bound, region.A, region.weight, p.cost[region.cols], region.need_new, upper,
-        opts.time_limit,
-    )  # fmt: skip
-    results, (bound, how) = _gather(
-        client, _district_jobs(d, shares, per_task), opts, extra=bound_call
-    )
+    groups = _district_jobs(d, shares, per_task)
+    # the bound runs beside the districts, for about as long as they take
+    rounds = math.ceil(len(groups) / _workers(client))
+    seconds = max(opts.time_limit, rounds * per_task * opts.time_limit)
+    R = region.R
+    bound_call = (region_bound, R.A, R.weight, R.cost, region.need_new, upper, seconds)
+    results, (bound, how) = _gather(client, groups, opts, extra=bound_call)
     run.step("districts")
     sel = p.existing.copy()
     for r in results:
