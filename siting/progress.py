@@ -130,6 +130,25 @@ class Stages:
         self.display.close()
 
 
+def _bar_class(enabled: bool | None) -> tuple[Any, bool | None]:
+    """``(tqdm class, disable)``: in a Jupyter kernel the widget bar when ipywidgets is
+    installed, else the text bar (the notebook redraws it; shown unless ``enabled`` is
+    False); elsewhere the text bar, on a terminal only when ``enabled`` is None."""
+    import importlib.util
+
+    from tqdm import std
+
+    ipython = sys.modules.get("IPython")  # a kernel has imported it: looked up, not imported
+    shell = getattr(ipython, "get_ipython", lambda: None)()
+    if type(shell).__name__ != "ZMQInteractiveShell":
+        return std.tqdm, None if enabled is None else not enabled
+    if importlib.util.find_spec("ipywidgets") is None:
+        return std.tqdm, enabled is False
+    from tqdm import notebook
+
+    return notebook.tqdm, enabled is False
+
+
 class PercentBar:
     """A tqdm bar of a long read, in percent: ``bar(done, total)`` moves it (pyrosm's
     progress callback), :meth:`stage` names what it does, :meth:`close` ends it at 100%.
@@ -139,13 +158,12 @@ class PercentBar:
     """
 
     def __init__(self, title: str, *, enabled: bool | None = None) -> None:
-        from tqdm.auto import tqdm
-
+        tqdm, disable = _bar_class(enabled)
         self.title = title
         self.bar = tqdm(
             total=100,
             desc=title,
-            disable=None if enabled is None else not enabled,
+            disable=disable,
             file=sys.stderr,
             leave=True,
             bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}]",
