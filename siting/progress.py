@@ -128,3 +128,58 @@ class Stages:
 
     def close(self) -> None:
         self.display.close()
+
+
+def _bar_class(enabled: bool | None) -> tuple[Any, bool | None]:
+    """``(tqdm class, disable)``: in a Jupyter kernel the widget bar when ipywidgets is
+    installed, else the text bar (the notebook redraws it; shown unless ``enabled`` is
+    False); elsewhere the text bar, on a terminal only when ``enabled`` is None."""
+    import importlib.util
+
+    from tqdm import std
+
+    ipython = sys.modules.get("IPython")  # a kernel has imported it: looked up, not imported
+    shell = getattr(ipython, "get_ipython", lambda: None)()
+    if type(shell).__name__ != "ZMQInteractiveShell":
+        return std.tqdm, None if enabled is None else not enabled
+    if importlib.util.find_spec("ipywidgets") is None:
+        return std.tqdm, enabled is False
+    from tqdm import notebook
+
+    return notebook.tqdm, enabled is False
+
+
+class PercentBar:
+    """A tqdm bar of a long read, in percent: ``bar(done, total)`` moves it (pyrosm's
+    progress callback), :meth:`stage` names what it does, :meth:`close` ends it at 100%.
+
+    ``enabled`` None shows the bar only when stderr is a terminal (tqdm's rule), True
+    always, False never.
+    """
+
+    def __init__(self, title: str, *, enabled: bool | None = None) -> None:
+        tqdm, disable = _bar_class(enabled)
+        self.title = title
+        self.bar = tqdm(
+            total=100,
+            desc=title,
+            disable=disable,
+            file=sys.stderr,
+            leave=True,
+            bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}]",
+        )
+
+    def __call__(self, done: float, total: float) -> None:
+        if total:
+            self.bar.n = min(100.0, round(100.0 * done / total, 1))
+            self.bar.refresh()
+
+    def stage(self, name: str) -> None:
+        """Show ``name`` after the title."""
+        self.bar.set_description_str(f"{self.title}: {name}")
+
+    def close(self) -> None:
+        """Fill the bar (the read is done) and close it."""
+        self.bar.n = 100
+        self.stage("done")
+        self.bar.close()

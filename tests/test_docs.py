@@ -37,6 +37,7 @@ MODULES = (
     "siting.standards",
     "siting.compliance",
     "siting.tiles",
+    "siting.decomposed",
     "siting.batch",
 )
 #: the entry points a planner starts from: each has Examples that run

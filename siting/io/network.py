@@ -39,6 +39,7 @@ def read_network(
     factors: Mapping[str, float] | None = None,
     simplify: bool = True,
     keep: str = "largest",
+    progress: bool | None = None,
 ) -> Network:
     """Read a walking network, in metres, from OSM, a saved file or osmnx.
 
@@ -65,6 +66,9 @@ def read_network(
         Merge chains of degree-2 nodes (distances unchanged, far fewer nodes).
     keep
         ``"largest"`` connected component (reported in ``network.info``) or ``"all"``.
+    progress
+        A bar while a ``.pbf`` is parsed (pyrosm's steps in percent, then building the
+        graph): None on a terminal only, True always, False never.
 
     Returns
     -------
@@ -121,7 +125,10 @@ def read_network(
         _check_same_crs(path, net, crs)
         return net
     if suffix.endswith(".pbf"):
-        return _from_pbf(path, crs=crs, bbox=bbox, factors=factors, simplify=simplify, keep=keep)
+        return _from_pbf(
+            path, crs=crs, bbox=bbox, factors=factors, simplify=simplify, keep=keep,
+            progress=progress,
+        )  # fmt: skip
     if path.suffix.lower() == ".graphml":
         _refuse_build_options(path, given, "an osmnx graph is read as it was built")
         return _from_graphml(path, crs=crs)
@@ -158,22 +165,43 @@ def _check_same_crs(path: Path, net: Network, crs) -> None:
         raise CRSError(msg)
 
 
-def _from_pbf(path, *, crs, bbox, factors, simplify, keep) -> Network:
+def _from_pbf(path, *, crs, bbox, factors, simplify, keep, progress=None) -> Network:
     if not path.exists():
         msg = f"{path}: no such OSM file. Pass the path of an .osm.pbf extract."
         raise DataError(msg)
     check_pbf(path)
+    from ..progress import PercentBar
+
+    bar = PercentBar(f"Reading {path.name}", enabled=progress)
+    try:
+        nodes, edges = _parse_pbf(path, bbox, bar)
+        bar.stage("building the network")
+        net = _network_of_frames(path, nodes, edges, bbox, crs, factors, simplify, keep)
+    finally:
+        bar.close()
+    return net
+
+
+def _parse_pbf(path: Path, bbox, bar):
+    """pyrosm's walking nodes and edges (its read steps move ``bar``)."""
+    import inspect
+
     import pyrosm
 
+    shown = {"progress": bar} if "progress" in inspect.signature(pyrosm.OSM).parameters else {}
+    bar.stage("parsing (pyrosm)")
     try:
-        osm = pyrosm.OSM(str(path), bounding_box=bbox_arg(bbox))
-        nodes, edges = osm.get_network(network_type="walking", nodes=True)
+        osm = pyrosm.OSM(str(path), bounding_box=bbox_arg(bbox), **shown)
+        return osm.get_network(network_type="walking", nodes=True)
     except osm_errors() as exc:
         msg = (
             f"{path}: could not read the OSM walking network ({type(exc).__name__}: {exc}). "
             "The file may be damaged: download the .osm.pbf extract again."
         )
         raise DataError(msg) from exc
+
+
+def _network_of_frames(path, nodes, edges, bbox, crs, factors, simplify, keep) -> Network:
     if edges is None or nodes is None or len(edges) == 0:
         msg = (
             f"{path}: no walkable ways found"
