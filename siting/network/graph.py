@@ -560,9 +560,7 @@ class Network:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        wkb = shapely.to_wkb(self.edge_geometry)
-        offsets = np.r_[0, np.cumsum([len(b) for b in wkb])].astype(np.int64)
-        blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+        geometry = _geometry_arrays(self.edge_geometry)
         meta = {"version": NPZ_VERSION, "crs": self.crs.to_wkt(), "info": self.info}
 
         def write(tmp: Path) -> None:
@@ -570,8 +568,7 @@ class Network:
                 np.savez_compressed(
                     fh,
                     meta=np.frombuffer(json.dumps(meta, default=str).encode(), np.uint8),
-                    geom_blob=blob,
-                    geom_offsets=offsets,
+                    **geometry,
                     **{name: getattr(self, name) for name in _ARRAYS},
                 )
 
@@ -603,15 +600,14 @@ class Network:
         try:
             with path.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
                 meta = json.loads(z["meta"].tobytes().decode())
-                blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
+                geom = _geometry_from_arrays(z)
                 arrays = {name: z[name] for name in _ARRAYS}
-            if len(off) != len(arrays["edge_u"]) + 1:
+            if len(geom) != len(arrays["edge_u"]):
                 msg = (
-                    f"{path}: damaged network file ({len(off) - 1} edge geometries for "
+                    f"{path}: damaged network file ({len(geom)} edge geometries for "
                     f"{len(arrays['edge_u'])} edges). Save it again with Network.save()."
                 )
                 raise DataError(msg)
-            geom = shapely.from_wkb([blob[off[i] : off[i + 1]] for i in range(len(off) - 1)])
             crs = pyproj.CRS.from_wkt(meta["crs"])
         except Exception as exc:  # a damaged file fails in zip, zlib, numpy, json or pyproj
             if isinstance(exc, DataError):
@@ -712,3 +708,30 @@ def grid_network(
         length=np.full(len(u), float(step_m)),
         simplify=False,
     )
+
+
+def _geometry_arrays(geometry: np.ndarray) -> dict[str, np.ndarray]:
+    """Edge geometries for a ``.npz``: the vertices and their offsets when every edge is a
+    2-D LineString (read back without parsing), else WKB bytes and their offsets."""
+    if (
+        len(geometry)
+        and (shapely.get_type_id(geometry) == 1).all()
+        and not (shapely.has_z(geometry).any() or shapely.is_empty(geometry).any())
+    ):
+        _, coords, (offsets,) = shapely.to_ragged_array(geometry)
+        return {"geom_coords": coords, "geom_vertex_offsets": offsets.astype(np.int64)}
+    wkb = shapely.to_wkb(geometry)
+    offsets = np.r_[0, np.cumsum([len(b) for b in wkb])].astype(np.int64)
+    return {"geom_blob": np.frombuffer(b"".join(wkb), dtype=np.uint8), "geom_offsets": offsets}
+
+
+def _geometry_from_arrays(z: Any) -> np.ndarray:
+    """The edge geometries of a ``.npz`` written by :func:`_geometry_arrays` (or by an
+    earlier siting, which always wrote WKB)."""
+    if "geom_coords" in z:
+        offsets = z["geom_vertex_offsets"]
+        return shapely.from_ragged_array(
+            shapely.GeometryType.LINESTRING, z["geom_coords"], (offsets,)
+        )
+    blob, off = z["geom_blob"].tobytes(), z["geom_offsets"]
+    return shapely.from_wkb([blob[off[i] : off[i + 1]] for i in range(len(off) - 1)])
