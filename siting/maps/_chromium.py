@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -158,7 +159,9 @@ class Browser:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Browser:
-        self._profile = tempfile.TemporaryDirectory(prefix="siting-chromium-")
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="siting-chromium-", ignore_cleanup_errors=True
+        )
         flags = [*BASE_FLAGS, *(OFFLINE_FLAGS if self.offline else ())]
         flags += [
             f"--user-data-dir={self._profile.name}",
@@ -166,8 +169,11 @@ class Browser:
             f"--window-size={self.size[0]},{self.size[1]}",
             "about:blank",
         ]
-        self.process = subprocess.Popen(
-            [self.binary, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        self.process = subprocess.Popen(  # its own group: its helpers are stopped with it
+            [self.binary, *flags],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             self.ws = _WebSocket(self._page_url(), self.timeout_s)
@@ -188,12 +194,18 @@ class Browser:
     def __exit__(self, *exc: object) -> None:
         if getattr(self, "ws", None) is not None:
             self.ws.close()
-        self.process.terminate()
+        _signal_group(self.process, signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        _signal_group(self.process, signal.SIGKILL)  # helpers still writing to the profile
+        for _ in range(20):  # their last writes may land just after they exit
+            shutil.rmtree(self._profile.name, ignore_errors=True)
+            if not Path(self._profile.name).exists():
+                break
+            time.sleep(0.05)
         self._profile.cleanup()
 
     def _page_url(self) -> str:
@@ -288,3 +300,9 @@ class Browser:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group Chromium leads (it and its helper processes)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended
+        os.killpg(process.pid, sig)
