@@ -6,6 +6,24 @@ from pathlib import Path
 
 import pytest
 
+#: the longest test files (seconds on the reference machine), started first so that
+#: `make test`'s workers (pytest-xdist, one file per worker at a time) finish together
+#: instead of one of them running a long file alone at the end
+LONGEST_FIRST = (
+    "test_notebooks.py",
+    "test_docs.py",
+    "test_cli_commands.py",
+    "test_audit.py",
+    "test_work_clock.py",
+    "test_regional.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the collected tests so that the longest files come first (stable otherwise)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def helsinki_pbf() -> Path:

@@ -398,7 +398,7 @@ def test_life_circle_shares_per_unit_and_for_buildings():
     assert a.by_unit.loc[("community", "A"), "complete 5min share"] == 0.0
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)  # 30 random cities: 2.3 s
 @given(
     hs.integers(1, 30),
     hs.integers(1, 25),

@@ -119,6 +119,7 @@ def test_examples_in_public_docstrings_run(monkeypatch):
     assert ran > 20, "too few doc examples ran"
 
 
+@pytest.mark.slow  # 17-20 s: in `make test-all`; CI builds the site itself (`make docs`)
 def test_sphinx_builds_the_site_with_warnings_as_errors(tmp_path):
     """``make docs`` in a temporary folder: the site builds and documents every name."""
     missing = [p for p in DOCS_PACKAGES if importlib.util.find_spec(p) is None]
