@@ -29,6 +29,7 @@ import numpy as np
 import pyproj
 
 from .errors import DataError, SitingError
+from .io._pbf import protobuf_fields
 from .scenario_spec import _Input, _Spec, _spec
 
 #: an input whose extent overlaps the network's by less than this share is flagged
@@ -280,57 +281,23 @@ def pbf_bbox(path: str | Path) -> Box | None:
         if not 0 < size < 64 * 1024:
             msg = f"{path}: not an OSM PBF extract (no block header at its start)."
             raise DataError(msg)
-        header = _fields(fh.read(size))
+        header = protobuf_fields(fh.read(size))
         if header.get(1, [b""])[0] != b"OSMHeader":
             msg = f"{path}: not an OSM PBF extract (its first block is not an OSMHeader)."
             raise DataError(msg)
-        blob = _fields(fh.read(header[3][0]))
+        blob = protobuf_fields(fh.read(header[3][0]))
     if 1 in blob:
         data = blob[1][0]
     elif 3 in blob:
         data = zlib.decompress(blob[3][0])
     else:  # lzma and other rare compressions: no box, no error
         return None
-    block = _fields(data)
+    block = protobuf_fields(data)
     if 1 not in block:
         return None
-    bbox = _fields(block[1][0])
+    bbox = protobuf_fields(block[1][0])
     left, right, top, bottom = (_zigzag(bbox[k][0]) * 1e-9 for k in (1, 2, 3, 4))
     return (left, bottom, right, top)
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i
-        shift += 7
-
-
-def _fields(buf: bytes) -> dict[int, list[Any]]:
-    """The fields of a protobuf message: number -> values (ints or bytes)."""
-    out: dict[int, list[Any]] = {}
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            value, i = buf[i : i + n], i + n
-        elif wire == 1:
-            value, i = buf[i : i + 8], i + 8
-        elif wire == 5:
-            value, i = buf[i : i + 4], i + 4
-        else:
-            msg = f"unsupported protobuf wire type {wire}"
-            raise DataError(msg)
-        out.setdefault(number, []).append(value)
-    return out
 
 
 def _zigzag(n: int) -> int:

@@ -55,24 +55,17 @@ def _walk_blocks(f, path: Path, size: int) -> None:
 
 
 def _data_size(header: bytes) -> int | None:
-    """The ``datasize`` field (3) of a BlobHeader protobuf message; None if absent."""
-    i = 0
-    while i < len(header):
-        key, i = _varint(header, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(header, i)
-            if field == 3:
-                return value
-        elif wire == 2:
-            length, i = _varint(header, i)
-            i += length
-        else:
-            return None
-    return None
+    """The ``datasize`` field (3) of a BlobHeader protobuf message; None if absent or
+    the header is damaged."""
+    try:
+        size = protobuf_fields(header).get(3, [None])[0]
+    except DataError:
+        return None
+    return size if isinstance(size, int) and size >= 0 else None
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    """The protobuf varint at ``buf[i]`` and the position after it."""
     value, shift = 0, 0
     while i < len(buf):
         byte = buf[i]
@@ -81,7 +74,38 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
         if not byte & 0x80:
             return value, i
         shift += 7
-    return -1, len(buf) + 1  # ran off the end: the caller sees an impossible value
+    msg = "a protobuf message ends inside a number (a damaged or cut-short file)"
+    raise DataError(msg)
+
+
+#: bytes of a protobuf field's value by wire type (2, length-delimited, is read apart)
+_FIXED_SIZE = {1: 8, 5: 4}
+
+
+def protobuf_fields(buf: bytes) -> dict[int, list[int | bytes]]:
+    """The fields of a protobuf message: number -> values (ints or bytes).
+
+    Raises :class:`DataError` on a message that is cut short or uses a wire type OSM
+    PBF files do not (groups).
+    """
+    out: dict[int, list[int | bytes]] = {}
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2 or wire in _FIXED_SIZE:
+            n, i = _varint(buf, i) if wire == 2 else (_FIXED_SIZE[wire], i)
+            if i + n > len(buf):
+                msg = "a protobuf field runs past the end of its message (a damaged file)"
+                raise DataError(msg)
+            value, i = buf[i : i + n], i + n
+        else:
+            msg = f"unsupported protobuf wire type {wire}"
+            raise DataError(msg)
+        out.setdefault(number, []).append(value)
+    return out
 
 
 _MAGIC = (
