@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,23 @@ def liechtenstein_network():
     if not pbf.is_file():
         pytest.skip("data/liechtenstein/liechtenstein-latest.osm.pbf is missing")
     return read_network(pbf)
+
+
+@contextlib.contextmanager
+def local_client(*, processes: bool) -> Iterator:
+    """A Dask client on a 2-worker ``LocalCluster`` (one thread each), closed at the end.
+
+    ``processes=False`` runs the workers as threads of this process (no pickling of the
+    work, faster to start); ``True`` as separate processes, as a real cluster would.
+    """
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=":0",
+        silence_logs=logging.CRITICAL,
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()

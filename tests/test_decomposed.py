@@ -10,11 +10,11 @@ plan meets it, and the brute-force optimum lies between the bound and the plan.
 from __future__ import annotations
 
 import itertools
-import logging
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import local_client
 
 import siting as st
 from siting.decomposed import decomposed_target, solve_decomposed
@@ -28,16 +28,8 @@ OPTS = SolveOptions(time_limit=10, threads=1)
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        dashboard_address=":0",
-        silence_logs=logging.CRITICAL,
-    )
-    with distributed.Client(cluster) as c:
+    with local_client(processes=False) as c:
         yield c
-    cluster.close()
 
 
 def random_problem(n_demand, n_sites, n_groups, seed, *, separated, density=0.15):

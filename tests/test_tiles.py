@@ -7,12 +7,11 @@ entry (bit-identical metres).
 
 from __future__ import annotations
 
-import logging
-
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import local_client
 
 import siting as st
 from siting.errors import ParameterError
@@ -25,16 +24,8 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.CRITICAL,
-    )
-    with distributed.Client(cluster) as c:
+    with local_client(processes=True) as c:
         yield c
-    cluster.close()
 
 
 def points(net, n, seed, pad=300.0, population=True):
