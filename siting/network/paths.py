@@ -80,22 +80,6 @@ def _file(v, b, bk, head, enode, enext, top):
     return top + 1
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _lower(x, c, sent, inv, dist, bk, touched, nt, head, enode, enext, top):
-    """Node ``x`` at ``c`` metres if that is shorter (and so within the limit): it is
-    filed in its bucket. Returns the new ``(nodes touched, pool top)``."""
-    old = dist[x]
-    if c < old:  # shorter, and <= limit (old starts at `sent`)
-        if old == sent:
-            touched[nt] = x
-            nt += 1
-        dist[x] = c
-        bx = np.uint32(c * inv)
-        if bk[x] != bx:
-            top = _file(x, bx, bk, head, enode, enext, top)
-    return nt, top
-
-
 @nb.njit(cache=True, nogil=True)
 def _seed(src_ptr, src_node, src_dist, s, sent, inv, dist, bk, touched, head, enode, enext):
     """File site ``s``'s entry nodes: ``(nodes touched, pool top, first bucket)``, or a
@@ -104,11 +88,21 @@ def _seed(src_ptr, src_node, src_dist, s, sent, inv, dist, bk, touched, head, en
     top = 0
     first = len(head)
     for k in range(src_ptr[s], src_ptr[s + 1]):
-        if top == len(enode):
-            return nt, -1, first
+        v = src_node[k]
         d0 = src_dist[k]
-        nt, top = _lower(src_node[k], d0, sent, inv, dist, bk, touched, nt, head, enode, enext, top)
-        first = min(first, np.uint32(d0 * inv))
+        old = dist[v]
+        if d0 >= old:
+            continue
+        if old == sent:
+            touched[nt] = v
+            nt += 1
+        dist[v] = d0
+        b = np.uint32(d0 * inv)
+        if bk[v] != b:
+            if top == len(enode):
+                return nt, -1, first
+            top = _file(v, b, bk, head, enode, enext, top)
+            first = min(first, b)
     return nt, top, first
 
 
@@ -171,10 +165,17 @@ def _search(
                 return -1
             du = dist[v]
             for k in range(lo, hi):
-                nt, top = _lower(
-                    indices[k], du + weights[k], sent, inv, dist, bk, touched, nt,
-                    head, enode, enext, top,
-                )  # fmt: skip
+                x = indices[k]
+                c = du + weights[k]
+                old = dist[x]
+                if c < old:  # shorter, and <= limit (old starts at `sent`)
+                    if old == sent:
+                        touched[nt] = x
+                        nt += 1
+                    dist[x] = c
+                    bx = np.uint32(c * inv)
+                    if bk[x] != bx:
+                        top = _file(x, bx, bk, head, enode, enext, top)
     return nt
 
 
