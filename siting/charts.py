@@ -126,7 +126,8 @@ def walk_histogram(
         ax.set_ylabel(labels["y"])
         ax.yaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
         ax.grid(axis="x", visible=False)
-        ax.legend(loc="upper right", frameon=False)  # loc="best" is a slow search
+        # above the axes: the last bar (everyone beyond the limit) is often the tallest
+        fig.legend(loc="outside upper right", ncols=2, frameon=False)
         return to_svg(fig, "walk")
 
 
