@@ -52,7 +52,9 @@ def payload_from_html(html: str) -> dict:
 def test_inline_map_loads_nothing_from_the_network(case) -> None:
     plan, districts, _ = case
     html = plan_map(plan, districts=districts, basemap="none").to_html()
-    leaflet = resources.files("siting").joinpath("assets/leaflet-1.9.4/leaflet.js").read_text()
+    leaflet = (
+        resources.files("siting").joinpath("assets/vendor/leaflet-1.9.4/leaflet.js").read_text()
+    )
     assert leaflet[:2000].split("Leaflet", 1)[1][:6] == " 1.9.4"
     assert leaflet[5000:6000] in html  # the pinned Leaflet is inside the page
     assert not re.search(r"<script[^>]+src=", html)
@@ -67,7 +69,7 @@ def test_cdn_assets_link_the_pinned_leaflet_with_its_hash(case) -> None:
     plan, _, _ = case
     inline = plan_map(plan, basemap="none", areas=False).to_html()
     cdn = plan_map(plan, basemap="none", areas=False, assets="cdn").to_html()
-    js = resources.files("siting").joinpath("assets/leaflet-1.9.4/leaflet.js").read_bytes()
+    js = resources.files("siting").joinpath("assets/vendor/leaflet-1.9.4/leaflet.js").read_bytes()
     sri = "sha256-" + base64.b64encode(hashlib.sha256(js).digest()).decode()
     assert (
         f'src="https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js" integrity="{sri}"' in cdn
@@ -78,7 +80,7 @@ def test_cdn_assets_link_the_pinned_leaflet_with_its_hash(case) -> None:
 
 
 def test_leaflet_ships_with_its_licence() -> None:
-    folder = resources.files("siting").joinpath("assets/leaflet-1.9.4")
+    folder = resources.files("siting").joinpath("assets/vendor/leaflet-1.9.4")
     assert "BSD 2-Clause" in folder.joinpath("LICENSE").read_text()
 
 

@@ -33,7 +33,7 @@ from jinja2 import Template
 from .basemaps import check_assets
 
 LEAFLET_VERSION = "1.9.4"
-_LEAFLET_DIR = f"leaflet-{LEAFLET_VERSION}"
+_LEAFLET_DIR = f"vendor/leaflet-{LEAFLET_VERSION}"
 _LEAFLET_CDN = f"https://cdn.jsdelivr.net/npm/leaflet@{LEAFLET_VERSION}/dist"
 #: folium's popups call ``$(html)[0]`` and nothing else of jQuery: this stands in for it
 _JQUERY_SHIM = (
