@@ -69,7 +69,7 @@ def solve_capacitated_coverage(
     returned, with a bound no higher than what the open sites' capacities and reach
     allow. Models too large for HiGHS, and ``method="heuristic"``, get swaps instead
     (priced by the allocation LP's duals, checked exactly, up to
-    ``settings.capacity_swap_share`` of the time limit) and a Lagrangian bound.
+    ``settings.capacity_swaps`` of the time limit) and a Lagrangian bound.
 
     Parameters
     ----------
@@ -153,7 +153,7 @@ class _Served:
             if alloc is not None:
                 run.history["allocated"] = alloc.served
                 if self.no_bb and not run.exact:  # no branch-and-bound: swaps
-                    deadline = run.t0 + settings.capacity_swap_share * run.opts.time_limit
+                    deadline = run.t0 + settings.capacity_swaps.of(run.opts.time_limit)
                     self.sel, alloc, moves = coverage_swaps(
                         A, w, cap, self.fixed, self.sel, alloc, deadline
                     )
@@ -174,13 +174,13 @@ class _Served:
         cand_max = np.sort(site_max[~self.fixed])[::-1][: self.p]
         self.ub = min(float(self.w.sum()), float(site_max[self.fixed].sum() + cand_max.sum()))
         if self.no_bb:
-            least = settings.capacity_lagrangian_share * limit
+            least = settings.capacity_lagrangian.of(limit)
             if clock.expired():  # real time is out (a slow machine): one step, a valid bound
                 seconds = 0.0
             elif run.exact:
                 seconds = least
             else:
-                rest = (1.0 - settings.capacity_reserve_share) * limit - (clock.now() - run.t0)
+                rest = limit - settings.capacity_reserve.of(limit) - (clock.now() - run.t0)
                 seconds = max(least, rest)
             lag, _ = capacitated_lagrangian(
                 self.A,

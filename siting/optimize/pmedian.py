@@ -445,7 +445,7 @@ def _capacitated_search(
         raise ParameterError(msg)
     history["start"] = a.cost if a.unplaced <= 0 else np.inf
     history["start_unplaced"] = a.unplaced
-    deadline = t0 + settings.cpmedian_swap_share * limit
+    deadline = t0 + settings.cpmedian_swaps.of(limit)
     sel, a, moves = assignment.pmedian_swaps(P, assign, fixed, sel, a, deadline)
     history.update(moves)
     if single_source:
@@ -465,7 +465,7 @@ def _single_sourced(
         a = assignment.rounded(P, sel, a)
         exact = None
         if int(sel[P.cols].sum()) <= settings.cpmedian_exact_pairs:
-            seconds = min(settings.cpmedian_exact_share * limit, run.t0 + limit - clock.now())
+            seconds = min(settings.cpmedian_exact.of(limit), run.t0 + limit - clock.now())
             exact = assignment.exact_single_source(P, sel, a, max(0.1, seconds))
         if exact is not None and assignment.better(exact, a, 1e-9 * max(1.0, float(P.n))):
             run.history["reassigned"] = a.cost - exact.cost
@@ -480,7 +480,7 @@ def _capacitated_bounds(P: Pairs, fixed: np.ndarray, p: int, cost: float, run: R
     limit, t0 = run.opts.time_limit, run.t0
     with run.timed("lagrangian"):
         left = max(
-            settings.cpmedian_lagrangian_share * limit,
+            settings.cpmedian_lagrangian.of(limit),
             settings.cpmedian_bounds_until * limit - (clock.now() - t0),
         )
         if clock.expired():  # real time is out (a slow machine): one step each

@@ -140,9 +140,10 @@ pmedian_lagrangian_iterations_heuristic = 300
 # Without branch-and-bound: swaps first, then the Lagrangian bound with the rest, less a
 # reserve for the final allocations (on Liechtenstein, p = 20: gap 2.20% after 5 s of
 # bound, 1.73% after 10 s)
-capacity_swap_share = 0.4
-capacity_lagrangian_share = 0.25
-capacity_reserve_share = 0.1
+capacity_swaps = Budget(0.4)
+capacity_lagrangian = Budget(0.25)
+#: ... and the final allocations' reserve, at the end of the time limit
+capacity_reserve = Budget(0.1)
 capacity_lagrangian_iterations = 5000
 #: the last allocation LPs (best use of the plan's sites, and of the existing ones)
 capacity_allocation = Budget(0.1, least=0.5)
@@ -151,12 +152,12 @@ capacity_swap_adds = 20
 # capacitated p-median on models too large for branch-and-bound (siting.optimize.pmedian).
 # After the swaps come the exact single-sourced assignment and two bounds, so the swaps
 # get a larger share than capacitated coverage's (whose bound is the only stage after them)
-cpmedian_swap_share = 0.5
-cpmedian_lagrangian_share = 0.25
+cpmedian_swaps = Budget(0.5)
+cpmedian_lagrangian = Budget(0.25)
 #: the final single-sourced assignment MILP: at most this share of the time limit, and
 #: only up to this many open pairs (Liechtenstein, p = 150, 84,000 open pairs: HiGHS took
 #: 23 s on a 4-s limit, most of it in presolve, and found nothing better)
-cpmedian_exact_share = 0.2
+cpmedian_exact = Budget(0.2)
 cpmedian_exact_pairs = 20_000
 #: most (closed, open) swaps priced in one round (memory)
 cpmedian_swap_pairs = 2_000_000
