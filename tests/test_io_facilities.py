@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import typing
 
 import geopandas as gpd
 import numpy as np
@@ -77,6 +78,8 @@ def test_candidates_take_every_facility_option_but_existing(tmp_path, caplog):
     candidates = inspect.signature(read_candidates).parameters
     assert list(candidates) == [p for p in facilities if p != "existing"]
     assert all(candidates[p] == facilities[p] for p in candidates)
+    hints = typing.get_type_hints(read_facilities)  # what Sphinx shows
+    assert typing.get_type_hints(read_candidates) == {k: hints[k] for k in hints if k != "existing"}
     path = tmp_path / "plots.csv"
     path.write_text("title,E,N,beds\n,114.3,30.5,40\n,114.3,30.5,50\n", encoding="utf-8")
     with caplog.at_level(logging.INFO, logger="siting"):

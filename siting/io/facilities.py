@@ -170,14 +170,18 @@ def read_candidates(
 
 
 # read_candidates takes every option of read_facilities but ``existing`` (always False).
-# Its signature is read_facilities' without ``existing``, generated here rather than
-# written a second time, so that help(), inspect.signature, Sphinx and Jupyter's
-# completion show the real keyword-only parameters; static type checkers see ``**options``.
+# Its signature and annotations are read_facilities' without ``existing``, generated here
+# rather than written a second time, so that help(), inspect.signature, Sphinx and
+# Jupyter's completion show the real keyword-only parameters and their types (static type
+# checkers see ``**options``).
 _FACILITIES_SIGNATURE = inspect.signature(read_facilities)
 _CANDIDATES_SIGNATURE = _FACILITIES_SIGNATURE.replace(
     parameters=[p for p in _FACILITIES_SIGNATURE.parameters.values() if p.name != "existing"]
 )
 read_candidates.__signature__ = _CANDIDATES_SIGNATURE  # type: ignore[attr-defined]
+read_candidates.__annotations__ = {
+    k: v for k, v in read_facilities.__annotations__.items() if k != "existing"
+}
 
 
 def _call_arguments(path_or_gdf: Any, options: dict[str, Any]) -> dict[str, Any]:
