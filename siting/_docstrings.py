@@ -58,6 +58,12 @@ MissingColumnError
     A named column is absent, or no x/y columns in a table.
 CRSError
     Coordinates that are not degrees and no ``crs``; unknown datum.""",
+    # the network and the links of a tiled search (siting.tiles.split, tiled_distances)
+    "tiled_inputs": """\
+net : Network
+    The whole network.
+sources, targets : Links
+    The sites' and the demand's links on ``net``.""",
     # the arithmetic of the norms (siting.standards)
     "m2_per_100_households": """\
 m2_per_100_households : float

@@ -46,6 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 
+from ._docstrings import shared_doc
 from .errors import ParameterError
 from .network.graph import Network
 from .network.paths import Links, bounded_distances
@@ -351,6 +352,7 @@ class _Splitter:
         )
 
 
+@shared_doc
 def split(
     net: Network,
     sources: Links,
@@ -362,10 +364,7 @@ def split(
 
     Parameters
     ----------
-    net : Network
-        The whole network.
-    sources, targets : Links
-        The sites' and demand's links on ``net``.
+    %(tiled_inputs)s
     labels : numpy.ndarray
         Tile label of each site (:func:`site_tiles`).
     limit_m : float
@@ -476,6 +475,7 @@ def _assemble(results: list[TileResult], n_sites: int, n_demand: int) -> sp.csr_
     return M
 
 
+@shared_doc
 def tiled_distances(
     net: Network,
     sources: Links,
@@ -497,10 +497,7 @@ def tiled_distances(
 
     Parameters
     ----------
-    net : Network
-        The whole network.
-    sources, targets : Links
-        The sites' and the demand's links on ``net``.
+    %(tiled_inputs)s
     limit_m : float
         Walking limit, metres.
     tiles : float or geopandas.GeoDataFrame

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import typing
 
 import geopandas as gpd
 import numpy as np
@@ -66,6 +68,32 @@ def test_candidates(tmp_path):
     assert not c["existing"].any()
     assert c["name"].tolist() == ["candidate 1", "candidate 2"]
     assert c["cost"].tolist() == [10.0, 20.0]
+
+
+def test_candidates_take_every_facility_option_but_existing(tmp_path, caplog):
+    """read_candidates shows read_facilities' keyword-only options (but ``existing``) to
+    help(), passes them on, and rejects ``existing`` as a written signature would; the
+    names, log and duplicate warning say "candidate" whatever ``existing`` is."""
+    facilities = inspect.signature(read_facilities).parameters
+    candidates = inspect.signature(read_candidates).parameters
+    assert list(candidates) == [p for p in facilities if p != "existing"]
+    assert all(candidates[p] == facilities[p] for p in candidates)
+    hints = typing.get_type_hints(read_facilities)  # what Sphinx shows
+    assert typing.get_type_hints(read_candidates) == {k: hints[k] for k in hints if k != "existing"}
+    path = tmp_path / "plots.csv"
+    path.write_text("title,E,N,beds\n,114.3,30.5,40\n,114.3,30.5,50\n", encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="siting"):
+        c = read_candidates(path, x="E", y="N", name="title", capacity="beds", cost=7)
+    assert c["name"].tolist() == ["candidate 1", "candidate 2"]
+    assert c["capacity"].tolist() == [40.0, 50.0] and c["cost"].tolist() == [7.0, 7.0]
+    assert "2 candidate sites share their coordinates" in caplog.text
+    assert "2 candidate sites read" in caplog.text
+    f = read_facilities(path, x="E", y="N", existing=False)
+    assert f["name"].tolist() == ["facility 1", "facility 2"] and not f["existing"].any()
+    with pytest.raises(
+        TypeError, match=r"^read_candidates\(\) got an unexpected keyword argument 'existing'$"
+    ):
+        read_candidates(path, existing=True)
 
 
 def test_existing_column(tmp_path):

@@ -6,6 +6,7 @@ Columns are normalised: ``name`` (str), ``existing`` (bool) and, when known,
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -118,34 +119,25 @@ def read_facilities(
     """
     return _read_sites(
         path_or_gdf,
+        candidates=False,
         x=x,
         y=y,
         crs=crs,
         datum=datum,
         name=name,
         existing=existing,
-        default_existing=True,
-        fields={"capacity": capacity, "floor_area_m2": floor_area_m2, "cost": cost},
-        text_format={"encoding": encoding, "sep": sep, "decimal": decimal},
-        prefix="facility",
+        capacity=capacity,
+        floor_area_m2=floor_area_m2,
+        cost=cost,
+        encoding=encoding,
+        sep=sep,
+        decimal=decimal,
     )
 
 
 @shared_doc
 def read_candidates(
-    path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
-    *,
-    x: str | None = None,
-    y: str | None = None,
-    crs: Any = None,
-    datum: str = "wgs84",
-    name: str | None = None,
-    capacity: Field = None,
-    floor_area_m2: Field = None,
-    cost: Field = None,
-    encoding: str | None = None,
-    sep: str | None = None,
-    decimal: str | None = None,
+    path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame, **options: Any
 ) -> gpd.GeoDataFrame:
     """Read candidate sites: :func:`read_facilities` with ``existing=False``.
 
@@ -174,53 +166,78 @@ def read_candidates(
 
     %(sites_raises)s
     """
-    return _read_sites(
-        path_or_gdf,
-        x=x,
-        y=y,
-        crs=crs,
-        datum=datum,
-        name=name,
-        existing=False,
-        default_existing=False,
-        fields={"capacity": capacity, "floor_area_m2": floor_area_m2, "cost": cost},
-        text_format={"encoding": encoding, "sep": sep, "decimal": decimal},
-        prefix="candidate",
-    )
+    return _read_sites(candidates=True, existing=False, **_call_arguments(path_or_gdf, options))
+
+
+# read_candidates takes every option of read_facilities but ``existing`` (always False).
+# Its signature and annotations are read_facilities' without ``existing``, generated here
+# rather than written a second time, so that help(), inspect.signature, Sphinx and
+# Jupyter's completion show the real keyword-only parameters and their types (static type
+# checkers see ``**options``).
+_FACILITIES_SIGNATURE = inspect.signature(read_facilities)
+_CANDIDATES_SIGNATURE = _FACILITIES_SIGNATURE.replace(
+    parameters=[p for p in _FACILITIES_SIGNATURE.parameters.values() if p.name != "existing"]
+)
+read_candidates.__signature__ = _CANDIDATES_SIGNATURE  # type: ignore[attr-defined]
+read_candidates.__annotations__ = {
+    k: v for k, v in read_facilities.__annotations__.items() if k != "existing"
+}
+
+
+def _call_arguments(path_or_gdf: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Every argument of a :func:`read_candidates` call by name, defaults filled in.
+
+    A keyword it does not take is the ``TypeError`` Python raises for a written signature.
+    """
+    try:
+        bound = _CANDIDATES_SIGNATURE.bind(path_or_gdf, **options)
+    except TypeError as exc:
+        msg = f"read_candidates() {exc}"
+        raise TypeError(msg) from None
+    bound.apply_defaults()
+    return bound.arguments
 
 
 def _read_sites(
     path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
     *,
+    candidates: bool,
     x: str | None,
     y: str | None,
     crs: Any,
     datum: str,
     name: str | None,
     existing: bool | str | None,
-    default_existing: bool,
-    fields: dict[str, Field],
-    text_format: dict[str, str | None],
-    prefix: str,
+    encoding: str | None,
+    sep: str | None,
+    decimal: str | None,
+    **fields: Field,
 ) -> gpd.GeoDataFrame:
+    """Facilities (``candidates`` False) or candidate sites: the two readers' one body.
+
+    ``fields`` holds the :data:`NUMERIC_FIELDS` arguments (``capacity``, ...). Candidates
+    name rows ``candidate <row+1>``, default ``existing`` to False, and say "candidate"
+    in the log and the duplicate warning.
+    """
     key = normalize_datum(datum)
+    text_format = {"encoding": encoding, "sep": sep, "decimal": decimal}
     gdf, source = _load(path_or_gdf, x=x, y=y, crs=crs, text_format=text_format)
     gdf = to_wgs84(to_points(gdf, source, "facility"), key)
-    gdf = _with_names(gdf, name, source, prefix)
-    gdf = _with_existing(gdf, existing, default_existing, source)
-    for field, arg in fields.items():
-        gdf = _with_numeric(gdf, field, arg, source)
+    gdf = _with_names(gdf, name, source, "candidate" if candidates else "facility")
+    gdf = _with_existing(gdf, existing, not candidates, source)
+    for field in NUMERIC_FIELDS:
+        gdf = _with_numeric(gdf, field, fields[field], source)
     if len(gdf) == 0:
         log.warning("%s: no facilities in the input", source.name)
     first = ["name", "existing", *[f for f in NUMERIC_FIELDS if f in gdf.columns]]
     gdf = gdf[first + [c for c in gdf.columns if c not in first]].reset_index(drop=True)
-    warn_duplicates(gdf, source, "facilities" if default_existing else "candidate sites")
+    warn_duplicates(gdf, source, "candidate sites" if candidates else "facilities")
     gdf.attrs.update(datum=key, source=source.name)
     log.info(
         "%s: %d %s sites read",
         source.name,
         len(gdf),
-        "existing" if default_existing else "candidate",
+        "candidate" if candidates else "existing",
     )
     return gdf
 
