@@ -360,9 +360,8 @@ def mclp_lagrangian_curve(
 
     Parameters
     ----------
-    A : csr_matrix (rows x columns)
-    w : ndarray
-        Row weights (persons).
+    A, w
+        As for :func:`psclp_lagrangian`.
     p_values : ndarray of int
         Numbers of new sites.
     iterations : int
