@@ -95,6 +95,48 @@ def _price_start(AT: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, need: float
     return best_mu * w
 
 
+class _PolyakSchedule:
+    """The best Lagrangian value so far, its prices, and the Polyak step factor.
+
+    After each iterate, :meth:`record` keeps it if it improves the best value by more than
+    a relative 1e-9 (``maximize``: a lower bound rises; otherwise an upper bound falls);
+    after ``patience`` iterates in a row without that, ``theta`` is halved.
+
+    Parameters
+    ----------
+    u : ndarray
+        The starting prices (the best ones until an iterate is recorded).
+    theta : float
+        Starting step factor.
+    patience : int
+        Iterates without improvement before ``theta`` is halved.
+    maximize : bool
+        The bound is raised (True) or lowered (False).
+    """
+
+    def __init__(self, u: np.ndarray, theta: float, patience: int, *, maximize: bool) -> None:
+        self.best = -np.inf if maximize else np.inf
+        self.best_u = u.copy()
+        self.theta = theta
+        self.patience = patience
+        self.maximize = maximize
+        self.stall = 0
+
+    def record(self, val: float, u: np.ndarray) -> None:
+        """Keep ``val`` (the bound at prices ``u``) if it is the best so far."""
+        best = self.best
+        if not np.isfinite(best) or (
+            val > best + 1e-9 * max(1.0, abs(best))
+            if self.maximize
+            else val < best - 1e-9 * max(1.0, abs(best))
+        ):
+            self.best, self.best_u, self.stall = val, u.copy(), 0
+        else:
+            self.stall += 1
+            if self.stall >= self.patience:
+                self.theta, self.stall = self.theta / 2, 0
+
+
 def psclp_lagrangian(
     A: sp.csr_matrix,
     w: np.ndarray,
@@ -142,10 +184,8 @@ def psclp_lagrangian(
     Af = sp.csr_matrix(A, dtype=float)
     AT = sp.csr_matrix(Af.T)
     lam = np.asarray(lam0, float).copy() if lam0 is not None else _price_start(AT, w, cost, need)
-    best, best_lam = -np.inf, lam.copy()
+    step = _PolyakSchedule(lam, 1.0, 20, maximize=True)
     y_sum = np.zeros(Af.shape[1])
-    theta = 1.0
-    stall = 0
     it = 0
     step_work = 1.3 * Af.nnz + 2 * Af.shape[0] + Af.shape[1]
     for it in range(iterations):  # noqa: B007 - `it` is used after the loop
@@ -155,24 +195,19 @@ def psclp_lagrangian(
         ks, z = _knapsack_min(lam, w, need)
         val = float(red[y].sum()) + ks
         y_sum += y
-        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
-            best, best_lam, stall = val, lam.copy(), 0
-        else:
-            stall += 1
-            if stall >= 20:
-                theta, stall = theta / 2, 0
-        if stop_at is not None and best >= stop_at:
+        step.record(val, lam)
+        if stop_at is not None and step.best >= stop_at:
             break
-        if clock.now() - t0 > time_limit or theta < 1e-4:
+        if clock.now() - t0 > time_limit or step.theta < 1e-4:
             break
         g = z - Af @ y.astype(float)
         g[(lam <= 0) & (g < 0)] = 0.0
         nrm = float((g * g).sum())
         if nrm <= 1e-18:
             break
-        lam = np.maximum(0.0, lam + theta * max(upper - val, 1e-6) / nrm * g)
+        lam = np.maximum(0.0, lam + step.theta * max(upper - val, 1e-6) / nrm * g)
         lam[lam < 1e-12 * lam.max(initial=0.0)] = 0.0  # no denormals (they are 100x slower)
-    return best, best_lam, y_sum / max(1, it + 1)
+    return step.best, step.best_u, y_sum / max(1, it + 1)
 
 
 def lp_psclp(
@@ -325,9 +360,8 @@ def mclp_lagrangian_curve(
 
     Parameters
     ----------
-    A : csr_matrix (rows x columns)
-    w : ndarray
-        Row weights (persons).
+    A, w
+        As for :func:`psclp_lagrangian`.
     p_values : ndarray of int
         Numbers of new sites.
     iterations : int
@@ -474,25 +508,19 @@ def subgradient_ascent(
     the bound reaches ``stop_at``. Returns the best bound and its prices.
     """
     t0 = clock.now()
-    best, best_u = -np.inf, u.copy()
-    theta, stall = 2.0, 0
+    step = _PolyakSchedule(u, 2.0, 25, maximize=True)
     for _ in range(iterations):
         val, g = evaluate(u)
-        if not np.isfinite(best) or val > best + 1e-9 * max(1.0, abs(best)):
-            best, best_u, stall = val, u.copy(), 0
-        else:
-            stall += 1
-            if stall >= 25:
-                theta, stall = theta / 2, 0
-        if clock.now() - t0 > time_limit or theta < 1e-5:
+        step.record(val, u)
+        if clock.now() - t0 > time_limit or step.theta < 1e-5:
             break
-        if stop_at is not None and best >= stop_at:
+        if stop_at is not None and step.best >= stop_at:
             break
         nrm = float(g @ g)
         if nrm <= 1e-18:
             break
-        u = u + theta * max(upper - val, 1e-9) / nrm * g
-    return best, best_u
+        u = u + step.theta * max(upper - val, 1e-9) / nrm * g
+    return step.best, step.best_u
 
 
 def lp_pmedian(
@@ -611,8 +639,7 @@ def capacitated_lagrangian(
     col, row = sites.col, sites.row
     cand = np.flatnonzero(~fixed)
     u = np.zeros(nd) if u0 is None else np.maximum(np.asarray(u0, dtype=float), 0.0)
-    best, best_u = np.inf, u.copy()
-    theta, stall = 1.0, 0
+    step = _PolyakSchedule(u, 1.0, 10, maximize=False)
     g_prev = None
     for _ in range(iterations):
         clock.charge_sparse(settings.knapsack_passes * A.nnz)
@@ -622,13 +649,8 @@ def capacitated_lagrangian(
             top = cand[np.argsort(-value[cand], kind="stable")[:p]]
             open_[top[value[top] > 0]] = True
         val = float(u.sum() + value[open_].sum())
-        if not np.isfinite(best) or val < best - 1e-9 * max(1.0, abs(best)):
-            best, best_u, stall = val, u.copy(), 0
-        else:
-            stall += 1
-            if stall >= 10:
-                theta, stall = theta / 2, 0
-        if best <= lower * (1 + 1e-9) or theta < 1e-4 or clock.now() - t0 > time_limit:
+        step.record(val, u)
+        if step.best <= lower * (1 + 1e-9) or step.theta < 1e-4 or clock.now() - t0 > time_limit:
             break
         xs = np.zeros(row.size)
         xs[order] = np.where(open_[col[order]], x, 0.0)
@@ -640,8 +662,8 @@ def capacitated_lagrangian(
         nrm = float(g @ g)
         if nrm <= 1e-18:
             break
-        u = np.maximum(0.0, u - theta * max(val - lower, 1e-9) / nrm * g)
-    return best, best_u
+        u = np.maximum(0.0, u - step.theta * max(val - lower, 1e-9) / nrm * g)
+    return step.best, step.best_u
 
 
 def pair_savings(P: Pairs, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -416,18 +416,11 @@ class _Search:
 
     def regional_bound(self) -> None:
         """Large models: the LP's integrality gap, region by region."""
-        if self.regional_s <= 0 or self.closed() or clock.expired():
-            return
-        got = self.run.regional(mclp_regional_bound, self.R, self.limit, self.lam)
-        if got is not None:
-            reg, details = got
-            self.ub = min(self.ub, self.base + reg)
-            self.run.history["regional_bound"] = self.base + reg
-            self.run.history["regional"] = {
-                **details.summary(),
-                "bound": self.base + details.model_bound,
-                "lp_bound": self.base + details.model_lp_bound,
-            }
+        if self.regional_s > 0 and not self.closed() and not clock.expired():
+            reg = self.run.regional(
+                mclp_regional_bound, self.R, self.limit, self.lam, offset=self.base
+            )
+            self.ub = min(self.ub, reg)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -616,13 +616,9 @@ class _Search:
 
     def regional_bound(self) -> None:
         """Large models: the LP's integrality gap, region by region."""
-        if self.regional_s <= 0 or self.closed() or clock.expired():
-            return
-        got = self.run.regional(psclp_regional_bound, self.R, self.need_t, self.lam)
-        if got is not None:
-            reg, details = got
+        if self.regional_s > 0 and not self.closed() and not clock.expired():
+            reg = self.run.regional(psclp_regional_bound, self.R, self.need_t, self.lam)
             self.lb = max(self.lb, reg)
-            self.run.history.update(regional_bound=reg, regional=details.summary())
 
     def cut(self) -> None:
         """Triangle cuts on the LP: a higher bound before HiGHS, which gets them too; an

@@ -198,11 +198,18 @@ class Run:
         R: ReducedCover,
         rhs: float,
         lam: np.ndarray,
-    ) -> tuple[float, RegionalBound] | None:
+        *,
+        offset: float = 0.0,
+    ) -> float:
         """The regional bound (:mod:`siting.optimize.regional`) of the reduced model as a
         stage (``regional``) until the deadline: ``bound(A, w, cost, rhs, lam, ...)``,
-        ``rhs`` the persons to cover or the knapsack's limit. ``(bound, details)``, or
-        None when the prices give no bound."""
+        ``rhs`` the persons to cover or the knapsack's limit.
+
+        Returns the bound (the model's units), ``offset`` (what the reduction took out of
+        the model, e.g. persons covered by the existing sites) added, and records it and
+        the regions' counts in the history (``regional_bound``, ``regional``). When the
+        prices give no bound, ``bound``'s own infinite value: one that bounds nothing.
+        """
         with self.timed("regional") as t:
             value, details = bound(
                 R.A,
@@ -213,10 +220,15 @@ class Run:
                 time_limit=max(0.1, self.deadline - t - settings.end_margin_s),
                 workers=search_workers(self.opts.threads),
             )
-        if details is None:
-            return None
-        self.step("regional")
-        return value, details
+        if details is not None:
+            self.step("regional")
+            self.history["regional_bound"] = offset + value
+            self.history["regional"] = {
+                **details.summary(),
+                "bound": offset + details.model_bound,
+                "lp_bound": offset + details.model_lp_bound,
+            }
+        return offset + value
 
     def finish_cover(
         self,
