@@ -139,6 +139,27 @@ def test_target_large_path_brute_force(seed: int, large_paths: None) -> None:
     assert "pdlp" in sol.method.split("+")
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_target_unsolved_simplex_lp_takes_the_large_path(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A simplex LP not solved in its time (simulated: the LP stage returns nothing) sends
+    the model down the large-model path: first-order bound and iterated swaps, no HiGHS
+    branch-and-bound, whose root is that same LP (300 x 300 city: 256 -> 251 sites)."""
+    from siting.optimize import partial_cover
+
+    P = make_instance(seed + 500, n=300, m=40, density=0.08)
+    exact = solve_target(P, 0.8, options=SolveOptions(time_limit=20.0))
+    assert exact.status == "optimal"  # the reference: the simplex path proves it
+    monkeypatch.setattr(partial_cover, "_lp", lambda *a: None)
+    sol = solve_target(P, 0.8, options=SolveOptions(time_limit=2.0))
+    steps = sol.method.split("+")
+    assert sol.history["lp_bound"] == -np.inf
+    assert "pdlp" in steps and "highs" not in steps
+    assert sol.bound <= exact.objective <= sol.objective
+    assert sol.objective == exact.objective  # the iterated swaps find the optimum
+
+
 def greedy_trap() -> tuple[sp.csr_matrix, np.ndarray]:
     """Two rows of demand points in blocks of 2, 4, ..., 64: the optimum covers them with
     the two row sets, greedy takes the six block sets (each a little larger)."""

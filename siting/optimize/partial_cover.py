@@ -411,6 +411,9 @@ class _Search:
             self._lagrangian_bound()
 
     def _lp_bound(self) -> None:
+        """The simplex LP; when it is not solved in its time, the model takes the
+        large-model path from here (first-order bound, walk and iterated swaps, regional
+        bound) instead of LP rounding and HiGHS, which would stall the same way."""
         run, R = self.run, self.R
         with run.timed("lp") as t:
             self.h_lp = _lp(R, self.need, run.seconds(settings.target_lp, t))
@@ -420,6 +423,8 @@ class _Search:
                 self.y_frac = np.asarray(self.h_lp.getSolution().col_value, dtype=float)
                 self.y_frac = self.y_frac[: self.nc]
                 self.lb = value
+            else:  # the simplex ran out of time: a large model in practice
+                self.use_lp = False
             run.history["lp_bound"] = value
         run.step("lp")
 
