@@ -160,6 +160,25 @@ def test_target_unsolved_simplex_lp_takes_the_large_path(
     assert sol.objective == exact.objective  # the iterated swaps find the optimum
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_mclp_unsolved_simplex_lp_takes_the_large_path(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for the target model: MCLP whose simplex LP is not solved in its time goes on
+    with the first-order bound and the iterated swaps, not HiGHS."""
+    from siting.optimize import mclp
+
+    P = make_instance(seed + 600, n=300, m=40, density=0.08)
+    exact = solve_mclp(P, 8, options=SolveOptions(time_limit=20.0))
+    assert exact.status == "optimal"
+    monkeypatch.setattr(mclp, "_lp_with_duals", lambda *a, **k: None)
+    sol = solve_mclp(P, 8, options=SolveOptions(time_limit=2.0))
+    steps = sol.method.split("+")
+    assert "pdlp" in steps and "highs" not in steps and "lp_bound" not in sol.history
+    assert sol.objective <= exact.objective + 1e-6 <= sol.bound + 1e-6
+    assert sol.objective == pytest.approx(exact.objective)  # the iterated swaps find it
+
+
 def greedy_trap() -> tuple[sp.csr_matrix, np.ndarray]:
     """Two rows of demand points in blocks of 2, 4, ..., 64: the optimum covers them with
     the two row sets, greedy takes the six block sets (each a little larger)."""

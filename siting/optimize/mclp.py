@@ -113,16 +113,17 @@ def solve_mclp(
     s.lagrangian_bound()
     if run.heuristic or s.closed():
         return s.finish("feasible")
+    if not s.large:
+        s.lp_bound()
+        if s.closed():
+            return s.finish("feasible")
+        s.large = s.lp is None  # the simplex ran out of time: a large model in practice
     if s.large and not run.exact:
         s.first_order_bound()
         s.large_search()
         s.regional_bound()
         return s.finish(run.stopped_by())
-    if not s.large:
-        s.lp_bound()
-        if s.closed():
-            return s.finish("feasible")
-        s.fix_by_reduced_cost()
+    s.fix_by_reduced_cost()
     return s.finish(s.exact())
 
 
