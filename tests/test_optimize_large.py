@@ -152,7 +152,7 @@ def test_target_unsolved_simplex_lp_takes_the_large_path(
     exact = solve_target(P, 0.8, options=SolveOptions(time_limit=20.0))
     assert exact.status == "optimal"  # the reference: the simplex path proves it
     monkeypatch.setattr(partial_cover, "_lp", lambda *a: None)
-    sol = solve_target(P, 0.8, options=SolveOptions(time_limit=2.0))
+    sol = solve_target(P, 0.8, options=SolveOptions(time_limit=0.5))
     steps = sol.method.split("+")
     assert sol.history["lp_bound"] == -np.inf
     assert "pdlp" in steps and "highs" not in steps
@@ -172,7 +172,7 @@ def test_mclp_unsolved_simplex_lp_takes_the_large_path(
     exact = solve_mclp(P, 8, options=SolveOptions(time_limit=20.0))
     assert exact.status == "optimal"
     monkeypatch.setattr(mclp, "_lp_with_duals", lambda *a, **k: None)
-    sol = solve_mclp(P, 8, options=SolveOptions(time_limit=2.0))
+    sol = solve_mclp(P, 8, options=SolveOptions(time_limit=0.5))
     steps = sol.method.split("+")
     assert "pdlp" in steps and "highs" not in steps and "lp_bound" not in sol.history
     assert sol.objective <= exact.objective + 1e-6 <= sol.bound + 1e-6
