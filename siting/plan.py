@@ -10,6 +10,7 @@ new sites.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,11 @@ class Plan:
     minutes: float
     params: dict[str, Any] = field(default_factory=dict)
     site_columns: dict[str, Any] = field(default_factory=dict)
+    #: service areas already drawn, by (minutes, dissolve): the map, the bundle and the
+    #: report of one plan share them
+    _areas: dict[tuple, gpd.GeoDataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # ------------------------------------------------------------------ tables
     @property
@@ -323,13 +329,21 @@ class Plan:
         )
 
     # ------------------------------------------------------------------ show / save
-    def service_areas(self, *, dissolve: bool = True) -> gpd.GeoDataFrame | None:
-        """Walking service areas (polygons) of the open sites at the plan's threshold.
+    def service_areas(
+        self, *, dissolve: bool = True, minutes: float | Sequence[float] | None = None
+    ) -> gpd.GeoDataFrame | None:
+        """Walking service areas (polygons) of the open sites.
+
+        Computed once per plan, ``minutes`` and ``dissolve`` (the map, the bundle and the
+        report reuse them); each call returns a copy.
 
         Parameters
         ----------
         dissolve : bool
-            Merge the areas of all open sites into one polygon (else one per site).
+            Merge the areas of all open sites into one polygon per threshold (else one
+            per site).
+        minutes : float or sequence of float, optional
+            Walking thresholds in minutes; default the plan's own.
 
         Returns
         -------
@@ -341,15 +355,19 @@ class Plan:
         cov = self.coverage
         if cov.network is None or cov.mode != "network":
             return None
-        from .network.isochrones import service_areas
+        wanted = self.minutes if minutes is None else minutes
+        key = (tuple(sorted({float(m) for m in np.atleast_1d(wanted)})), bool(dissolve))
+        if key not in self._areas:
+            from .network.isochrones import service_areas
 
-        return service_areas(
-            cov.network,
-            cov.sites[self.selected],
-            minutes=(self.minutes,),
-            speed_kmh=cov.speed_kmh,
-            dissolve=dissolve,
-        )
+            self._areas[key] = service_areas(
+                cov.network,
+                cov.sites[self.selected],
+                minutes=key[0],
+                speed_kmh=cov.speed_kmh,
+                dissolve=dissolve,
+            )
+        return self._areas[key].copy()
 
     def explore(
         self,

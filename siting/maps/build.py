@@ -122,19 +122,8 @@ def _service_areas(plan: Plan, areas: Any) -> gpd.GeoDataFrame | None:
         return None
     if isinstance(areas, gpd.GeoDataFrame):
         return areas
-    cov = plan.coverage
-    if cov.network is None or cov.mode != "network":
-        return None  # a straight-line coverage: its areas are the circles layer
-    from ..network.isochrones import service_areas
-
-    minutes = sorted({float(m) for m in cov.minutes} | {float(plan.minutes)})
-    return service_areas(
-        cov.network,
-        cov.sites[plan.selected],
-        minutes=minutes,
-        speed_kmh=cov.speed_kmh,
-        dissolve=True,
-    )
+    # None for a straight-line coverage: its areas are the circles layer
+    return plan.service_areas(minutes=[*plan.coverage.minutes, plan.minutes])
 
 
 def _district_layers(
