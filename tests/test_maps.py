@@ -277,7 +277,6 @@ def test_service_areas_per_threshold_and_circles_toggled(case) -> None:
     assert circles.area.iloc[0] == pytest.approx(disks.area, rel=0.01)
 
 
-
 def test_a_plan_draws_its_service_areas_once(tmp_path, monkeypatch) -> None:
     """The map in the notebook, the bundle's map and the plan's own call share one
     computation of each (minutes, dissolve); each caller gets its own copy."""
@@ -301,6 +300,7 @@ def test_a_plan_draws_its_service_areas_once(tmp_path, monkeypatch) -> None:
     assert plan.service_areas(minutes=(5, 10))["minutes"].tolist() == [5.0, 10.0]
     assert plan.service_areas()["minutes"].tolist() == [plan.minutes]
     assert calls == [(5.0, 10.0), (plan.minutes,)]
+
 
 def test_a_straight_line_plan_has_no_walking_areas() -> None:
     plan, _, _ = mapcase.case(mode="circle")
