@@ -71,8 +71,8 @@ def test_candidates(tmp_path):
 
 
 def test_candidates_take_every_facility_option_but_existing(tmp_path, caplog):
-    """read_candidates shows read_facilities' keyword-only options (but ``existing``) to
-    help(), passes them on, and rejects ``existing`` as a written signature would; the
+    """read_candidates has read_facilities' keyword-only options but ``existing`` (kept
+    in step: same names, defaults and types), passes them on and rejects ``existing``; the
     names, log and duplicate warning say "candidate" whatever ``existing`` is."""
     facilities = inspect.signature(read_facilities).parameters
     candidates = inspect.signature(read_candidates).parameters

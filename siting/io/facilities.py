@@ -6,7 +6,6 @@ Columns are normalised: ``name`` (str), ``existing`` (bool) and, when known,
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -137,7 +136,19 @@ def read_facilities(
 
 @shared_doc
 def read_candidates(
-    path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame, **options: Any
+    path_or_gdf: PathLike | gpd.GeoDataFrame | pd.DataFrame,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    crs: Any = None,
+    datum: str = "wgs84",
+    name: str | None = None,
+    capacity: Field = None,
+    floor_area_m2: Field = None,
+    cost: Field = None,
+    encoding: str | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read candidate sites: :func:`read_facilities` with ``existing=False``.
 
@@ -166,36 +177,22 @@ def read_candidates(
 
     %(sites_raises)s
     """
-    return _read_sites(candidates=True, existing=False, **_call_arguments(path_or_gdf, options))
-
-
-# read_candidates takes every option of read_facilities but ``existing`` (always False).
-# Its signature and annotations are read_facilities' without ``existing``, generated here
-# rather than written a second time, so that help(), inspect.signature, Sphinx and
-# Jupyter's completion show the real keyword-only parameters and their types (static type
-# checkers see ``**options``).
-_FACILITIES_SIGNATURE = inspect.signature(read_facilities)
-_CANDIDATES_SIGNATURE = _FACILITIES_SIGNATURE.replace(
-    parameters=[p for p in _FACILITIES_SIGNATURE.parameters.values() if p.name != "existing"]
-)
-read_candidates.__signature__ = _CANDIDATES_SIGNATURE  # type: ignore[attr-defined]
-read_candidates.__annotations__ = {
-    k: v for k, v in read_facilities.__annotations__.items() if k != "existing"
-}
-
-
-def _call_arguments(path_or_gdf: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """Every argument of a :func:`read_candidates` call by name, defaults filled in.
-
-    A keyword it does not take is the ``TypeError`` Python raises for a written signature.
-    """
-    try:
-        bound = _CANDIDATES_SIGNATURE.bind(path_or_gdf, **options)
-    except TypeError as exc:
-        msg = f"read_candidates() {exc}"
-        raise TypeError(msg) from None
-    bound.apply_defaults()
-    return bound.arguments
+    return _read_sites(
+        path_or_gdf,
+        candidates=True,
+        x=x,
+        y=y,
+        crs=crs,
+        datum=datum,
+        name=name,
+        existing=False,
+        capacity=capacity,
+        floor_area_m2=floor_area_m2,
+        cost=cost,
+        encoding=encoding,
+        sep=sep,
+        decimal=decimal,
+    )
 
 
 def _read_sites(
