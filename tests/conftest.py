@@ -16,9 +16,13 @@ LONGEST_FIRST = (
     "test_notebooks.py",
     "test_docs.py",
     "test_cli_commands.py",
-    "test_audit.py",
     "test_work_clock.py",
+    "test_audit.py",
     "test_regional.py",
+    "test_browser.py",
+    "test_audit_bundle.py",
+    "test_snap.py",
+    "test_tiles.py",
 )
 
 

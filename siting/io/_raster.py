@@ -36,8 +36,6 @@ from ..errors import CRSError, DataError
 
 log = logging.getLogger(__name__)
 
-#: File suffixes read as population rasters (persons per cell, e.g. WorldPop).
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 #: Densest plausible cell, persons per hectare (the densest city blocks on record hold
 #: a few thousand); a denser cell is a fill value or a wrong unit.
 MAX_PERSONS_PER_HECTARE = 100_000.0

@@ -21,7 +21,6 @@ import shapely
 from ..crs import WGS84, to_metric
 from ..errors import CRSError, DataError, MissingColumnError, ParameterError
 from ._osm import BBox, open_osm, quiet_read
-from ._raster import RASTER_SUFFIXES, read_raster
 from ._tables import (
     POPULATION_COLUMNS,
     TEXT_SUFFIXES,
@@ -43,6 +42,9 @@ from ._tables import (
 from .datum import normalize_datum
 
 log = logging.getLogger(__name__)
+
+#: File suffixes read as population rasters (persons per cell, e.g. WorldPop).
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 
 #: Building types counted as homes, with the share of their floor area that is
 #: residential. ``yes`` (untagged) counts fully: most untagged buildings are homes,
@@ -299,6 +301,8 @@ def _read_file(
     suffix = p.suffix.lower()
     if suffix in RASTER_SUFFIXES:
         pad = 0.0 if datum in ("wgs84", "cgcs2000") else 0.02  # datum offset < 0.01°
+        from ._raster import read_raster  # rasterio loads with the first raster read
+
         return read_raster(p, dist, crs, pad, nodata), Source(str(p))
     if nodata is not None:
         msg = f"nodata={nodata!r} applies to rasters only; {p} is read as a table or vector."

@@ -24,42 +24,13 @@ from .basemaps import basemap as get_basemap
 from .figure import SitingMap
 from .geometry import Display, bounds
 from .tables import check_district_names, district_table
+from .text import DEFAULT_CIRCLE_M, plan_headline, threshold_text
 
 if TYPE_CHECKING:
     from ..measure import Coverage
     from ..plan import Plan
 
 log = logging.getLogger(__name__)
-
-#: radius of the straight-line circles layer by default, metres (GB 50180 15-minute circle)
-DEFAULT_CIRCLE_M = 1000.0
-
-
-def threshold_text(cov: Coverage, minutes: float | None, t: tx.Texts) -> str:
-    """``15-minute walk (1,125 m)`` or ``1,000 m straight line``."""
-    metres = cov.threshold_m(minutes)
-    if cov.mode == "circle":
-        return t("unit.circle", metres=tx.metres(metres, t))
-    walk_min = metres / (cov.speed_kmh * 1000.0 / 60.0)
-    return t("unit.walk", minutes=tx.minutes(round(walk_min, 2)), metres=tx.metres(metres, t))
-
-
-def model_name(model: str, t: tx.Texts) -> str:
-    """The model's name in the page's language."""
-    key = f"model.{model}"
-    return t[key] if key in tx.STRINGS else model
-
-
-def plan_headline(plan: Plan, t: tx.Texts) -> str:
-    """``Fewest sites to a target: 34.0% → 90.0% covered with 16 new sites``."""
-    s = plan.summary()
-    return t(
-        "legend.plan",
-        model=model_name(plan.model, t),
-        before=tx.share(s["covered_share_before"]),
-        after=tx.share(s["covered_share_after"]),
-        new=s["new_sites"],
-    )
 
 
 def _legend(title: str, parts: list[ly.Layer], notes: list[str]) -> dict[str, Any]:

@@ -13,8 +13,13 @@ import math
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from ..measure import Coverage
+    from ..plan import Plan
 
 #: languages of every label, legend, popup and report text
 LANGS = ("en", "zh")
@@ -92,3 +97,34 @@ def metres(x: float, t: Texts) -> str:
 def minutes(x: float) -> str:
     """Minutes without a needless decimal (``15``, ``7.5``)."""
     return f"{x:g}"
+
+
+#: radius of the straight-line circles layer by default, metres (GB 50180 15-minute circle)
+DEFAULT_CIRCLE_M = 1000.0
+
+
+def threshold_text(cov: Coverage, walk_minutes: float | None, t: Texts) -> str:
+    """``15-minute walk (1,125 m)`` or ``1,000 m straight line``."""
+    limit_m = cov.threshold_m(walk_minutes)
+    if cov.mode == "circle":
+        return t("unit.circle", metres=metres(limit_m, t))
+    walk_min = limit_m / (cov.speed_kmh * 1000.0 / 60.0)
+    return t("unit.walk", minutes=minutes(round(walk_min, 2)), metres=metres(limit_m, t))
+
+
+def model_name(model: str, t: Texts) -> str:
+    """The model's name in the page's language."""
+    key = f"model.{model}"
+    return t[key] if key in STRINGS else model
+
+
+def plan_headline(plan: Plan, t: Texts) -> str:
+    """``Fewest sites to a target: 34.0% → 90.0% covered with 16 new sites``."""
+    s = plan.summary()
+    return t(
+        "legend.plan",
+        model=model_name(plan.model, t),
+        before=share(s["covered_share_before"]),
+        after=share(s["covered_share_after"]),
+        new=s["new_sites"],
+    )

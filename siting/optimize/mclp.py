@@ -195,7 +195,7 @@ class _Search:
                 sel, _, _ = greedy_cover(idx, np.inf, max_add=self.p)
                 self.sel, self.cov = mclp_swap(idx, sel)
             else:
-                sel = _budget_greedy(R.A, R.weight, R.cost, self.limit)
+                sel = _budget_greedy(idx, self.limit)
                 slack = max(0.0, self.limit - float(R.cost[sel].sum()))
                 self.sel, self.cov = mclp_swap(idx, sel, budget_slack=slack)
             run.history["heuristic"] = self.base + self.cov
@@ -396,7 +396,6 @@ class _Search:
         with run.timed("rounding"):
             rng = np.random.default_rng(run.opts.seed)
             y = np.clip(self.y_lp, 0.0, 1.0)
-            AT = sp.csr_matrix(sp.csr_matrix(R.A, dtype=float).T)
             step = 0.0  # the longest trial so far: none starts that would end past the limit
             while clock.now() + step < until - settings.end_margin_s and not self.closed():
                 t_trial = clock.now()
@@ -406,7 +405,7 @@ class _Search:
                 order = rng.permutation(nc)  # keep what fits, in random order
                 over = np.cumsum(np.where(start[order], R.cost[order], 0.0)) > self.limit + 1e-9
                 start[order[over]] = False
-                got = _budget_greedy(R.A, R.weight, R.cost, self.limit, start, AT)
+                got = _budget_greedy(self.idx, self.limit, start)
                 slack = max(0.0, self.limit - float(R.cost[got].sum()))
                 got, c_ = mclp_swap(self.idx, got, budget_slack=slack)
                 if c_ > self.cov + 1e-9:
@@ -425,22 +424,15 @@ class _Search:
 
 
 # ---------------------------------------------------------------------- helpers
-def _budget_greedy(
-    A: sp.csr_matrix,
-    w: np.ndarray,
-    cost: np.ndarray,
-    budget: float,
-    start: np.ndarray | None = None,
-    AT: sp.csr_matrix | None = None,
-) -> np.ndarray:
-    """Greedy by uncovered persons per cost among affordable columns (from ``start``,
-    which must fit the budget). ``AT``: ``A`` transposed to CSR, when the caller has it.
+def _budget_greedy(idx: CoverIndex, budget: float, start: np.ndarray | None = None) -> np.ndarray:
+    """Greedy by uncovered persons per cost among affordable columns of ``idx`` (from
+    ``start``, which must fit the ``budget``).
 
     Gains are updated from the rows each opening covers, not recomputed: O(nnz) in all.
     """
-    nc = A.shape[1]
-    A = sp.csr_matrix(A, dtype=float)
-    AT = sp.csr_matrix(A.T) if AT is None else AT
+    nc, w, cost = idx.n_cols, idx.w, idx.cost
+    A = sp.csr_matrix((np.ones(idx.rind.size), idx.rind, idx.rptr), shape=(idx.n_rows, nc))
+    AT = sp.csr_matrix((np.ones(idx.tind.size), idx.tind, idx.tptr), shape=(nc, idx.n_rows))
     sel = np.zeros(nc, dtype=bool) if start is None else start.astype(bool).copy()
     covered = np.asarray(A @ sel.astype(float)).ravel() > 0
     gain = AT @ (w * ~covered)
