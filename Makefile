@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install install-ci demo demo-helsinki test test-all lint docs strip-notebooks bench clean
+.PHONY: install install-ci demo demo-helsinki test test-slow test-all lint docs strip-notebooks bench clean
 
 install:  ## install siting with its test tools (editable)
 	$(PIP) install -e ".[dev]"
@@ -25,6 +25,9 @@ PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist lo
 
 test:  ## the fast test suite (tests that need ../shared/data skip cleanly without it)
 	$(PYTHON) -m pytest -q $(PYTEST_PARALLEL)
+
+test-slow:  ## only the slow tests (CI runs them after `make test`)
+	$(PYTHON) -m pytest -q -m slow $(PYTEST_PARALLEL)
 
 test-all:  ## also the slow tests (OR-Library sweeps, large instances, repeated CLI and Dask runs)
 	$(PYTHON) -m pytest -q -m "slow or not slow" $(PYTEST_PARALLEL)

@@ -37,6 +37,7 @@ from bench_city import MINUTES, SIDE, TARGET, TIME_LIMIT, instance
 
 from siting.optimize import CoverageProblem, SolveOptions, solve_target
 from siting.optimize.bounds import lp_psclp_first_order, psclp_lagrangian
+from siting.optimize.formulations import LinearModel
 from siting.optimize.highs import highs_lp
 from siting.optimize.reduce import reduce_cover
 
@@ -85,7 +86,7 @@ def window_model(
     count = sp.hstack([sp.csr_matrix((1, n)), sp.csr_matrix(w[only][None, :])])
     lo = np.r_[np.full(m, -np.inf), reach - slack]
     hi = np.r_[np.zeros(m), np.inf]
-    lp = highs_lp(np.r_[np.ones(n), np.zeros(m)], sp.vstack([link, count]), lo, hi)
+    lp = highs_lp(LinearModel(np.r_[np.ones(n), np.zeros(m)], sp.vstack([link, count]), lo, hi))
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * m
     x0 = sel[cols].astype(float)
     return lp, len(open_cols), np.r_[x0, (sub @ x0 > 0).astype(float)]

@@ -117,10 +117,9 @@ def test_no_fractional_column_no_cut() -> None:
 
 # ------------------------------------------------------------------ LP bound and MCLP
 def _lp(A: sp.csr_matrix, w: np.ndarray, p: int) -> tuple[highspy.Highs, float, np.ndarray]:
-    c, M, lo, hi, _ = mclp_matrices(A, w, np.ones(A.shape[1]), p)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.passModel(highs_lp(c, M, lo, hi, maximize=True))
+    h.passModel(highs_lp(mclp_matrices(A, w, np.ones(A.shape[1]), p)))
     h.run()
     return h, float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value)
 

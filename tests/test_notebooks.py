@@ -163,6 +163,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow  # 17 s: `make test-slow` (and CI) runs it; the quickstart stays in `make test`
 def test_scenarios_run_and_agree(tmp_path, monkeypatch):
     nb, r = _execute("02_scenarios.ipynb", SCENARIOS_PROBE, monkeypatch)
     assert r["regions"] == ["Oberland", "Unterland"]

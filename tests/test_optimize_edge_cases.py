@@ -21,6 +21,7 @@ from siting.optimize import (
     solve_mclp,
     solve_target,
 )
+from siting.optimize.formulations import LinearModel
 from siting.optimize.highs import solve_milp
 from siting.optimize.twolevel import solve_two_level
 
@@ -138,14 +139,14 @@ def test_target_is_met_whatever_the_unit_of_the_weights(scale: float) -> None:
 
 def test_milp_solution_is_checked_against_its_rows() -> None:
     # min x0 + x1 s.t. x0 + x1 >= 1: any answer must satisfy the row
-    r = solve_milp(
+    model = LinearModel(
         np.array([1.0, 1.0]),
         sp.csr_matrix(np.array([[1.0, 1.0]])),
         np.array([1.0]),
         np.array([np.inf]),
         integrality=np.array([1, 1]),
-        start=np.array([1.0, 1.0]),
     )
+    r = solve_milp(model, start=np.array([1.0, 1.0]))
     assert r.status == "optimal"
     assert r.objective == pytest.approx(1.0)
     assert r.x.sum() == pytest.approx(1.0)
@@ -153,10 +154,10 @@ def test_milp_solution_is_checked_against_its_rows() -> None:
 
 def test_highs_prints_nothing_unless_verbose(capfd) -> None:
     c, A = np.array([1.0, 1.0]), sp.csr_matrix(np.array([[1.0, 1.0]]))
-    lo, hi = np.array([1.0]), np.array([np.inf])
-    solve_milp(c, A, lo, hi, integrality=np.array([1, 1]))
+    model = LinearModel(c, A, np.array([1.0]), np.array([np.inf]), integrality=np.array([1, 1]))
+    solve_milp(model)
     assert capfd.readouterr().out == ""
-    solve_milp(c, A, lo, hi, integrality=np.array([1, 1]), verbose=True)
+    solve_milp(model, verbose=True)
     assert "HiGHS" in capfd.readouterr().out
 
 

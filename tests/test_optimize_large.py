@@ -321,24 +321,24 @@ def test_highs_thread_count_can_change_between_runs() -> None:
     from siting.optimize.highs import solve_milp
 
     A, w = random_cover(5, n=200, m=30)
-    c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
+    model = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
     objs = []
     for threads in (None, 2, 1, 2):
-        res = solve_milp(c, M, lo, hi, integrality=integ, maximize=True, threads=threads)
+        res = solve_milp(model, threads=threads)
         assert res.status == "optimal"
         objs.append(res.objective)
     assert np.allclose(objs, objs[0])
 
 
 def test_highs_failure_is_not_a_bound() -> None:
+    from siting.optimize.formulations import LinearModel
     from siting.optimize.highs import solution_status, solve_milp
 
     # an invalid option value makes HiGHS refuse to run: nothing may be read as a bound
     c = np.array([1.0, 1.0])
     A = sp.csr_matrix(np.array([[1.0, 1.0]]))
-    res = solve_milp(
-        c, A, np.array([1.0]), np.array([np.inf]), integrality=np.ones(2), solver="no-such-solver"
-    )
+    model = LinearModel(c, A, np.array([1.0]), np.array([np.inf]), integrality=np.ones(2))
+    res = solve_milp(model, solver="no-such-solver")
     if res.status.startswith("error"):
         assert res.x is None and res.bound == -np.inf and res.gap == np.inf
         assert solution_status(res.status) == "feasible"
@@ -351,8 +351,8 @@ def test_highs_without_lns_heuristics_still_optimal() -> None:
     from siting.optimize.highs import solve_milp
 
     A, w = random_cover(8, n=200, m=30)
-    c, M, lo, hi, integ = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
-    a = solve_milp(c, M, lo, hi, integrality=integ, maximize=True)
-    b = solve_milp(c, M, lo, hi, integrality=integ, maximize=True, heuristics=False)
+    model = mclp_matrices(A, w, np.ones(A.shape[1]), 4.0)
+    a = solve_milp(model)
+    b = solve_milp(model, heuristics=False)
     assert a.status == b.status == "optimal"
     assert a.objective == pytest.approx(b.objective)

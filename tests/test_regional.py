@@ -26,7 +26,7 @@ from siting.optimize.bounds import (
     mclp_dual_bound,
     psclp_dual_bound,
 )
-from siting.optimize.formulations import psclp_matrices
+from siting.optimize.formulations import LinearModel, psclp_matrices
 from siting.optimize.highs import solve_milp
 from siting.optimize.regional import (
     balanced_regions,
@@ -396,8 +396,7 @@ def test_solve_target_regional_step(monkeypatch, costs, n_demand, n_sites, radiu
     problem = CoverageProblem(cover=A, weight=w, cost=cost, existing=np.zeros(nc, dtype=bool))
     s = solve_target(problem, 0.9, lp=False, options=SolveOptions(time_limit=4))
     # exact reference: HiGHS on the whole (small) model
-    c, M, lo, hi, integ = psclp_matrices(A, w, cost, 0.9 * w.sum())
-    res = solve_milp(c, M, lo, hi, integrality=integ, time_limit=10)
+    res = solve_milp(psclp_matrices(A, w, cost, 0.9 * w.sum()), time_limit=10)
     assert res.status == "optimal"
     opt = res.objective
     assert s.bound <= opt + 1e-6 * opt
@@ -487,10 +486,10 @@ def test_highs_thread_count_after_the_regional_bound():
     link = sp.hstack([-sp.csr_matrix(A, dtype=float), sp.identity(nd)]).tocsr()
     c = np.r_[price, -w]
     integ = np.r_[np.ones(nc, bool), np.zeros(nd, bool)]
-    lo, hi = np.full(nd, -np.inf), np.zeros(nd)
-    assert solve_milp(c, link, lo, hi, integrality=integ, threads=3).status == "optimal"
+    model = LinearModel(c, link, np.full(nd, -np.inf), np.zeros(nd), integ)
+    assert solve_milp(model, threads=3).status == "optimal"
     regional_price_bound(A, w, price, np.zeros(nd), time_limit=10, n_regions=2)
-    assert solve_milp(c, link, lo, hi, integrality=integ).status == "optimal"
-    res = solve_milp(c, link, lo, hi, integrality=integ, threads=3)
+    assert solve_milp(model).status == "optimal"
+    res = solve_milp(model, threads=3)
     assert res.status == "optimal"
     assert -res.objective == pytest.approx(brute_prize(A, w, price), rel=1e-6)

@@ -172,6 +172,7 @@ def test_clock_nesting_and_jump() -> None:
 def test_warm_resolves_get_their_own_time_limit() -> None:
     """HiGHS counts its time limit over all runs of one object: each re-solve of the
     capacitated p-median's transport LP must still get its own limit."""
+    from siting.optimize.formulations import LinearModel
     from siting.optimize.highs import highs_lp, new_highs, run_charged
 
     rng = np.random.default_rng(0)
@@ -183,11 +184,13 @@ def test_warm_resolves_get_their_own_time_limit() -> None:
     share = sp.csr_matrix((np.ones(k), (rows, np.arange(k))), shape=(n, k))
     load = sp.csr_matrix((w[rows], (cols, np.arange(k))), shape=(m, k))
     lp = highs_lp(
-        w[rows],
-        sp.vstack([share, load]).tocsr(),
-        np.full(n + m, -np.inf),
-        np.r_[np.ones(n), np.full(m, 200.0)],
-        maximize=True,
+        LinearModel(
+            w[rows],
+            sp.vstack([share, load]).tocsr(),
+            np.full(n + m, -np.inf),
+            np.r_[np.ones(n), np.full(m, 200.0)],
+            maximize=True,
+        )
     )
     h = new_highs()
     h.setOptionValue("presolve", "off")
@@ -206,17 +209,14 @@ def test_warm_resolves_get_their_own_time_limit() -> None:
 
 
 def test_highs_time_limit_marks_the_run(monkeypatch) -> None:
+    from siting.optimize.formulations import LinearModel
     from siting.optimize.highs import solve_milp
 
     rng = np.random.default_rng(0)
     A = sp.random(300, 300, density=0.05, random_state=1, format="csr")
     with clock.budget(100.0) as clk:
         res = solve_milp(
-            -rng.random(300),
-            A,
-            np.full(300, -np.inf),
-            np.ones(300),
-            integrality=np.ones(300),
+            LinearModel(-rng.random(300), A, np.full(300, -np.inf), np.ones(300), np.ones(300)),
             time_limit=1e-9,
         )
     if res.status == "time_limit":

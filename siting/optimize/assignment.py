@@ -88,9 +88,9 @@ def best_allocation(
     nd, m = A.shape
     if not np.any(sel[A.indices]):
         return Allocation(np.zeros(A.nnz), 0.0, np.zeros(nd), np.zeros(m))
-    c, M, lo, hi, pairs = allocation_lp(A, w, cap, sel, load)
+    model, pairs = allocation_lp(A, w, cap, sel, load)
     h = new_highs()
-    h.passModel(highs_lp(c, M, lo, hi, maximize=True))
+    h.passModel(highs_lp(model))
     run_charged(h, time_limit, capped=capped)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
@@ -175,7 +175,7 @@ class Assigner:
     def __init__(self, P: Pairs) -> None:
         self.P = P
         n, k = P.n, P.rows.size
-        lp = highs_lp(*P.transport(np.arange(k), np.ones(P.m, dtype=bool)))
+        lp = highs_lp(P.transport(np.arange(k), np.ones(P.m, dtype=bool)))
         lp.col_upper_ = np.r_[np.zeros(k), np.ones(n)]  # every site closed
         self.h = new_highs()
         self.h.setOptionValue("random_seed", 0)
@@ -303,8 +303,9 @@ def exact_single_source(
     pairs = np.flatnonzero(sel[P.cols])
     k = pairs.size
     res = solve_milp(
-        *P.transport(pairs, sel),
-        integrality=np.r_[np.ones(k, dtype=bool), np.zeros(n, dtype=bool)],
+        P.transport(pairs, sel)._replace(
+            integrality=np.r_[np.ones(k, dtype=bool), np.zeros(n, dtype=bool)]
+        ),
         time_limit=time_limit,
         start=np.r_[start.x[pairs], P.unplaced(start.x)[2]],
     )

@@ -225,8 +225,8 @@ def lp_psclp(
     Returns the LP optimum (a valid lower bound; ``-inf`` when not solved in time) and
     the column values ``y`` (None when not solved).
     """
-    c, M, lo, hi, _ = psclp_matrices(A, w, cost, need, group=group, group_need=group_need)
-    res = solve_milp(c, M, lo, hi, time_limit=time_limit)
+    model = psclp_matrices(A, w, cost, need, group=group, group_need=group_need)
+    res = solve_milp(model.relaxed(), time_limit=time_limit)
     if res.status != "optimal" or res.x is None:
         return -np.inf, None
     return float(res.objective), res.x[: A.shape[1]]
@@ -275,8 +275,9 @@ def lp_psclp_first_order(
     w = np.asarray(w, dtype=float)
     scale = float(w.mean()) if w.size and w.mean() > 0 else 1.0
     nd, nc = A.shape
-    c, M, lo, hi, _ = psclp_matrices(A, w / scale, cost, need / scale)
-    out = solve_lp_first_order(c, M, lo, hi, time_limit=time_limit)
+    out = solve_lp_first_order(
+        psclp_matrices(A, w / scale, cost, need / scale), time_limit=time_limit
+    )
     if out is None:
         return -np.inf, None, None
     x, dual = out
@@ -330,8 +331,7 @@ def lp_mclp_first_order(
     w = np.asarray(w, dtype=float)
     scale = float(w.mean()) if w.size and w.mean() > 0 else 1.0
     nd, nc = A.shape
-    c, M, lo, hi, _ = mclp_matrices(A, w / scale, cost, limit)
-    out = solve_lp_first_order(c, M, lo, hi, maximize=True, time_limit=time_limit)
+    out = solve_lp_first_order(mclp_matrices(A, w / scale, cost, limit), time_limit=time_limit)
     if out is None:
         return (np.inf, None, None) if duals else (np.inf, None)
     x, dual = out
@@ -535,8 +535,7 @@ def lp_pmedian(
 
     Parameters are as for :func:`pmedian_lagrangian`; the bound is in person-metres.
     """
-    c, M, lo, hi, lower, upper, _ = pmedian_matrices(D, w, p, fixed)
-    res = solve_milp(c, M, lo, hi, lower=lower, upper=upper, time_limit=time_limit)
+    res = solve_milp(pmedian_matrices(D, w, p, fixed).relaxed(), time_limit=time_limit)
     return float(res.objective) if res.status == "optimal" else -np.inf
 
 

@@ -199,21 +199,10 @@ class _Served:
 
     def exact(self) -> None:
         """HiGHS from the start; stopped early, the best use of its sites."""
-        c, M, lo, hi, lower, upper, integ = capacitated_coverage_matrices(
-            self.A, self.w, self.cap, self.fixed, self.p
-        )
+        model = capacitated_coverage_matrices(self.A, self.w, self.cap, self.fixed, self.p)
         m = self.problem.n_sites
         res = self.run.milp(
-            c,
-            M,
-            lo,
-            hi,
-            integrality=integ,
-            maximize=True,
-            time_limit=self.run.left(),
-            start=np.r_[self.sel.astype(float), self.x],
-            lower=lower,
-            upper=upper,
+            model, time_limit=self.run.left(), start=np.r_[self.sel.astype(float), self.x]
         )
         if res.x is not None and float(res.objective) > self.obj:
             self.sel = res.x[:m] > 0.5

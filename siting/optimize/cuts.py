@@ -32,7 +32,7 @@ from numba import njit
 from siting.optimize import clock, settings
 from siting.optimize.highs import run_charged
 
-__all__ = ["Tightened", "add_cuts", "cut_rows", "tighten_lp", "triangle_cuts"]
+__all__ = ["Tightened", "cut_rows", "tighten_lp", "triangle_cuts"]
 
 
 @njit(cache=True)
@@ -247,17 +247,6 @@ def cut_rows(A: sp.csr_matrix, triples: np.ndarray) -> sp.csr_matrix:
     K = sp.csr_matrix(pick @ A)
     K.data = -np.ceil(K.data / 2.0)
     return sp.hstack([K, pick]).tocsr()
-
-
-def add_cuts(
-    M: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, cuts: sp.csr_matrix | None
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """The model rows ``lo <= M x <= hi`` with the cuts (``<= 1``) below them."""
-    if cuts is None or cuts.shape[0] == 0:
-        return M, lo, hi
-    k = cuts.shape[0]
-    M = sp.vstack([M, cuts[:, : M.shape[1]]]).tocsr()
-    return M, np.r_[lo, np.full(k, -np.inf)], np.r_[hi, np.ones(k)]
 
 
 @dataclass

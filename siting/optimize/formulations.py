@@ -1,9 +1,9 @@
 """The models as sparse matrices: ``min c'x  s.t.  lo <= M x <= hi`` for HiGHS.
 
-Every builder returns plain arrays (``c, M, lo, hi`` and the integrality of each column,
-plus column bounds where they are not ``[0, 1]``) that
+Every builder returns a :class:`LinearModel` (``c, A, row_lower, row_upper``, the
+integrality of each column, column bounds where they are not ``[0, 1]``, the sense) that
 :func:`siting.optimize.highs.solve_milp` and :func:`~siting.optimize.highs.highs_lp` take
-as they are. Nothing here solves anything; the models (``partial_cover``, ``mclp``,
+as it is. Nothing here solves anything; the models (``partial_cover``, ``mclp``,
 ``set_cover``, ``pmedian``, ``capacitated``, ``twolevel``) and the bounds call these.
 
 Column layouts: coverage models ``[y (sites), z (demand rows)]``; assignment models
@@ -13,10 +13,13 @@ Column layouts: coverage models ``[y (sites), z (demand rows)]``; assignment mod
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "LinearModel",
     "Pairs",
     "allocation_lp",
     "capacitated_coverage_matrices",
@@ -27,7 +30,58 @@ __all__ = [
     "psclp_matrices",
 ]
 
-Model = tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]
+
+class LinearModel(NamedTuple):
+    """``min (or max) c'x  s.t.  row_lower <= A x <= row_upper,  lower <= x <= upper``,
+    with the columns where ``integrality`` is true integer (None: a linear programme).
+
+    Parameters
+    ----------
+    c : ndarray, shape (n,)
+        Objective coefficients.
+    A : sparse matrix, shape (r, n)
+        Constraint matrix.
+    row_lower, row_upper : ndarray, shape (r,)
+        Row bounds (``-inf`` / ``inf`` allowed).
+    integrality : ndarray of bool, shape (n,), optional
+        Integer columns.
+    lower, upper : float or ndarray
+        Column bounds.
+    maximize : bool
+        Maximise ``c'x`` instead of minimising it.
+    """
+
+    c: np.ndarray
+    A: sp.spmatrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    integrality: np.ndarray | None = None
+    lower: np.ndarray | float = 0.0
+    upper: np.ndarray | float = 1.0
+    maximize: bool = False
+
+    @property
+    def is_mip(self) -> bool:
+        """Whether any column is integer."""
+        return self.integrality is not None and bool(np.any(self.integrality))
+
+    def relaxed(self) -> LinearModel:
+        """The linear relaxation: the same model with no integer column."""
+        return self._replace(integrality=None)
+
+    def with_rows(
+        self, rows: sp.spmatrix | None, *, lower: float = -np.inf, upper: float = np.inf
+    ) -> LinearModel:
+        """The model with the rows ``lower <= rows x <= upper`` below its own (``rows``
+        over the model's first columns, e.g. cuts; None or no row: the model itself)."""
+        if rows is None or rows.shape[0] == 0:
+            return self
+        k = rows.shape[0]
+        return self._replace(
+            A=sp.vstack([self.A, rows[:, : self.A.shape[1]]]).tocsr(),
+            row_lower=np.r_[self.row_lower, np.full(k, float(lower))],
+            row_upper=np.r_[self.row_upper, np.full(k, float(upper))],
+        )
 
 
 def _links(A: sp.csr_matrix) -> tuple[int, int, sp.csr_matrix]:
@@ -45,7 +99,7 @@ def psclp_matrices(
     *,
     group: np.ndarray | None = None,
     group_need: np.ndarray | None = None,
-) -> Model:
+) -> LinearModel:
     """Partial set covering over ``[y (columns), z (rows)]``: the fewest (cheapest) sites
     covering ``need`` persons, or ``group_need[g]`` in each district ``g``.
 
@@ -70,8 +124,8 @@ def psclp_matrices(
 
     Returns
     -------
-    tuple
-        ``(c, M, row_lower, row_upper, integrality)`` over ``[y, z]``.
+    LinearModel
+        Over ``[y, z]``, ``y`` integer.
     """
     nd, nc, link = _links(A)
     w = np.asarray(w, float)
@@ -91,10 +145,10 @@ def psclp_matrices(
     hi = np.r_[np.zeros(nd), np.full(klo.size, np.inf)]
     c = np.r_[np.asarray(cost, float), np.zeros(nd)]
     integ = np.r_[np.ones(nc, dtype=bool), np.zeros(nd, dtype=bool)]
-    return c, M, lo, hi, integ
+    return LinearModel(c, M, lo, hi, integ)
 
 
-def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float) -> Model:
+def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: float) -> LinearModel:
     """Maximal covering over ``[y, z]`` (maximise ``w'z``): ``z_i <= (A y)_i``,
     ``cost'y <= budget``.
 
@@ -107,8 +161,8 @@ def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: flo
 
     Returns
     -------
-    tuple
-        The same five arrays as :func:`psclp_matrices`, to maximise ``c'x``.
+    LinearModel
+        Over ``[y, z]`` as for :func:`psclp_matrices`, to maximise.
     """
     nd, nc, link = _links(A)
     knap = sp.hstack([sp.csr_matrix(np.asarray(cost, float)[None, :]), sp.csr_matrix((1, nd))])
@@ -117,10 +171,10 @@ def mclp_matrices(A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, budget: flo
     hi = np.r_[np.zeros(nd), float(budget)]
     c = np.r_[np.zeros(nc), np.asarray(w, float)]
     integ = np.r_[np.ones(nc, dtype=bool), np.zeros(nd, dtype=bool)]
-    return c, M, lo, hi, integ
+    return LinearModel(c, M, lo, hi, integ, maximize=True)
 
 
-def lscp_matrices(A: sp.csr_matrix, cost: np.ndarray) -> Model:
+def lscp_matrices(A: sp.csr_matrix, cost: np.ndarray) -> LinearModel:
     """Set covering over ``y``: every row covered, ``(A y)_i >= 1``, at least cost.
 
     Parameters
@@ -132,12 +186,14 @@ def lscp_matrices(A: sp.csr_matrix, cost: np.ndarray) -> Model:
 
     Returns
     -------
-    tuple
-        ``(c, M, row_lower, row_upper, integrality)`` over ``y``.
+    LinearModel
+        Over ``y``, integer.
     """
     nd, nc = A.shape
     M = sp.csr_matrix(A, dtype=float)
-    return np.asarray(cost, float), M, np.ones(nd), np.full(nd, np.inf), np.ones(nc, dtype=bool)
+    return LinearModel(
+        np.asarray(cost, float), M, np.ones(nd), np.full(nd, np.inf), np.ones(nc, dtype=bool)
+    )
 
 
 def _pair_index(D: sp.csr_matrix) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
@@ -171,7 +227,7 @@ def pmedian_matrices(
     capacity: np.ndarray | None = None,
     load: np.ndarray | None = None,
     single_source: bool = True,
-) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> LinearModel:
     """Sparse p-median over ``[y (m sites), x (stored pairs, CSR order)]``.
 
     ``min sum w_i d_ij x_ij``: every row served once, only by an open site, ``p`` new
@@ -197,8 +253,8 @@ def pmedian_matrices(
 
     Returns
     -------
-    tuple
-        ``(c, M, row_lower, row_upper, lower, upper, integrality)`` over ``[y, x]``.
+    LinearModel
+        Over ``[y, x]``; ``y`` integer (and ``x`` when capacitated and single-source).
     """
     n, m, k, rows, cols, ar = _pair_index(D)
     c = np.r_[np.zeros(m), w[rows] * D.data]
@@ -221,12 +277,12 @@ def pmedian_matrices(
     integ = np.r_[
         np.ones(m, dtype=bool), np.full(k, capacity is not None and single_source, dtype=bool)
     ]
-    return c, M, np.concatenate(lo), np.concatenate(hi), lower, upper, integ
+    return LinearModel(c, M, np.concatenate(lo), np.concatenate(hi), integ, lower, upper)
 
 
 def capacitated_coverage_matrices(
     A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, fixed: np.ndarray, p: int
-) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> LinearModel:
     """Capacitated coverage over ``[y (m sites), x (stored pairs of A)]``: maximise the
     persons served ``sum w_i x_ij``.
 
@@ -248,8 +304,8 @@ def capacitated_coverage_matrices(
 
     Returns
     -------
-    tuple
-        ``(c, M, row_lower, row_upper, lower, upper, integrality)`` over ``[y, x]``.
+    LinearModel
+        Over ``[y, x]``, ``y`` integer, to maximise.
     """
     nd, m, k, rows, cols, ar = _pair_index(A)
     c = np.r_[np.zeros(m), w[rows]]
@@ -268,12 +324,12 @@ def capacitated_coverage_matrices(
     hi = np.r_[np.ones(nd), np.zeros(m), np.zeros(k), float(p)]
     lower = np.r_[fixed.astype(float), np.zeros(k)]
     integ = np.r_[np.ones(m, bool), np.zeros(k, bool)]
-    return c, M, lo, hi, lower, np.ones(m + k), integ
+    return LinearModel(c, M, lo, hi, integ, lower, np.ones(m + k), maximize=True)
 
 
 def allocation_lp(
     A: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, sel: np.ndarray, load: np.ndarray | None
-) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[LinearModel, np.ndarray]:
     """The most persons the open sites ``sel`` serve within capacity (a transportation LP
     over their pairs; maximise).
 
@@ -289,8 +345,8 @@ def allocation_lp(
     Returns
     -------
     tuple
-        ``(c, M, row_lower, row_upper, pairs)``: ``pairs`` are the stored pairs of ``A``
-        that are the LP's columns.
+        ``(model, pairs)``: the LP (to maximise) and the stored pairs of ``A`` that are
+        its columns.
     """
     nd, m = A.shape
     rows = np.repeat(np.arange(nd), np.diff(A.indptr))
@@ -305,7 +361,7 @@ def allocation_lp(
     M = sp.vstack([share, capm]).tocsr()
     lo = np.full(nd + m, -np.inf)
     hi = np.r_[np.ones(nd), np.where(sel, cap / cs, 0.0)]
-    return w[r], M, lo, hi, pairs
+    return LinearModel(w[r], M, lo, hi, maximize=True), pairs
 
 
 def centre_rows(
@@ -354,10 +410,8 @@ class Pairs:
         self.scale = max(float(self.wd.max(initial=0.0)), 1e-300)
         self.row_penalty = 10.0 * (self.n + 1.0)
 
-    def transport(
-        self, pairs: np.ndarray, open_: np.ndarray
-    ) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray]:
-        """The assignment LP over ``pairs`` and one slack per row: ``(c, M, lo, hi)``.
+    def transport(self, pairs: np.ndarray, open_: np.ndarray) -> LinearModel:
+        """The assignment LP over ``pairs`` and one slack per row.
 
         ``min sum (w_i d_ij / scale) x_ij + row_penalty * sum s_i``,
         ``sum_j x_ij + s_i = 1``, ``sum_i q_i x_ij <= cap_j`` for the ``open_`` sites (per
@@ -372,7 +426,7 @@ class Pairs:
             shape=(n, k + n),
         )
         capm = sp.csr_matrix((self.q[r] / cs[j], (j, ar)), shape=(self.m, k + n))
-        return (
+        return LinearModel(
             np.r_[self.wd[pairs] / self.scale, np.full(n, self.row_penalty)],
             sp.vstack([once, capm]).tocsr(),
             np.r_[np.ones(n), np.full(self.m, -np.inf)],

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting.optimize import clock, settings
+from siting.optimize.formulations import LinearModel
 
 __all__ = [
     "MilpResult",
@@ -143,18 +144,10 @@ _LNS_HEURISTICS = (
 )
 
 
-def highs_lp(
-    c: np.ndarray,
-    A: sp.spmatrix,
-    row_lower: np.ndarray,
-    row_upper: np.ndarray,
-    *,
-    lower: np.ndarray | float = 0.0,
-    upper: np.ndarray | float = 1.0,
-    maximize: bool = False,
-) -> highspy.HighsLp:
-    """``min (or max) c'x  s.t.  row_lower <= A x <= row_upper,  lower <= x <= upper``
-    as a HiGHS model: one column-wise sparse matrix, infinite bounds as HiGHS' infinity."""
+def highs_lp(model: LinearModel) -> highspy.HighsLp:
+    """``model`` as a HiGHS model (without its integrality): one column-wise sparse
+    matrix, infinite bounds as HiGHS' infinity."""
+    c, A, row_lower, row_upper, _, lower, upper, maximize = model
     c = np.asarray(c, dtype=float)
     n = c.size
     M = sp.csc_matrix(A, dtype=float)
@@ -187,15 +180,9 @@ def solution_status(highs_status: str) -> str:
     return highs_status
 
 
-def _consistent(
-    x: np.ndarray,
-    obj: float,
-    c: np.ndarray,
-    A: sp.spmatrix,
-    row_lower: np.ndarray,
-    row_upper: np.ndarray,
-) -> bool:
+def _consistent(x: np.ndarray, obj: float, model: LinearModel) -> bool:
     """``x`` meets the rows (relative tolerance 1e-6) and has the reported objective."""
+    c, A, row_lower, row_upper = model[:4]
     c = np.asarray(c, dtype=float)
     if abs(float(c @ x) - obj) > 1e-6 * max(1.0, abs(obj), float(np.abs(c) @ np.abs(x))):
         return False
@@ -216,15 +203,8 @@ def _set_threads(h: highspy.Highs, threads: int) -> None:
 
 
 def solve_milp(
-    c: np.ndarray,
-    A: sp.spmatrix,
-    row_lower: np.ndarray,
-    row_upper: np.ndarray,
+    model: LinearModel,
     *,
-    lower: np.ndarray | float = 0.0,
-    upper: np.ndarray | float = 1.0,
-    integrality: np.ndarray | None = None,
-    maximize: bool = False,
     time_limit: float = 60.0,
     mip_rel_gap: float = 0.0,
     threads: int | None = None,
@@ -238,18 +218,8 @@ def solve_milp(
 
     Parameters
     ----------
-    c : ndarray, shape (n,)
-        Objective coefficients.
-    A : sparse matrix, shape (r, n)
-        Constraint matrix.
-    row_lower, row_upper : ndarray, shape (r,)
-        Row bounds (``-inf`` / ``inf`` allowed).
-    lower, upper : float or ndarray
-        Variable bounds.
-    integrality : ndarray of bool / int, shape (n,), optional
-        Non-zero marks an integer variable; None solves an LP.
-    maximize : bool
-        Maximise instead of minimise.
+    model : LinearModel
+        The programme; one without integer columns is solved as an LP.
     time_limit : float
         Seconds.
     mip_rel_gap : float
@@ -269,12 +239,14 @@ def solve_milp(
         root reduced cost). Off pays when ``start`` is already a very good solution:
         the time goes to the bound instead.
     """
-    lp = highs_lp(c, A, row_lower, row_upper, lower=lower, upper=upper, maximize=maximize)
+    lp = highs_lp(model)
     n = lp.num_col_
-    is_mip = integrality is not None and bool(np.any(integrality))
+    is_mip, maximize = model.is_mip, model.maximize
     if is_mip:
         vt = highspy.HighsVarType
-        lp.integrality_ = [vt.kInteger if f else vt.kContinuous for f in np.asarray(integrality)]
+        lp.integrality_ = [
+            vt.kInteger if f else vt.kContinuous for f in np.asarray(model.integrality)
+        ]
     h = new_highs()
     h.setOptionValue("output_flag", bool(verbose))
     time_limit = clock.wall_cap(float(time_limit))
@@ -315,19 +287,12 @@ def solve_milp(
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
     worst = -np.inf if maximize else np.inf
     obj = float(info.objective_function_value) if has_x else worst
-    if is_mip and x is not None and not _consistent(x, obj, c, A, row_lower, row_upper):
+    if is_mip and x is not None and not _consistent(x, obj, model):
         # HiGHS returned an x that is not its reported solution (seen with a MIP start in
         # HiGHS 1.16: the start's x with the objective of a better solution); trust neither
         if start is not None:  # always (a choice on real time would not repeat)
             return solve_milp(
-                c,
-                A,
-                row_lower,
-                row_upper,
-                lower=lower,
-                upper=upper,
-                integrality=integrality,
-                maximize=maximize,
+                model,
                 time_limit=max(time_limit - seconds, 0.1),
                 mip_rel_gap=mip_rel_gap,
                 threads=threads,
@@ -361,27 +326,21 @@ def solve_milp(
 
 
 def solve_lp_first_order(
-    c: np.ndarray,
-    A: sp.spmatrix,
-    row_lower: np.ndarray,
-    row_upper: np.ndarray,
-    *,
-    maximize: bool = False,
-    time_limit: float = 5.0,
+    model: LinearModel, *, time_limit: float = 5.0
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Approximate LP solution and row duals with HiGHS' first-order solver (PDLP).
 
     For LPs too large for the simplex method in useful time (coverage models with tens
     of thousands of rows): PDLP needs only matrix-vector products. Its answer is *not*
     used as a bound directly; the caller turns the duals into a proven Lagrangian bound.
-    Variables are bounded by ``0 <= x <= 1``. Returns ``(x, row_dual)`` with HiGHS' sign
+    Columns keep the model's bounds. Returns ``(x, row_dual)`` with HiGHS' sign
     convention, or None when PDLP produced nothing (e.g. the time limit was too short).
 
     ``time_limit`` becomes an iteration limit (``settings.pdlp_rate`` nonzero-iterations per
     second), so the same model and ``time_limit`` give the same duals on any machine;
     the clock only stops runs that take over twice as long (a slow machine).
     """
-    lp = highs_lp(c, A, row_lower, row_upper, maximize=maximize)
+    lp = highs_lp(model)
     n, n_rows = lp.num_col_, lp.num_row_
     nnz = max(1, len(lp.a_matrix_.value_))
     iterations = max(settings.pdlp_min_iterations, int(time_limit * settings.pdlp_rate / nnz))

@@ -41,8 +41,8 @@ from siting import validation
 from siting.errors import ParameterError
 from siting.optimize import clock, settings
 from siting.optimize.bounds import first_order_seconds, lp_mclp_first_order, mclp_lagrangian_curve
-from siting.optimize.cuts import add_cuts, tighten_lp
-from siting.optimize.formulations import mclp_matrices
+from siting.optimize.cuts import tighten_lp
+from siting.optimize.formulations import LinearModel, mclp_matrices
 from siting.optimize.heuristics import (
     CoverIndex,
     greedy_cover,
@@ -223,8 +223,8 @@ class _Search:
         """The LP with duals, tightened by triangle cuts; then LP rounding (``p``)."""
         run, R = self.run, self.R
         with run.timed("lp") as t:
-            c, M, lo, hi, _ = mclp_matrices(R.A, R.weight, R.cost, self.limit)
-            self.lp = _lp_with_duals(c, M, lo, hi, time_limit=run.seconds(settings.mclp_lp, t))
+            model = mclp_matrices(R.A, R.weight, R.cost, self.limit)
+            self.lp = _lp_with_duals(model, time_limit=run.seconds(settings.mclp_lp, t))
             run.step("lp")
             run.history["lp_solve_s"] = clock.now() - t
             if self.lp is not None:
@@ -308,15 +308,15 @@ class _Search:
                 keep = keep[~dom]
                 Ak, wk = restrict(R.A, R.weight, keep)
             run.history["rc_kept"] = (int(keep.size), int(Ak.shape[0]))
-            c, M, lo, hi, integ = mclp_matrices(Ak, wk, R.cost[keep], self.limit)
+            model = mclp_matrices(Ak, wk, R.cost[keep], self.limit)
             if cuts is not None:  # columns fixed at 0 leave the cuts valid
                 cuts = sp.csr_matrix(cuts[:, np.r_[keep, self.nc + np.arange(R.A.shape[0])]])
         else:
-            c, M, lo, hi, integ = mclp_matrices(R.A, R.weight, R.cost, self.limit)
-        M, lo, hi = add_cuts(M, lo, hi, cuts)
+            model = mclp_matrices(R.A, R.weight, R.cost, self.limit)
+        model = model.with_rows(cuts, upper=1.0)
         run.history["highs_cut_rows"] = 0 if cuts is None else int(cuts.shape[0])
         nk = self.nc if keep is None else keep.size
-        res = run.milp(c, M, lo, hi, integrality=integ, maximize=True, heuristics=False)
+        res = run.milp(model, heuristics=False)
         if res.x is not None and res.objective > self.cov + 1e-9 * max(1.0, float(R.weight.sum())):
             if keep is not None:
                 self.sel = np.zeros(self.nc, dtype=bool)
@@ -514,11 +514,10 @@ class _LP:
         self.h = h
 
 
-def _lp_with_duals(
-    c: np.ndarray, M: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, *, time_limit: float
-) -> _LP | None:
-    """Maximise ``c'x`` over ``lo <= Mx <= hi``, ``0 <= x <= 1`` with HiGHS; None if not optimal."""
-    lp = highs_lp(c, M, lo, hi, maximize=True)
+def _lp_with_duals(model: LinearModel, *, time_limit: float) -> _LP | None:
+    """The linear relaxation of ``model`` solved by HiGHS, with its duals; None if not
+    optimal."""
+    lp = highs_lp(model)
     h = new_highs()
     h.setOptionValue("random_seed", 0)
     h.passModel(lp)

@@ -46,7 +46,7 @@ from siting import validation
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize import clock, settings
 from siting.optimize.bounds import first_order_seconds, lp_psclp_first_order, psclp_lagrangian
-from siting.optimize.cuts import add_cuts, tighten_lp
+from siting.optimize.cuts import tighten_lp
 from siting.optimize.formulations import psclp_matrices
 from siting.optimize.heuristics import (
     CoverIndex,
@@ -174,9 +174,8 @@ def _lower_ok(bound: float, ub: float, integral: bool, mip_gap: float) -> bool:
 
 def _lp(R: ReducedCover, need: float, seconds: float) -> highspy.Highs | None:
     """The LP relaxation solved by HiGHS' dual simplex, kept for cuts; None if unsolved."""
-    c, M, lo, hi, _ = psclp_matrices(R.A, R.weight, R.cost, need)
     h = new_highs()
-    h.passModel(highs_lp(c, M, lo, hi))
+    h.passModel(highs_lp(psclp_matrices(R.A, R.weight, R.cost, need)))
     run_charged(h, seconds)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
@@ -660,11 +659,10 @@ class _Search:
         """HiGHS on the reduced model with the cuts, warm-started at the incumbent;
         returns what stopped it (``"time_limit"`` or ``"feasible"``)."""
         R = self.R
-        c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, self.need)
-        M, lo, hi = add_cuts(M, lo, hi, self.cuts)
+        model = psclp_matrices(R.A, R.weight, R.cost, self.need).with_rows(self.cuts, upper=1.0)
         covered_rows = np.asarray(R.A @ self.sel.astype(float)).ravel() > 0
         x0 = np.r_[self.sel.astype(float), covered_rows.astype(float)]
-        res = self.run.milp(c, M, lo, hi, integrality=integ, start=x0)
+        res = self.run.milp(model, start=x0)
         if res.x is not None and res.objective < self.ub - 1e-9:
             self.sel = res.x[: self.nc] > 0.5
             self.ub = float(R.cost[self.sel].sum())
@@ -691,14 +689,14 @@ def _solve_per_district(
         return finish(np.zeros(nc, dtype=bool), 0.0, "optimal")
     rg = R.group if R.group is not None else np.zeros(R.A.shape[0], dtype=np.int64)
     sel = _district_greedy(R, rg, need_g, run)
-    c, M, lo, hi, integ = psclp_matrices(R.A, R.weight, R.cost, 0.0, group=rg, group_need=need_g)
+    model = psclp_matrices(R.A, R.weight, R.cost, 0.0, group=rg, group_need=need_g)
     if run.heuristic:
-        res = solve_milp(c, M, lo, hi, time_limit=max(0.1, run.left()))
+        res = solve_milp(model.relaxed(), time_limit=max(0.1, run.left()))
         run.step("lp")
         return finish(sel, res.objective if res.status == "optimal" else 0.0, "feasible")
     covered_rows = np.asarray(R.A @ sel.astype(float)).ravel() > 0
     x0 = np.r_[sel.astype(float), covered_rows.astype(float)]
-    res = run.milp(c, M, lo, hi, integrality=integ, start=x0)
+    res = run.milp(model, start=x0)
     if res.x is not None and res.objective < float(R.cost[sel].sum()) - 1e-9:
         sel = res.x[:nc] > 0.5
     lb = res.bound if np.isfinite(res.bound) else 0.0

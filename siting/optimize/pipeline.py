@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from siting import validation
 from siting.optimize import clock, settings
+from siting.optimize.formulations import LinearModel
 from siting.optimize.heuristics import search_workers
 from siting.optimize.highs import MilpResult, solve_milp
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap, rounded_bound
@@ -148,32 +148,18 @@ class Run:
 
     def milp(
         self,
-        c: np.ndarray,
-        M: sp.spmatrix,
-        lo: np.ndarray,
-        hi: np.ndarray,
+        model: LinearModel,
         *,
-        integrality: np.ndarray,
         time_limit: float | None = None,
         start: np.ndarray | None = None,
-        maximize: bool = False,
-        lower: np.ndarray | float = 0.0,
-        upper: np.ndarray | float = 1.0,
         heuristics: bool = True,
     ) -> MilpResult:
-        """HiGHS' branch-and-bound with the run's gap, threads and log, until the
-        deadline (or ``time_limit`` seconds); records the step ``highs`` and
+        """HiGHS' branch-and-bound on ``model`` with the run's gap, threads and log, until
+        the deadline (or ``time_limit`` seconds); records the step ``highs`` and
         ``highs_s``, ``highs_status`` and ``highs_nodes`` in the history."""
         t = clock.now()
         res = solve_milp(
-            c,
-            M,
-            lo,
-            hi,
-            lower=lower,
-            upper=upper,
-            integrality=integrality,
-            maximize=maximize,
+            model,
             time_limit=max(0.1, self.deadline - t) if time_limit is None else time_limit,
             mip_rel_gap=self.opts.mip_gap,
             threads=self.opts.threads,

@@ -254,7 +254,7 @@ class _Median:
         """HiGHS on the sparse model (warm-started with the uncapacitated plan)."""
         run, D, w = self.run, self.D, self.w
         capacitated = self.cap is not None
-        c, M, lo, hi, lower, upper, integ = pmedian_matrices(
+        model = pmedian_matrices(
             D,
             w,
             self.p,
@@ -269,7 +269,7 @@ class _Median:
             xa = (D.indices == pm_state(D, self.big, self.sel).c1[rows]).astype(float)
             # one pair per row (ties on the column index cannot occur in CSR)
             start = np.r_[self.sel.astype(float), xa]
-        res = run.milp(c, M, lo, hi, integrality=integ, start=start, lower=lower, upper=upper)
+        res = run.milp(model, start=start)
         if res.status == "infeasible" and res.x is None:
             raise InfeasibleError(self._infeasible_message())
         x = None

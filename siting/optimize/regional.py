@@ -47,6 +47,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from siting.optimize import clock, settings
+from siting.optimize.formulations import LinearModel
 from siting.optimize.highs import _LNS_HEURISTICS, highs_lp, new_highs
 
 __all__ = [
@@ -317,7 +318,7 @@ def _solve_region(reg: _Region, seconds: float, stop: float) -> tuple[float, flo
     if seconds < settings.min_region_s or stop - time.perf_counter() < settings.min_region_s:
         return lag, lag, "skipped"
     try:
-        lp = highs_lp(reg.c, reg.M, np.full(n_z, -np.inf), np.zeros(n_z))
+        lp = highs_lp(LinearModel(reg.c, reg.M, np.full(n_z, -np.inf), np.zeros(n_z)))
         h = new_highs()
         h.setOptionValue("threads", 1)
         h.setOptionValue("time_limit", max(0.01, stop - time.perf_counter()))

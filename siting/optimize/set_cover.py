@@ -74,14 +74,14 @@ def solve_lscp(
         )
         run.step("greedy", "swap")
         ub = float(R.cost[sel].sum())
-        c, M, lo, hi, integ = lscp_matrices(R.A, R.cost)
-        lp = solve_milp(c, M, lo, hi, time_limit=run.seconds(settings.lscp_lp, run.t0))
+        model = lscp_matrices(R.A, R.cost)
+        lp = solve_milp(model.relaxed(), time_limit=run.seconds(settings.lscp_lp, run.t0))
         bound = lp.objective if lp.status == "optimal" else 0.0
         run.step("lp")
         run.history["lp_bound"] = bound
         status = "feasible"
         if not run.heuristic and relative_gap(ub, bound, integral=integral) > run.opts.mip_gap:
-            res = run.milp(c, M, lo, hi, integrality=integ, start=sel.astype(float))
+            res = run.milp(model, start=sel.astype(float))
             if res.x is not None and res.objective < ub - 1e-9:
                 sel, ub = res.x > 0.5, res.objective
             if np.isfinite(res.bound):

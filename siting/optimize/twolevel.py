@@ -261,16 +261,11 @@ def _centres(
     need = np.where(need <= 1e-9 * max(1.0, tot.sum()), 0.0, need * (1 - 1e-12))
     rows = np.flatnonzero(~pre & (w > 0))
     A = P.cover[rows][:, cand_idx].tocsr()
-    c, M, lo, hi, integ = psclp_matrices(
-        A, w[rows], P.cost[cand_idx], 0.0, group=groups[rows], group_need=need
-    )
+    model = psclp_matrices(A, w[rows], P.cost[cand_idx], 0.0, group=groups[rows], group_need=need)
     if site_group is not None:
-        E = _inside_rows(P, np.asarray(site_group), cand_idx, G, M.shape[1])
-        if E.shape[0]:
-            M = sp.vstack([M, E]).tocsr()
-            lo = np.r_[lo, np.ones(E.shape[0])]
-            hi = np.r_[hi, np.full(E.shape[0], np.inf)]
-    res = run.milp(c, M, lo, hi, integrality=integ, time_limit=options.time_limit)
+        E = _inside_rows(P, np.asarray(site_group), cand_idx, G, model.A.shape[1])
+        model = model.with_rows(E, lower=1.0)
+    res = run.milp(model, time_limit=options.time_limit)
     if res.x is None:
         msg = (
             "no set of centres meets the per-sub-district centre target; lower "
