@@ -224,10 +224,10 @@ def area_polygons(
     layers, items = [], []
     values = sorted(set(areas["minutes"].astype(float)))
     for k, m in enumerate(values):
-        part = areas[areas["minutes"].astype(float) == m]
-        geoms = display.geoms(
-            gpd.GeoSeries(shapely.union_all(part.geometry.values), crs=areas.crs), simplify_m=5.0
-        )
+        part = areas.geometry[areas["minutes"].astype(float) == m]
+        if len(part) > 1:  # areas per site: merged (a plan's are dissolved already)
+            part = gpd.GeoSeries(shapely.union_all(part.values), crs=areas.crs)
+        geoms = display.geoms(part, simplify_m=5.0)
         colour = AREA_COLOURS[min(k, len(AREA_COLOURS) - 1)]
         name = t("layer.area", minutes=tx.minutes(m))
         style = {"color": colour, "weight": 1.5, "fillColor": colour, "fillOpacity": 0.08}

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +75,12 @@ CIRCLE_QUAD_SEGS = 64
 CHUNK_FACILITIES = 16
 #: show a progress bar from this many facilities on (and only on a terminal)
 PROGRESS_MIN_FACILITIES = 50
+#: a union of more buffered pieces than this is split into TILES x TILES squares by
+#: position, unioned square by square on up to UNION_THREADS threads (GEOS releases the
+#: GIL), then merged: central Wuhan's dissolved 15-minute area, 24,700 pieces, 3.0 -> 2.0 s
+TILED_UNION_PIECES = 4_000
+UNION_TILES = 8
+UNION_THREADS = min(4, os.cpu_count() or 1)
 
 FacilitiesLike = gpd.GeoDataFrame | gpd.GeoSeries | tuple[Sequence[float], Sequence[float]]
 
@@ -462,6 +470,23 @@ def _fill_small_holes(polys: np.ndarray, min_area_m2: float) -> np.ndarray:
     return out
 
 
+def _union(polys: np.ndarray) -> shapely.Geometry:
+    """The union of ``polys``; a large set square by square (:data:`TILED_UNION_PIECES`),
+    on threads, then merged: the same area, in a fraction of the time."""
+    if len(polys) <= TILED_UNION_PIECES or UNION_THREADS < 2:
+        return shapely.union_all(polys)
+    xy = shapely.get_coordinates(shapely.centroid(polys))
+    lo, span = xy.min(axis=0), np.ptp(xy, axis=0) + 1e-9
+    cell = np.minimum((UNION_TILES * (xy - lo) / span).astype(np.int64), UNION_TILES - 1)
+    tile = cell[:, 0] * UNION_TILES + cell[:, 1]
+    order = np.argsort(tile, kind="stable")
+    cuts = np.searchsorted(tile[order], np.arange(1, UNION_TILES * UNION_TILES))
+    groups = [g for g in np.split(polys[order], cuts) if len(g)]
+    with ThreadPoolExecutor(UNION_THREADS) as pool:
+        parts = list(pool.map(shapely.union_all, groups))
+    return shapely.union_all(np.array(parts, dtype=object))
+
+
 def _disks(
     lines_slot: np.ndarray,
     lines: np.ndarray,
@@ -472,10 +497,13 @@ def _disks(
 ) -> np.ndarray:
     """Buffered, nested, hole-filled service areas, shape (n_groups, n_thresholds).
 
-    Each disk is the union of the previous (smaller) disk of its group and the buffers of
-    the pieces new at its threshold, so disks are exactly nested. Buffering each piece and
-    merging with ``shapely.union_all`` (a cascaded union) is far faster than buffering a
-    MultiLineString of the same pieces (about 0.1 s against 10-30 s for 1 600 pieces).
+    Each disk is the union of the previous (smaller) disk of its group and the union of
+    the buffers of the pieces new at its threshold, so disks are exactly nested. Buffering
+    each piece and merging with ``shapely.union_all`` (a cascaded union) is far faster than
+    buffering a MultiLineString of the same pieces (about 0.1 s against 10-30 s for 1 600
+    pieces); merging the new pieces apart from the previous disk, then the two, halves the
+    time of a city's nested areas (central Wuhan, 5/10/15 minutes: 9.3 -> 5.1 s with
+    :func:`_union`'s squares).
     """
     n = n_groups * n_thresholds
     disks = _empty_polygons(n)
@@ -487,10 +515,8 @@ def _disks(
             prev = shapely.Polygon()
             for k in range(n_thresholds):
                 q = g * n_thresholds + k
-                parts = np.empty(bounds[q + 1] - bounds[q] + 1, dtype=object)
-                parts[0] = prev
-                parts[1:] = polys[bounds[q] : bounds[q + 1]]
-                prev = disks[q] = shapely.union_all(parts)
+                new = _union(polys[bounds[q] : bounds[q + 1]])
+                prev = disks[q] = new if k == 0 else shapely.union(prev, new)
     return _polygonal(_fill_small_holes(_polygonal(disks), hole_min_area_m2)).reshape(
         n_groups, n_thresholds
     )
