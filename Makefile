@@ -4,11 +4,15 @@ PIP ?= $(PYTHON) -m pip
 
 .PHONY: install install-ci demo demo-helsinki test test-slow test-all lint docs strip-notebooks bench clean
 
+# both then compile the numba kernels once into numba's cache (about 20 s), so that the
+# first `make demo` takes 10 s, not 30 (siting/_warmup.py)
 install:  ## install siting with its test tools (editable)
 	$(PIP) install -e ".[dev]"
+	$(PYTHON) -m siting._warmup
 
 install-ci:  ## as install, plus the peer tools the tests compare with (spopt, PuLP) and the docs tools
 	$(PIP) install -e ".[dev,peer,docs]"
+	$(PYTHON) -m siting._warmup
 
 demo:  ## the end-to-end example on Liechtenstein: prints the table, writes maps/demo.html
 	$(PYTHON) -m siting.cli demo --force

@@ -1,0 +1,81 @@
+"""Compile siting's numba kernels once, into numba's on-disk cache.
+
+The kernels (shortest paths, snapping, network simplification, the solvers' searches)
+are compiled on their first call and cached beside their modules; a fresh install pays
+about 20 s for that on the first run. ``make install`` runs ``python -m siting._warmup``
+so that the first ``make demo`` (and each test worker) loads them instead.
+
+It runs every stage on a small synthetic street grid: a network built from segments,
+snapping, the bounded searches, service areas, and each model on both its small-model
+and its city-scale path (``settings.lp_nnz_limit = 0``). Nothing is written but the cache.
+"""
+
+from __future__ import annotations
+
+import time
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from .measure import candidate_sites, coverage
+from .network.graph import Network, grid_network
+from .optimize import settings
+from .plan import Plan, coverage_curve, solve
+
+#: the synthetic city: nodes per side, metres between nodes, share of streets missing
+GRID_SIDE, GRID_STEP_M, GRID_DROP = 30, 80.0, 0.1
+#: demand points and their persons
+N_DEMAND, MOST_PERSONS = 400, 50
+
+
+def _synthetic_coverage():
+    """A 30 × 30 street grid with 400 demand points and candidates every 300 m."""
+    grid = grid_network(GRID_SIDE, GRID_STEP_M, drop=GRID_DROP, seed=0)
+    net = Network.from_segments(  # simplified, as a network read from OSM is
+        grid.edge_u, grid.edge_v, grid.node_x, grid.node_y, grid.crs, length=grid.edge_length
+    )
+    rng = np.random.default_rng(0)
+    lo_x, lo_y = net.node_x.min(), net.node_y.min()
+    side_m = (GRID_SIDE - 1) * GRID_STEP_M
+    points = shapely.points(
+        lo_x + rng.uniform(0, side_m, N_DEMAND), lo_y + rng.uniform(0, side_m, N_DEMAND)
+    )
+    demand = gpd.GeoDataFrame(
+        {"population": rng.integers(1, MOST_PERSONS, N_DEMAND).astype(float)},
+        geometry=points,
+        crs=net.crs,
+    )
+    candidates = candidate_sites(net, spacing_m=300.0)
+    existing = candidates.iloc[:2].assign(existing=True)
+    return coverage(net, demand, existing, candidates.iloc[2:], minutes=(5, 10))
+
+
+def _every_model(cov) -> list[Plan]:
+    """Each model once (the capacitated ones with a capacity per site)."""
+    plans = [
+        solve(cov, target=0.8, minutes=10),
+        solve(cov, model="mclp", p=3, minutes=10),
+        solve(cov, model="lscp", minutes=10),
+        solve(cov, model="pmedian", p=20, minutes=10, drop_unreachable=True),
+    ]
+    cov.sites["capacity"] = 2_000.0
+    plans.append(solve(cov, model="mclp", p=3, minutes=10, capacity="capacity"))
+    return plans
+
+
+def compile_kernels() -> float:
+    """Run every stage once on the synthetic city; the seconds it took."""
+    t0 = time.perf_counter()
+    cov = _synthetic_coverage()
+    cov.stats(minutes=(5, 10))
+    for plan in _every_model(cov):
+        plan.service_areas()
+    coverage_curve(cov, max_new=5, minutes=10)
+    with settings.override(lp_nnz_limit=0):  # the city-scale paths' kernels too
+        _every_model(cov)
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    print(f"siting: numba kernels compiled and cached in {compile_kernels():.1f} s")
