@@ -4,8 +4,8 @@ PIP ?= $(PYTHON) -m pip
 
 .PHONY: install install-ci demo demo-helsinki test test-slow test-all lint docs strip-notebooks bench clean
 
-# both then compile the numba kernels once into numba's cache (about 20 s), so that the
-# first `make demo` takes 10 s, not 30 (siting/_warmup.py)
+# both then compile the numba kernels once into numba's cache (about a minute), so that the
+# first `make demo` takes 12 s, not 33, and no first solve stops to compile (siting/_warmup.py)
 install:  ## install siting with its test tools (editable)
 	$(PIP) install -e ".[dev]"
 	$(PYTHON) -m siting._warmup

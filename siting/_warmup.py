@@ -2,12 +2,15 @@
 
 The kernels (shortest paths, snapping, network simplification, the solvers' searches)
 are compiled on their first call and cached beside their modules; a fresh install pays
-about 20 s for that on the first run. ``make install`` runs ``python -m siting._warmup``
-so that the first ``make demo`` (and each test worker) loads them instead.
+about a minute for all of them: 20 s on the first demo, and up to 35 s more on the first
+city-scale solve (its iterated searches). ``make install``
+runs ``python -m siting._warmup`` so that the first ``make demo``, the first solve and
+each test worker load them instead.
 
 It runs every stage on a small synthetic street grid: a network built from segments,
-snapping, the bounded searches, service areas, and each model on both its small-model
-and its city-scale path (``settings.lp_nnz_limit = 0``). Nothing is written but the cache.
+snapping, the bounded searches, service areas, each model on both its small-model and
+its city-scale path (``settings.lp_nnz_limit = 0``), and the iterated searches and cuts
+that only large models reach. Nothing is written but the cache.
 """
 
 from __future__ import annotations
@@ -16,11 +19,20 @@ import time
 
 import geopandas as gpd
 import numpy as np
+import scipy.sparse as sp
 import shapely
 
 from .measure import candidate_sites, coverage
 from .network.graph import Network, grid_network
+from .network.paths import within_limit
 from .optimize import settings
+from .optimize.cuts import triangle_cuts
+from .optimize.heuristics import (
+    CoverIndex,
+    fewest_columns_search,
+    greedy_cover,
+    mclp_iterated_search,
+)
 from .plan import Plan, coverage_curve, solve
 
 #: the synthetic city: nodes per side, metres between nodes, share of streets missing
@@ -64,6 +76,19 @@ def _every_model(cov) -> list[Plan]:
     return plans
 
 
+def _city_scale_searches(cov) -> None:
+    """The searches and cuts that only large or hard models reach, called directly."""
+    A = sp.csr_matrix(cov.matrix(10), dtype=bool)  # demand x sites
+    w = cov.population
+    idx = CoverIndex.build(A, w)
+    sel, _, _ = greedy_cover(idx, np.inf, max_add=3)
+    mclp_iterated_search(idx, sel, max_iterations=50)
+    fewest_columns_search(idx, sel, 0.8 * float(w.sum()), max_iterations=50)
+    y = np.full(A.shape[1], 0.5)
+    triangle_cuts(A, y, np.minimum(1.0, np.asarray(A @ y).ravel()))
+    within_limit(sp.csr_matrix(cov.distance), 375.0)  # metres
+
+
 def compile_kernels() -> float:
     """Run every stage once on the synthetic city; the seconds it took."""
     t0 = time.perf_counter()
@@ -72,6 +97,7 @@ def compile_kernels() -> float:
     for plan in _every_model(cov):
         plan.service_areas()
     coverage_curve(cov, max_new=5, minutes=10)
+    _city_scale_searches(cov)
     with settings.override(lp_nnz_limit=0):  # the city-scale paths' kernels too
         _every_model(cov)
     return time.perf_counter() - t0
