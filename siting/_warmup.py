@@ -3,9 +3,9 @@
 The kernels (shortest paths, snapping, network simplification, the solvers' searches)
 are compiled on their first call and cached beside their modules; a fresh install pays
 about a minute for all of them: 20 s on the first demo, and up to 35 s more on the first
-city-scale solve (its iterated searches). ``make install``
-runs ``python -m siting._warmup`` so that the first ``make demo``, the first solve and
-each test worker load them instead.
+city-scale solve (its iterated searches). ``make install`` runs ``python -m
+siting._warmup`` so that the first ``make demo``, the first solve and each test worker
+load them instead.
 
 It runs every stage on a small synthetic street grid: a network built from segments,
 snapping, the bounded searches, service areas, each model on both its small-model and

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,14 @@ class CoverIndex:
             w=np.ascontiguousarray(w, dtype=float),
             cost=np.ones(n_cols) if cost is None else np.ascontiguousarray(cost, dtype=float),
         )
+
+    @cached_property
+    def matrices(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """``(A, A')`` as float CSR matrices over the index's arrays, built once."""
+        ones_r, ones_t = np.ones(self.rind.size), np.ones(self.tind.size)
+        A = sp.csr_matrix((ones_r, self.rind, self.rptr), shape=(self.n_rows, self.n_cols))
+        AT = sp.csr_matrix((ones_t, self.tind, self.tptr), shape=(self.n_cols, self.n_rows))
+        return A, AT
 
     @property
     def n_rows(self) -> int:

@@ -431,8 +431,7 @@ def _budget_greedy(idx: CoverIndex, budget: float, start: np.ndarray | None = No
     Gains are updated from the rows each opening covers, not recomputed: O(nnz) in all.
     """
     nc, w, cost = idx.n_cols, idx.w, idx.cost
-    A = sp.csr_matrix((np.ones(idx.rind.size), idx.rind, idx.rptr), shape=(idx.n_rows, nc))
-    AT = sp.csr_matrix((np.ones(idx.tind.size), idx.tind, idx.tptr), shape=(nc, idx.n_rows))
+    A, AT = idx.matrices
     sel = np.zeros(nc, dtype=bool) if start is None else start.astype(bool).copy()
     covered = np.asarray(A @ sel.astype(float)).ravel() > 0
     gain = AT @ (w * ~covered)
