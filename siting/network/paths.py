@@ -81,32 +81,6 @@ def _file(v, b, bk, head, enode, enext, top):
 
 
 @nb.njit(cache=True, nogil=True)
-def _seed(src_ptr, src_node, src_dist, s, sent, inv, dist, bk, touched, head, enode, enext):
-    """File site ``s``'s entry nodes: ``(nodes touched, pool top, first bucket)``, or a
-    pool top of -1 when the entry pool is too small."""
-    nt = 0
-    top = 0
-    first = len(head)
-    for k in range(src_ptr[s], src_ptr[s + 1]):
-        v = src_node[k]
-        d0 = src_dist[k]
-        old = dist[v]
-        if d0 >= old:
-            continue
-        if old == sent:
-            touched[nt] = v
-            nt += 1
-        dist[v] = d0
-        b = np.uint32(d0 * inv)
-        if bk[v] != b:
-            if top == len(enode):
-                return nt, -1, first
-            top = _file(v, b, bk, head, enode, enext, top)
-            first = min(first, b)
-    return nt, top, first
-
-
-@nb.njit(cache=True, nogil=True)
 def _reset(nt, sent, dist, bk, touched, head):
     """Back to "nothing reached" after a search that ran out of pool."""
     none = np.uint32(0xFFFFFFFF)
@@ -118,39 +92,22 @@ def _reset(nt, sent, dist, bk, touched, head):
 
 
 @nb.njit(cache=True, nogil=True)
-def _search(
-    indptr,
-    indices,
-    weights,
-    src_ptr,
-    src_node,
-    src_dist,
-    s,
-    sent,
-    inv,
-    nbk,
-    dist,
-    bk,
-    touched,
-    head,
-    enode,
-    enext,
-):
-    """One bounded search from site ``s``; the number of nodes reached, or -1.
+def _search(indptr, indices, weights, v, sent, inv, nbk, dist, bk, touched, head, enode, enext):
+    """One bounded search from site node ``v``; the number of nodes reached, or -1.
 
-    On return ``dist[touched[:nt]]`` are the final distances (all ``<= limit``); ``bk``
-    and ``head`` are back to "empty". -1 means the entry pool (``enode``/``enext``) was too
-    small: all state is reset and the caller retries with a larger pool.
+    ``v`` is the site's own node (``n + site`` in the CSR :func:`_with_sites` builds):
+    its edges are the site's entries, and nothing leads back to it. It is filed first,
+    at 0 m. On return ``dist[touched[:nt]]`` are the final distances (all
+    ``<= limit``); ``bk`` and ``head`` are back to "empty". -1 means the entry pool
+    (``enode``/``enext``) was too small: all state is reset and the caller retries with
+    a larger pool.
     """
     none = np.uint32(0xFFFFFFFF)
     cap = len(enode)
-    nt, top, first = _seed(
-        src_ptr, src_node, src_dist, s, sent, inv, dist, bk, touched, head, enode, enext
-    )
-    if top < 0:
-        _reset(nt, sent, dist, bk, touched, head)
-        return -1
-    for b in range(first, nbk):
+    nt = 0
+    dist[v] = 0.0
+    top = _file(v, np.uint32(0), bk, head, enode, enext, 0)
+    for b in range(nbk):
         while head[b] != none:
             e = head[b]
             head[b] = enext[e]
@@ -225,9 +182,6 @@ def _search_block(
     indptr,
     indices,
     weights,
-    src_ptr,
-    src_node,
-    src_dist,
     order,
     lo,
     hi,
@@ -262,9 +216,10 @@ def _search_block(
     enode = np.empty(pool, np.uint32)
     enext = np.empty(pool, np.uint32)
     room = len(out_c)
-    graph = (indptr, indices, weights, src_ptr, src_node, src_dist)
+    graph = (indptr, indices, weights)
+    first_site = len(indptr) - 1 - len(order)  # site s is node first_site + s
     for j in range(lo, hi):
-        s = order[j]
+        s = np.uint32(first_site + order[j])
         nt = _search(*graph, s, sent, inv, nbk, dist, bk, touched, head, enode, enext)
         while nt < 0:  # the bucket-entry pool was too small: grow and search again
             pool *= 2
@@ -508,31 +463,46 @@ def bounded_distances(
         lptr, ldem, loff = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1)
     else:
         lptr, ldem, loff = targets.by_node(n)
-    src_ptr = np.ascontiguousarray(sources.ptr, np.int64)
-    src_node = np.ascontiguousarray(sources.node, np.uint32)
-    src_dist = np.ascontiguousarray(sources.metres, np.float64)
+    src_ptr = np.asarray(sources.ptr, np.int64)
+    src_node = np.asarray(sources.node, np.int64)
     # search sites in the order of their first entry node (cache locality)
     has = np.diff(src_ptr) > 0
     key = np.full(ns, n, np.int64)
     key[has] = src_node[src_ptr[:-1][has]]
     order = np.argsort(key, kind="stable").astype(np.int64)
     inv, nbk = _buckets(weights, limit)
-    graph = (
-        np.ascontiguousarray(indptr, np.uint32),
-        np.ascontiguousarray(indices, np.uint32),
-        weights,
-    )
+    graph = _with_sites(indptr, indices, weights, sources)
     nthreads = max(1, min(_threads(threads), ns))
     run = _Run(
-        common=(*graph, src_ptr, src_node, src_dist, order),
+        common=(*graph, order),
         link_args=(lptr, ldem, loff, identity, limit, inv, nbk),
-        n=n,
+        n=len(graph[0]) - 1,  # the nodes and one per site
         n_targets=nt if not identity else 0,
         nthreads=nthreads,
         room0=min(ns * max(nt, 1) // nthreads + 1024, OUT_START),
     )
     done, bounds = run.all(_blocks(ns, max(1, int(block)), nthreads))
     return _assemble(done, bounds, order, ns, nt, nthreads)
+
+
+def _with_sites(indptr, indices, weights, sites: Links) -> tuple[np.ndarray, ...]:
+    """The CSR with one node more per site, ``n + s``, whose edges are its entries.
+
+    A search from site ``s`` is then a search from node ``n + s`` (nothing leads back to
+    it), so one relaxation loop serves the entries and the streets alike.
+    """
+    n_edges = int(indptr[-1])
+    size = max(n_edges + len(sites.node), len(indptr) + sites.n_points)
+    if size >= 2**32 - 1:
+        raise ParameterError(
+            f"{n_edges:,} edges and {len(sites.node):,} site entries exceed what one "
+            "search holds (2^32 - 1); search the sites in parts (siting.tiles)."
+        )
+    return (
+        np.concatenate([indptr, n_edges + np.asarray(sites.ptr[1:])]).astype(np.uint32),
+        np.concatenate([indices, sites.node]).astype(np.uint32),
+        np.concatenate([weights, sites.metres]).astype(np.float64),
+    )
 
 
 def _check_graph(indptr, indices, weights, sources: Links, targets: Links, limit_m) -> float:
