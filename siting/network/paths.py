@@ -494,10 +494,11 @@ def _with_sites(indptr, indices, weights, sites: Links) -> tuple[np.ndarray, ...
     n_edges = int(indptr[-1])
     size = max(n_edges + len(sites.node), len(indptr) + sites.n_points)
     if size >= 2**32 - 1:
-        raise ParameterError(
+        msg = (
             f"{n_edges:,} edges and {len(sites.node):,} site entries exceed what one "
             "search holds (2^32 - 1); search the sites in parts (siting.tiles)."
         )
+        raise ParameterError(msg)
     return (
         np.concatenate([indptr, n_edges + np.asarray(sites.ptr[1:])]).astype(np.uint32),
         np.concatenate([indices, sites.node]).astype(np.uint32),
