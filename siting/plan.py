@@ -320,13 +320,11 @@ class Plan:
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (
-            f"Plan({s['model']}: {s['new_sites']} new sites, coverage "
-            f"{s['covered_share_before']:.1%} -> {s['covered_share_after']:.1%}, "
-            f"gap {s['gap']:.2%}, {s['status']})"
-            if s["gap"] is not None
-            else f"Plan({s['model']}: {s['new_sites']} new sites)"
-        )
+        text = f"{s['model']}: {s['new_sites']} new sites"
+        if s["gap"] is not None:
+            before, after = s["covered_share_before"], s["covered_share_after"]
+            text += f", coverage {before:.1%} -> {after:.1%}, gap {s['gap']:.2%}, {s['status']}"
+        return f"Plan({text})"
 
     # ------------------------------------------------------------------ show / save
     def service_areas(

@@ -166,3 +166,13 @@ def test_explore_passes_map_options_to_folium() -> None:
     m = plan.explore(tiles="OpenStreetMap", width="80%", zoom_start=12)
     html = m.get_root().render()
     assert "80.0%" in html or "80%" in html
+
+
+def test_a_plan_prints_its_model_sites_coverage_and_gap() -> None:
+    """An existing site covers points 0-1 (20 of 100 persons); the candidate at 400 m
+    covers points 3-5 (30 more): one new site, 20% -> 50%, proven optimal."""
+    demand = line_demand()
+    existing = pts([(X0, Y0)])
+    cands = pts([(X0 + 400, Y0), (X0 + 900, Y0)])
+    plan = st.solve(circle(demand, existing, cands), model="mclp", p=1)
+    assert repr(plan) == "Plan(mclp: 1 new sites, coverage 20.0% -> 50.0%, gap 0.00%, optimal)"
