@@ -64,6 +64,12 @@ net : Network
     The whole network.
 sources, targets : Links
     The sites' and the demand's links on ``net``.""",
+    # the solver options every model takes (siting.optimize.solve_target, solve_mclp, ...)
+    "solve_options": """\
+options : SolveOptions, optional
+    ``time_limit`` (seconds, a work budget), ``mip_gap``, ``method`` (``"auto"``,
+    ``"exact"``, ``"heuristic"``), ``seed``, ``threads``, ``verbose``: see
+    :class:`~siting.optimize.SolveOptions` (default ``SolveOptions()``).""",
     # the arithmetic of the norms (siting.standards)
     "m2_per_100_households": """\
 m2_per_100_households : float

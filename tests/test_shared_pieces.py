@@ -43,7 +43,7 @@ def test_every_marker_in_the_public_docstrings_is_filled() -> None:
     for qualname, obj in public_api().items():
         doc = inspect.getdoc(obj) or ""
         assert "%(" not in doc, f"{qualname}: a shared_doc marker was left unfilled"
-    used = {"written_file", "written_folder", "map_raises", "sites_raises"}
+    used = {"written_file", "written_folder", "map_raises", "sites_raises", "solve_options"}
     for name in used:
         assert name in _docstrings.PIECES
 

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting import validation
+from siting._docstrings import shared_doc
 from siting.errors import ParameterError
 from siting.optimize import clock, settings
 from siting.optimize.assignment import best_allocation, coverage_swaps
@@ -38,7 +39,7 @@ from siting.optimize.bounds import capacitated_lagrangian
 from siting.optimize.formulations import capacitated_coverage_matrices
 from siting.optimize.heuristics import capacitated_greedy
 from siting.optimize.highs import solution_status
-from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.pipeline import Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution
 from siting.optimize.reduce import merge_identical_rows
 from siting.standards import (  # the norms' one home (issue 25); re-exported here
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 
+@shared_doc
 @clock.work_budget()
 def solve_capacitated_coverage(
     problem: CoverageProblem,
@@ -77,7 +79,7 @@ def solve_capacitated_coverage(
         Needs ``cover``, ``weight`` and ``capacity`` (persons per site).
     p : int
         New sites, 0 <= p <= number of candidates.
-    {options}
+    %(solve_options)s
         ``"auto"`` runs HiGHS' branch-and-bound up to ``settings.pairs_limit`` reachable
         pairs (above it HiGHS cannot solve the root LP within a useful time, nor stop at
         its limit); ``"exact"`` always; ``seed`` is unused (nothing is random here).
@@ -108,9 +110,6 @@ def solve_capacitated_coverage(
     elif run.left() > 0 and (run.exact or (run.opts.method == "auto" and not m.large)):
         m.exact()
     return m.finish()
-
-
-solve_capacitated_coverage.__doc__ = solve_capacitated_coverage.__doc__.format(options=OPTIONS_DOC)
 
 
 class _Served:

@@ -38,6 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from siting import validation
+from siting._docstrings import shared_doc
 from siting.errors import ParameterError
 from siting.optimize import clock, settings
 from siting.optimize.bounds import first_order_seconds, lp_mclp_first_order, mclp_lagrangian_curve
@@ -51,7 +52,7 @@ from siting.optimize.heuristics import (
     search_workers,
 )
 from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status
-from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.pipeline import Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import (
     ReducedCover,
@@ -64,6 +65,7 @@ from siting.optimize.regional import mclp_regional_bound
 __all__ = ["coverage_curve", "solve_mclp"]
 
 
+@shared_doc
 @clock.work_budget()
 def solve_mclp(
     problem: CoverageProblem,
@@ -84,7 +86,7 @@ def solve_mclp(
     budget : float, optional
         Budget on the cost of new sites (the unit of ``problem.cost``); give ``p`` or
         ``budget``.
-    {options}
+    %(solve_options)s
 
     Returns
     -------
@@ -125,9 +127,6 @@ def solve_mclp(
         return s.finish(run.stopped_by())
     s.fix_by_reduced_cost()
     return s.finish(s.exact())
-
-
-solve_mclp.__doc__ = solve_mclp.__doc__.format(options=OPTIONS_DOC)
 
 
 def _limit(

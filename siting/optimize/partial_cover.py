@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting import validation
+from siting._docstrings import shared_doc
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize import clock, settings
 from siting.optimize.bounds import first_order_seconds, lp_psclp_first_order, psclp_lagrangian
@@ -61,7 +62,7 @@ from siting.optimize.heuristics import (
     swap_search,
 )
 from siting.optimize.highs import highs_lp, new_highs, run_charged, solution_status, solve_milp
-from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.pipeline import Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import ReducedCover, reduce_cover
 from siting.optimize.regional import psclp_regional_bound
@@ -250,6 +251,7 @@ def _cost_rounding(
 
 
 # ---------------------------------------------------------------------- entry point
+@shared_doc
 @clock.work_budget()
 def solve_target(
     problem: CoverageProblem,
@@ -284,7 +286,7 @@ def solve_target(
         messages.
     group_names : sequence of str, optional
         Name of each group (district) for messages, indexed by ``problem.group``.
-    {options}
+    %(solve_options)s
         On models too large for HiGHS, ``"auto"`` searches and proves its bound from the
         first-order LP, tightened by the regional bound when the time allows.
 
@@ -324,9 +326,6 @@ def solve_target(
     if s.closed() or clock.now() >= run.deadline or not (s.use_lp or run.exact):
         return s.finish(run.stopped_by())
     return s.finish(s.exact())
-
-
-solve_target.__doc__ = solve_target.__doc__.format(options=OPTIONS_DOC)
 
 
 class _Search:

@@ -33,13 +33,7 @@ from siting.optimize.reduce import ReducedCover
 from siting.optimize.regional import RegionalBound, reserve_seconds
 from siting.optimize.settings import Budget
 
-__all__ = ["OPTIONS_DOC", "Run", "SolveOptions"]
-
-#: the numpydoc entry of the solver options, shared by every model's docstring
-OPTIONS_DOC = """options : SolveOptions, optional
-        ``time_limit`` (seconds, a work budget), ``mip_gap``, ``method`` (``"auto"``,
-        ``"exact"``, ``"heuristic"``), ``seed``, ``threads``, ``verbose``: see
-        :class:`~siting.optimize.SolveOptions` (default ``SolveOptions()``)."""
+__all__ = ["Run", "SolveOptions"]
 
 
 @dataclass(frozen=True)

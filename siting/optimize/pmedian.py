@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting import validation
+from siting._docstrings import shared_doc
 from siting.errors import InfeasibleError, ParameterError
 from siting.optimize import assignment, clock, settings
 from siting.optimize.bounds import (
@@ -42,12 +43,13 @@ from siting.optimize.bounds import (
 from siting.optimize.formulations import Pairs, pmedian_matrices
 from siting.optimize.heuristics import pm_state, pmedian_greedy, pmedian_interchange
 from siting.optimize.highs import solution_status
-from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.pipeline import Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 
 __all__ = ["solve_pmedian"]
 
 
+@shared_doc
 @clock.work_budget()
 def solve_pmedian(
     problem: CoverageProblem,
@@ -81,7 +83,7 @@ def solve_pmedian(
     drop_unreachable : bool
         Leave out demand points no site reaches (reported in ``Solution.unreachable``)
         instead of raising :class:`~siting.errors.InfeasibleError`.
-    {options}
+    %(solve_options)s
     max_distance : float, optional
         Old name of ``max_distance_m``.
 
@@ -121,9 +123,6 @@ def solve_pmedian(
         if m.done():
             return m.finish("feasible", None)
     return m.exact()
-
-
-solve_pmedian.__doc__ = solve_pmedian.__doc__.format(options=OPTIONS_DOC)
 
 
 class _Median:

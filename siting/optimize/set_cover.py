@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from siting._docstrings import shared_doc
 from siting.optimize import clock, settings
 from siting.optimize.formulations import lscp_matrices
 from siting.optimize.heuristics import CoverIndex, greedy_cover, improve_partial_cover
 from siting.optimize.highs import solve_milp
-from siting.optimize.pipeline import OPTIONS_DOC, Run, SolveOptions
+from siting.optimize.pipeline import Run, SolveOptions
 from siting.optimize.problem import CoverageProblem, Solution, relative_gap
 from siting.optimize.reduce import reduce_cover
 
 __all__ = ["solve_lscp"]
 
 
+@shared_doc
 @clock.work_budget()
 def solve_lscp(
     problem: CoverageProblem,
@@ -43,7 +45,7 @@ def solve_lscp(
     problem : CoverageProblem
         Needs ``cover``; ``existing`` sites are fixed open; ``cost`` (default 1) is
         minimised. The weights only count in ``covered_weight``.
-    {options}
+    %(solve_options)s
 
     Returns
     -------
@@ -101,6 +103,3 @@ def solve_lscp(
         integral=integral,
         unreachable=np.flatnonzero(R.unreachable),
     )
-
-
-solve_lscp.__doc__ = solve_lscp.__doc__.format(options=OPTIONS_DOC)

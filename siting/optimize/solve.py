@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from siting import validation
+from siting._docstrings import shared_doc
 from siting.errors import ParameterError
 from siting.optimize.capacitated import solve_capacitated_coverage
 from siting.optimize.mclp import solve_mclp
 from siting.optimize.partial_cover import solve_target
-from siting.optimize.pipeline import OPTIONS_DOC, SolveOptions
+from siting.optimize.pipeline import SolveOptions
 from siting.optimize.pmedian import solve_pmedian
 from siting.optimize.problem import CoverageProblem, Solution
 from siting.optimize.set_cover import solve_lscp
@@ -67,6 +68,7 @@ MODEL_OPTIONS = validation.ModelOptions(
 )
 
 
+@shared_doc
 def solve_matrix(
     problem: CoverageProblem,
     model: str = "target",
@@ -115,7 +117,7 @@ def solve_matrix(
         Capacitated p-median: each point served by one site (default True).
     load : ndarray, optional
         Capacitated p-median: persons each demand point takes from a site's capacity.
-    {options}
+    %(solve_options)s
     **unknown
         Refused, naming the model's options (old names are accepted: ``max_distance``,
         with a DeprecationWarning).
@@ -159,9 +161,6 @@ def solve_matrix(
     if "max_distance" in kw:
         kw["max_distance_m"] = kw.pop("max_distance")
     return _call(problem, model, kw, SolveOptions() if options is None else options)
-
-
-solve_matrix.__doc__ = solve_matrix.__doc__.format(options=OPTIONS_DOC)
 
 
 def _call(problem: CoverageProblem, model: str, kw: dict[str, Any], opts: SolveOptions) -> Solution:
