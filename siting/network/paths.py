@@ -499,11 +499,13 @@ def _with_sites(indptr, indices, weights, sites: Links) -> tuple[np.ndarray, ...
             "search holds (2^32 - 1); search the sites in parts (siting.tiles)."
         )
         raise ParameterError(msg)
-    return (
-        np.concatenate([indptr, n_edges + np.asarray(sites.ptr[1:])]).astype(np.uint32),
-        np.concatenate([indices, sites.node]).astype(np.uint32),
-        np.concatenate([weights, sites.metres]).astype(np.float64),
-    )
+    n, m = len(indptr), n_edges + len(sites.node)
+    ptr, adj, cost = np.empty(n + sites.n_points, np.uint32), np.empty(m, np.uint32), np.empty(m)
+    ptr[:n], adj[:n_edges], cost[:n_edges] = indptr, indices, weights
+    ptr[n:] = sites.ptr[1:]
+    ptr[n:] += np.uint32(n_edges)
+    adj[n_edges:], cost[n_edges:] = sites.node, sites.metres
+    return ptr, adj, cost
 
 
 def _check_graph(indptr, indices, weights, sources: Links, targets: Links, limit_m) -> float:
