@@ -84,8 +84,9 @@ def _city_scale_searches(cov) -> None:
     sel, _, _ = greedy_cover(idx, np.inf, max_add=3)
     mclp_iterated_search(idx, sel, max_iterations=50)
     fewest_columns_search(idx, sel, 0.8 * float(w.sum()), max_iterations=50)
-    y = np.full(A.shape[1], 0.5)
-    triangle_cuts(A, y, np.minimum(1.0, np.asarray(A @ y).ravel()))
+    # three rows, each pair sharing a half-open column: one violated triangle
+    odd_cycle = sp.csr_matrix(np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=bool))
+    triangle_cuts(odd_cycle, np.full(3, 0.5), np.ones(3))
     within_limit(sp.csr_matrix(cov.distance), 375.0)  # metres
 
 

@@ -84,8 +84,10 @@ class CoverIndex:
             rind=R.indices.astype(np.int64),
             tptr=T.indptr.astype(np.int64),
             tind=T.indices.astype(np.int64),
-            w=np.ascontiguousarray(w, dtype=float),
-            cost=np.ones(n_cols) if cost is None else np.ascontiguousarray(cost, dtype=float),
+            # own writable copies: a read-only input (pandas' copy-on-write arrays) would
+            # make numba compile every search kernel a second time for it
+            w=np.array(w, dtype=float),
+            cost=np.ones(n_cols) if cost is None else np.array(cost, dtype=float),
         )
 
     @cached_property
