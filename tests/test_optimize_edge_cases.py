@@ -380,3 +380,36 @@ def test_options_a_model_does_not_take_are_refused_by_name() -> None:
         solve_matrix(P, "mclp", p=1, max_distance=500)
     with pytest.raises(ParameterError, match=r"a=, b= are not options of model 'target'"):
         solve_matrix(P, "target", target=0.5, a=1, b=2)
+
+
+def test_the_subgradient_method_raises_and_lowers_bounds_to_a_known_optimum() -> None:
+    """Hand-made piecewise-linear bounds with known optima: ``-|u1 - 3| - |u2 + 1|``
+    is at most 0 (at (3, -1)); ``|u + 2|`` over ``u >= 0`` is at least 2 (at 0)."""
+    from siting.optimize.bounds import PolyakRule, subgradient_method
+
+    centre = np.array([3.0, -1.0])
+
+    def concave(u: np.ndarray) -> tuple[float, np.ndarray]:
+        return -float(np.abs(u - centre).sum()), -np.sign(u - centre)
+
+    best, u = subgradient_method(concave, np.zeros(2), 0.0, iterations=500, time_limit=60.0)
+    assert best == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(u, centre, atol=1e-6)
+
+    def convex(u: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(abs(u[0] + 2.0)), np.sign(u + 2.0)
+
+    rule = PolyakRule(theta=1.0, patience=10, nonnegative=True, deflect=0.5)
+    best, u = subgradient_method(
+        convex, np.array([5.0]), 2.0, maximize=False, iterations=200, time_limit=60.0, rule=rule
+    )
+    assert best == 2.0 and u[0] == 0.0, "the price is clipped at 0, where the bound is 2"
+    # it stops at once when the first bound already reaches stop_at
+    calls = []
+
+    def counted(u: np.ndarray) -> tuple[float, np.ndarray]:
+        calls.append(1)
+        return concave(u)
+
+    subgradient_method(counted, centre, 0.0, iterations=50, time_limit=60.0, stop_at=0.0)
+    assert len(calls) == 1
