@@ -16,6 +16,9 @@ How a search runs
   monotone, so every correct label-setting or label-correcting method reaches the same
   fixed point). With Δ near the short-edge length, re-scans are rare (≈ 8 % on Helsinki)
   and no heap is needed. Δ is chosen from the edge weights (:func:`_pick_delta`).
+* **Sites as nodes**: each site is one more node (``n + s``) whose edges are its entries
+  (the nodes a walk from it enters, and the metres to them), so a search starts by
+  scanning that node at 0 m and the same relaxation loop serves entries and streets.
 * **Reach**: a node or pair is reached when its distance is ``<= limit`` (as in scipy's
   ``limit``). Tentative distances start at the next float above the limit, so one
   comparison both tests "shorter" and "within the limit".
