@@ -366,7 +366,6 @@ def decomposed_target(
     scope: str = "district",
     client=None,
     districts_per_task: int | None = None,
-    group_names: Sequence[str] | None = None,
     options: SolveOptions | None = None,
 ) -> Solution:
     """The fewest new sites (least cost) to a target, solved district by district on Dask.
@@ -374,7 +373,8 @@ def decomposed_target(
     Parameters
     ----------
     problem : CoverageProblem
-        With ``group`` (the district of each demand point).
+        With ``group`` (the district of each demand point; ``group_names`` for
+        messages).
     target : float or str
         Share of persons to cover, in (0, 1]: ``0.9`` or ``"90%"``.
     scope : {"district", "total"}
@@ -384,8 +384,6 @@ def decomposed_target(
         afterwards.
     districts_per_task : int, optional
         Districts solved in one task (default: about four tasks per worker).
-    group_names : sequence of str, optional
-        Name of each district, for messages.
     options : SolveOptions, optional
         ``time_limit`` is per district (and, ``scope="total"``, again for the bound and
         the final pass); ``seed``, ``mip_gap``, ``method`` as for every solve.
@@ -413,7 +411,7 @@ def decomposed_target(
         msg = f"districts_per_task={districts_per_task!r}: give a whole number >= 1."
         raise ParameterError(msg)
     d = _Districts(problem)
-    _check_reach(d, share, scope, group_names)
+    _check_reach(d, share, scope, problem.group_names)
     own = None
     if client is None:
         client, own = _default_client()
@@ -558,14 +556,13 @@ def solve_decomposed(
     opts = SolveOptions(time_limit, mip_gap, method, seed, 1, False)
     share = validation.SHARE("target", target)
     minutes = _minutes(cov, minutes)
-    problem, _, kw = _matrix_problem(cov, "target", minutes, share, by, None, None)
+    problem, _, _ = _matrix_problem(cov, "target", minutes, share, by, None, None)
     solution = decomposed_target(
         problem,
         share,
         scope=scope,
         client=client,
         districts_per_task=districts_per_task,
-        group_names=kw.get("group_names"),
         options=opts,
     )
     params = {"target": share, "by": by, "scope": scope, "time_limit": time_limit, "seed": seed}

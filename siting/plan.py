@@ -678,7 +678,7 @@ def _matrix_problem(
     from .optimize import CoverageProblem
 
     kw: dict[str, Any] = {}
-    group = None
+    group = names = None
     if model == "target":
         metres = cov.threshold_m(minutes)
         kw["target"] = share
@@ -688,7 +688,7 @@ def _matrix_problem(
             else f"a {minutes:.3g}-minute walk ({metres:,.0f} m)"
         )
         if by is not None:
-            group, kw["group_names"] = _groups(cov, by)
+            group, names = _groups(cov, by)
     dist = None
     if model == "pmedian":
         dist = _distances(cov, minutes)
@@ -700,6 +700,7 @@ def _matrix_problem(
         cost=cov.sites["cost"].to_numpy(float),
         dist=dist,
         group=group,
+        group_names=names,
         capacity=None if capacity is None else _capacities(cov, capacity),
     )
     matrix_model = "group_target" if by is not None else model

@@ -142,7 +142,11 @@ def test_errors(client) -> None:
     A[rows, :] = False
     far = CoverageProblem(cover=A.tocsr(), weight=p.weight, group=p.group)
     with pytest.raises(InfeasibleError, match="in district 1"):
-        decomposed_target(far, 0.5, client=client, group_names=None)
+        decomposed_target(far, 0.5, client=client)
+    names = ["北", "南"]
+    named = CoverageProblem(cover=A.tocsr(), weight=p.weight, group=p.group, group_names=names)
+    with pytest.raises(InfeasibleError, match="in 南"):
+        decomposed_target(named, 0.5, client=client)
 
 
 def test_shared_site_cost_is_split_between_districts(client) -> None:

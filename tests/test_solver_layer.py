@@ -138,3 +138,20 @@ def test_the_optimize_modules_have_no_import_cycle() -> None:
         if node not in state:
             visit(node, [])
     assert graph["formulations"] == set() and "bounds" in graph["pmedian"]
+
+
+def test_district_names_travel_with_the_district_index() -> None:
+    """``group_names`` sits in the problem beside ``group``: the per-district message
+    names the district, and names that cannot name every district are refused."""
+    from siting.errors import DataError, InfeasibleError
+
+    cover = sp.csr_matrix(np.array([[1, 0], [0, 0], [0, 1]], dtype=bool))
+    group = np.array([0, 1, 1])
+    named = CoverageProblem(cover=cover, group=group, group_names=["Vaduz", "Schaan"])
+    assert named.group_names == ("Vaduz", "Schaan")
+    with pytest.raises(InfeasibleError, match="in Schaan"):
+        solve_target(named, 0.9, by_group=True)
+    with pytest.raises(DataError, match="a name per district"):
+        CoverageProblem(cover=cover, group=group, group_names="Vaduz")
+    with pytest.raises(DataError, match="indices 0 to 1, but group_names has only 1"):
+        CoverageProblem(cover=cover, group=group, group_names=["Vaduz"])

@@ -261,7 +261,6 @@ def solve_target(
     lp: bool | None = None,
     threshold: str = "the coverage threshold",
     describe: Callable[[np.ndarray], str] | None = None,
-    group_names: Sequence[str] | None = None,
     options: SolveOptions | None = None,
 ) -> Solution:
     """Fewest new sites (or least cost) so that covered persons >= ``target`` x total.
@@ -270,7 +269,8 @@ def solve_target(
     ----------
     problem : CoverageProblem
         Needs ``cover`` and ``weight``; ``existing`` sites are fixed open; ``cost``
-        (default 1) is minimised; ``group`` is used when ``by_group``.
+        (default 1) is minimised; ``group`` is used when ``by_group``, and
+        ``group_names`` in messages.
     target : float or str
         Share of persons to cover, in (0, 1]: ``0.9`` or ``"90%"``.
     by_group : bool
@@ -284,8 +284,6 @@ def solve_target(
     describe : callable, optional
         ``describe(indices_of_unreachable_demand) -> str`` appended to infeasibility
         messages.
-    group_names : sequence of str, optional
-        Name of each group (district) for messages, indexed by ``problem.group``.
     %(solve_options)s
         On models too large for HiGHS, ``"auto"`` searches and proves its bound from the
         first-order LP, tightened by the regional bound when the time allows.
@@ -306,7 +304,7 @@ def solve_target(
     if by_group and group is None:
         msg = "by_group=True needs problem.group (a district index per demand point)"
         raise ParameterError(msg)
-    _check_feasible(problem, share, group, threshold, describe, group_names)
+    _check_feasible(problem, share, group, threshold, describe, problem.group_names)
     R = reduce_cover(problem, by_group=by_group)
     run.history.update(reduce_s=clock.now() - run.t0, reduce=R.stats)
     run.step("reduce")

@@ -6,6 +6,7 @@ shapes and values happens here, once, so the model modules can trust their input
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,21 @@ def _check_group(group: Any, n_demand: int) -> np.ndarray:
     return g.astype(np.int64)
 
 
+def _check_group_names(names: Sequence[str], group: np.ndarray | None) -> tuple[str, ...]:
+    """District names as a tuple of str, one for every district index in ``group``."""
+    if isinstance(names, str):
+        msg = f"group_names={names!r}: give a name per district (a list of str)"
+        raise DataError(msg)
+    out = tuple(str(n) for n in names)
+    if group is not None and group.size and int(group.max()) >= len(out):
+        msg = (
+            f"group uses district indices 0 to {int(group.max())}, but group_names has "
+            f"only {len(out)}: give a name for every district"
+        )
+        raise DataError(msg)
+    return out
+
+
 @dataclass
 class CoverageProblem:
     """Demand points, sites and who reaches whom, at matrix level.
@@ -135,6 +151,8 @@ class CoverageProblem:
         District index of each demand point (for per-district targets), values >= 0.
     capacity : array of float, shape (n_sites,), optional
         Capacity of each site in persons (capacitated models).
+    group_names : sequence of str, optional
+        Name of each district (``group_names[g]`` for ``group == g``), for messages.
     """
 
     cover: Any = None
@@ -144,6 +162,7 @@ class CoverageProblem:
     dist: Any = None
     group: Any = None
     capacity: Any = None
+    group_names: Sequence[str] | None = None
     n_demand: int = field(init=False)
     n_sites: int = field(init=False)
 
@@ -179,6 +198,8 @@ class CoverageProblem:
             self.capacity = _check_vector(self.capacity, self.n_sites, "capacity", "sites")
         if self.group is not None:
             self.group = _check_group(self.group, self.n_demand)
+        if self.group_names is not None:
+            self.group_names = _check_group_names(self.group_names, self.group)
 
     # ------------------------------------------------------------------ derived views
     @property

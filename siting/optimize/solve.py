@@ -22,7 +22,7 @@ model                      function
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ MODELS = (
     "capacitated_pmedian",
     "capacitated_coverage",
 )
-_TARGET = ("target", "threshold", "describe", "group_names")
+_TARGET = ("target", "threshold", "describe")
 _PMEDIAN = ("p", "max_distance_m", "drop_unreachable")
 #: the options each model of :func:`solve_matrix` takes besides the solver options
 MODEL_OPTIONS = validation.ModelOptions(
@@ -76,7 +76,6 @@ def solve_matrix(
     target: float | str | None = None,
     threshold: str | None = None,
     describe: Callable[[np.ndarray], str] | None = None,
-    group_names: Sequence[str] | None = None,
     lp: bool | None = None,
     p: int | None = None,
     budget: float | None = None,
@@ -101,8 +100,9 @@ def solve_matrix(
     target : float or str, optional
         Target models: share of persons to cover, in (0, 1] (``0.9`` or ``"90%"``;
         default 0.9).
-    threshold, describe, group_names : optional
-        Target models: words and names for the infeasibility messages.
+    threshold, describe : optional
+        Target models: words for the infeasibility messages (the districts' names come
+        from ``problem.group_names``).
     lp : bool, optional
         ``target``: force (True) or skip (False) the simplex LP bound.
     p : int, optional
@@ -153,7 +153,6 @@ def solve_matrix(
         "lp": lp,
         "threshold": threshold,
         "describe": describe,
-        "group_names": group_names,
         **unknown,
     }
     validation.check_model_options(model, given, MODEL_OPTIONS)
