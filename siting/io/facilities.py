@@ -116,22 +116,9 @@ def read_facilities(
 
     %(sites_raises)s
     """
-    return _read_sites(
-        path_or_gdf,
-        candidates=False,
-        x=x,
-        y=y,
-        crs=crs,
-        datum=datum,
-        name=name,
-        existing=existing,
-        capacity=capacity,
-        floor_area_m2=floor_area_m2,
-        cost=cost,
-        encoding=encoding,
-        sep=sep,
-        decimal=decimal,
-    )
+    # every argument, by name, as pandas' read_csv passes its own (locals() here holds
+    # exactly the parameters)
+    return _read_sites(candidates=False, **locals())
 
 
 @shared_doc
@@ -177,22 +164,7 @@ def read_candidates(
 
     %(sites_raises)s
     """
-    return _read_sites(
-        path_or_gdf,
-        candidates=True,
-        x=x,
-        y=y,
-        crs=crs,
-        datum=datum,
-        name=name,
-        existing=False,
-        capacity=capacity,
-        floor_area_m2=floor_area_m2,
-        cost=cost,
-        encoding=encoding,
-        sep=sep,
-        decimal=decimal,
-    )
+    return _read_sites(candidates=True, existing=False, **locals())
 
 
 def _read_sites(
