@@ -10,15 +10,19 @@ the labels.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: today, with the plan, bound, target: colours shared by the charts
 TODAY = "#9e9e9e"
@@ -27,6 +31,16 @@ BOUND = "#b2182b"
 TARGET = "#4d4d4d"
 #: matplotlib measures text in this font; the page's CSS chooses the font drawn
 MEASURE_FONT = "DejaVu Sans"
+
+
+@functools.cache
+def _mpl() -> ModuleType:
+    """matplotlib, imported with the first chart (not with ``import siting``)."""
+    import matplotlib as mpl
+    import matplotlib.figure
+    import matplotlib.ticker  # mpl.ticker, used by the charts
+
+    return mpl
 
 
 def _rc(name: str) -> dict:
@@ -48,7 +62,7 @@ def _rc(name: str) -> dict:
 def to_svg(fig: Figure, name: str) -> str:
     """The figure as an ``<svg>`` element (no XML prolog), deterministic."""
     buf = io.StringIO()
-    with mpl.rc_context(_rc(name)), warnings.catch_warnings():
+    with _mpl().rc_context(_rc(name)), warnings.catch_warnings():
         # text is drawn by the browser; matplotlib's own fonts may lack CJK glyphs
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
         fig.savefig(
@@ -61,12 +75,13 @@ def to_svg(fig: Figure, name: str) -> str:
 
 
 def _figure(name: str, width_in: float, height_in: float) -> Figure:
+    mpl = _mpl()
     with mpl.rc_context(_rc(name)):
-        return Figure(figsize=(width_in, height_in), layout="constrained")
+        return mpl.figure.Figure(figsize=(width_in, height_in), layout="constrained")
 
 
 def _percent_axis(axis) -> None:
-    axis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
+    axis.set_major_formatter(_mpl().ticker.PercentFormatter(1.0, decimals=0))
 
 
 def coverage_curve(
@@ -80,7 +95,7 @@ def coverage_curve(
     ``curve``: :func:`siting.coverage_curve` output; ``labels``: ``x``, ``y``, ``greedy``,
     ``bound``, ``plan``.
     """
-    with mpl.rc_context(_rc("curve")):
+    with _mpl().rc_context(_rc("curve")):
         fig = _figure("curve", 6.4, 3.2)
         ax = fig.add_subplot()
         x = curve["new_sites"].to_numpy()
@@ -103,7 +118,7 @@ def coverage_curve(
         _percent_axis(ax.yaxis)
         ax.set_ylim(max(0.0, float(curve["share"].min()) - 0.05), 1.0)
         ax.set_xlim(0, max(1, int(x.max())))
-        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(_mpl().ticker.MaxNLocator(integer=True))
         ax.legend(loc="lower right", frameon=False)
         return to_svg(fig, "curve")
 
@@ -113,7 +128,7 @@ def walk_histogram(
 ) -> str:
     """Residents per walk band, today and with the plan (grouped bars); the last band
     (``labels["beyond"]``) is everyone beyond the computed limit."""
-    with mpl.rc_context(_rc("walk")):
+    with _mpl().rc_context(_rc("walk")):
         fig = _figure("walk", 6.4, 3.0)
         ax = fig.add_subplot()
         n = len(today)
@@ -124,7 +139,7 @@ def walk_histogram(
         ax.set_xticks(x, [*ticks, labels["beyond"]], rotation=45, ha="right")
         ax.set_xlabel(labels["x"])
         ax.set_ylabel(labels["y"])
-        ax.yaxis.set_major_formatter(mpl.ticker.StrMethodFormatter("{x:,.0f}"))
+        ax.yaxis.set_major_formatter(_mpl().ticker.StrMethodFormatter("{x:,.0f}"))
         ax.grid(axis="x", visible=False)
         # above the axes: the last bar (everyone beyond the limit) is often the tallest
         fig.legend(loc="outside upper right", ncols=2, frameon=False)
@@ -155,7 +170,7 @@ def share_bars(
     n = len(names)
     colours = (TODAY, PLAN) if len(series) == 2 else (PLAN,) * len(series)
     height = 0.8 / len(series)
-    with mpl.rc_context(_rc(name)):
+    with _mpl().rc_context(_rc(name)):
         fig = _figure(name, 6.4, 0.9 + 0.28 * n * max(1.0, len(series) / 2))
         ax = fig.add_subplot()
         y = np.arange(n)[::-1]

@@ -28,7 +28,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from . import maps
+from . import charts, maps
 from . import report_audit as ra
 from .errors import ParameterError
 from .maps import norms
@@ -246,8 +246,6 @@ def curve_section(
         "plan": t["report.curve_plan"],
     }
     target = plan.params.get("target") if plan.model == "target" else None
-    from . import charts  # matplotlib loads with the first chart
-
     svg = charts.coverage_curve(curve, (s["new_sites"], s["covered_share_after"]), labels, target)
     note = t["report.curve_note"] + " " + t("report.curve_steps", steps=curve.attrs["bound_steps"])
     return {"id": "curve", "title": t["report.curve"], "note": note, "svg": svg}
@@ -277,8 +275,6 @@ def walk_section(plan: Plan, t: tx.Texts) -> dict[str, Any]:
         "plan": t["report.plan"],
         "beyond": f"{t['report.beyond']} {cov.limit_m:,.0f}",
     }
-    from . import charts  # matplotlib loads with the first chart
-
     svg = charts.walk_histogram(edges, counts[0], counts[1], labels)
     note = t("report.walk_note", limit=tx.metres(cov.limit_m, t))
     return {"id": "walk", "title": t["report.walk"], "note": note, "svg": svg}
@@ -316,8 +312,6 @@ def district_section(plan: Plan, t: tx.Texts, districts: Any = None) -> dict[str
     shown = table.sort_values(["share_after", "population"]).head(MAX_DISTRICT_BARS)
     shown = shown.sort_index()
     target = plan.params.get("target") if plan.model == "target" else None
-    from . import charts  # matplotlib loads with the first chart
-
     svg = charts.district_bars(
         list(shown.index),
         shown["share_before"].to_numpy(float),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import charts
 from .maps import norms
 from .maps import text as tx
 
@@ -197,8 +198,6 @@ def life_circle_section(shown: norms.Shown, t: tx.Texts) -> dict[str, Any] | Non
     ]
     if before is not None:
         series.insert(0, (before.loc[after.index].to_numpy(float), t["report.today"]))
-    from . import charts  # matplotlib loads with the first chart
-
     svg = charts.share_bars("lifecircles", labels, series, None)
     header = [
         t["report.life_level"],
